@@ -1,0 +1,1 @@
+//! Federation policy (see issue 3).

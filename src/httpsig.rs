@@ -1,0 +1,1 @@
+//! HTTP Signatures (see issue 3).

@@ -1,0 +1,8 @@
+//! Hortus: a single-user ActivityPub microblog. One binary, one SQLite file, one person's actor
+//! under their own domain, federating only with the servers its owner allows.
+
+pub mod config;
+pub mod db;
+pub mod federation;
+pub mod httpsig;
+pub mod urls;

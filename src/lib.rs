@@ -6,3 +6,4 @@ pub mod db;
 pub mod federation;
 pub mod httpsig;
 pub mod urls;
+pub mod posts;

@@ -1,0 +1,751 @@
+//! Posts: Markdown files under `content/` synced into the database. The files are the source of
+//! truth; the database holds what was published, so ids, dates and tombstones survive edits.
+
+pub mod front_matter;
+pub mod markdown;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub use front_matter::Visibility;
+pub use markdown::Mention;
+
+use crate::urls::Urls;
+
+/// Bumped when rendering changes, so the next publish re-renders every post.
+const RENDER_VERSION: &str = "1";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attachment {
+    /// Path under the site directory, e.g. `media/cat.jpg`; served at `/media/cat.jpg`.
+    pub path: String,
+    pub media_type: String,
+    pub alt: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub id: i64,
+    pub slug: String,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub content_html: String,
+    pub visibility: Visibility,
+    pub language: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub sensitive: bool,
+    pub tags: Vec<String>,
+    pub mentions: Vec<Mention>,
+    pub attachments: Vec<Attachment>,
+    pub published: OffsetDateTime,
+    pub updated: Option<OffsetDateTime>,
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+impl Post {
+    pub fn is_public_listed(&self) -> bool {
+        self.deleted_at.is_none() && self.visibility == Visibility::Public
+    }
+    /// Public or unlisted: may be shown on its permalink and served as JSON to anyone.
+    pub fn is_world_readable(&self) -> bool {
+        self.deleted_at.is_none() && self.visibility != Visibility::Followers
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error("{}", format_problems(.0))]
+    Invalid(Vec<Problem>),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Db(#[from] rusqlite::Error),
+}
+
+impl From<crate::db::DbError> for PostError {
+    fn from(e: crate::db::DbError) -> Self {
+        match e {
+            crate::db::DbError::Sqlite(e) => PostError::Db(e),
+            other => PostError::Io {
+                path: PathBuf::from("database"),
+                source: std::io::Error::other(other.to_string()),
+            },
+        }
+    }
+}
+
+/// One mistake in one file: `content/posts/x.md:3: …` plus how to fix it.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub line: usize,
+    pub message: String,
+    pub fix: String,
+}
+
+fn format_problems(problems: &[Problem]) -> String {
+    let mut out = format!(
+        "{} problem(s) in posts; nothing was published:",
+        problems.len()
+    );
+    for p in problems {
+        out.push_str(&format!(
+            "\n{}:{}: {}\n  fix: {}",
+            p.path.display(),
+            p.line,
+            p.message,
+            p.fix
+        ));
+    }
+    out
+}
+
+/// A post file parsed and rendered, ready to store.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub slug: String,
+    pub source_path: String,
+    pub source_hash: String,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub content_html: String,
+    pub visibility: Visibility,
+    pub language: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub sensitive: bool,
+    pub tags: Vec<String>,
+    pub mentions: Vec<Mention>,
+    pub attachments: Vec<Attachment>,
+    pub date: Option<OffsetDateTime>,
+}
+
+/// What a publish changed, by post id (for delivery) and slug (for the owner).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    pub created: Vec<(i64, String)>,
+    pub updated: Vec<(i64, String)>,
+    pub deleted: Vec<(i64, String)>,
+    pub unchanged: usize,
+}
+
+impl SyncReport {
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
+    }
+}
+
+pub fn slugify(text: &str) -> String {
+    let mut slug = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+        if slug.len() >= 80 {
+            break;
+        }
+    }
+    slug.trim_end_matches('-').to_string()
+}
+
+fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= 120
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && !slug.starts_with('-')
+}
+
+fn media_type(path: &str) -> Option<&'static str> {
+    let ext = Path::new(path).extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        _ => return None,
+    })
+}
+
+pub fn hex_sha256(data: &[u8]) -> String {
+    openssl::sha::sha256(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Parses a `date` front matter value: a TOML datetime or a string, RFC 3339 or `YYYY-MM-DD`.
+fn parse_date(value: &toml::Value) -> Option<OffsetDateTime> {
+    let text = match value {
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::String(s) => s.clone(),
+        _ => return None,
+    };
+    if let Ok(d) = OffsetDateTime::parse(&text, &Rfc3339) {
+        return Some(d.to_offset(time::UtcOffset::UTC));
+    }
+    let date = time::Date::parse(
+        text.get(..10)?,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()?;
+    (text.len() == 10).then(|| date.midnight().assume_utc())
+}
+
+/// Line (1-based) of the first line starting with `key` in the front matter, for messages.
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(key))
+        .map_or(1, |i| i + 1)
+}
+
+/// Parses and renders one post file. `rel` is its path relative to the site directory.
+pub fn parse_file(site_dir: &Path, rel: &str, text: &str, urls: &Urls) -> Result<Option<Draft>, Vec<Problem>> {
+    let path = PathBuf::from(rel);
+    let problem = |line: usize, message: String, fix: &str| Problem {
+        path: path.clone(),
+        line,
+        message,
+        fix: fix.to_string(),
+    };
+    let (fm, body) = front_matter::split(text).map_err(|e| {
+        vec![Problem {
+            path: path.clone(),
+            line: e.line,
+            message: e.message,
+            fix: e.fix,
+        }]
+    })?;
+    if fm.draft {
+        return Ok(None);
+    }
+    let mut problems = Vec::new();
+    let slug = match &fm.slug {
+        Some(s) => s.clone(),
+        None => {
+            let stem = Path::new(rel)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            slugify(stem)
+        }
+    };
+    if !valid_slug(&slug) {
+        problems.push(problem(
+            line_of(text, "slug"),
+            format!("the slug {slug:?} cannot be used in a URL"),
+            "use lower-case letters, digits and dashes, e.g. slug = \"my-first-post\"",
+        ));
+    }
+    let date = match &fm.date {
+        None => None,
+        Some(v) => match parse_date(v) {
+            Some(d) => Some(d),
+            None => {
+                problems.push(problem(
+                    line_of(text, "date"),
+                    format!("cannot read the date {v}"),
+                    "write it as date = 2026-11-22T10:30:00Z or date = \"2026-11-22\"",
+                ));
+                None
+            }
+        },
+    };
+    if let Some(lang) = &fm.language {
+        if lang.is_empty() || lang.len() > 35 || !lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            problems.push(problem(
+                line_of(text, "language"),
+                format!("{lang:?} is not a language tag"),
+                "use a BCP 47 tag such as \"en\" or \"pt-BR\"",
+            ));
+        }
+    }
+    if let Some(reply) = &fm.in_reply_to {
+        if url::Url::parse(reply).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+            problems.push(problem(
+                line_of(text, "in_reply_to"),
+                format!("in_reply_to {reply:?} is not an http(s) URL"),
+                "paste the URL of the post you answer",
+            ));
+        }
+    }
+    for tag in &fm.tags {
+        if tag.is_empty() || !tag.trim_start_matches('#').chars().all(|c| c.is_alphanumeric() || c == '_') {
+            problems.push(problem(
+                line_of(text, "tags"),
+                format!("the tag {tag:?} has characters a hashtag cannot have"),
+                "use letters, digits and underscores, e.g. tags = [\"rust\", \"fediverse\"]",
+            ));
+        }
+    }
+    let mut attachments = Vec::new();
+    for image in &fm.images {
+        let line = line_of(text, &format!("src = \"{}\"", image.src)).max(line_of(text, "[[images]]"));
+        let clean = image.src.trim_start_matches('/');
+        if clean.split('/').any(|c| c == ".." || c.is_empty()) || !clean.starts_with("media/") {
+            problems.push(problem(
+                line,
+                format!("the image {:?} is not under media/", image.src),
+                "put images in the site's media/ folder and write src = \"media/name.jpg\"",
+            ));
+            continue;
+        }
+        let Some(mt) = media_type(clean) else {
+            problems.push(problem(
+                line,
+                format!("{:?} is not a JPEG, PNG, GIF, WebP or AVIF image", image.src),
+                "convert it to one of those formats",
+            ));
+            continue;
+        };
+        let file = site_dir.join(clean);
+        if !file.is_file() {
+            problems.push(problem(
+                line,
+                format!("the image {} does not exist", file.display()),
+                "check the file name, or copy the image into media/",
+            ));
+            continue;
+        }
+        if image.alt.trim().is_empty() {
+            problems.push(problem(
+                line,
+                format!("the image {:?} has no alt text", image.src),
+                "describe it for people who cannot see it: alt = \"…\"",
+            ));
+        }
+        let size = imagesize::size(&file).ok();
+        attachments.push(Attachment {
+            path: clean.to_string(),
+            media_type: mt.to_string(),
+            alt: image.alt.chars().take(1500).collect(),
+            width: size.as_ref().map(|s| s.width as u32),
+            height: size.as_ref().map(|s| s.height as u32),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+
+    let rendered = markdown::render(body, urls);
+    let mut tags = rendered.tags;
+    for tag in &fm.tags {
+        let tag = tag.trim_start_matches('#');
+        if !tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
+            tags.push(tag.to_string());
+        }
+    }
+    let mut hashed = Vec::with_capacity(text.len() + 8);
+    hashed.extend_from_slice(RENDER_VERSION.as_bytes());
+    hashed.push(0);
+    hashed.extend_from_slice(text.as_bytes());
+    Ok(Some(Draft {
+        slug,
+        source_path: rel.to_string(),
+        source_hash: hex_sha256(&hashed),
+        title: fm.title.filter(|t| !t.trim().is_empty()),
+        summary: fm.summary.filter(|s| !s.trim().is_empty()),
+        content_html: rendered.html,
+        visibility: fm.visibility,
+        language: fm.language,
+        in_reply_to: fm.in_reply_to,
+        sensitive: fm.sensitive,
+        tags,
+        mentions: rendered.mentions,
+        attachments,
+        date,
+    }))
+}
+
+/// Every `.md` file under `content/`, sorted, as paths relative to the site directory. Files and
+/// folders starting with `.` or `_` are skipped.
+pub fn content_files(site_dir: &Path) -> Result<Vec<String>, PostError> {
+    let mut out = Vec::new();
+    let root = site_dir.join("content");
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir == root => return Ok(out),
+            Err(source) => return Err(PostError::Io { path: dir, source }),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|source| PostError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.ends_with(".md") {
+                if let Ok(rel) = path.strip_prefix(site_dir) {
+                    out.push(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads and renders every post file; all problems are collected before anything is written.
+pub fn load_drafts(site_dir: &Path, urls: &Urls) -> Result<Vec<Draft>, PostError> {
+    let mut drafts = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for rel in content_files(site_dir)? {
+        let bytes = std::fs::read(site_dir.join(&rel)).map_err(|source| PostError::Io {
+            path: site_dir.join(&rel),
+            source,
+        })?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            problems.push(Problem {
+                path: rel.into(),
+                line: 1,
+                message: "the file is not UTF-8 text".into(),
+                fix: "save it as UTF-8".into(),
+            });
+            continue;
+        };
+        match parse_file(site_dir, &rel, &text, urls) {
+            Ok(Some(draft)) => {
+                if let Some(other) = seen.insert(draft.slug.clone(), rel.clone()) {
+                    problems.push(Problem {
+                        path: rel.clone().into(),
+                        line: 1,
+                        message: format!("the slug {:?} is also used by {other}", draft.slug),
+                        fix: "give one of them another slug = \"…\" in its front matter".into(),
+                    });
+                }
+                drafts.push(draft);
+            }
+            Ok(None) => {}
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    if problems.is_empty() {
+        Ok(drafts)
+    } else {
+        Err(PostError::Invalid(problems))
+    }
+}
+
+fn now_utc() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc())
+}
+
+pub fn format_time(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Writes the drafts into the database in one transaction: new → created, changed → updated
+/// (same id, `updated` bumped), missing → deleted (tombstoned). Unchanged posts are not touched.
+pub fn sync(conn: &mut Connection, drafts: &[Draft]) -> Result<SyncReport, PostError> {
+    let now = now_utc();
+    let now_s = format_time(now);
+    let tx = conn.transaction()?;
+    let mut existing: HashMap<String, (i64, String, bool)> = HashMap::new();
+    {
+        let mut stmt = tx.prepare("SELECT id, slug, source_hash, deleted_at IS NOT NULL FROM posts")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(1)?, (r.get(0)?, r.get(2)?, r.get(3)?)))
+        })?;
+        for row in rows {
+            let (slug, v) = row?;
+            existing.insert(slug, v);
+        }
+    }
+    let mut report = SyncReport::default();
+    let mut present = std::collections::HashSet::new();
+    for d in drafts {
+        present.insert(d.slug.as_str());
+        let tags = serde_json::to_string(&d.tags).unwrap_or_else(|_| "[]".into());
+        let mentions = serde_json::to_string(&d.mentions).unwrap_or_else(|_| "[]".into());
+        let attachments = serde_json::to_string(&d.attachments).unwrap_or_else(|_| "[]".into());
+        let id = match existing.get(&d.slug) {
+            Some((_, hash, false)) if *hash == d.source_hash => {
+                report.unchanged += 1;
+                continue;
+            }
+            Some((id, _, _)) => {
+                tx.execute(
+                    "UPDATE posts SET source_path=?2, source_hash=?3, title=?4, summary=?5, content_html=?6,
+                        visibility=?7, language=?8, in_reply_to=?9, sensitive=?10, tags=?11, mentions=?12,
+                        attachments=?13, published=COALESCE(?14, published), updated=?15, deleted_at=NULL
+                     WHERE id=?1",
+                    params![
+                        id, d.source_path, d.source_hash, d.title, d.summary, d.content_html,
+                        d.visibility.as_str(), d.language, d.in_reply_to, d.sensitive, tags, mentions,
+                        attachments, d.date.map(format_time), now_s
+                    ],
+                )?;
+                report.updated.push((*id, d.slug.clone()));
+                *id
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO posts (slug, source_path, source_hash, title, summary, content_html,
+                        visibility, language, in_reply_to, sensitive, tags, mentions, attachments, published)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    params![
+                        d.slug, d.source_path, d.source_hash, d.title, d.summary, d.content_html,
+                        d.visibility.as_str(), d.language, d.in_reply_to, d.sensitive, tags, mentions,
+                        attachments, format_time(d.date.unwrap_or(now))
+                    ],
+                )?;
+                let id = tx.last_insert_rowid();
+                report.created.push((id, d.slug.clone()));
+                id
+            }
+        };
+        tx.execute("DELETE FROM post_tags WHERE post_id = ?1", [id])?;
+        let mut seen_tags = std::collections::HashSet::new();
+        for tag in &d.tags {
+            let lower = tag.to_lowercase();
+            if seen_tags.insert(lower.clone()) {
+                tx.execute("INSERT INTO post_tags (post_id, tag) VALUES (?1, ?2)", params![id, lower])?;
+            }
+        }
+    }
+    for (slug, (id, _, deleted)) in &existing {
+        if !deleted && !present.contains(slug.as_str()) {
+            tx.execute(
+                "UPDATE posts SET deleted_at = ?2 WHERE id = ?1",
+                params![id, now_s],
+            )?;
+            tx.execute("DELETE FROM post_tags WHERE post_id = ?1", [id])?;
+            report.deleted.push((*id, slug.clone()));
+        }
+    }
+    report.deleted.sort();
+    tx.commit()?;
+    Ok(report)
+}
+
+/// Parses the site's content folder and syncs it: the whole of `hortus publish`.
+pub fn publish(conn: &mut Connection, site_dir: &Path, urls: &Urls) -> Result<SyncReport, PostError> {
+    let drafts = load_drafts(site_dir, urls)?;
+    sync(conn, &drafts)
+}
+
+const POST_COLUMNS: &str = "id, slug, title, summary, content_html, visibility, language, in_reply_to, \
+     sensitive, tags, mentions, attachments, published, updated, deleted_at";
+
+fn parse_time(s: Option<String>) -> Option<OffsetDateTime> {
+    s.and_then(|s| OffsetDateTime::parse(&s, &Rfc3339).ok())
+}
+
+fn row_to_post(r: &rusqlite::Row) -> rusqlite::Result<Post> {
+    let visibility: String = r.get(5)?;
+    let tags: String = r.get(9)?;
+    let mentions: String = r.get(10)?;
+    let attachments: String = r.get(11)?;
+    Ok(Post {
+        id: r.get(0)?,
+        slug: r.get(1)?,
+        title: r.get(2)?,
+        summary: r.get(3)?,
+        content_html: r.get(4)?,
+        visibility: Visibility::parse(&visibility).unwrap_or(Visibility::Followers),
+        language: r.get(6)?,
+        in_reply_to: r.get(7)?,
+        sensitive: r.get(8)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        mentions: serde_json::from_str(&mentions).unwrap_or_default(),
+        attachments: serde_json::from_str(&attachments).unwrap_or_default(),
+        published: parse_time(Some(r.get(12)?)).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        updated: parse_time(r.get(13)?),
+        deleted_at: parse_time(r.get(14)?),
+    })
+}
+
+/// A post by slug, deleted or not (the caller decides between 200, 404 and 410).
+pub fn by_slug(conn: &Connection, slug: &str) -> rusqlite::Result<Option<Post>> {
+    conn.query_row(
+        &format!("SELECT {POST_COLUMNS} FROM posts WHERE slug = ?1"),
+        [slug],
+        row_to_post,
+    )
+    .optional()
+}
+
+pub fn by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Post>> {
+    conn.query_row(
+        &format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ?1"),
+        [id],
+        row_to_post,
+    )
+    .optional()
+}
+
+/// Which posts a listing shows.
+#[derive(Debug, Clone, Copy)]
+pub enum Listing<'a> {
+    /// Home page and feed: public posts only.
+    Public,
+    /// Public posts with a tag.
+    Tag(&'a str),
+    /// The ActivityPub outbox: public and unlisted posts.
+    Outbox,
+}
+
+impl Listing<'_> {
+    fn filter(&self) -> &'static str {
+        match self {
+            Listing::Public => "deleted_at IS NULL AND visibility = 'public'",
+            Listing::Tag(_) => {
+                "deleted_at IS NULL AND visibility = 'public' AND id IN (SELECT post_id FROM post_tags WHERE tag = ?3)"
+            }
+            Listing::Outbox => "deleted_at IS NULL AND visibility IN ('public', 'unlisted')",
+        }
+    }
+}
+
+/// Newest first, `limit` posts after skipping `offset`.
+pub fn list(conn: &Connection, listing: Listing, limit: u32, offset: u64) -> rusqlite::Result<Vec<Post>> {
+    let sql = format!(
+        "SELECT {POST_COLUMNS} FROM posts WHERE {} ORDER BY published DESC, id DESC LIMIT ?1 OFFSET ?2",
+        listing.filter()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = match listing {
+        Listing::Tag(tag) => stmt.query_map(params![limit, offset as i64, tag.to_lowercase()], row_to_post)?,
+        _ => stmt.query_map(params![limit, offset as i64], row_to_post)?,
+    };
+    rows.collect()
+}
+
+pub fn count(conn: &Connection, listing: Listing) -> rusqlite::Result<u64> {
+    let sql = format!("SELECT COUNT(*) FROM posts WHERE {}", listing.filter());
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let n: i64 = match listing {
+        Listing::Tag(tag) => stmt.query_row(params![0, 0, tag.to_lowercase()], |r| r.get(0))?,
+        _ => stmt.query_row([], |r| r.get(0)).or_else(|_| {
+            // The filter has no parameters; bind none.
+            conn.query_row(&sql, [], |r| r.get(0))
+        })?,
+    };
+    Ok(n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db;
+
+    fn urls() -> Urls {
+        Urls::new(&url::Url::parse("https://example.net").unwrap(), "alice")
+    }
+
+    fn site() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/posts")).unwrap();
+        dir
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join("content/posts").join(name), text).unwrap();
+    }
+
+    #[test]
+    fn publish_creates_edits_deletes_and_is_idempotent() {
+        let dir = site();
+        let mut conn = db::open_in_memory().unwrap();
+        write(dir.path(), "hello.md", "+++\ntitle = \"Hello\"\ndate = 2026-01-02T03:04:05Z\ntags = [\"Rust\"]\n+++\nHi #fediverse");
+        write(dir.path(), "second.md", "Second");
+        let r = publish(&mut conn, dir.path(), &urls()).unwrap();
+        assert_eq!(r.created.len(), 2);
+        let again = publish(&mut conn, dir.path(), &urls()).unwrap();
+        assert!(again.is_empty(), "{again:?}");
+        assert_eq!(again.unchanged, 2);
+
+        let before = by_slug(&conn, "hello").unwrap().unwrap();
+        assert_eq!(format_time(before.published), "2026-01-02T03:04:05Z");
+        assert_eq!(before.tags, vec!["fediverse", "Rust"]);
+        write(dir.path(), "hello.md", "+++\ntitle = \"Hello again\"\ndate = 2026-01-02T03:04:05Z\n+++\nEdited");
+        let r = publish(&mut conn, dir.path(), &urls()).unwrap();
+        assert_eq!(r.updated, vec![(before.id, "hello".to_string())]);
+        let after = by_slug(&conn, "hello").unwrap().unwrap();
+        assert_eq!(after.id, before.id);
+        assert!(after.updated.is_some());
+        assert_eq!(after.title.as_deref(), Some("Hello again"));
+        assert_eq!(count(&conn, Listing::Tag("rust")).unwrap(), 0);
+
+        std::fs::remove_file(dir.path().join("content/posts/second.md")).unwrap();
+        let r = publish(&mut conn, dir.path(), &urls()).unwrap();
+        assert_eq!(r.deleted.len(), 1);
+        assert!(by_slug(&conn, "second").unwrap().unwrap().deleted_at.is_some());
+        assert!(publish(&mut conn, dir.path(), &urls()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn one_bad_file_publishes_nothing_and_names_file_and_line() {
+        let dir = site();
+        let mut conn = db::open_in_memory().unwrap();
+        write(dir.path(), "good.md", "fine");
+        write(dir.path(), "bad.md", "+++\ntitle = \"x\"\nvisibility = \"everyone\"\n+++\n");
+        let err = publish(&mut conn, dir.path(), &urls()).unwrap_err().to_string();
+        assert!(err.contains("content/posts/bad.md:3:"), "{err}");
+        assert!(err.contains("fix:"), "{err}");
+        assert_eq!(count(&conn, Listing::Outbox).unwrap(), 0);
+    }
+
+    #[test]
+    fn duplicate_slugs_are_refused() {
+        let dir = site();
+        let mut conn = db::open_in_memory().unwrap();
+        write(dir.path(), "a.md", "+++\nslug = \"same\"\n+++\na");
+        write(dir.path(), "b.md", "+++\nslug = \"same\"\n+++\nb");
+        let err = publish(&mut conn, dir.path(), &urls()).unwrap_err().to_string();
+        assert!(err.contains("also used by"), "{err}");
+    }
+
+    #[test]
+    fn listings_respect_visibility() {
+        let dir = site();
+        let mut conn = db::open_in_memory().unwrap();
+        write(dir.path(), "pub.md", "+++\ntags=[\"x\"]\n+++\npublic");
+        write(dir.path(), "unl.md", "+++\nvisibility = \"unlisted\"\ntags=[\"x\"]\n+++\nunlisted");
+        write(dir.path(), "fol.md", "+++\nvisibility = \"followers\"\ntags=[\"x\"]\n+++\nsecret");
+        publish(&mut conn, dir.path(), &urls()).unwrap();
+        assert_eq!(count(&conn, Listing::Public).unwrap(), 1);
+        assert_eq!(count(&conn, Listing::Tag("X")).unwrap(), 1);
+        assert_eq!(count(&conn, Listing::Outbox).unwrap(), 2);
+        let outbox = list(&conn, Listing::Outbox, 10, 0).unwrap();
+        assert!(outbox.iter().all(|p| p.visibility != Visibility::Followers));
+    }
+
+    #[test]
+    fn images_need_alt_text_and_exist() {
+        let dir = site();
+        std::fs::create_dir_all(dir.path().join("media")).unwrap();
+        let text = "+++\n[[images]]\nsrc = \"media/missing.png\"\nalt = \"a cat\"\n+++\nhi";
+        let err = parse_file(dir.path(), "content/posts/x.md", text, &urls()).unwrap_err();
+        assert!(err[0].message.contains("does not exist"), "{err:?}");
+        assert_eq!(err[0].line, 3);
+    }
+
+    #[test]
+    fn slugify_makes_url_safe_slugs() {
+        assert_eq!(slugify("Hello, World! Ça va?"), "hello-world-a-va");
+        assert_eq!(slugify("2026-11-22 note"), "2026-11-22-note");
+    }
+}

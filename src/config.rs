@@ -10,10 +10,12 @@ pub const DB_FILE: &str = "hortus.db";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}\n  fix: run `hortus init` to create a site, or pass --dir to point at one")]
+    #[error(
+        "{path}: cannot read: {reason}\n  fix: run `hortus init` to create a site, or pass --dir to point at one"
+    )]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("{path}:{line}:{column}: {message}")]
     Parse {
@@ -164,9 +166,9 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 impl Config {
     pub fn load(dir: &Path) -> Result<Config, ConfigError> {
         let path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(&path).map_err(|reason| ConfigError::Read {
             path: path.clone(),
-            source,
+            reason,
         })?;
         Config::parse(&text, &path)
     }
@@ -201,7 +203,10 @@ impl Config {
             }
         }
         if self.base_url.host_str().is_none() {
-            return Err(invalid("base_url has no host".into(), "use https://your.domain"));
+            return Err(invalid(
+                "base_url has no host".into(),
+                "use https://your.domain",
+            ));
         }
         if self.base_url.path() != "/" || self.base_url.query().is_some() {
             return Err(invalid(
@@ -255,9 +260,7 @@ impl Config {
 pub fn valid_username(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

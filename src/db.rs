@@ -88,7 +88,10 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
-        match self.conns[i].call(move |c| Ok::<_, rusqlite::Error>(f(c))).await {
+        match self.conns[i]
+            .call(move |c| Ok::<_, rusqlite::Error>(f(c)))
+            .await
+        {
             Ok(r) => r,
             Err(e) => Err(E::from(DbError::Closed(e.to_string()))),
         }

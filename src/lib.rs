@@ -1,9 +1,15 @@
 //! Hortus: a single-user ActivityPub microblog. One binary, one SQLite file, one person's actor
 //! under their own domain, federating only with the servers its owner allows.
 
+pub mod activitypub;
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod federation;
 pub mod httpsig;
-pub mod urls;
+pub mod keys;
 pub mod posts;
+pub mod scaffold;
+pub mod urls;
+pub mod web;

@@ -120,7 +120,10 @@ mod tests {
         let u = Urls::new(&Url::parse("http://127.0.0.2:8080").unwrap(), "alice");
         assert_eq!(u.actor(), "http://127.0.0.2:8080/users/alice");
         assert_eq!(u.actor_key(), "http://127.0.0.2:8080/users/alice#main-key");
-        assert_eq!(u.post_object("hello"), "http://127.0.0.2:8080/posts/hello.json");
+        assert_eq!(
+            u.post_object("hello"),
+            "http://127.0.0.2:8080/posts/hello.json"
+        );
         assert_eq!(
             Urls::collection_page(&u.outbox(), 2),
             "http://127.0.0.2:8080/users/alice/outbox/page/2"

@@ -136,7 +136,8 @@ mod tests {
 
     #[test]
     fn parses_front_matter_and_body() {
-        let (fm, body) = split("+++\ntitle = \"Hi\"\ntags = [\"a\"]\n+++\nHello *world*\n").unwrap();
+        let (fm, body) =
+            split("+++\ntitle = \"Hi\"\ntags = [\"a\"]\n+++\nHello *world*\n").unwrap();
         assert_eq!(fm.title.as_deref(), Some("Hi"));
         assert_eq!(fm.tags, vec!["a"]);
         assert_eq!(body, "Hello *world*\n");
@@ -165,7 +166,17 @@ mod tests {
 
     #[test]
     fn unclosed_and_yaml_are_explained() {
-        assert!(split("+++\ntitle = \"x\"\n").unwrap_err().fix.contains("+++"));
-        assert!(split("---\ntitle: x\n---\n").unwrap_err().fix.contains("TOML"));
+        assert!(
+            split("+++\ntitle = \"x\"\n")
+                .unwrap_err()
+                .fix
+                .contains("+++")
+        );
+        assert!(
+            split("---\ntitle: x\n---\n")
+                .unwrap_err()
+                .fix
+                .contains("TOML")
+        );
     }
 }

@@ -156,13 +156,16 @@ fn tokenize(text: &str) -> Vec<Token<'_>> {
     let bytes = text.as_bytes();
     while i < text.len() {
         let c = bytes[i];
-        let prev_ok = text[..i]
-            .chars()
-            .next_back()
-            .is_none_or(|p| !(p.is_alphanumeric() || matches!(p, '_' | '&' | '/' | '.' | '@' | '#')));
+        let prev_ok = text[..i].chars().next_back().is_none_or(|p| {
+            !(p.is_alphanumeric() || matches!(p, '_' | '&' | '/' | '.' | '@' | '#'))
+        });
         if prev_ok && c == b'#' {
             let rest = &text[i + 1..];
-            let len: usize = rest.chars().take_while(|&c| is_tag_char(c)).map(char::len_utf8).sum();
+            let len: usize = rest
+                .chars()
+                .take_while(|&c| is_tag_char(c))
+                .map(char::len_utf8)
+                .sum();
             let tag = &rest[..len];
             if len > 0 && len <= 100 && tag.chars().any(|c| !c.is_ascii_digit()) {
                 if plain_start < i {
@@ -174,16 +177,17 @@ fn tokenize(text: &str) -> Vec<Token<'_>> {
                 continue;
             }
         }
-        if prev_ok && c == b'@' {
-            if let Some((user, host, len)) = mention_at(&text[i + 1..]) {
-                if plain_start < i {
-                    tokens.push(Token::Text(&text[plain_start..i]));
-                }
-                tokens.push(Token::Mention { user, host });
-                i += 1 + len;
-                plain_start = i;
-                continue;
+        if prev_ok
+            && c == b'@'
+            && let Some((user, host, len)) = mention_at(&text[i + 1..])
+        {
+            if plain_start < i {
+                tokens.push(Token::Text(&text[plain_start..i]));
             }
+            tokens.push(Token::Mention { user, host });
+            i += 1 + len;
+            plain_start = i;
+            continue;
         }
         i += text[i..].chars().next().map_or(1, char::len_utf8);
     }
@@ -240,14 +244,21 @@ mod tests {
     fn hashtags_become_links_and_tags() {
         let r = render("Hello #Rust and #fediverse_2, not a#b or #123.", &urls());
         assert_eq!(r.tags, vec!["Rust", "fediverse_2"]);
-        assert!(r.html.contains("href=\"https://example.net/tags/rust\""), "{}", r.html);
+        assert!(
+            r.html.contains("href=\"https://example.net/tags/rust\""),
+            "{}",
+            r.html
+        );
         assert!(r.html.contains("class=\"hashtag\""), "{}", r.html);
         assert!(r.html.contains("a#b"));
     }
 
     #[test]
     fn mentions_become_links_and_tags() {
-        let r = render("Thanks @bob@example.org. Mail me at me@example.net", &urls());
+        let r = render(
+            "Thanks @bob@example.org. Mail me at me@example.net",
+            &urls(),
+        );
         assert_eq!(r.mentions.len(), 1);
         assert_eq!(r.mentions[0].name, "@bob@example.org");
         assert!(r.html.contains("class=\"u-url mention\""), "{}", r.html);
@@ -262,7 +273,10 @@ mod tests {
 
     #[test]
     fn code_and_links_are_left_alone() {
-        let r = render("`#notatag` and [#nope](https://x.org) and\n\n```\n#no @a@b.c\n```", &urls());
+        let r = render(
+            "`#notatag` and [#nope](https://x.org) and\n\n```\n#no @a@b.c\n```",
+            &urls(),
+        );
         assert!(r.tags.is_empty());
         assert!(r.mentions.is_empty());
     }

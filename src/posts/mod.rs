@@ -63,10 +63,10 @@ impl Post {
 pub enum PostError {
     #[error("{}", format_problems(.0))]
     Invalid(Vec<Problem>),
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {reason}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error(transparent)]
     Db(#[from] rusqlite::Error),
@@ -78,7 +78,7 @@ impl From<crate::db::DbError> for PostError {
             crate::db::DbError::Sqlite(e) => PostError::Db(e),
             other => PostError::Io {
                 path: PathBuf::from("database"),
-                source: std::io::Error::other(other.to_string()),
+                reason: std::io::Error::other(other.to_string()),
             },
         }
     }
@@ -213,7 +213,12 @@ fn line_of(text: &str, key: &str) -> usize {
 }
 
 /// Parses and renders one post file. `rel` is its path relative to the site directory.
-pub fn parse_file(site_dir: &Path, rel: &str, text: &str, urls: &Urls) -> Result<Option<Draft>, Vec<Problem>> {
+pub fn parse_file(
+    site_dir: &Path,
+    rel: &str,
+    text: &str,
+    urls: &Urls,
+) -> Result<Option<Draft>, Vec<Problem>> {
     let path = PathBuf::from(rel);
     let problem = |line: usize, message: String, fix: &str| Problem {
         path: path.clone(),
@@ -264,26 +269,33 @@ pub fn parse_file(site_dir: &Path, rel: &str, text: &str, urls: &Urls) -> Result
             }
         },
     };
-    if let Some(lang) = &fm.language {
-        if lang.is_empty() || lang.len() > 35 || !lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            problems.push(problem(
-                line_of(text, "language"),
-                format!("{lang:?} is not a language tag"),
-                "use a BCP 47 tag such as \"en\" or \"pt-BR\"",
-            ));
-        }
+    if let Some(lang) = &fm.language
+        && (lang.is_empty()
+            || lang.len() > 35
+            || !lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        problems.push(problem(
+            line_of(text, "language"),
+            format!("{lang:?} is not a language tag"),
+            "use a BCP 47 tag such as \"en\" or \"pt-BR\"",
+        ));
     }
-    if let Some(reply) = &fm.in_reply_to {
-        if url::Url::parse(reply).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-            problems.push(problem(
-                line_of(text, "in_reply_to"),
-                format!("in_reply_to {reply:?} is not an http(s) URL"),
-                "paste the URL of the post you answer",
-            ));
-        }
+    if let Some(reply) = &fm.in_reply_to
+        && url::Url::parse(reply).map_or(true, |u| !matches!(u.scheme(), "http" | "https"))
+    {
+        problems.push(problem(
+            line_of(text, "in_reply_to"),
+            format!("in_reply_to {reply:?} is not an http(s) URL"),
+            "paste the URL of the post you answer",
+        ));
     }
     for tag in &fm.tags {
-        if tag.is_empty() || !tag.trim_start_matches('#').chars().all(|c| c.is_alphanumeric() || c == '_') {
+        if tag.is_empty()
+            || !tag
+                .trim_start_matches('#')
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_')
+        {
             problems.push(problem(
                 line_of(text, "tags"),
                 format!("the tag {tag:?} has characters a hashtag cannot have"),
@@ -293,7 +305,8 @@ pub fn parse_file(site_dir: &Path, rel: &str, text: &str, urls: &Urls) -> Result
     }
     let mut attachments = Vec::new();
     for image in &fm.images {
-        let line = line_of(text, &format!("src = \"{}\"", image.src)).max(line_of(text, "[[images]]"));
+        let line =
+            line_of(text, &format!("src = \"{}\"", image.src)).max(line_of(text, "[[images]]"));
         let clean = image.src.trim_start_matches('/');
         if clean.split('/').any(|c| c == ".." || c.is_empty()) || !clean.starts_with("media/") {
             problems.push(problem(
@@ -306,7 +319,10 @@ pub fn parse_file(site_dir: &Path, rel: &str, text: &str, urls: &Urls) -> Result
         let Some(mt) = media_type(clean) else {
             problems.push(problem(
                 line,
-                format!("{:?} is not a JPEG, PNG, GIF, WebP or AVIF image", image.src),
+                format!(
+                    "{:?} is not a JPEG, PNG, GIF, WebP or AVIF image",
+                    image.src
+                ),
                 "convert it to one of those formats",
             ));
             continue;
@@ -380,12 +396,12 @@ pub fn content_files(site_dir: &Path) -> Result<Vec<String>, PostError> {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir == root => return Ok(out),
-            Err(source) => return Err(PostError::Io { path: dir, source }),
+            Err(reason) => return Err(PostError::Io { path: dir, reason }),
         };
         for entry in entries {
-            let entry = entry.map_err(|source| PostError::Io {
+            let entry = entry.map_err(|reason| PostError::Io {
                 path: dir.clone(),
-                source,
+                reason,
             })?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
@@ -395,10 +411,10 @@ pub fn content_files(site_dir: &Path) -> Result<Vec<String>, PostError> {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if name.ends_with(".md") {
-                if let Ok(rel) = path.strip_prefix(site_dir) {
-                    out.push(rel.to_string_lossy().into_owned());
-                }
+            } else if name.ends_with(".md")
+                && let Ok(rel) = path.strip_prefix(site_dir)
+            {
+                out.push(rel.to_string_lossy().into_owned());
             }
         }
     }
@@ -412,9 +428,9 @@ pub fn load_drafts(site_dir: &Path, urls: &Urls) -> Result<Vec<Draft>, PostError
     let mut problems = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     for rel in content_files(site_dir)? {
-        let bytes = std::fs::read(site_dir.join(&rel)).map_err(|source| PostError::Io {
+        let bytes = std::fs::read(site_dir.join(&rel)).map_err(|reason| PostError::Io {
             path: site_dir.join(&rel),
-            source,
+            reason,
         })?;
         let Ok(text) = String::from_utf8(bytes) else {
             problems.push(Problem {
@@ -449,7 +465,9 @@ pub fn load_drafts(site_dir: &Path, urls: &Urls) -> Result<Vec<Draft>, PostError
 }
 
 fn now_utc() -> OffsetDateTime {
-    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc())
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::now_utc())
 }
 
 pub fn format_time(t: OffsetDateTime) -> String {
@@ -464,7 +482,8 @@ pub fn sync(conn: &mut Connection, drafts: &[Draft]) -> Result<SyncReport, PostE
     let tx = conn.transaction()?;
     let mut existing: HashMap<String, (i64, String, bool)> = HashMap::new();
     {
-        let mut stmt = tx.prepare("SELECT id, slug, source_hash, deleted_at IS NOT NULL FROM posts")?;
+        let mut stmt =
+            tx.prepare("SELECT id, slug, source_hash, deleted_at IS NOT NULL FROM posts")?;
         let rows = stmt.query_map([], |r| {
             Ok((r.get::<_, String>(1)?, (r.get(0)?, r.get(2)?, r.get(3)?)))
         })?;
@@ -521,7 +540,10 @@ pub fn sync(conn: &mut Connection, drafts: &[Draft]) -> Result<SyncReport, PostE
         for tag in &d.tags {
             let lower = tag.to_lowercase();
             if seen_tags.insert(lower.clone()) {
-                tx.execute("INSERT INTO post_tags (post_id, tag) VALUES (?1, ?2)", params![id, lower])?;
+                tx.execute(
+                    "INSERT INTO post_tags (post_id, tag) VALUES (?1, ?2)",
+                    params![id, lower],
+                )?;
             }
         }
     }
@@ -541,7 +563,11 @@ pub fn sync(conn: &mut Connection, drafts: &[Draft]) -> Result<SyncReport, PostE
 }
 
 /// Parses the site's content folder and syncs it: the whole of `hortus publish`.
-pub fn publish(conn: &mut Connection, site_dir: &Path, urls: &Urls) -> Result<SyncReport, PostError> {
+pub fn publish(
+    conn: &mut Connection,
+    site_dir: &Path,
+    urls: &Urls,
+) -> Result<SyncReport, PostError> {
     let drafts = load_drafts(site_dir, urls)?;
     sync(conn, &drafts)
 }
@@ -620,14 +646,22 @@ impl Listing<'_> {
 }
 
 /// Newest first, `limit` posts after skipping `offset`.
-pub fn list(conn: &Connection, listing: Listing, limit: u32, offset: u64) -> rusqlite::Result<Vec<Post>> {
+pub fn list(
+    conn: &Connection,
+    listing: Listing,
+    limit: u32,
+    offset: u64,
+) -> rusqlite::Result<Vec<Post>> {
     let sql = format!(
         "SELECT {POST_COLUMNS} FROM posts WHERE {} ORDER BY published DESC, id DESC LIMIT ?1 OFFSET ?2",
         listing.filter()
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = match listing {
-        Listing::Tag(tag) => stmt.query_map(params![limit, offset as i64, tag.to_lowercase()], row_to_post)?,
+        Listing::Tag(tag) => stmt.query_map(
+            params![limit, offset as i64, tag.to_lowercase()],
+            row_to_post,
+        )?,
         _ => stmt.query_map(params![limit, offset as i64], row_to_post)?,
     };
     rows.collect()
@@ -669,7 +703,11 @@ mod tests {
     fn publish_creates_edits_deletes_and_is_idempotent() {
         let dir = site();
         let mut conn = db::open_in_memory().unwrap();
-        write(dir.path(), "hello.md", "+++\ntitle = \"Hello\"\ndate = 2026-01-02T03:04:05Z\ntags = [\"Rust\"]\n+++\nHi #fediverse");
+        write(
+            dir.path(),
+            "hello.md",
+            "+++\ntitle = \"Hello\"\ndate = 2026-01-02T03:04:05Z\ntags = [\"Rust\"]\n+++\nHi #fediverse",
+        );
         write(dir.path(), "second.md", "Second");
         let r = publish(&mut conn, dir.path(), &urls()).unwrap();
         assert_eq!(r.created.len(), 2);
@@ -680,7 +718,11 @@ mod tests {
         let before = by_slug(&conn, "hello").unwrap().unwrap();
         assert_eq!(format_time(before.published), "2026-01-02T03:04:05Z");
         assert_eq!(before.tags, vec!["fediverse", "Rust"]);
-        write(dir.path(), "hello.md", "+++\ntitle = \"Hello again\"\ndate = 2026-01-02T03:04:05Z\n+++\nEdited");
+        write(
+            dir.path(),
+            "hello.md",
+            "+++\ntitle = \"Hello again\"\ndate = 2026-01-02T03:04:05Z\n+++\nEdited",
+        );
         let r = publish(&mut conn, dir.path(), &urls()).unwrap();
         assert_eq!(r.updated, vec![(before.id, "hello".to_string())]);
         let after = by_slug(&conn, "hello").unwrap().unwrap();
@@ -692,7 +734,13 @@ mod tests {
         std::fs::remove_file(dir.path().join("content/posts/second.md")).unwrap();
         let r = publish(&mut conn, dir.path(), &urls()).unwrap();
         assert_eq!(r.deleted.len(), 1);
-        assert!(by_slug(&conn, "second").unwrap().unwrap().deleted_at.is_some());
+        assert!(
+            by_slug(&conn, "second")
+                .unwrap()
+                .unwrap()
+                .deleted_at
+                .is_some()
+        );
         assert!(publish(&mut conn, dir.path(), &urls()).unwrap().is_empty());
     }
 
@@ -701,8 +749,14 @@ mod tests {
         let dir = site();
         let mut conn = db::open_in_memory().unwrap();
         write(dir.path(), "good.md", "fine");
-        write(dir.path(), "bad.md", "+++\ntitle = \"x\"\nvisibility = \"everyone\"\n+++\n");
-        let err = publish(&mut conn, dir.path(), &urls()).unwrap_err().to_string();
+        write(
+            dir.path(),
+            "bad.md",
+            "+++\ntitle = \"x\"\nvisibility = \"everyone\"\n+++\n",
+        );
+        let err = publish(&mut conn, dir.path(), &urls())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("content/posts/bad.md:3:"), "{err}");
         assert!(err.contains("fix:"), "{err}");
         assert_eq!(count(&conn, Listing::Outbox).unwrap(), 0);
@@ -714,7 +768,9 @@ mod tests {
         let mut conn = db::open_in_memory().unwrap();
         write(dir.path(), "a.md", "+++\nslug = \"same\"\n+++\na");
         write(dir.path(), "b.md", "+++\nslug = \"same\"\n+++\nb");
-        let err = publish(&mut conn, dir.path(), &urls()).unwrap_err().to_string();
+        let err = publish(&mut conn, dir.path(), &urls())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("also used by"), "{err}");
     }
 
@@ -723,8 +779,16 @@ mod tests {
         let dir = site();
         let mut conn = db::open_in_memory().unwrap();
         write(dir.path(), "pub.md", "+++\ntags=[\"x\"]\n+++\npublic");
-        write(dir.path(), "unl.md", "+++\nvisibility = \"unlisted\"\ntags=[\"x\"]\n+++\nunlisted");
-        write(dir.path(), "fol.md", "+++\nvisibility = \"followers\"\ntags=[\"x\"]\n+++\nsecret");
+        write(
+            dir.path(),
+            "unl.md",
+            "+++\nvisibility = \"unlisted\"\ntags=[\"x\"]\n+++\nunlisted",
+        );
+        write(
+            dir.path(),
+            "fol.md",
+            "+++\nvisibility = \"followers\"\ntags=[\"x\"]\n+++\nsecret",
+        );
         publish(&mut conn, dir.path(), &urls()).unwrap();
         assert_eq!(count(&conn, Listing::Public).unwrap(), 1);
         assert_eq!(count(&conn, Listing::Tag("X")).unwrap(), 1);

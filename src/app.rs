@@ -1,0 +1,111 @@
+//! Building and running the server: open the site, sync posts, bind, serve until a signal.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, middleware, web};
+
+use crate::config::{self, Config};
+use crate::db::Db;
+use crate::keys;
+use crate::posts;
+use crate::urls::Urls;
+use crate::web::{self as site_web, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    #[error(transparent)]
+    Posts(#[from] posts::PostError),
+    #[error(
+        "cannot listen on {addr}: {reason}\n  fix: choose another address with --listen or `listen` in hortus.toml"
+    )]
+    Bind {
+        addr: String,
+        reason: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A site opened from its directory, ready to serve.
+pub struct Site {
+    pub dir: PathBuf,
+    pub config: Config,
+    pub urls: Urls,
+}
+
+impl Site {
+    pub fn open(dir: &Path) -> Result<Site, AppError> {
+        let config = Config::load(dir)?;
+        let urls = Urls::new(&config.base_url, &config.user.name);
+        Ok(Site {
+            dir: dir.to_path_buf(),
+            config,
+            urls,
+        })
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join(config::DB_FILE)
+    }
+
+    /// `hortus publish`: the content folder into the database.
+    pub fn publish(&self) -> Result<posts::SyncReport, AppError> {
+        let mut conn = crate::db::open(&self.db_path())?;
+        Ok(posts::publish(&mut conn, &self.dir, &self.urls)?)
+    }
+}
+
+/// Everything the HTTP server shares, loaded from a site.
+pub async fn state(site: &Site) -> Result<Arc<AppState>, AppError> {
+    let conn = crate::db::open(&site.db_path())?;
+    let actor_key = keys::load(&conn, keys::ACTOR)?;
+    let instance_key = keys::load(&conn, keys::INSTANCE)?;
+    drop(conn);
+    // Reads run in parallel under WAL; one connection per core plus one keeps both busy.
+    let connections = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+    let db = Db::open(&site.db_path(), connections).await?;
+    Ok(Arc::new(AppState::new(
+        site.config.clone(),
+        site.dir.clone(),
+        db,
+        actor_key,
+        instance_key,
+    )))
+}
+
+/// Runs the server on an already bound listener until SIGINT/SIGTERM.
+pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), AppError> {
+    let media_dir = state.site_dir.clone();
+    let data = web::Data::new(state);
+    HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(middleware::Compress::default())
+            .wrap(middleware::NormalizePath::new(
+                middleware::TrailingSlash::Trim,
+            ))
+            .configure(site_web::configure)
+            .service(site_web::media_service(&media_dir))
+            .default_service(web::to(site_web::fallback))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run()
+    .await?;
+    Ok(())
+}
+
+pub fn bind(addr: &str) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr).map_err(|reason| AppError::Bind {
+        addr: addr.to_string(),
+        reason,
+    })
+}

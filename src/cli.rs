@@ -1,0 +1,174 @@
+//! The command line. Users script against it: keep names and flags stable.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, Site};
+use crate::posts::SyncReport;
+use crate::scaffold;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hortus",
+    version,
+    about = "A single-user ActivityPub microblog: your domain, your posts, a gate that opens only for the servers you choose."
+)]
+pub struct Cli {
+    /// The site directory (holds hortus.toml, hortus.db, content/ and media/).
+    #[arg(long, global = true, env = "HORTUS_DIR", default_value = ".")]
+    pub dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new site: hortus.toml, the database, key pairs and an example post.
+    Init {
+        /// The domain of your handle (user@DOMAIN).
+        #[arg(long)]
+        domain: String,
+        /// Your username (the USER in USER@domain).
+        #[arg(long)]
+        user: String,
+        /// Your display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the site is reached [default: https://DOMAIN].
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Create a new post file with its front matter filled in, and print its path.
+    New {
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// Sync content/ into the database: new, edited and removed posts.
+    Publish,
+    /// Publish, then serve the site and its ActivityPub endpoints.
+    Serve {
+        /// Address to listen on [default: `listen` in hortus.toml].
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Create a demo site with sample posts (if absent) and serve it on http://127.0.0.1:8080.
+    Demo {
+        /// Where the demo site lives.
+        #[arg(long, default_value = "demo-site")]
+        path: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init {
+            domain,
+            user,
+            name,
+            base_url,
+            listen,
+        } => {
+            let opts = scaffold::InitOptions {
+                dir: cli.dir.clone(),
+                domain,
+                user,
+                name,
+                base_url,
+                listen,
+            };
+            let config = scaffold::init(&opts)?;
+            println!(
+                "Created a Hortus site for @{} in {}\n  config:  {}\n  posts:   {}\n  next:    hortus publish && hortus serve",
+                config.handle(),
+                cli.dir.display(),
+                cli.dir.join(crate::config::CONFIG_FILE).display(),
+                cli.dir.join("content/posts").display(),
+            );
+            Ok(())
+        }
+        Command::New { title } => {
+            let path =
+                scaffold::new_post(&cli.dir, title.as_deref(), time::OffsetDateTime::now_utc())?;
+            println!("{}", path.display());
+            Ok(())
+        }
+        Command::Publish => {
+            let site = Site::open(&cli.dir)?;
+            let report = site.publish()?;
+            print_report(&report);
+            Ok(())
+        }
+        Command::Serve { listen } => {
+            let site = Site::open(&cli.dir)?;
+            let addr = listen.unwrap_or_else(|| site.config.listen.clone());
+            serve(site, &addr)
+        }
+        Command::Demo { path, listen } => {
+            if scaffold::ensure_demo(&path, &listen)? {
+                println!("Created a demo site in {}", path.display());
+            }
+            let site = Site::open(&path)?;
+            serve(site, &listen)
+        }
+    }
+}
+
+fn print_report(report: &SyncReport) {
+    for (_, slug) in &report.created {
+        println!("created  {slug}");
+    }
+    for (_, slug) in &report.updated {
+        println!("updated  {slug}");
+    }
+    for (_, slug) in &report.deleted {
+        println!("deleted  {slug}");
+    }
+    println!(
+        "{} created, {} updated, {} deleted, {} unchanged",
+        report.created.len(),
+        report.updated.len(),
+        report.deleted.len(),
+        report.unchanged
+    );
+}
+
+fn serve(site: Site, addr: &str) -> Result<()> {
+    // Publishing problems are reported, not fatal: what was published before stays online.
+    match site.publish() {
+        Ok(report) if !report.is_empty() => print_report(&report),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: posts not published:\n{e}"),
+    }
+    let listener = app::bind(addr)?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    let u = &site.urls;
+    println!(
+        "Hortus is serving @{} on http://{local}",
+        site.config.handle()
+    );
+    println!("  home page:  {}", u.home());
+    println!("  actor:      {}", u.actor());
+    println!(
+        "  webfinger:  {}?resource=acct:{}",
+        u.webfinger(),
+        site.config.handle()
+    );
+    println!("  feed:       {}", u.feed());
+    println!("Press Ctrl-C to stop.");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let state = app::state(&site).await?;
+        app::serve(state, listener).await
+    })?;
+    Ok(())
+}

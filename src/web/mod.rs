@@ -1,0 +1,740 @@
+//! The HTTP side: pages for people, ActivityPub documents for servers, the well-known endpoints.
+//! Handlers stay thin: they read through `Db::call`, build views or documents, and answer.
+
+pub mod views;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use include_dir::{Dir, include_dir};
+use serde_json::Value;
+
+use crate::activitypub::{self as ap, Site};
+use crate::config::Config;
+use crate::db::{Db, DbError};
+use crate::keys::KeyPair;
+use crate::posts::{self, Listing, Post};
+use crate::urls::Urls;
+use views::{
+    ErrorPage, Feed, HomePage, Layout, Pager, PostPage, PostView, ProfileView, TagPage, TextPage,
+};
+
+static STATIC_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/static");
+
+/// Shared by every request; built once by [`AppState::new`].
+pub struct AppState {
+    pub config: Config,
+    pub urls: Urls,
+    pub site_dir: PathBuf,
+    pub db: Db,
+    pub actor_key: KeyPair,
+    pub instance_key: KeyPair,
+    pub layout: Layout,
+    pub profile: ProfileView,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        site_dir: PathBuf,
+        db: Db,
+        actor_key: KeyPair,
+        instance_key: KeyPair,
+    ) -> AppState {
+        let urls = Urls::new(&config.base_url, &config.user.name);
+        AppState {
+            layout: Layout::new(&config, &urls),
+            profile: ProfileView::new(&config, &urls),
+            config,
+            urls,
+            site_dir,
+            db,
+            actor_key,
+            instance_key,
+        }
+    }
+
+    pub fn site(&self) -> Site<'_> {
+        Site {
+            config: &self.config,
+            urls: &self.urls,
+        }
+    }
+}
+
+type State = web::Data<Arc<AppState>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("internal error")]
+    Db(#[from] DbError),
+    #[error("internal error")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("internal error")]
+    Template(#[from] askama::Error),
+    #[error("{0}")]
+    BadRequest(&'static str),
+}
+
+impl actix_web::ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+    fn error_response(&self) -> HttpResponse {
+        if self.status_code().is_server_error() {
+            // The peer sees a short status; the owner sees the cause in the log.
+            tracing::error!(error = ?self, "request failed");
+        }
+        HttpResponse::build(self.status_code())
+            .content_type("text/plain; charset=utf-8")
+            .body(self.to_string())
+    }
+}
+
+type WebResult = Result<HttpResponse, WebError>;
+
+/// Registers every route. Used by `hortus serve` and by the tests.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/page/{n}", web::get().to(home_page))
+        .route("/posts/{slug}", web::get().to(post))
+        .route("/tags/{tag}", web::get().to(tag))
+        .route("/tags/{tag}/page/{n}", web::get().to(tag_page))
+        .route("/feed.xml", web::get().to(feed))
+        .route("/privacy", web::get().to(privacy))
+        .route("/children", web::get().to(children))
+        .route("/users/{name}", web::get().to(actor))
+        .route("/users/{name}/{collection}", web::get().to(collection))
+        .route(
+            "/users/{name}/{collection}/page/{n}",
+            web::get().to(collection_page),
+        )
+        .route("/actor", web::get().to(instance_actor))
+        .route("/.well-known/webfinger", web::get().to(webfinger))
+        .route("/.well-known/host-meta", web::get().to(host_meta))
+        .route("/.well-known/nodeinfo", web::get().to(nodeinfo_links))
+        .route("/nodeinfo/{version}", web::get().to(nodeinfo))
+        .route("/static/{file:.*}", web::get().to(static_file))
+        .route("/robots.txt", web::get().to(robots))
+        .route("/@{name}", web::get().to(profile_redirect));
+}
+
+/// Does the client ask for ActivityPub JSON? Mastodon sends
+/// `application/activity+json, application/ld+json; profile="…", text/html;q=0.1`.
+pub fn wants_activity_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("application/activity+json") || v.contains("application/ld+json")
+        })
+}
+
+/// Is this a browser that prefers a page (and not a server that takes JSON)?
+fn wants_html(req: &HttpRequest) -> bool {
+    !wants_activity_json(req)
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+}
+
+pub fn activity_json(status: StatusCode, body: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, ap::CONTENT_TYPE))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((header::VARY, "Accept"))
+        .body(body.to_string())
+}
+
+fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::VARY, "Accept"))
+        .body(body)
+}
+
+fn error_page(state: &AppState, status: StatusCode, title: &str, message: &str) -> WebResult {
+    let body = ErrorPage {
+        l: &state.layout,
+        title,
+        message,
+    }
+    .render()?;
+    Ok(html(status, body))
+}
+
+pub fn not_found_page(state: &AppState) -> WebResult {
+    error_page(
+        state,
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is nothing at this address. It may have moved, or never existed.",
+    )
+}
+
+fn not_found_for(req: &HttpRequest, state: &AppState) -> WebResult {
+    if wants_activity_json(req) {
+        return Ok(activity_json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({"error": "not found"}),
+        ));
+    }
+    not_found_page(state)
+}
+
+/// The default service: a real 404 page (and 405 for methods no route takes).
+pub async fn fallback(req: HttpRequest, state: State) -> WebResult {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Ok(HttpResponse::MethodNotAllowed().finish());
+    }
+    not_found_for(&req, &state)
+}
+
+fn parse_page(raw: &str) -> Option<u32> {
+    raw.parse::<u32>()
+        .ok()
+        .filter(|&n| (1..=1_000_000).contains(&n))
+}
+
+async fn home(req: HttpRequest, state: State) -> WebResult {
+    render_home(&req, &state, 1).await
+}
+
+async fn home_page(req: HttpRequest, state: State, path: web::Path<String>) -> WebResult {
+    match parse_page(&path) {
+        Some(1) => Ok(redirect(&state.urls.home())),
+        Some(n) => render_home(&req, &state, n).await,
+        None => not_found_for(&req, &state),
+    }
+}
+
+fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+/// Posts for one page of a listing, and the number of pages.
+async fn listing_page(
+    state: &AppState,
+    listing: Listing<'static>,
+    page: u32,
+) -> Result<(Vec<Post>, u32), WebError> {
+    let per_page = state.config.site.posts_per_page;
+    let (posts, total) = state
+        .db
+        .call(move |c| {
+            let total = posts::count(c, listing)?;
+            let posts = posts::list(
+                c,
+                listing,
+                per_page,
+                u64::from(page - 1) * u64::from(per_page),
+            )?;
+            Ok::<_, WebError>((posts, total))
+        })
+        .await?;
+    Ok((posts, ap::last_page(total, per_page)))
+}
+
+async fn render_home(req: &HttpRequest, state: &AppState, page: u32) -> WebResult {
+    if page == 1 && wants_activity_json(req) {
+        // Some servers resolve the profile URL itself; give them the actor.
+        return Ok(activity_json(
+            StatusCode::OK,
+            &ap::actor(&state.site(), &state.actor_key.public_pem),
+        ));
+    }
+    let (posts, last) = listing_page(state, Listing::Public, page).await?;
+    if page > last {
+        return not_found_for(req, state);
+    }
+    let body = HomePage {
+        l: &state.layout,
+        profile: &state.profile,
+        posts: posts
+            .iter()
+            .map(|p| PostView::new(p, &state.urls))
+            .collect(),
+        pager: Pager::new(page, last, |n| state.urls.home_page(n)),
+    }
+    .render()?;
+    Ok(html(StatusCode::OK, body))
+}
+
+async fn post(req: HttpRequest, state: State, path: web::Path<String>) -> WebResult {
+    let raw = path.into_inner();
+    let (slug, json_url) = match raw.strip_suffix(".json") {
+        Some(slug) => (slug.to_string(), true),
+        None => (raw, false),
+    };
+    let lookup = slug.clone();
+    let found = state
+        .db
+        .call(move |c| posts::by_slug(c, &lookup).map_err(WebError::from))
+        .await?;
+    let json = json_url || wants_activity_json(&req);
+    let Some(post) = found else {
+        return not_found_for(&req, &state);
+    };
+    if post.deleted_at.is_some() {
+        return if json {
+            Ok(activity_json(
+                StatusCode::GONE,
+                &ap::tombstone(&state.site(), &post),
+            ))
+        } else {
+            error_page(
+                &state,
+                StatusCode::GONE,
+                "Deleted",
+                "This post was deleted by its author.",
+            )
+        };
+    }
+    if !post.is_world_readable() {
+        // Followers-only posts are never shown publicly; don't even confirm they exist.
+        return not_found_for(&req, &state);
+    }
+    if json {
+        return Ok(activity_json(
+            StatusCode::OK,
+            &ap::note(&state.site(), &post),
+        ));
+    }
+    let view = PostView::new(&post, &state.urls);
+    let description = views::excerpt(&post.content_html, 200);
+    let page_title = post
+        .title
+        .clone()
+        .unwrap_or_else(|| views::excerpt(&post.content_html, 60));
+    let body = PostPage {
+        l: &state.layout,
+        post: view,
+        page_title,
+        description,
+    }
+    .render()?;
+    Ok(html(StatusCode::OK, body))
+}
+
+async fn tag(req: HttpRequest, state: State, path: web::Path<String>) -> WebResult {
+    render_tag(&req, &state, path.into_inner(), 1).await
+}
+
+async fn tag_page(req: HttpRequest, state: State, path: web::Path<(String, String)>) -> WebResult {
+    let (tag, n) = path.into_inner();
+    match parse_page(&n) {
+        Some(1) => Ok(redirect(&state.urls.tag(&tag))),
+        Some(n) => render_tag(&req, &state, tag, n).await,
+        None => not_found_for(&req, &state),
+    }
+}
+
+async fn render_tag(req: &HttpRequest, state: &AppState, tag: String, page: u32) -> WebResult {
+    if tag.is_empty() || tag.len() > 100 || !tag.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return not_found_for(req, state);
+    }
+    let tag = tag.to_lowercase();
+    // Listing borrows the tag for the query; leak-free by moving an owned copy into the closure.
+    let per_page = state.config.site.posts_per_page;
+    let t = tag.clone();
+    let (posts, total) = state
+        .db
+        .call(move |c| {
+            let listing = Listing::Tag(&t);
+            let total = posts::count(c, listing)?;
+            let posts = posts::list(
+                c,
+                listing,
+                per_page,
+                u64::from(page - 1) * u64::from(per_page),
+            )?;
+            Ok::<_, WebError>((posts, total))
+        })
+        .await?;
+    let last = ap::last_page(total, per_page);
+    if total == 0 || page > last {
+        return not_found_for(req, state);
+    }
+    let body = TagPage {
+        l: &state.layout,
+        pager: Pager::new(page, last, |n| state.urls.tag_page(&tag, n)),
+        tag,
+        posts: posts
+            .iter()
+            .map(|p| PostView::new(p, &state.urls))
+            .collect(),
+    }
+    .render()?;
+    Ok(html(StatusCode::OK, body))
+}
+
+async fn feed(state: State) -> WebResult {
+    let (posts, _) = listing_page(&state, Listing::Public, 1).await?;
+    let updated = posts
+        .iter()
+        .map(|p| p.updated.unwrap_or(p.published))
+        .max()
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let body = Feed {
+        l: &state.layout,
+        updated: posts::format_time(updated),
+        posts: posts
+            .iter()
+            .map(|p| PostView::new(p, &state.urls))
+            .collect(),
+    }
+    .render()?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/atom+xml; charset=utf-8"))
+        .body(body))
+}
+
+fn text_page(state: &AppState, title: &str, markdown: &str, default: &str) -> WebResult {
+    let source = if markdown.trim().is_empty() {
+        default
+    } else {
+        markdown
+    };
+    let body = TextPage {
+        l: &state.layout,
+        title,
+        body_html: crate::posts::markdown::render_plain(source),
+    }
+    .render()?;
+    Ok(html(StatusCode::OK, body))
+}
+
+async fn privacy(state: State) -> WebResult {
+    text_page(
+        &state,
+        "Privacy policy",
+        &state.config.site.privacy_policy,
+        views::DEFAULT_PRIVACY,
+    )
+}
+
+async fn children(state: State) -> WebResult {
+    text_page(
+        &state,
+        "Users under 13",
+        &state.config.site.children_policy,
+        views::DEFAULT_CHILDREN,
+    )
+}
+
+fn is_owner(state: &AppState, name: &str) -> bool {
+    name.eq_ignore_ascii_case(&state.config.user.name)
+}
+
+async fn actor(req: HttpRequest, state: State, path: web::Path<String>) -> WebResult {
+    if !is_owner(&state, &path) {
+        return not_found_for(&req, &state);
+    }
+    if wants_html(&req) {
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, state.urls.home()))
+            .insert_header((header::VARY, "Accept"))
+            .finish());
+    }
+    Ok(activity_json(
+        StatusCode::OK,
+        &ap::actor(&state.site(), &state.actor_key.public_pem),
+    ))
+}
+
+async fn instance_actor(state: State) -> WebResult {
+    Ok(activity_json(
+        StatusCode::OK,
+        &ap::instance_actor(&state.site(), &state.instance_key.public_pem),
+    ))
+}
+
+#[derive(Clone, Copy)]
+enum CollectionKind {
+    Outbox,
+    Followers,
+    Following,
+}
+
+impl CollectionKind {
+    fn parse(s: &str) -> Option<CollectionKind> {
+        match s {
+            "outbox" => Some(CollectionKind::Outbox),
+            "followers" => Some(CollectionKind::Followers),
+            "following" => Some(CollectionKind::Following),
+            _ => None,
+        }
+    }
+    fn id(self, urls: &Urls) -> String {
+        match self {
+            CollectionKind::Outbox => urls.outbox(),
+            CollectionKind::Followers => urls.followers(),
+            CollectionKind::Following => urls.following(),
+        }
+    }
+}
+
+const COLLECTION_PAGE_SIZE: u32 = 20;
+
+fn count_collection(c: &rusqlite::Connection, kind: CollectionKind) -> rusqlite::Result<u64> {
+    match kind {
+        CollectionKind::Outbox => posts::count(c, Listing::Outbox),
+        CollectionKind::Followers => c
+            .query_row(
+                "SELECT COUNT(*) FROM followers WHERE state = 'accepted'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64),
+        CollectionKind::Following => c
+            .query_row(
+                "SELECT COUNT(*) FROM following WHERE state = 'accepted'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64),
+    }
+}
+
+async fn collection(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<(String, String)>,
+) -> WebResult {
+    let (name, which) = path.into_inner();
+    let Some(kind) = CollectionKind::parse(&which).filter(|_| is_owner(&state, &name)) else {
+        return not_found_for(&req, &state);
+    };
+    let total = state
+        .db
+        .call(move |c| count_collection(c, kind).map_err(WebError::from))
+        .await?;
+    Ok(activity_json(
+        StatusCode::OK,
+        &ap::collection(&kind.id(&state.urls), total, COLLECTION_PAGE_SIZE),
+    ))
+}
+
+async fn collection_page(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<(String, String, String)>,
+) -> WebResult {
+    let (name, which, n) = path.into_inner();
+    let (Some(kind), Some(page)) = (CollectionKind::parse(&which), parse_page(&n)) else {
+        return not_found_for(&req, &state);
+    };
+    if !is_owner(&state, &name) {
+        return not_found_for(&req, &state);
+    }
+    let offset = i64::from(page - 1) * i64::from(COLLECTION_PAGE_SIZE);
+    let (total, posts, actors) = state
+        .db
+        .call(move |c| {
+            let total = count_collection(c, kind)?;
+            let mut posts = Vec::new();
+            let mut actors = Vec::new();
+            match kind {
+                CollectionKind::Outbox => {
+                    posts = posts::list(c, Listing::Outbox, COLLECTION_PAGE_SIZE, offset as u64)?;
+                }
+                CollectionKind::Followers | CollectionKind::Following => {
+                    let table = if matches!(kind, CollectionKind::Followers) { "followers" } else { "following" };
+                    let mut stmt = c.prepare_cached(&format!(
+                        "SELECT actor_id FROM {table} WHERE state = 'accepted' ORDER BY created_at, actor_id LIMIT ?1 OFFSET ?2"
+                    ))?;
+                    actors = stmt
+                        .query_map(rusqlite::params![COLLECTION_PAGE_SIZE, offset], |r| r.get::<_, String>(0))?
+                        .collect::<Result<_, _>>()?;
+                }
+            }
+            Ok::<_, WebError>((total, posts, actors))
+        })
+        .await?;
+    if page > ap::last_page(total, COLLECTION_PAGE_SIZE) {
+        return not_found_for(&req, &state);
+    }
+    let items: Vec<Value> = match kind {
+        CollectionKind::Outbox => posts.iter().map(|p| ap::create(&state.site(), p)).collect(),
+        _ => actors.into_iter().map(Value::String).collect(),
+    };
+    Ok(activity_json(
+        StatusCode::OK,
+        &ap::collection_page(
+            &kind.id(&state.urls),
+            page,
+            total,
+            COLLECTION_PAGE_SIZE,
+            items,
+        ),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct WebfingerQuery {
+    resource: Option<String>,
+}
+
+/// What a WebFinger `resource` names, after stripping `acct:` and normalising case.
+enum Resource {
+    Owner,
+    Instance,
+    Nobody,
+}
+
+fn resolve_resource(state: &AppState, resource: &str) -> Option<Resource> {
+    let resource = resource.trim();
+    if resource.is_empty() {
+        return None;
+    }
+    if resource.starts_with("https://") || resource.starts_with("http://") {
+        let owner = [
+            state.urls.actor(),
+            state.urls.home(),
+            state.urls.base().to_string(),
+        ];
+        if owner.iter().any(|u| u.eq_ignore_ascii_case(resource)) {
+            return Some(Resource::Owner);
+        }
+        if resource.eq_ignore_ascii_case(&state.urls.instance_actor()) {
+            return Some(Resource::Instance);
+        }
+        return Some(Resource::Nobody);
+    }
+    let acct = resource.strip_prefix("acct:").unwrap_or(resource);
+    let acct = acct.strip_prefix('@').unwrap_or(acct);
+    let (user, host) = acct.rsplit_once('@')?;
+    if user.is_empty() || host.is_empty() || user.contains(['/', ' ']) {
+        return None;
+    }
+    if !host.eq_ignore_ascii_case(&state.config.domain) {
+        return Some(Resource::Nobody);
+    }
+    if user.eq_ignore_ascii_case(&state.config.user.name) {
+        Some(Resource::Owner)
+    } else if user.eq_ignore_ascii_case(&state.config.domain) {
+        Some(Resource::Instance)
+    } else {
+        Some(Resource::Nobody)
+    }
+}
+
+async fn webfinger(state: State, query: web::Query<WebfingerQuery>) -> WebResult {
+    let cors = (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    let Some(resource) = query
+        .resource
+        .as_deref()
+        .and_then(|r| resolve_resource(&state, r))
+    else {
+        return Ok(HttpResponse::BadRequest()
+            .insert_header(cors)
+            .content_type("text/plain; charset=utf-8")
+            .body("resource must be acct:user@domain or a URL"));
+    };
+    let body = match resource {
+        Resource::Owner => ap::webfinger(&state.site()),
+        Resource::Instance => ap::webfinger_instance(&state.site()),
+        Resource::Nobody => {
+            return Ok(HttpResponse::NotFound().insert_header(cors).finish());
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/jrd+json"))
+        .insert_header(cors)
+        .body(body.to_string()))
+}
+
+async fn host_meta(state: State) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/xrd+xml; charset=utf-8"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(ap::host_meta(&state.site()))
+}
+
+async fn nodeinfo_links(state: State) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(ap::nodeinfo_links(&state.site()).to_string())
+}
+
+async fn nodeinfo(req: HttpRequest, state: State, path: web::Path<String>) -> WebResult {
+    let version = path.into_inner();
+    if version != "2.0" && version != "2.1" {
+        return not_found_for(&req, &state);
+    }
+    let local_posts = state
+        .db
+        .call(|c| posts::count(c, Listing::Outbox).map_err(WebError::from))
+        .await?;
+    let profile = format!("http://nodeinfo.diaspora.software/ns/schema/{version}#");
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            format!("application/json; profile=\"{profile}\""),
+        ))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(ap::nodeinfo(&state.site(), &version, local_posts).to_string()))
+}
+
+pub fn static_asset(path: &str) -> Option<(&'static [u8], &'static str)> {
+    let file = STATIC_DIR.get_file(path)?;
+    let mime = match path.rsplit('.').next() {
+        Some("css") => "text/css; charset=utf-8",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        Some("ico") => "image/x-icon",
+        Some("txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    Some((file.contents(), mime))
+}
+
+async fn static_file(req: HttpRequest, state: State, path: web::Path<String>) -> WebResult {
+    match static_asset(&path) {
+        Some((bytes, mime)) => Ok(HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, mime))
+            .insert_header((
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ))
+            .body(bytes)),
+        None => not_found_for(&req, &state),
+    }
+}
+
+async fn robots(state: State) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!(
+            "User-agent: *\nAllow: /\n\nSitemap: {}/sitemap.xml\n",
+            state.urls.base()
+        ))
+}
+
+async fn profile_redirect(req: HttpRequest, state: State, path: web::Path<String>) -> WebResult {
+    if !is_owner(&state, &path) {
+        return not_found_for(&req, &state);
+    }
+    Ok(redirect(&state.urls.home()))
+}
+
+/// Serves `DIR/media/*` (avatars, post images) with actix-files: ranges, ETags, content types.
+pub fn media_service(site_dir: &std::path::Path) -> actix_files::Files {
+    actix_files::Files::new("/media", site_dir.join("media"))
+        .prefer_utf8(true)
+        .use_etag(true)
+        .use_last_modified(true)
+}

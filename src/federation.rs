@@ -1,1 +1,0 @@
-//! Federation policy (see issue 3).

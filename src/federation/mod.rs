@@ -1,0 +1,65 @@
+//! Federation policy: which servers Hortus talks to (allowlist by default), what refusing one
+//! does to its followers, the record of refused requests ("knocks"), and the guard on every
+//! outgoing connection.
+//!
+//! - [`domain`]: entry and host syntax, normalisation ([`Pattern`], [`HostPort`]).
+//! - [`policy`]: the precedence rules, the in-memory snapshot ([`Policy`]) and the handle a
+//!   running server reloads when the lists change ([`PolicyHandle`]).
+//! - [`lists`]: the lists in SQLite, follower suspension and restore, bulk import.
+//! - [`knocks`]: bounded record of refused requests.
+//! - [`guard`]: private-address guard, guarded DNS resolver, URL check, the HTTP client.
+//!
+//! Inbound order (PROTOCOL.md §7): decide on the keyId's host first; a refused server costs a
+//! hash lookup and a knock, never an outgoing request.
+
+pub mod domain;
+pub mod guard;
+pub mod knocks;
+pub mod lists;
+pub mod policy;
+
+pub use domain::{HostPort, Pattern, PatternError, PatternProblem};
+pub use guard::{
+    GuardedResolver, ReadError, RefusedFetch, ResolveError, address_allowed, check_url,
+    http_client, read_capped, user_agent,
+};
+pub use knocks::{Knock, MAX_KNOCK_ROWS, forget_knocks, knocks, record_knock};
+pub use lists::{
+    ImportFormat, ImportReport, List, ListChange, ListEntry, RestoreReport, SkippedLine,
+    SuspendedFollower, allow_add, allow_list, allow_remove, block_add, block_list, block_remove,
+    enforce_policy, import_domains, restore_followers, suspended_followers,
+};
+pub use policy::{Decision, Policy, PolicyHandle, Refusal, policy_version};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FederationError {
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+    #[error(
+        "the {list} list holds {pattern:?}, which is not a valid entry: {source}\n  fix: delete \
+         it with `sqlite3 hortus.db \"DELETE FROM federation_domains WHERE pattern = '{pattern}'\"`"
+    )]
+    CorruptEntry {
+        list: String,
+        pattern: String,
+        source: PatternError,
+    },
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(reqwest::Error),
+}
+
+/// RFC 3339, UTC, whole seconds: the same width every time, so text order is time order.
+pub(crate) fn timestamp(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}

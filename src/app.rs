@@ -83,9 +83,15 @@ pub async fn state(site: &Site) -> Result<Arc<AppState>, AppError> {
 
 /// Runs the server on an already bound listener until SIGINT/SIGTERM.
 pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), AppError> {
+    server(state, listener)?.await?;
+    Ok(())
+}
+
+/// The HTTP server, started on `listener`; the handle stops it gracefully.
+pub fn server(state: Arc<AppState>, listener: TcpListener) -> Result<actix_web::dev::Server, AppError> {
     let media_dir = state.site_dir.clone();
     let data = web::Data::new(state);
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .wrap(middleware::Compress::default())
@@ -98,9 +104,8 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), Ap
     })
     .listen(listener)?
     .shutdown_timeout(10)
-    .run()
-    .await?;
-    Ok(())
+    .run();
+    Ok(server)
 }
 
 pub fn bind(addr: &str) -> Result<TcpListener, AppError> {

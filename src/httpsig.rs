@@ -1,1 +1,0 @@
-//! HTTP Signatures (see issue 3).

@@ -8,6 +8,7 @@ use actix_web::{App, HttpServer, middleware, web};
 
 use crate::config::{self, Config};
 use crate::db::Db;
+use crate::federation::{self, HostPort, PolicyHandle};
 use crate::keys;
 use crate::posts;
 use crate::urls::Urls;
@@ -32,6 +33,8 @@ pub enum AppError {
     },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Federation(#[from] federation::FederationError),
 }
 
 /// A site opened from its directory, ready to serve.
@@ -68,6 +71,20 @@ pub async fn state(site: &Site) -> Result<Arc<AppState>, AppError> {
     let conn = crate::db::open(&site.db_path())?;
     let actor_key = keys::load(&conn, keys::ACTOR)?;
     let instance_key = keys::load(&conn, keys::INSTANCE)?;
+    let policy = PolicyHandle::load(
+        &conn,
+        site.config.federation.mode,
+        HostPort::from_url(&site.config.base_url),
+    )?;
+    let suspended = federation::enforce_policy(&conn, &policy.current())?;
+    for f in &suspended {
+        tracing::warn!(actor = %f.actor_id, "follower suspended: its server is not allowed by the policy");
+    }
+    let http = federation::http_client(
+        &site.config.federation,
+        policy.clone(),
+        &federation::user_agent(&site.config.base_url),
+    )?;
     drop(conn);
     // Reads run in parallel under WAL; one connection per core plus one keeps both busy.
     let connections = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
@@ -76,8 +93,9 @@ pub async fn state(site: &Site) -> Result<Arc<AppState>, AppError> {
         site.config.clone(),
         site.dir.clone(),
         db,
-        actor_key,
-        instance_key,
+        (actor_key, instance_key),
+        policy,
+        http,
     )))
 }
 
@@ -88,7 +106,10 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), Ap
 }
 
 /// The HTTP server, started on `listener`; the handle stops it gracefully.
-pub fn server(state: Arc<AppState>, listener: TcpListener) -> Result<actix_web::dev::Server, AppError> {
+pub fn server(
+    state: Arc<AppState>,
+    listener: TcpListener,
+) -> Result<actix_web::dev::Server, AppError> {
     let media_dir = state.site_dir.clone();
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {

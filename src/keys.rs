@@ -2,7 +2,6 @@
 //! SQLite file is the whole backup.
 
 use openssl::pkey::{PKey, Private};
-use openssl::rsa::Rsa;
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub const ACTOR: &str = "actor";
@@ -12,6 +11,8 @@ pub const INSTANCE: &str = "instance";
 pub enum KeyError {
     #[error("key generation failed: {0}")]
     Openssl(#[from] openssl::error::ErrorStack),
+    #[error("key generation failed: {0}")]
+    Sign(#[from] crate::httpsig::SignError),
     #[error(transparent)]
     Db(#[from] rusqlite::Error),
     #[error(
@@ -26,15 +27,6 @@ pub struct KeyPair {
     pub public_pem: String,
 }
 
-/// RSA-2048 (what Mastodon uses): PKCS#8 private PEM and SPKI public PEM.
-pub fn generate() -> Result<(String, String), KeyError> {
-    let rsa = Rsa::generate(2048)?;
-    let key = PKey::from_rsa(rsa)?;
-    let private = String::from_utf8_lossy(&key.private_key_to_pem_pkcs8()?).into_owned();
-    let public = String::from_utf8_lossy(&key.public_key_to_pem()?).into_owned();
-    Ok((private, public))
-}
-
 /// Generates and stores the named key unless it exists.
 pub fn ensure(conn: &Connection, name: &'static str) -> Result<(), KeyError> {
     let exists: bool = conn.query_row(
@@ -43,7 +35,7 @@ pub fn ensure(conn: &Connection, name: &'static str) -> Result<(), KeyError> {
         |r| r.get(0),
     )?;
     if !exists {
-        let (private, public) = generate()?;
+        let (private, public) = crate::httpsig::generate_keypair()?;
         conn.execute(
             "INSERT INTO keys (name, private_pem, public_pem, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![

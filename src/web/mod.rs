@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::activitypub::{self as ap, Site};
 use crate::config::Config;
 use crate::db::{Db, DbError};
+use crate::federation::PolicyHandle;
 use crate::keys::KeyPair;
 use crate::posts::{self, Listing, Post};
 use crate::urls::Urls;
@@ -35,6 +36,10 @@ pub struct AppState {
     pub instance_key: KeyPair,
     pub layout: Layout,
     pub profile: ProfileView,
+    /// Who we talk to; reloaded when the lists change (see `federation::policy`).
+    pub policy: PolicyHandle,
+    /// The guarded client for every outgoing request (`federation::http_client`).
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -42,11 +47,15 @@ impl AppState {
         config: Config,
         site_dir: PathBuf,
         db: Db,
-        actor_key: KeyPair,
-        instance_key: KeyPair,
+        keys: (KeyPair, KeyPair),
+        policy: PolicyHandle,
+        http: reqwest::Client,
     ) -> AppState {
         let urls = Urls::new(&config.base_url, &config.user.name);
+        let (actor_key, instance_key) = keys;
         AppState {
+            policy,
+            http,
             layout: Layout::new(&config, &urls),
             profile: ProfileView::new(&config, &urls),
             config,

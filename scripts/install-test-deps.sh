@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond cargo: the independent HTTP Signature implementations in
+# tests/peer that tests/httpsig_interop.rs runs as subprocesses.
+#   - Node (>= 20): @peertube/http-signature and @fedify/fedify, from package-lock.json (npm ci)
+#   - Python 3: http-message-signatures (RFC 9421) in tests/peer/.venv, from requirements.txt
+# Idempotent: each part is reinstalled only when its lock file changed, so a second run takes
+# well under a second. Needs the npm and PyPI registries the first time, nothing else.
+set -euo pipefail
+cd "$(dirname "$0")/../tests/peer"
+
+hash_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+command -v node >/dev/null || { echo "install-test-deps: node (>= 20) is not on PATH" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "install-test-deps: python3 is not on PATH" >&2; exit 1; }
+
+stamp=node_modules/.hortus-lock.sha256
+want=$(hash_of package-lock.json)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "install-test-deps: npm ci in tests/peer"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" >"$stamp"
+fi
+
+stamp=.venv/.hortus-requirements.sha256
+want=$(hash_of requirements.txt)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "install-test-deps: Python venv in tests/peer/.venv"
+  rm -rf .venv
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+  echo "$want" >"$stamp"
+fi

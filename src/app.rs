@@ -116,9 +116,6 @@ pub fn server(
         App::new()
             .app_data(data.clone())
             .wrap(middleware::Compress::default())
-            .wrap(middleware::NormalizePath::new(
-                middleware::TrailingSlash::Trim,
-            ))
             .configure(site_web::configure)
             .service(site_web::media_service(&media_dir))
             .default_service(web::to(site_web::fallback))

@@ -14,20 +14,42 @@ fn hortus(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
 fn init_new_publish_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("site");
-    let out = hortus(&dir, &["init", "--domain", "example.net", "--user", "alice", "--name", "Alice"]);
+    let out = hortus(
+        &dir,
+        &[
+            "init",
+            "--domain",
+            "example.net",
+            "--user",
+            "alice",
+            "--name",
+            "Alice",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("@alice@example.net"));
 
-    let again = hortus(&dir, &["init", "--domain", "example.net", "--user", "alice"]);
+    let again = hortus(
+        &dir,
+        &["init", "--domain", "example.net", "--user", "alice"],
+    );
     assert!(!again.status.success());
-    assert!(text(&again).contains("refusing to overwrite"), "{}", text(&again));
+    assert!(
+        text(&again).contains("refusing to overwrite"),
+        "{}",
+        text(&again)
+    );
 
     let new = hortus(&dir, &["new", "--title", "My first post"]);
     assert!(new.status.success(), "{}", text(&new));
@@ -39,14 +61,25 @@ fn init_new_publish_round_trip() {
     assert!(publish.status.success(), "{}", text(&publish));
     assert!(text(&publish).contains("2 created"), "{}", text(&publish));
     let twice = hortus(&dir, &["publish"]);
-    assert!(text(&twice).contains("0 created, 0 updated, 0 deleted, 2 unchanged"), "{}", text(&twice));
+    assert!(
+        text(&twice).contains("0 created, 0 updated, 0 deleted, 2 unchanged"),
+        "{}",
+        text(&twice)
+    );
 }
 
 #[test]
 fn bad_front_matter_names_file_line_and_fix_and_publishes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("site");
-    assert!(hortus(&dir, &["init", "--domain", "example.net", "--user", "alice"]).status.success());
+    assert!(
+        hortus(
+            &dir,
+            &["init", "--domain", "example.net", "--user", "alice"]
+        )
+        .status
+        .success()
+    );
     std::fs::write(
         dir.join("content/posts/broken.md"),
         "+++\ntitle = \"Broken\"\ndate = \"yesterday\"\n+++\nbody\n",
@@ -59,7 +92,9 @@ fn bad_front_matter_names_file_line_and_fix_and_publishes_nothing() {
     assert!(msg.contains("fix:"), "{msg}");
     assert!(msg.contains("nothing was published"), "{msg}");
     let conn = hortus::db::open(&dir.join("hortus.db")).unwrap();
-    let n: i64 = conn.query_row("SELECT COUNT(*) FROM posts", [], |r| r.get(0)).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM posts", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 0, "the good post was not half-published either");
 }
 
@@ -67,14 +102,30 @@ fn bad_front_matter_names_file_line_and_fix_and_publishes_nothing() {
 fn bad_config_names_the_line() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("site");
-    assert!(hortus(&dir, &["init", "--domain", "example.net", "--user", "alice"]).status.success());
+    assert!(
+        hortus(
+            &dir,
+            &["init", "--domain", "example.net", "--user", "alice"]
+        )
+        .status
+        .success()
+    );
     let cfg = dir.join("hortus.toml");
     let text_cfg = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(&cfg, text_cfg.replace("mode = \"allowlist\"", "mode = \"open\"")).unwrap();
+    std::fs::write(
+        &cfg,
+        text_cfg.replace("mode = \"allowlist\"", "mode = \"open\""),
+    )
+    .unwrap();
     let out = hortus(&dir, &["publish"]);
     assert!(!out.status.success());
     let msg = text(&out);
-    let line = std::fs::read_to_string(&cfg).unwrap().lines().position(|l| l.starts_with("mode =")).unwrap() + 1;
+    let line = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("mode ="))
+        .unwrap()
+        + 1;
     assert!(msg.contains(&format!("hortus.toml:{line}:")), "{msg}");
 }
 

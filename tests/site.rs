@@ -18,7 +18,10 @@ fn header(resp: &reqwest::Response, name: &str) -> String {
 async fn site_with_posts() -> TestSite {
     let mut site = TestSite::with_config("127.0.0.2", |cfg| {
         *cfg = cfg.replace("posts_per_page = 20", "posts_per_page = 2");
-        *cfg = cfg.replace("# avatar = \"media/avatar.png\"", "avatar = \"media/avatar.png\"");
+        *cfg = cfg.replace(
+            "# avatar = \"media/avatar.png\"",
+            "avatar = \"media/avatar.png\"",
+        );
         *cfg = cfg.replace(
             "# fields = [{ name = \"Website\", value = \"https://example.net\" }]",
             "fields = [{ name = \"Website\", value = \"https://example.net\" }]",
@@ -34,7 +37,10 @@ async fn site_with_posts() -> TestSite {
         "second.md",
         "+++\ndate = 2026-01-02T10:00:00Z\nsummary = \"spoilers\"\n[[images]]\nsrc = \"media/cat.png\"\nalt = \"A cat in a garden\"\n+++\nSecond post #garden\n",
     );
-    site.write_post("third.md", "+++\ndate = 2026-01-03T10:00:00Z\n+++\nThird post\n");
+    site.write_post(
+        "third.md",
+        "+++\ndate = 2026-01-03T10:00:00Z\n+++\nThird post\n",
+    );
     site.write_post(
         "quiet.md",
         "+++\ndate = 2026-01-04T10:00:00Z\nvisibility = \"unlisted\"\ntags = [\"garden\"]\n+++\nQuiet one\n",
@@ -60,28 +66,71 @@ async fn webfinger_resolves_every_form_with_cors() {
         format!("alice@{host}"),
         actor.clone(),
     ] {
-        let url = format!("{}?resource={}", site.url("/.well-known/webfinger"), urlencode(&resource));
+        let url = format!(
+            "{}?resource={}",
+            site.url("/.well-known/webfinger"),
+            urlencode(&resource)
+        );
         let resp = get(&url, "application/jrd+json").await;
         assert_eq!(resp.status(), 200, "{resource}");
         assert_eq!(header(&resp, "access-control-allow-origin"), "*");
         assert!(header(&resp, "content-type").starts_with("application/jrd+json"));
         let jrd: Value = resp.json().await.unwrap();
-        assert_eq!(jrd["subject"], format!("acct:alice@{host}"), "canonical case");
-        let self_link = jrd["links"].as_array().unwrap().iter().find(|l| l["rel"] == "self").unwrap();
+        assert_eq!(
+            jrd["subject"],
+            format!("acct:alice@{host}"),
+            "canonical case"
+        );
+        let self_link = jrd["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == "self")
+            .unwrap();
         assert_eq!(self_link["href"], actor);
         assert_eq!(self_link["type"], AP);
-        assert!(jrd["aliases"].as_array().unwrap().contains(&Value::String(actor.clone())));
+        assert!(
+            jrd["aliases"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::String(actor.clone()))
+        );
     }
     let missing = get(&site.url("/.well-known/webfinger"), "*/*").await;
     assert_eq!(missing.status(), 400);
-    let garbage = get(&site.url("/.well-known/webfinger?resource=acct:nobody"), "*/*").await;
+    let garbage = get(
+        &site.url("/.well-known/webfinger?resource=acct:nobody"),
+        "*/*",
+    )
+    .await;
     assert_eq!(garbage.status(), 400);
-    let other = get(&format!("{}?resource=acct:bob@{host}", site.url("/.well-known/webfinger")), "*/*").await;
+    let other = get(
+        &format!(
+            "{}?resource=acct:bob@{host}",
+            site.url("/.well-known/webfinger")
+        ),
+        "*/*",
+    )
+    .await;
     assert_eq!(other.status(), 404);
-    let elsewhere = get(&format!("{}?resource=acct:alice@example.org", site.url("/.well-known/webfinger")), "*/*").await;
+    let elsewhere = get(
+        &format!(
+            "{}?resource=acct:alice@example.org",
+            site.url("/.well-known/webfinger")
+        ),
+        "*/*",
+    )
+    .await;
     assert_eq!(elsewhere.status(), 404);
     // The instance actor answers as domain@domain, as Mastodon's does.
-    let inst = get(&format!("{}?resource=acct:{host}@{host}", site.url("/.well-known/webfinger")), "*/*").await;
+    let inst = get(
+        &format!(
+            "{}?resource=acct:{host}@{host}",
+            site.url("/.well-known/webfinger")
+        ),
+        "*/*",
+    )
+    .await;
     let jrd: Value = inst.json().await.unwrap();
     assert_eq!(jrd["links"][0]["href"], site.url("/actor"));
 }
@@ -96,11 +145,25 @@ async fn host_meta_and_nodeinfo() {
     let resp = get(&site.url("/.well-known/host-meta"), "*/*").await;
     assert_eq!(resp.status(), 200);
     let xml = resp.text().await.unwrap();
-    assert!(xml.contains(&format!("template=\"{}/.well-known/webfinger?resource={{uri}}\"", site.base)), "{xml}");
+    assert!(
+        xml.contains(&format!(
+            "template=\"{}/.well-known/webfinger?resource={{uri}}\"",
+            site.base
+        )),
+        "{xml}"
+    );
 
     let (_, links) = get_json(&site.url("/.well-known/nodeinfo")).await;
-    let hrefs: Vec<&str> = links["links"].as_array().unwrap().iter().map(|l| l["href"].as_str().unwrap()).collect();
-    assert_eq!(hrefs, vec![site.url("/nodeinfo/2.0"), site.url("/nodeinfo/2.1")]);
+    let hrefs: Vec<&str> = links["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["href"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hrefs,
+        vec![site.url("/nodeinfo/2.0"), site.url("/nodeinfo/2.1")]
+    );
     for v in ["2.0", "2.1"] {
         let (status, ni) = get_json(&site.url(&format!("/nodeinfo/{v}"))).await;
         assert_eq!(status, 200);
@@ -109,7 +172,10 @@ async fn host_meta_and_nodeinfo() {
         assert_eq!(ni["protocols"], serde_json::json!(["activitypub"]));
         assert_eq!(ni["openRegistrations"], false);
         assert_eq!(ni["usage"]["users"]["total"], 1);
-        assert_eq!(ni["usage"]["localPosts"], 4, "public + unlisted, never followers-only");
+        assert_eq!(
+            ni["usage"]["localPosts"], 4,
+            "public + unlisted, never followers-only"
+        );
     }
 }
 
@@ -145,11 +211,20 @@ async fn actor_documents_and_negotiation() {
     assert_eq!(actor["icon"]["url"], site.url("/media/avatar.png"));
     assert_eq!(actor["icon"]["mediaType"], "image/png");
     assert_eq!(actor["attachment"][0]["type"], "PropertyValue");
-    assert!(actor["attachment"][0]["value"].as_str().unwrap().contains("rel=\"me"));
+    assert!(
+        actor["attachment"][0]["value"]
+            .as_str()
+            .unwrap()
+            .contains("rel=\"me")
+    );
     // The key served is the key stored.
     let stored: String = site
         .db()
-        .query_row("SELECT public_pem FROM keys WHERE name = 'actor'", [], |r| r.get(0))
+        .query_row(
+            "SELECT public_pem FROM keys WHERE name = 'actor'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(actor["publicKey"]["publicKeyPem"], stored);
     assert_eq!(actor["publicKey"]["id"], format!("{actor_url}#main-key"));
@@ -168,7 +243,10 @@ async fn actor_documents_and_negotiation() {
     assert_eq!(inst["type"], "Application");
     assert_eq!(inst["preferredUsername"], host);
     assert_eq!(inst["publicKey"]["id"], site.url("/actor#main-key"));
-    assert_ne!(inst["publicKey"]["publicKeyPem"], actor["publicKey"]["publicKeyPem"], "two distinct keys");
+    assert_ne!(
+        inst["publicKey"]["publicKeyPem"], actor["publicKey"]["publicKeyPem"],
+        "two distinct keys"
+    );
     let (status, _) = get_json(&site.url("/users/bob")).await;
     assert_eq!(status, 404);
 }
@@ -184,12 +262,29 @@ async fn post_negotiates_between_page_and_note() {
     assert!(header(&resp, "content-type").starts_with("text/html"));
     assert!(header(&resp, "vary").contains("Accept"));
     let html = resp.text().await.unwrap();
-    assert!(html.contains(&format!("<link rel=\"alternate\" type=\"application/activity+json\" href=\"{object}\">")), "{html}");
+    assert!(
+        html.contains(&format!(
+            "<link rel=\"alternate\" type=\"application/activity+json\" href=\"{object}\">"
+        )),
+        "{html}"
+    );
     assert!(html.contains("class=\"h-entry post\""));
-    assert!(html.contains("First &amp; best") || html.contains("First &#38; best"), "title escaped");
-    assert!(html.contains(&format!("href=\"{}\"", site.url("/tags/rust"))), "hashtag linked");
+    assert!(
+        html.contains("First &amp; best") || html.contains("First &#38; best"),
+        "title escaped"
+    );
+    assert!(
+        html.contains(&format!("href=\"{}\"", site.url("/tags/rust"))),
+        "hashtag linked"
+    );
 
-    for (url, accept) in [(&page, AP), (&page, LD), (&page, MASTODON_ACCEPT), (&object, BROWSER_ACCEPT), (&object, "*/*")] {
+    for (url, accept) in [
+        (&page, AP),
+        (&page, LD),
+        (&page, MASTODON_ACCEPT),
+        (&object, BROWSER_ACCEPT),
+        (&object, "*/*"),
+    ] {
         let resp = get(url, accept).await;
         assert_eq!(resp.status(), 200, "{url} {accept}");
         assert_eq!(header(&resp, "content-type"), AP, "{url} {accept}");
@@ -203,12 +298,25 @@ async fn post_negotiates_between_page_and_note() {
     assert_eq!(note["published"], "2026-01-01T10:00:00Z");
     assert_eq!(note["to"], serde_json::json!([PUBLIC]));
     assert_eq!(note["cc"][0], site.url("/users/alice/followers"));
-    assert!(note["content"].as_str().unwrap().starts_with("<p><strong>First &amp; best</strong></p>"));
+    assert!(
+        note["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("<p><strong>First &amp; best</strong></p>")
+    );
     assert_eq!(note["contentMap"]["en"], note["content"]);
     let tags = note["tag"].as_array().unwrap();
-    assert!(tags.iter().any(|t| t["type"] == "Hashtag" && t["name"] == "#Rust" && t["href"] == site.url("/tags/rust")));
-    assert!(tags.iter().any(|t| t["type"] == "Hashtag" && t["name"] == "#Garden"));
-    assert!(tags.iter().any(|t| t["type"] == "Mention" && t["name"] == "@bob@example.org"));
+    assert!(tags.iter().any(|t| t["type"] == "Hashtag"
+        && t["name"] == "#Rust"
+        && t["href"] == site.url("/tags/rust")));
+    assert!(
+        tags.iter()
+            .any(|t| t["type"] == "Hashtag" && t["name"] == "#Garden")
+    );
+    assert!(
+        tags.iter()
+            .any(|t| t["type"] == "Mention" && t["name"] == "@bob@example.org")
+    );
     assert!(note.get("updated").is_none());
 
     let (_, second) = get_json(&site.url("/posts/second.json")).await;
@@ -221,19 +329,37 @@ async fn post_negotiates_between_page_and_note() {
     assert_eq!(att["url"], site.url("/media/cat.png"));
     assert_eq!(att["width"], 480);
     assert_eq!(att["height"], 240);
-    let html = get(&site.url("/posts/second"), BROWSER_ACCEPT).await.text().await.unwrap();
-    assert!(html.contains("alt=\"A cat in a garden\""), "alt text on the page");
-    assert!(html.contains("<details class=\"cw\">"), "content warning folds");
+    let html = get(&site.url("/posts/second"), BROWSER_ACCEPT)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("alt=\"A cat in a garden\""),
+        "alt text on the page"
+    );
+    assert!(
+        html.contains("<details class=\"cw\">"),
+        "content warning folds"
+    );
 
     let (_, quiet) = get_json(&site.url("/posts/quiet.json")).await;
-    assert_eq!(quiet["to"], serde_json::json!([site.url("/users/alice/followers")]));
+    assert_eq!(
+        quiet["to"],
+        serde_json::json!([site.url("/users/alice/followers")])
+    );
     assert_eq!(quiet["cc"], serde_json::json!([PUBLIC]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn followers_only_posts_never_appear_publicly() {
     let site = site_with_posts().await;
-    assert_eq!(get(&site.url("/posts/secret"), BROWSER_ACCEPT).await.status(), 404);
+    assert_eq!(
+        get(&site.url("/posts/secret"), BROWSER_ACCEPT)
+            .await
+            .status(),
+        404
+    );
     assert_eq!(get(&site.url("/posts/secret"), AP).await.status(), 404);
     assert_eq!(get(&site.url("/posts/secret.json"), AP).await.status(), 404);
     let mut everything = String::new();
@@ -250,30 +376,63 @@ async fn followers_only_posts_never_appear_publicly() {
         page = p["next"].as_str().map(str::to_string);
     }
     assert!(!everything.contains("SECRET"), "followers-only text leaked");
-    assert!(!everything.contains("/posts/secret"), "followers-only link leaked");
+    assert!(
+        !everything.contains("/posts/secret"),
+        "followers-only link leaked"
+    );
     // Unlisted: in the outbox, not on the home page, tags or feed.
     assert!(everything.matches("/posts/quiet").count() >= 1);
     for path in ["/", "/page/2", "/tags/garden", "/feed.xml"] {
-        let text = get(&site.url(path), BROWSER_ACCEPT).await.text().await.unwrap();
-        assert!(!text.contains("/posts/quiet"), "unlisted post listed on {path}");
+        let text = get(&site.url(path), BROWSER_ACCEPT)
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !text.contains("/posts/quiet"),
+            "unlisted post listed on {path}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn home_and_collections_paginate() {
     let site = site_with_posts().await;
-    let home = get(&site.url("/"), BROWSER_ACCEPT).await.text().await.unwrap();
+    let home = get(&site.url("/"), BROWSER_ACCEPT)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(home.contains("class=\"h-card profile\""));
-    assert!(home.contains(&format!("<link rel=\"alternate\" type=\"application/activity+json\" href=\"{}\">", site.url("/users/alice"))));
+    assert!(home.contains(&format!(
+        "<link rel=\"alternate\" type=\"application/activity+json\" href=\"{}\">",
+        site.url("/users/alice")
+    )));
     assert!(home.contains("/posts/third") && home.contains("/posts/second"));
-    assert!(!home.contains("/posts/first\""), "third public post is on page 2");
+    assert!(
+        !home.contains("/posts/first\""),
+        "third public post is on page 2"
+    );
     assert!(home.contains(&format!("rel=\"next\" href=\"{}\"", site.url("/page/2"))));
-    let page2 = get(&site.url("/page/2"), BROWSER_ACCEPT).await.text().await.unwrap();
+    let page2 = get(&site.url("/page/2"), BROWSER_ACCEPT)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(page2.contains("/posts/first"));
     assert!(page2.contains(&format!("rel=\"prev\" href=\"{}\"", site.url("/"))));
-    assert_eq!(get(&site.url("/page/3"), BROWSER_ACCEPT).await.status(), 404);
-    assert_eq!(get(&site.url("/page/1"), BROWSER_ACCEPT).await.status(), 301);
-    assert_eq!(get(&site.url("/page/zero"), BROWSER_ACCEPT).await.status(), 404);
+    assert_eq!(
+        get(&site.url("/page/3"), BROWSER_ACCEPT).await.status(),
+        404
+    );
+    assert_eq!(
+        get(&site.url("/page/1"), BROWSER_ACCEPT).await.status(),
+        301
+    );
+    assert_eq!(
+        get(&site.url("/page/zero"), BROWSER_ACCEPT).await.status(),
+        404
+    );
 
     let (status, outbox) = get_json(&site.url("/users/alice/outbox")).await;
     assert_eq!(status, 200);
@@ -286,9 +445,18 @@ async fn home_and_collections_paginate() {
     let items = p1["orderedItems"].as_array().unwrap();
     assert_eq!(items.len(), 4);
     assert_eq!(items[0]["type"], "Create");
-    assert_eq!(items[0]["object"]["id"], site.url("/posts/quiet.json"), "newest first");
+    assert_eq!(
+        items[0]["object"]["id"],
+        site.url("/posts/quiet.json"),
+        "newest first"
+    );
     assert!(p1.get("next").is_none());
-    assert_eq!(get(&site.url("/users/alice/outbox/page/2"), AP).await.status(), 404);
+    assert_eq!(
+        get(&site.url("/users/alice/outbox/page/2"), AP)
+            .await
+            .status(),
+        404
+    );
 
     for coll in ["followers", "following"] {
         let (status, c) = get_json(&site.url(&format!("/users/alice/{coll}"))).await;
@@ -307,15 +475,32 @@ async fn tags_feed_and_policy_pages() {
     assert_eq!(tag.status(), 200);
     let html = tag.text().await.unwrap();
     assert!(html.contains("/posts/first") && html.contains("/posts/second"));
-    assert_eq!(get(&site.url("/tags/nothing"), BROWSER_ACCEPT).await.status(), 404);
-    assert_eq!(get(&site.url("/tags/GARDEN"), BROWSER_ACCEPT).await.status(), 200);
+    assert_eq!(
+        get(&site.url("/tags/nothing"), BROWSER_ACCEPT)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        get(&site.url("/tags/GARDEN"), BROWSER_ACCEPT)
+            .await
+            .status(),
+        200
+    );
 
     let feed = get(&site.url("/feed.xml"), "*/*").await;
     assert!(header(&feed, "content-type").starts_with("application/atom+xml"));
     let xml = feed.text().await.unwrap();
     assert!(xml.starts_with("<?xml"));
-    assert_eq!(xml.matches("<entry>").count(), 2, "first page of public posts");
-    assert!(xml.contains("<title>First &amp; best</title>") || xml.contains("<title>Third post</title>"));
+    assert_eq!(
+        xml.matches("<entry>").count(),
+        2,
+        "first page of public posts"
+    );
+    assert!(
+        xml.contains("<title>First &amp; best</title>")
+            || xml.contains("<title>Third post</title>")
+    );
 
     for (path, needle) in [("/privacy", "Privacy policy"), ("/children", "under 13")] {
         let resp = get(&site.url(path), BROWSER_ACCEPT).await;
@@ -329,7 +514,10 @@ async fn tags_feed_and_policy_pages() {
     let missing = get(&site.url("/no/such/page"), BROWSER_ACCEPT).await;
     assert_eq!(missing.status(), 404);
     let body = missing.text().await.unwrap();
-    assert!(body.contains("Not found") && body.contains("<html"), "a real 404 page");
+    assert!(
+        body.contains("Not found") && body.contains("<html"),
+        "a real 404 page"
+    );
     assert_eq!(get(&site.url("/posts/nope"), AP).await.status(), 404);
 }
 
@@ -337,10 +525,16 @@ async fn tags_feed_and_policy_pages() {
 async fn edits_and_deletions_through_publish() {
     let site = site_with_posts().await;
     let (_, before) = get_json(&site.url("/posts/third.json")).await;
-    site.write_post("third.md", "+++\ndate = 2026-01-03T10:00:00Z\n+++\nThird post, edited\n");
+    site.write_post(
+        "third.md",
+        "+++\ndate = 2026-01-03T10:00:00Z\n+++\nThird post, edited\n",
+    );
     let report = site.publish();
     assert_eq!(report.updated.len(), 1);
-    assert!(site.publish().is_empty(), "publishing twice changes nothing");
+    assert!(
+        site.publish().is_empty(),
+        "publishing twice changes nothing"
+    );
     let (_, after) = get_json(&site.url("/posts/third.json")).await;
     assert_eq!(after["id"], before["id"]);
     assert_eq!(after["published"], before["published"]);

@@ -1,6 +1,9 @@
 //! ActivityPub vocabulary: the documents Hortus publishes, built from posts and the config.
 //! Shapes follow what Mastodon, Threads and GoToSocial read (../shared/PROTOCOL.md §2, §5).
 
+pub mod fetch;
+pub mod teaser;
+
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -177,18 +180,17 @@ pub fn addressing(post: &Post, urls: &Urls) -> (Vec<String>, Vec<String>) {
     (to, cc)
 }
 
-/// A post as a Note. Titled posts lead with the title, since Mastodon shows no `name` on Notes.
+/// A post as a Note. Titled posts lead with the title, since Mastodon shows no `name` on Notes;
+/// long ones are cut to a teaser ([`teaser::federated_content`]).
 pub fn note(site: &Site, post: &Post) -> Value {
     let u = site.urls;
     let (to, cc) = addressing(post, u);
-    let mut content = String::new();
-    if let Some(title) = &post.title {
-        content.push_str(&format!(
-            "<p><strong>{}</strong></p>",
-            crate::posts::markdown::escape(title)
-        ));
-    }
-    content.push_str(&post.content_html);
+    // Long and titled posts go out as a teaser linking to the page (see `teaser`).
+    let content = teaser::federated_content(
+        post.title.as_deref(),
+        &post.content_html,
+        &u.post_page(&post.slug),
+    );
     let mut tags: Vec<Value> = post
         .tags
         .iter()
@@ -274,6 +276,37 @@ pub fn create(site: &Site, post: &Post) -> Value {
         "cc": object["cc"].clone(),
         "object": object,
     })
+}
+
+/// The Update sent when a post is edited: the same object id with a newer `updated`
+/// (PROTOCOL.md §5). `id` is unique per edit, so receivers deduplicate retries but not edits.
+pub fn update(site: &Site, post: &Post, id: &str) -> Value {
+    let mut activity = create(site, post);
+    activity["id"] = json!(id);
+    activity["type"] = json!("Update");
+    if let Some(updated) = post.updated {
+        activity["published"] = json!(format_time(updated));
+    }
+    activity
+}
+
+/// The Delete sent when a post is removed: its object is a Tombstone, addressed like the post.
+pub fn delete(site: &Site, post: &Post) -> Value {
+    let (to, cc) = addressing(post, site.urls);
+    let object = site.urls.post_object(&post.slug);
+    let mut activity = json!({
+        "@context": AS_CONTEXT,
+        "id": format!("{object}#delete"),
+        "type": "Delete",
+        "actor": site.urls.actor(),
+        "to": to,
+        "cc": cc,
+        "object": {"id": object, "type": "Tombstone"},
+    });
+    if let Some(d) = post.deleted_at {
+        activity["published"] = json!(format_time(d));
+    }
+    activity
 }
 
 /// An OrderedCollection that points at its first page (and last, when there are items).
@@ -375,5 +408,49 @@ pub fn nodeinfo(site: &Site, version: &str, local_posts: u64) -> Value {
                 crate::config::FederationMode::Blocklist => "blocklist",
             }},
         }
+    })
+}
+
+/// A fresh activity id on our server. Outgoing activities are stored before delivery, so a
+/// retry resends the same id and receivers can deduplicate.
+pub fn new_activity_id(urls: &Urls) -> String {
+    format!("{}/activities/{}", urls.base(), uuid::Uuid::now_v7())
+}
+
+/// The Follow as peers expect it embedded in Accept, Reject and Undo: `{id, type, actor, object}`
+/// (Threads answered a bare URI with 500).
+pub fn follow_object(follow_id: &str, follower: &str, followed: &str) -> Value {
+    json!({"id": follow_id, "type": "Follow", "actor": follower, "object": followed})
+}
+
+/// Accept or Reject of someone's Follow of the owner.
+pub fn answer_follow(urls: &Urls, kind: &str, follower: &str, follow_id: &str) -> Value {
+    json!({
+        "@context": AS_CONTEXT,
+        "id": new_activity_id(urls),
+        "type": kind,
+        "actor": urls.actor(),
+        "to": [follower],
+        "object": follow_object(follow_id, follower, &urls.actor()),
+    })
+}
+
+/// The owner follows `target`.
+pub fn follow(urls: &Urls, follow_id: &str, target: &str) -> Value {
+    let mut f = follow_object(follow_id, &urls.actor(), target);
+    f["@context"] = json!(AS_CONTEXT);
+    f["to"] = json!([target]);
+    f
+}
+
+/// Undo of the owner's Follow, with the whole Follow embedded.
+pub fn undo_follow(urls: &Urls, follow_id: &str, target: &str) -> Value {
+    json!({
+        "@context": AS_CONTEXT,
+        "id": new_activity_id(urls),
+        "type": "Undo",
+        "actor": urls.actor(),
+        "to": [target],
+        "object": follow_object(follow_id, &urls.actor(), target),
     })
 }

@@ -133,6 +133,61 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/static/{file:.*}", web::get().to(static_file))
         .route("/robots.txt", web::get().to(robots))
         .route("/@{name}", web::get().to(profile_redirect));
+    // Inboxes: the shared one, the owner's and the instance actor's all take the same path.
+    let limit = || web::PayloadConfig::new(crate::inbox::MAX_BODY);
+    cfg.service(
+        web::resource("/inbox")
+            .app_data(limit())
+            .route(web::post().to(inbox)),
+    )
+    .service(
+        web::resource("/users/{name}/inbox")
+            .app_data(limit())
+            .route(web::post().to(inbox)),
+    )
+    .service(
+        web::resource("/actor/inbox")
+            .app_data(limit())
+            .route(web::post().to(inbox)),
+    );
+}
+
+/// Headers as the signature verifier wants them: lower-case names, values as sent.
+pub fn header_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    req.headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect()
+}
+
+async fn inbox(req: HttpRequest, state: State, body: web::Bytes) -> HttpResponse {
+    let headers = header_pairs(&req);
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let parts = crate::httpsig::RequestParts {
+        method: req.method().as_str(),
+        path_and_query: target,
+        headers: &headers,
+        body: Some(&body),
+    };
+    match crate::inbox::receive(&state, &parts).await {
+        Ok(()) => HttpResponse::Accepted().finish(),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            if status.is_server_error() {
+                tracing::error!(error = %e, "inbox failed");
+            } else {
+                tracing::info!(error = %e, status = status.as_u16(), "inbox refused a request");
+            }
+            let msg = if status.is_server_error() {
+                "internal error".to_string()
+            } else {
+                e.to_string()
+            };
+            HttpResponse::build(status)
+                .content_type("text/plain; charset=utf-8")
+                .body(msg)
+        }
+    }
 }
 
 /// Does the client ask for ActivityPub JSON? Mastodon sends
@@ -205,6 +260,17 @@ fn not_found_for(req: &HttpRequest, state: &AppState) -> WebResult {
 pub async fn fallback(req: HttpRequest, state: State) -> WebResult {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Ok(HttpResponse::MethodNotAllowed().finish());
+    }
+    // `/posts/x/` → `/posts/x`. Done here rather than by rewriting every request, which would
+    // change the path a signature's (request-target) covers.
+    let path = req.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let to = match req.query_string() {
+            "" => trimmed.to_string(),
+            q => format!("{trimmed}?{q}"),
+        };
+        return Ok(redirect(&to));
     }
     not_found_for(&req, &state)
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod peer;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,6 +61,26 @@ impl TestSite {
         }
     }
 
+    /// A site that may talk to peers on loopback over http (test mode), allowlist by default.
+    pub fn federating(ip: &str) -> TestSite {
+        Self::federating_with(ip, |_| {})
+    }
+
+    pub fn federating_with(ip: &str, edit: impl FnOnce(&mut String)) -> TestSite {
+        Self::with_config(ip, |cfg| {
+            *cfg = cfg.replace(
+                "manually_approves_followers = false\n",
+                "manually_approves_followers = false\nallow_private_addresses = true\nallow_http = true\n",
+            );
+            edit(cfg);
+        })
+    }
+
+    /// Adds `host` to the allowlist, as `hortus allow add` does.
+    pub fn allow(&self, host: &str) {
+        hortus::federation::allow_add(&self.db(), host).expect("allow");
+    }
+
     pub fn write_post(&self, name: &str, text: &str) {
         std::fs::write(self.dir.join("content/posts").join(name), text).expect("write post");
     }
@@ -72,7 +94,10 @@ impl TestSite {
     }
 
     pub fn publish(&self) -> hortus::posts::SyncReport {
-        Site::open(&self.dir).expect("open").publish().expect("publish")
+        Site::open(&self.dir)
+            .expect("open")
+            .publish()
+            .expect("publish")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -124,6 +149,7 @@ pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
         .unwrap_or_default()
         .to_string();
     let body = resp.text().await.expect("body");
-    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: not JSON ({e}), content-type {ct}: {body}"));
+    let json = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("{url}: not JSON ({e}), content-type {ct}: {body}"));
     (status, json)
 }

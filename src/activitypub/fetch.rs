@@ -1,0 +1,483 @@
+//! Fetching remote actors and keys: signed GETs (instance actor key), Mastodon's Accept header,
+//! the federation guard on every URL, a size cap, and a cache in `remote_actors`.
+
+use std::time::SystemTime;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+use url::Url;
+
+use crate::federation::{self, Decision};
+use crate::web::AppState;
+
+/// What Mastodon sends; peers answer it with JSON.
+pub const ACCEPT: &str = "application/activity+json, application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\"";
+/// An actor or key document is a few KiB; 1 MiB is generous and bounded.
+pub const MAX_DOCUMENT: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("not a valid URL: {0}")]
+    BadUrl(String),
+    #[error(transparent)]
+    Refused(#[from] federation::RefusedFetch),
+    #[error("request to {url} failed: {reason}")]
+    Http { url: String, reason: String },
+    #[error("{url} answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} is not an ActivityPub document: {reason}")]
+    Invalid { url: String, reason: String },
+    #[error("signing the request failed: {0}")]
+    Sign(#[from] crate::httpsig::SignError),
+    #[error("database error: {0}")]
+    Db(String),
+}
+
+impl From<rusqlite::Error> for FetchError {
+    fn from(e: rusqlite::Error) -> Self {
+        FetchError::Db(e.to_string())
+    }
+}
+
+impl From<crate::db::DbError> for FetchError {
+    fn from(e: crate::db::DbError) -> Self {
+        FetchError::Db(e.to_string())
+    }
+}
+
+/// A remote actor as cached in `remote_actors`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteActor {
+    pub id: String,
+    pub host: String,
+    pub inbox: String,
+    pub shared_inbox: Option<String>,
+    pub handle: Option<String>,
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub public_key_id: Option<String>,
+    pub public_key_pem: Option<String>,
+}
+
+impl RemoteActor {
+    /// Where deliveries for this actor go: the shared inbox when it has one.
+    pub fn delivery_inbox(&self) -> &str {
+        self.shared_inbox.as_deref().unwrap_or(&self.inbox)
+    }
+}
+
+/// `host[:port]` of a URL, the form the policy and the tables use.
+pub fn host_of(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// An `id`-or-object field as a string id.
+pub fn id_of(v: &Value) -> Option<&str> {
+    v.as_str().or_else(|| str_field(v, "id"))
+}
+
+/// Threads puts `url` in an array of Links, one of them `threads://`: take the text/html one.
+fn profile_url(v: &Value) -> Option<String> {
+    match v.get("url")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| match i {
+                Value::String(s) => Some((s.as_str(), None)),
+                other => str_field(other, "href").map(|h| (h, str_field(other, "mediaType"))),
+            })
+            .find(|(h, mt)| h.starts_with("http") && mt.is_none_or(|m| m == "text/html"))
+            .map(|(h, _)| h.to_string()),
+        other => str_field(other, "href").map(str::to_string),
+    }
+}
+
+/// Parses an actor document fetched from (or signed for) `expected_id`. The id's origin must be
+/// the URL's origin: a server may only speak for its own actors.
+pub fn parse_actor(doc: &Value, fetched_from: &Url) -> Result<RemoteActor, String> {
+    let id = str_field(doc, "id").ok_or("no id")?;
+    let id_url = Url::parse(id).map_err(|_| "id is not a URL")?;
+    if id_url.origin() != fetched_from.origin() {
+        return Err(format!("id {id} is not on {}", host_of(fetched_from)));
+    }
+    let kind = str_field(doc, "type").ok_or("no type")?;
+    if !matches!(
+        kind,
+        "Person" | "Service" | "Application" | "Group" | "Organization"
+    ) {
+        return Err(format!("type {kind} is not an actor"));
+    }
+    let inbox = str_field(doc, "inbox").ok_or("no inbox")?;
+    let same_origin = |u: &str| Url::parse(u).is_ok_and(|u| u.origin() == id_url.origin());
+    if !same_origin(inbox) {
+        return Err("inbox is on another server".into());
+    }
+    let shared_inbox = doc
+        .get("endpoints")
+        .and_then(|e| str_field(e, "sharedInbox"))
+        .filter(|s| same_origin(s))
+        .map(str::to_string);
+    let (public_key_id, public_key_pem) = match doc.get("publicKey") {
+        // Some servers publish a list of keys; the first RSA one is what signs.
+        Some(Value::Array(keys)) => keys
+            .iter()
+            .find(|k| str_field(k, "publicKeyPem").is_some())
+            .map(|k| {
+                (
+                    str_field(k, "id").map(str::to_string),
+                    str_field(k, "publicKeyPem").map(str::to_string),
+                )
+            })
+            .unwrap_or((None, None)),
+        Some(k) => (
+            str_field(k, "id").map(str::to_string),
+            str_field(k, "publicKeyPem").map(str::to_string),
+        ),
+        None => (None, None),
+    };
+    let username = str_field(doc, "preferredUsername");
+    Ok(RemoteActor {
+        id: id.to_string(),
+        host: host_of(&id_url),
+        inbox: inbox.to_string(),
+        shared_inbox,
+        handle: username.map(|u| format!("{u}@{}", host_of(&id_url))),
+        name: str_field(doc, "name").map(|n| n.chars().take(200).collect()),
+        url: profile_url(doc),
+        public_key_id,
+        public_key_pem,
+    })
+}
+
+pub fn store_actor(conn: &Connection, actor: &RemoteActor, raw: &Value) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO remote_actors (id, host, inbox, shared_inbox, handle, name, url, public_key_id,
+             public_key_pem, raw, fetched_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (id) DO UPDATE SET host = ?2, inbox = ?3, shared_inbox = ?4, handle = ?5,
+             name = ?6, url = ?7, public_key_id = ?8, public_key_pem = ?9, raw = ?10, fetched_at = ?11",
+        params![
+            actor.id,
+            actor.host,
+            actor.inbox,
+            actor.shared_inbox,
+            actor.handle,
+            actor.name,
+            actor.url,
+            actor.public_key_id,
+            actor.public_key_pem,
+            raw.to_string(),
+            crate::posts::format_time(time::OffsetDateTime::now_utc()),
+        ],
+    )?;
+    Ok(())
+}
+
+const ACTOR_COLUMNS: &str =
+    "id, host, inbox, shared_inbox, handle, name, url, public_key_id, public_key_pem";
+
+fn row_to_actor(r: &rusqlite::Row) -> rusqlite::Result<RemoteActor> {
+    Ok(RemoteActor {
+        id: r.get(0)?,
+        host: r.get(1)?,
+        inbox: r.get(2)?,
+        shared_inbox: r.get(3)?,
+        handle: r.get(4)?,
+        name: r.get(5)?,
+        url: r.get(6)?,
+        public_key_id: r.get(7)?,
+        public_key_pem: r.get(8)?,
+    })
+}
+
+pub fn cached_actor(conn: &Connection, id: &str) -> rusqlite::Result<Option<RemoteActor>> {
+    conn.query_row(
+        &format!("SELECT {ACTOR_COLUMNS} FROM remote_actors WHERE id = ?1"),
+        [id],
+        row_to_actor,
+    )
+    .optional()
+}
+
+pub fn cached_by_key(conn: &Connection, key_id: &str) -> rusqlite::Result<Option<RemoteActor>> {
+    conn.query_row(
+        &format!("SELECT {ACTOR_COLUMNS} FROM remote_actors WHERE public_key_id = ?1"),
+        [key_id],
+        row_to_actor,
+    )
+    .optional()
+}
+
+/// A signed GET of an ActivityPub document. Every URL is checked against the policy and the
+/// private-address guard first; the request is signed with the instance actor's key.
+pub async fn get_document(state: &AppState, url: &str) -> Result<(Url, Value), FetchError> {
+    let parsed =
+        Url::parse(url).map_err(|_| FetchError::BadUrl(url.chars().take(200).collect()))?;
+    federation::check_url(&parsed, &state.config.federation, &state.policy.current())?;
+    let headers = crate::httpsig::sign_get(
+        &parsed,
+        &state.urls.instance_actor_key(),
+        &state.instance_key.private,
+        SystemTime::now(),
+    )?;
+    let mut req = state.http.get(parsed.clone()).header("Accept", ACCEPT);
+    for (name, value) in headers {
+        req = req.header(name, value);
+    }
+    let http_err = |e: &dyn std::fmt::Display| FetchError::Http {
+        url: parsed.to_string(),
+        reason: e.to_string(),
+    };
+    let resp = req.send().await.map_err(|e| http_err(&e))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(FetchError::Status {
+            url: parsed.to_string(),
+            status: status.as_u16(),
+        });
+    }
+    let final_url = resp.url().clone();
+    let body = federation::read_capped(resp, MAX_DOCUMENT)
+        .await
+        .map_err(|e| http_err(&e))?;
+    let doc: Value = serde_json::from_slice(&body).map_err(|e| FetchError::Invalid {
+        url: parsed.to_string(),
+        reason: format!("not JSON ({e})"),
+    })?;
+    Ok((final_url, doc))
+}
+
+/// The actor, from the cache unless `refresh` (or absent), fetched and stored otherwise.
+pub async fn actor(state: &AppState, id: &str, refresh: bool) -> Result<RemoteActor, FetchError> {
+    if !refresh {
+        let lookup = id.to_string();
+        let cached = state
+            .db
+            .call(move |c| cached_actor(c, &lookup).map_err(FetchError::from))
+            .await?;
+        if let Some(actor) = cached {
+            return Ok(actor);
+        }
+    }
+    let (from, doc) = get_document(state, id).await?;
+    let actor = parse_actor(&doc, &from).map_err(|reason| FetchError::Invalid {
+        url: id.to_string(),
+        reason,
+    })?;
+    if actor.id != id {
+        return Err(FetchError::Invalid {
+            url: id.to_string(),
+            reason: format!("it names itself {}", actor.id),
+        });
+    }
+    let stored = actor.clone();
+    state
+        .db
+        .call(move |c| store_actor(c, &stored, &doc).map_err(FetchError::from))
+        .await?;
+    Ok(actor)
+}
+
+/// The actor that owns `key_id`, with its key. Accepts `actor#main-key` (Mastodon, Threads) and a
+/// separate key document whose `owner` points back at the actor (GoToSocial's `/main-key`). The
+/// owner's own document must list the key: a server cannot claim someone else's key.
+pub async fn key_owner(
+    state: &AppState,
+    key_id: &str,
+    refresh: bool,
+) -> Result<RemoteActor, FetchError> {
+    if !refresh {
+        let lookup = key_id.to_string();
+        let cached = state
+            .db
+            .call(move |c| cached_by_key(c, &lookup).map_err(FetchError::from))
+            .await?;
+        if let Some(actor) = cached.filter(|a| a.public_key_pem.is_some()) {
+            return Ok(actor);
+        }
+    }
+    let key_url =
+        Url::parse(key_id).map_err(|_| FetchError::BadUrl(key_id.chars().take(200).collect()))?;
+    let mut doc_url = key_url.clone();
+    doc_url.set_fragment(None);
+    let (from, doc) = get_document(state, doc_url.as_str()).await?;
+    let actor_id = if doc.get("inbox").is_some() {
+        str_field(&doc, "id").unwrap_or_default().to_string()
+    } else {
+        // A key document: follow its owner, on the same server.
+        let owner = str_field(&doc, "owner").ok_or_else(|| FetchError::Invalid {
+            url: key_id.to_string(),
+            reason: "neither an actor nor a key with an owner".into(),
+        })?;
+        let owner_url =
+            Url::parse(owner).map_err(|_| FetchError::BadUrl(owner.chars().take(200).collect()))?;
+        if owner_url.origin() != from.origin() {
+            return Err(FetchError::Invalid {
+                url: key_id.to_string(),
+                reason: "the key's owner is on another server".into(),
+            });
+        }
+        owner.to_string()
+    };
+    let actor = if doc.get("inbox").is_some() {
+        let actor = parse_actor(&doc, &from).map_err(|reason| FetchError::Invalid {
+            url: key_id.to_string(),
+            reason,
+        })?;
+        let stored = actor.clone();
+        state
+            .db
+            .call(move |c| store_actor(c, &stored, &doc).map_err(FetchError::from))
+            .await?;
+        actor
+    } else {
+        actor(state, &actor_id, true).await?
+    };
+    if actor.public_key_id.as_deref() != Some(key_id) || actor.public_key_pem.is_none() {
+        return Err(FetchError::Invalid {
+            url: key_id.to_string(),
+            reason: format!("{} does not list this key", actor.id),
+        });
+    }
+    Ok(actor)
+}
+
+/// Resolves `user@host` (or `@user@host`, or `acct:`) over WebFinger to an actor id. Uses https
+/// unless `allow_http` (then http, for loopback tests).
+pub async fn webfinger(state: &AppState, account: &str) -> Result<String, FetchError> {
+    let acct = account
+        .trim()
+        .trim_start_matches("acct:")
+        .trim_start_matches('@');
+    let (user, host) = acct
+        .rsplit_once('@')
+        .filter(|(u, h)| !u.is_empty() && !h.is_empty() && !h.contains('/'))
+        .ok_or_else(|| FetchError::BadUrl(format!("{account} is not user@host")))?;
+    let scheme = if state.config.federation.allow_http {
+        "http"
+    } else {
+        "https"
+    };
+    let mut url = Url::parse(&format!("{scheme}://{host}/.well-known/webfinger"))
+        .map_err(|_| FetchError::BadUrl(account.to_string()))?;
+    url.query_pairs_mut()
+        .append_pair("resource", &format!("acct:{user}@{host}"));
+    if let Decision::Refused(reason) = state.policy.decide_url(&url) {
+        return Err(FetchError::Refused(federation::RefusedFetch::Policy {
+            url: url.to_string(),
+            reason,
+        }));
+    }
+    federation::check_url(&url, &state.config.federation, &state.policy.current())?;
+    let resp = state
+        .http
+        .get(url.clone())
+        .header("Accept", "application/jrd+json, application/json")
+        .send()
+        .await
+        .map_err(|e| FetchError::Http {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+    if !resp.status().is_success() {
+        return Err(FetchError::Status {
+            url: url.to_string(),
+            status: resp.status().as_u16(),
+        });
+    }
+    let body = federation::read_capped(resp, MAX_DOCUMENT)
+        .await
+        .map_err(|e| FetchError::Http {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+    let jrd: Value = serde_json::from_slice(&body).map_err(|e| FetchError::Invalid {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    jrd.get("links")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|l| {
+            str_field(l, "rel") == Some("self")
+                && str_field(l, "type")
+                    .is_some_and(|t| t.contains("activity+json") || t.contains("ld+json"))
+        })
+        .and_then(|l| str_field(l, "href"))
+        .map(str::to_string)
+        .ok_or_else(|| FetchError::Invalid {
+            url: url.to_string(),
+            reason: "no self link to an ActivityPub actor".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parses_mastodon_and_threads_actors() {
+        let doc = json!({
+            "id": "https://threads.net/ap/users/17841/",
+            "type": "Person",
+            "preferredUsername": "zuck",
+            "inbox": "https://threads.net/ap/users/17841/inbox/",
+            "url": [{"type": "Link", "href": "threads://user?id=1"}, {"type": "Link", "href": "https://www.threads.net/@zuck", "mediaType": "text/html"}],
+            "publicKey": {"id": "https://threads.net/ap/users/17841/#main-key", "publicKeyPem": "PEM"}
+        });
+        let a = parse_actor(&doc, &url("https://threads.net/ap/users/17841/")).unwrap();
+        assert_eq!(a.url.as_deref(), Some("https://www.threads.net/@zuck"));
+        assert_eq!(
+            a.shared_inbox, None,
+            "Threads has no shared inbox; optional"
+        );
+        assert_eq!(a.handle.as_deref(), Some("zuck@threads.net"));
+        assert_eq!(
+            a.delivery_inbox(),
+            "https://threads.net/ap/users/17841/inbox/"
+        );
+    }
+
+    #[test]
+    fn refuses_actors_speaking_for_other_servers() {
+        let doc = json!({"id": "https://evil.example/users/a", "type": "Person", "inbox": "https://evil.example/inbox"});
+        assert!(parse_actor(&doc, &url("https://good.example/users/a")).is_err());
+        let doc = json!({"id": "https://good.example/users/a", "type": "Person", "inbox": "https://evil.example/inbox"});
+        assert!(parse_actor(&doc, &url("https://good.example/users/a")).is_err());
+        let doc = json!({"id": "https://good.example/notes/1", "type": "Note", "inbox": "https://good.example/inbox"});
+        assert!(parse_actor(&doc, &url("https://good.example/notes/1")).is_err());
+    }
+
+    #[test]
+    fn cache_round_trips() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let doc = json!({"id": "https://a.example/u/b", "type": "Person", "inbox": "https://a.example/u/b/inbox",
+            "endpoints": {"sharedInbox": "https://a.example/inbox"},
+            "publicKey": {"id": "https://a.example/u/b#main-key", "publicKeyPem": "PEM"}});
+        let a = parse_actor(&doc, &url("https://a.example/u/b")).unwrap();
+        store_actor(&conn, &a, &doc).unwrap();
+        assert_eq!(
+            cached_actor(&conn, "https://a.example/u/b").unwrap(),
+            Some(a.clone())
+        );
+        assert_eq!(
+            cached_by_key(&conn, "https://a.example/u/b#main-key").unwrap(),
+            Some(a.clone())
+        );
+        assert_eq!(a.delivery_inbox(), "https://a.example/inbox");
+    }
+}

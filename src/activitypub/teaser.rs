@@ -1,0 +1,262 @@
+//! How a post's text federates. Threads shows at most 500 characters of a post [PROTOCOL.md §4];
+//! Mastodon shows a Note's whole content and no `name` [§5]. So:
+//!
+//! - a post without a title whose text fits in [`TEASER_CHARS`] goes out whole, as written;
+//! - a titled post whose title, text and link fit in [`TEASER_CHARS`] goes out whole, led by its
+//!   title in bold and followed by a link to its page;
+//! - anything longer goes out as a teaser: the title (if any), the opening paragraphs as plain
+//!   text, the last one cut at a word boundary with "…", then the link to the page — all within
+//!   [`TEASER_CHARS`], so the first 500 characters stand on their own. The full HTML stays on
+//!   the page (and in the page's `<link rel="alternate">` readers follow).
+//!
+//! Characters are Unicode scalar values; the link counts at its full length and a paragraph
+//! break as two, which is at least what Threads and Mastodon count.
+
+use crate::posts::markdown::escape;
+
+/// What a Note's content may hold before it is cut.
+pub const TEASER_CHARS: usize = 500;
+
+/// The Note `content` for a post: see the module documentation for the rule.
+pub fn federated_content(title: Option<&str>, content_html: &str, page_url: &str) -> String {
+    let paragraphs = text_paragraphs(content_html);
+    let text_len = joined_len(&paragraphs);
+    let title_len = title.map_or(0, |t| t.chars().count() + 2);
+    let link_len = page_url.chars().count() + 2;
+    let title_html = title
+        .map(|t| format!("<p><strong>{}</strong></p>", escape(t)))
+        .unwrap_or_default();
+    let link_html = format!("<p><a href=\"{0}\">{0}</a></p>", escape(page_url));
+    match title {
+        None if text_len <= TEASER_CHARS => return content_html.to_string(),
+        Some(_) if title_len + text_len + link_len <= TEASER_CHARS => {
+            return format!("{title_html}{content_html}{link_html}");
+        }
+        _ => {}
+    }
+    let budget = TEASER_CHARS.saturating_sub(title_len + link_len);
+    let mut out = title_html;
+    for p in excerpt(&paragraphs, budget) {
+        out.push_str("<p>");
+        out.push_str(&escape(&p).replace('\n', "<br>"));
+        out.push_str("</p>");
+    }
+    out.push_str(&link_html);
+    out
+}
+
+/// Paragraphs that fit in `budget` characters (breaks included); the first one that does not
+/// fit is cut at a word boundary and ends with "…".
+fn excerpt(paragraphs: &[String], budget: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut used = 0;
+    for p in paragraphs {
+        let sep = if out.is_empty() { 0 } else { 2 };
+        let len = p.chars().count();
+        if used + sep + len <= budget {
+            out.push(p.clone());
+            used += sep + len;
+            continue;
+        }
+        // Room for "…" and at least a few words, else stop at the previous paragraph.
+        let room = budget.saturating_sub(used + sep + 1);
+        if room >= 20 || out.is_empty() {
+            out.push(cut_at_word(p, room));
+        } else if let Some(last) = out.last_mut() {
+            last.push('…');
+        }
+        break;
+    }
+    out
+}
+
+/// The first `max` characters of `text`, shortened to the last whole word, plus "…".
+fn cut_at_word(text: &str, max: usize) -> String {
+    let head: String = text.chars().take(max).collect();
+    let cut = match head.rfind(char::is_whitespace) {
+        // Keep the cut word-aligned unless that throws away most of the room (one long word).
+        Some(i) if head[..i].chars().count() * 2 >= max => &head[..i],
+        _ => head.as_str(),
+    };
+    let cut = cut.trim_end_matches(|c: char| c.is_whitespace() || ",;:—–-".contains(c));
+    format!("{cut}…")
+}
+
+fn joined_len(paragraphs: &[String]) -> usize {
+    let chars: usize = paragraphs.iter().map(|p| p.chars().count()).sum();
+    chars + 2 * paragraphs.len().saturating_sub(1)
+}
+
+/// The visible text of sanitised post HTML, one string per block (paragraph, list item, heading,
+/// quote, code block); line breaks inside a block are kept as `\n`.
+pub fn text_paragraphs(html: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current = String::new();
+    let mut rest = html;
+    let mut in_pre = false;
+    let flush = |current: &mut String, blocks: &mut Vec<String>| {
+        let text = current.trim().to_string();
+        if !text.is_empty() {
+            blocks.push(text);
+        }
+        current.clear();
+    };
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('<') {
+            let end = after.find('>').map_or(after.len(), |i| i + 1);
+            let tag = &after[..end.saturating_sub(1).min(after.len())];
+            rest = &after[end.min(after.len())..];
+            let closing = tag.starts_with('/');
+            let name: String = tag
+                .trim_start_matches('/')
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+                .to_ascii_lowercase();
+            match name.as_str() {
+                "br" => current.push('\n'),
+                "pre" => {
+                    in_pre = !closing;
+                    flush(&mut current, &mut blocks);
+                }
+                "p" | "li" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote" | "ul"
+                | "ol" | "tr" | "table" | "div" | "hr" | "dt" | "dd" => {
+                    flush(&mut current, &mut blocks);
+                    if name == "li" && !closing {
+                        current.push_str("• ");
+                    }
+                }
+                "td" | "th" if closing => current.push(' '),
+                _ => {}
+            }
+            continue;
+        }
+        let end = rest.find('<').unwrap_or(rest.len());
+        let text = decode_entities(&rest[..end]);
+        if in_pre {
+            current.push_str(&text);
+        } else {
+            // HTML collapses runs of white space, and so do we.
+            for (i, word) in text.split(char::is_whitespace).enumerate() {
+                if i > 0 && !current.ends_with([' ', '\n']) && !current.is_empty() {
+                    current.push(' ');
+                }
+                current.push_str(word);
+            }
+        }
+        rest = &rest[end..];
+    }
+    flush(&mut current, &mut blocks);
+    blocks
+}
+
+/// Decodes the entities an HTML serialiser writes: the five named ones, `&nbsp;` and numeric
+/// references. Anything else is left as written.
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(semi) = rest[..rest.len().min(12)].find(';') else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..semi];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            "nbsp" => Some('\u{a0}'),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = "https://example.net/posts/long";
+
+    fn visible_len(html: &str) -> usize {
+        joined_len(&text_paragraphs(html))
+    }
+
+    #[test]
+    fn short_untitled_posts_go_out_unchanged() {
+        let html = "<p>Hello <a href=\"https://example.net/tags/rust\">#rust</a> &amp; friends</p>";
+        assert_eq!(federated_content(None, html, PAGE), html);
+    }
+
+    #[test]
+    fn short_titled_posts_keep_their_html_and_link_to_the_page() {
+        let html = "<p>Body with <em>emphasis</em>.</p>";
+        let c = federated_content(Some("A & B"), html, PAGE);
+        assert_eq!(
+            c,
+            format!("<p><strong>A &amp; B</strong></p>{html}<p><a href=\"{PAGE}\">{PAGE}</a></p>")
+        );
+    }
+
+    #[test]
+    fn long_posts_become_a_teaser_within_500_characters() {
+        let para = "word ".repeat(60); // 300 characters
+        let html = format!("<h2>Intro</h2><p>{para}</p><p>{para}</p><ul><li>one</li></ul>");
+        for title in [None, Some("A long title for a long post")] {
+            let c = federated_content(title, &html, PAGE);
+            assert!(
+                visible_len(&c) <= TEASER_CHARS,
+                "{} > 500: {c}",
+                visible_len(&c)
+            );
+            assert!(
+                c.ends_with(&format!("<p><a href=\"{PAGE}\">{PAGE}</a></p>")),
+                "{c}"
+            );
+            assert!(c.contains("word…</p>"), "cut at a word: {c}");
+            assert!(c.contains("<p>Intro</p>"), "{c}");
+            assert!(!c.contains("<li>"), "plain text only: {c}");
+        }
+    }
+
+    #[test]
+    fn one_huge_word_is_still_cut() {
+        let html = format!("<p>{}</p>", "x".repeat(2000));
+        let c = federated_content(None, &html, PAGE);
+        assert!(visible_len(&c) <= TEASER_CHARS, "{c}");
+        assert!(c.contains("x…</p>"));
+    }
+
+    #[test]
+    fn text_is_extracted_and_entities_decoded() {
+        let p = text_paragraphs(
+            "<p>a &lt;b&gt; &amp;&#39;c&#x27;\n  d<br>e</p><pre><code>x  y\nz</code></pre><li>i</li>",
+        );
+        assert_eq!(p, ["a <b> &'c' d\ne", "x  y\nz", "• i"]);
+        // Escaped again on the way out.
+        let long = format!("<p>&lt;script&gt; {}</p>", "w ".repeat(300));
+        let c = federated_content(None, &long, PAGE);
+        assert!(c.starts_with("<p>&lt;script&gt; w w"), "{c}");
+    }
+}

@@ -1,0 +1,201 @@
+//! What verified activities do. Each effect is idempotent: a repeated activity changes nothing
+//! more, and anything Hortus does not handle is acknowledged and ignored.
+
+use rusqlite::{Connection, params};
+use serde_json::Value;
+use url::Url;
+
+use super::{Activity, InboxError};
+use crate::activitypub::fetch::RemoteActor;
+use crate::activitypub::{self as ap, fetch};
+use crate::web::AppState;
+
+pub async fn apply(
+    state: &AppState,
+    activity: &Activity,
+    signer: &RemoteActor,
+) -> Result<(), InboxError> {
+    match activity.kind.as_str() {
+        "Follow" => follow(state, activity, signer).await,
+        "Undo" => undo(state, activity, signer).await,
+        "Accept" | "Reject" => follow_answered(state, activity, signer).await,
+        "Delete" => delete(state, activity, signer).await,
+        "Update" => update(state, activity, signer).await,
+        other => {
+            tracing::debug!(kind = other, id = %activity.id, "activity acknowledged, not handled");
+            Ok(())
+        }
+    }
+}
+
+fn now() -> String {
+    crate::posts::format_time(time::OffsetDateTime::now_utc())
+}
+
+/// Someone follows the owner. Allowed servers get an Accept at once, unless the owner approves
+/// followers by hand; then the follow waits in `hortus followers pending`. A repeated Follow
+/// of an accepted follower gets the Accept again: that is how peers repair a lost Accept.
+async fn follow(
+    state: &AppState,
+    activity: &Activity,
+    signer: &RemoteActor,
+) -> Result<(), InboxError> {
+    if fetch::id_of(&activity.object) != Some(state.urls.actor().as_str()) {
+        return Ok(());
+    }
+    let manual = state.config.federation.manually_approves_followers;
+    let follower = signer.clone();
+    let follow_id = activity.id.clone();
+    let urls = state.urls.clone();
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let existing: Option<String> = tx
+                .query_row("SELECT state FROM followers WHERE actor_id = ?1", [&follower.id], |r| r.get(0))
+                .ok();
+            let accept_now = match existing.as_deref() {
+                Some("accepted") => true,
+                // Suspended by the policy: the owner decides; never silently restored.
+                Some("suspended") => false,
+                _ => !manual,
+            };
+            let new_state = match existing.as_deref() {
+                Some("suspended") => "suspended",
+                _ if accept_now => "accepted",
+                _ => "pending",
+            };
+            tx.execute(
+                "INSERT INTO followers (actor_id, follow_id, state, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (actor_id) DO UPDATE SET follow_id = ?2, state = ?3",
+                params![follower.id, follow_id, new_state, now()],
+            )?;
+            if accept_now {
+                let accept = ap::answer_follow(&urls, "Accept", &follower.id, &follow_id);
+                crate::delivery::enqueue(&tx, &accept, &[follower.inbox.clone()])
+                    .map_err(|e| InboxError::Internal(e.to_string()))?;
+            }
+            tx.commit()?;
+            Ok::<_, InboxError>(())
+        })
+        .await?;
+    crate::delivery::wake_workers();
+    Ok(())
+}
+
+/// Undo of a Follow removes the follower. The Follow may be embedded or referenced by id.
+async fn undo(
+    state: &AppState,
+    activity: &Activity,
+    signer: &RemoteActor,
+) -> Result<(), InboxError> {
+    let object = &activity.object;
+    let is_follow = object
+        .get("type")
+        .and_then(Value::as_str)
+        .is_none_or(|t| t == "Follow");
+    if !is_follow {
+        return Ok(());
+    }
+    if let Some(actor) = object.get("actor").and_then(fetch::id_of)
+        && actor != signer.id
+    {
+        return Err(InboxError::BadActivity(
+            "cannot undo someone else's follow".into(),
+        ));
+    }
+    let follow_id = fetch::id_of(object).map(str::to_string);
+    let embedded = object.is_object();
+    let signer_id = signer.id.clone();
+    state
+        .db
+        .call(move |c| {
+            // An embedded Follow names its actor (checked above); a bare id must match the one
+            // we stored for this follower.
+            if embedded {
+                c.execute("DELETE FROM followers WHERE actor_id = ?1", [&signer_id])?;
+            } else {
+                c.execute(
+                    "DELETE FROM followers WHERE actor_id = ?1 AND follow_id = ?2",
+                    params![signer_id, follow_id],
+                )?;
+            }
+            Ok::<_, InboxError>(())
+        })
+        .await
+}
+
+/// Accept or Reject of the owner's Follow. Unknown ones are acknowledged and ignored.
+async fn follow_answered(
+    state: &AppState,
+    activity: &Activity,
+    signer: &RemoteActor,
+) -> Result<(), InboxError> {
+    let follow_id = fetch::id_of(&activity.object).map(str::to_string);
+    let new_state = if activity.kind == "Accept" {
+        "accepted"
+    } else {
+        "rejected"
+    };
+    let signer_id = signer.id.clone();
+    let changed = state
+        .db
+        .call(move |c| {
+            Ok::<_, InboxError>(c.execute(
+                "UPDATE following SET state = ?3 WHERE actor_id = ?1 AND (follow_id = ?2 OR ?2 IS NULL)",
+                params![signer_id, follow_id, new_state],
+            )?)
+        })
+        .await?;
+    if changed == 0 {
+        tracing::debug!(id = %activity.id, "an Accept/Reject we cannot match; ignored");
+    }
+    Ok(())
+}
+
+fn forget_actor(c: &Connection, actor_id: &str) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM followers WHERE actor_id = ?1", [actor_id])?;
+    c.execute("DELETE FROM following WHERE actor_id = ?1", [actor_id])?;
+    c.execute("DELETE FROM remote_actors WHERE id = ?1", [actor_id])?;
+    Ok(())
+}
+
+/// Delete of an actor (by itself) forgets it entirely. Other deletions belong to conversations.
+async fn delete(
+    state: &AppState,
+    activity: &Activity,
+    signer: &RemoteActor,
+) -> Result<(), InboxError> {
+    if fetch::id_of(&activity.object) != Some(signer.id.as_str()) {
+        return Ok(());
+    }
+    let id = signer.id.clone();
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            forget_actor(&tx, &id)?;
+            tx.commit()?;
+            Ok::<_, InboxError>(())
+        })
+        .await
+}
+
+/// Update of an actor by itself refreshes the cached profile, inbox and key.
+async fn update(
+    state: &AppState,
+    activity: &Activity,
+    signer: &RemoteActor,
+) -> Result<(), InboxError> {
+    let object = &activity.object;
+    if fetch::id_of(object) != Some(signer.id.as_str()) || !object.is_object() {
+        return Ok(());
+    }
+    let from = Url::parse(&signer.id).map_err(|_| InboxError::BadActivity("actor id".into()))?;
+    let updated = fetch::parse_actor(object, &from).map_err(InboxError::BadActivity)?;
+    let raw = object.clone();
+    state
+        .db
+        .call(move |c| fetch::store_actor(c, &updated, &raw).map_err(InboxError::from))
+        .await
+}

@@ -1,0 +1,340 @@
+//! The inbox: every POST from another server passes here, in this order (cheapest refusal first):
+//!
+//! 1. body size (413, enforced by the extractor) and content type (415);
+//! 2. the signature is parsed (401 if absent or malformed) and its keyId's host is checked
+//!    against the federation policy (403 + a knock) — before any key is fetched;
+//! 3. the key is fetched (cached; refetched once on failure) and the signature verified against
+//!    the exact body (401);
+//! 4. the body is parsed strictly; its actor must own the signing key (401);
+//! 5. duplicates (same activity id) are acknowledged and skipped; then the effect is applied.
+//!
+//! Verification happens at arrival, never in a worker: Threads' signatures expire in minutes.
+
+pub mod effects;
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+use crate::activitypub::fetch::{self, FetchError, RemoteActor, host_of};
+use crate::federation::{self, Decision};
+use crate::httpsig::{self, RequestParts, VerifyOptions};
+use crate::web::AppState;
+
+/// Mastodon caps inbound JSON at 1 MiB as well.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("unsupported content type; send application/activity+json")]
+    ContentType,
+    #[error("signature: {0}")]
+    Signature(#[from] httpsig::VerifyError),
+    #[error("cannot verify: {0}")]
+    Key(String),
+    #[error("the server {0} is not allowed to federate here")]
+    Refused(String),
+    #[error("the signer is not the activity's actor")]
+    ActorMismatch,
+    #[error("bad activity: {0}")]
+    BadActivity(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl InboxError {
+    pub fn status(&self) -> u16 {
+        match self {
+            InboxError::ContentType => 415,
+            InboxError::Signature(_) | InboxError::Key(_) | InboxError::ActorMismatch => 401,
+            InboxError::Refused(_) => 403,
+            InboxError::BadActivity(_) => 400,
+            InboxError::Internal(_) => 500,
+        }
+    }
+}
+
+impl From<crate::db::DbError> for InboxError {
+    fn from(e: crate::db::DbError) -> Self {
+        InboxError::Internal(e.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for InboxError {
+    fn from(e: rusqlite::Error) -> Self {
+        InboxError::Internal(e.to_string())
+    }
+}
+
+/// The parts of an incoming activity Hortus reads. Unknown fields are kept in `raw`.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub id: String,
+    pub kind: String,
+    pub actor: String,
+    pub object: Value,
+    pub raw: Value,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    id: String,
+    #[serde(rename = "type")]
+    kind: Value,
+    actor: Value,
+    #[serde(default)]
+    object: Value,
+}
+
+impl Activity {
+    /// Strict: must be a JSON object with string `id`, `type` and `actor` (an id or an object with
+    /// an id), an AS2 context, and an id on the actor's own server.
+    pub fn parse(body: &[u8]) -> Result<Activity, InboxError> {
+        let raw: Value = serde_json::from_slice(body)
+            .map_err(|e| InboxError::BadActivity(format!("not JSON: {e}")))?;
+        if !raw.is_object() {
+            return Err(InboxError::BadActivity("not a JSON object".into()));
+        }
+        let env: Envelope = serde_json::from_value(raw.clone())
+            .map_err(|e| InboxError::BadActivity(e.to_string()))?;
+        let kind = match &env.kind {
+            Value::String(s) => s.clone(),
+            // A few servers send ["Create"]: take the first.
+            Value::Array(a) => a
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            _ => String::new(),
+        };
+        if kind.is_empty() || kind.len() > 64 {
+            return Err(InboxError::BadActivity("no type".into()));
+        }
+        let actor = fetch::id_of(&env.actor)
+            .ok_or_else(|| InboxError::BadActivity("no actor".into()))?
+            .to_string();
+        let actor_url =
+            Url::parse(&actor).map_err(|_| InboxError::BadActivity("actor is not a URL".into()))?;
+        let id_url =
+            Url::parse(&env.id).map_err(|_| InboxError::BadActivity("id is not a URL".into()))?;
+        if id_url.origin() != actor_url.origin() {
+            return Err(InboxError::BadActivity(
+                "the activity id is not on the actor's server".into(),
+            ));
+        }
+        Ok(Activity {
+            id: env.id,
+            kind,
+            actor,
+            object: env.object,
+            raw,
+        })
+    }
+}
+
+/// What refused servers are recorded with: top-level `type` and `actor`, if the body has them.
+fn knock_details(body: &[u8]) -> (Option<String>, Option<String>) {
+    #[derive(Deserialize)]
+    struct Peek {
+        #[serde(rename = "type")]
+        kind: Option<Value>,
+        actor: Option<Value>,
+    }
+    match serde_json::from_slice::<Peek>(body) {
+        Ok(p) => (
+            p.actor.as_ref().and_then(fetch::id_of).map(str::to_string),
+            p.kind.as_ref().and_then(Value::as_str).map(str::to_string),
+        ),
+        Err(_) => (None, None),
+    }
+}
+
+pub fn acceptable_content_type(value: Option<&str>) -> bool {
+    let Some(v) = value else { return false };
+    let mime = v
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        mime.as_str(),
+        "application/activity+json" | "application/ld+json" | "application/json"
+    )
+}
+
+/// Runs an inbound request through the whole pipeline. `scheme` is how the request reached us
+/// (for RFC 9421's @target-uri): the base URL's scheme.
+pub async fn receive(state: &AppState, req: &RequestParts<'_>) -> Result<(), InboxError> {
+    if !acceptable_content_type(req.header("content-type").as_deref()) {
+        return Err(InboxError::ContentType);
+    }
+    let signer = verify_request(state, req).await?;
+    let body = req.body.unwrap_or_default();
+    let activity = Activity::parse(body)?;
+    if activity.actor != signer.id {
+        // A relayed or forwarded activity would need fetching back from its origin; Hortus
+        // accepts only activities signed by their own actor.
+        return Err(InboxError::ActorMismatch);
+    }
+    let id = activity.id.clone();
+    let first_time = state
+        .db
+        .call(move |c| {
+            let n = c.execute(
+                "INSERT OR IGNORE INTO inbox_seen (activity_id, received_at) VALUES (?1, ?2)",
+                rusqlite::params![
+                    id,
+                    crate::posts::format_time(time::OffsetDateTime::now_utc())
+                ],
+            )?;
+            Ok::<_, InboxError>(n == 1)
+        })
+        .await?;
+    if !first_time {
+        tracing::debug!(id = %activity.id, "duplicate activity ignored");
+        return Ok(());
+    }
+    let result = effects::apply(state, &activity, &signer).await;
+    if result.is_err() {
+        // Let the peer retry: forget the id so the retry is processed.
+        let id = activity.id.clone();
+        let _ = state
+            .db
+            .call(move |c| {
+                c.execute("DELETE FROM inbox_seen WHERE activity_id = ?1", [id])
+                    .map_err(InboxError::from)
+            })
+            .await;
+    }
+    result
+}
+
+/// Picks up allow/block changes made by the CLI in another process: one single-row read.
+pub async fn refresh_policy(state: &AppState) {
+    let policy = state.policy.clone();
+    let result = state
+        .db
+        .call(move |c| {
+            policy
+                .reload_if_changed(c)
+                .map_err(|e| InboxError::Internal(e.to_string()))
+        })
+        .await;
+    match result {
+        Ok(true) => tracing::info!("federation lists changed; policy reloaded"),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not reload the federation policy; keeping the old one")
+        }
+    }
+}
+
+/// Steps 2 and 3: who signed this request, if anyone we talk to. Also used for signed fetch.
+pub async fn verify_request(
+    state: &AppState,
+    req: &RequestParts<'_>,
+) -> Result<RemoteActor, InboxError> {
+    let pending = httpsig::signature_key_id(req)?;
+    let key_url = Url::parse(pending.key_id())
+        .map_err(|_| httpsig::VerifyError::MalformedSignature("keyId is not a URL"))?;
+    refresh_policy(state).await;
+    if let Decision::Refused(reason) = state.policy.decide_url(&key_url) {
+        let host = host_of(&key_url);
+        let (actor, kind) = knock_details(req.body.unwrap_or_default());
+        let h = host.clone();
+        let recorded = state
+            .db
+            .call(move |c| {
+                federation::record_knock(
+                    c,
+                    &h,
+                    actor.as_deref(),
+                    kind.as_deref(),
+                    time::OffsetDateTime::now_utc(),
+                )
+                .map_err(|e| InboxError::Internal(e.to_string()))
+            })
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "could not record a knock");
+        }
+        tracing::info!(%host, %reason, "refused a request from a server that is not allowed");
+        return Err(InboxError::Refused(host));
+    }
+    let opts = VerifyOptions {
+        scheme: state.config.base_url.scheme(),
+        ..VerifyOptions::default()
+    };
+    let key_error = |e: FetchError| InboxError::Key(e.to_string());
+    let signer = fetch::key_owner(state, pending.key_id(), false)
+        .await
+        .map_err(key_error)?;
+    let pem = signer.public_key_pem.clone().unwrap_or_default();
+    match httpsig::verify_with(req, &pending, &pem, SystemTime::now(), &opts) {
+        Ok(_) => Ok(signer),
+        Err(first) => {
+            // The key may have rotated: refetch once, then give up.
+            let fresh = fetch::key_owner(state, pending.key_id(), true)
+                .await
+                .map_err(key_error)?;
+            let fresh_pem = fresh.public_key_pem.clone().unwrap_or_default();
+            if fresh_pem == pem {
+                return Err(first.into());
+            }
+            httpsig::verify_with(req, &pending, &fresh_pem, SystemTime::now(), &opts)?;
+            Ok(fresh)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_parsing() {
+        let ok = br#"{"@context":"https://www.w3.org/ns/activitystreams","id":"https://a.example/f/1","type":"Follow","actor":"https://a.example/u/b","object":"https://me.example/users/alice"}"#;
+        let a = Activity::parse(ok).unwrap();
+        assert_eq!(a.kind, "Follow");
+        assert_eq!(a.actor, "https://a.example/u/b");
+        for bad in [
+            &b"[]"[..],
+            b"not json",
+            br#"{"type":"Follow","actor":"https://a.example/u/b"}"#,
+            br#"{"id":"https://evil.example/1","type":"Follow","actor":"https://a.example/u/b"}"#,
+            br#"{"id":"https://a.example/1","type":"Follow","actor":{"name":"x"}}"#,
+            br#"{"id":"https://a.example/1","type":7,"actor":"https://a.example/u/b"}"#,
+        ] {
+            assert!(
+                Activity::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(acceptable_content_type(Some("application/activity+json")));
+        assert!(acceptable_content_type(Some(
+            "application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\""
+        )));
+        assert!(acceptable_content_type(Some(
+            "application/json; charset=utf-8"
+        )));
+        assert!(!acceptable_content_type(Some("text/html")));
+        assert!(!acceptable_content_type(None));
+    }
+
+    #[test]
+    fn knock_details_are_best_effort() {
+        let (actor, kind) =
+            knock_details(br#"{"type":"Follow","actor":{"id":"https://x.example/u"}}"#);
+        assert_eq!(actor.as_deref(), Some("https://x.example/u"));
+        assert_eq!(kind.as_deref(), Some("Follow"));
+        assert_eq!(knock_details(b"garbage"), (None, None));
+    }
+}

@@ -1,0 +1,334 @@
+//! The owner's federation commands: who may talk to the garden, who knocked, who follows, and
+//! whom the owner follows. Each returns text for the terminal; the CLI only prints it.
+
+use std::fmt::Write as _;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::activitypub::{self as ap, fetch};
+use crate::config::FederationMode;
+use crate::federation::{self, List, ListChange, SuspendedFollower};
+use crate::web::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OwnerError {
+    #[error(transparent)]
+    Federation(#[from] federation::FederationError),
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    #[error("database error: {0}")]
+    Db(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("queueing the activity failed: {0}")]
+    Queue(String),
+}
+
+impl From<rusqlite::Error> for OwnerError {
+    fn from(e: rusqlite::Error) -> Self {
+        OwnerError::Db(e.to_string())
+    }
+}
+
+impl From<crate::db::DbError> for OwnerError {
+    fn from(e: crate::db::DbError) -> Self {
+        OwnerError::Db(e.to_string())
+    }
+}
+
+fn describe_suspended(out: &mut String, verb: &str, list: &[SuspendedFollower]) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{} follower(s) {verb}:", list.len());
+    for f in list {
+        let _ = writeln!(out, "  {}", f.actor_id);
+    }
+}
+
+fn describe_change(what: &str, change: &ListChange) -> String {
+    let mut out = String::new();
+    if change.changed {
+        let _ = writeln!(out, "{what} {}", change.pattern);
+    } else {
+        let _ = writeln!(out, "nothing to do: {} {what} already", change.pattern);
+    }
+    describe_suspended(&mut out, "suspended from deliveries", &change.suspended);
+    if !change.still_suspended.is_empty() {
+        describe_suspended(&mut out, "still suspended", &change.still_suspended);
+        let _ = writeln!(
+            out,
+            "  they are not restored silently: run `hortus followers restore {}` to restore them",
+            change.pattern
+        );
+    }
+    out
+}
+
+pub fn list_add(conn: &Connection, list: List, entry: &str) -> Result<String, OwnerError> {
+    Ok(match list {
+        List::Allow => describe_change("allowed", &federation::allow_add(conn, entry)?),
+        List::Block => describe_change("blocked", &federation::block_add(conn, entry)?),
+    })
+}
+
+pub fn list_remove(
+    conn: &Connection,
+    mode: FederationMode,
+    list: List,
+    entry: &str,
+) -> Result<String, OwnerError> {
+    Ok(match list {
+        List::Allow => describe_change(
+            "removed from the allowlist:",
+            &federation::allow_remove(conn, mode, entry)?,
+        ),
+        List::Block => describe_change("unblocked", &federation::block_remove(conn, entry)?),
+    })
+}
+
+pub fn list_show(conn: &Connection, list: List) -> Result<String, OwnerError> {
+    let entries = match list {
+        List::Allow => federation::allow_list(conn)?,
+        List::Block => federation::block_list(conn)?,
+    };
+    let mut out = String::new();
+    if entries.is_empty() {
+        let _ = writeln!(out, "(empty)");
+    }
+    for e in entries {
+        let _ = writeln!(out, "{}\t{}", e.pattern, e.created_at);
+    }
+    Ok(out)
+}
+
+pub fn list_import(conn: &Connection, list: List, text: &str) -> Result<String, OwnerError> {
+    let r = federation::import_domains(conn, list, text)?;
+    let mut out = format!(
+        "imported ({:?}): {} added, {} already present, {} skipped\n",
+        r.format,
+        r.added.len(),
+        r.already_present,
+        r.skipped.len()
+    );
+    for s in &r.skipped {
+        let _ = writeln!(out, "  line {}: {} ({})", s.line, s.text, s.reason);
+    }
+    describe_suspended(&mut out, "suspended from deliveries", &r.suspended);
+    Ok(out)
+}
+
+pub fn knocks(conn: &Connection, limit: usize) -> Result<String, OwnerError> {
+    let knocks = federation::knocks(conn, limit)?;
+    let mut out = String::new();
+    if knocks.is_empty() {
+        let _ = writeln!(out, "No one has knocked.");
+    }
+    for k in knocks {
+        let types: Vec<String> = k
+            .sample_types
+            .iter()
+            .map(|(t, n)| format!("{t}×{n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}\t{} request(s), last {}\t{}\n  actors: {}\n  allow with: hortus allow add {}",
+            k.host,
+            k.count,
+            k.last_seen,
+            types.join(", "),
+            if k.sample_actors.is_empty() {
+                "(unknown)".into()
+            } else {
+                k.sample_actors.join(", ")
+            },
+            k.host.split(':').next().unwrap_or(&k.host),
+        );
+    }
+    Ok(out)
+}
+
+pub fn followers(conn: &Connection, state_filter: Option<&str>) -> Result<String, OwnerError> {
+    let mut stmt = conn.prepare(
+        "SELECT f.actor_id, f.state, f.created_at, a.handle FROM followers f
+         LEFT JOIN remote_actors a ON a.id = f.actor_id
+         WHERE ?1 IS NULL OR f.state = ?1 ORDER BY f.created_at",
+    )?;
+    let rows = stmt.query_map([state_filter], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
+        ))
+    })?;
+    let mut out = String::new();
+    for row in rows {
+        let (id, state, created, handle) = row?;
+        let _ = writeln!(
+            out,
+            "{state}\t{}\t{id}\tsince {created}",
+            handle.unwrap_or_default()
+        );
+    }
+    if out.is_empty() {
+        out.push_str("(none)\n");
+    }
+    Ok(out)
+}
+
+/// Finds a follower by actor id or `user@host` handle.
+fn find_follower(
+    conn: &Connection,
+    who: &str,
+) -> Result<(String, String, String, String), OwnerError> {
+    let who = who.trim().trim_start_matches('@');
+    conn.query_row(
+        "SELECT f.actor_id, f.follow_id, f.state, a.inbox FROM followers f JOIN remote_actors a ON a.id = f.actor_id
+         WHERE f.actor_id = ?1 OR lower(a.handle) = lower(?1)",
+        [who],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
+    .optional()?
+    .ok_or_else(|| OwnerError::Usage(format!("{who} is not a follower; see `hortus followers`")))
+}
+
+/// Approves or rejects a pending follower: records the decision and queues the Accept/Reject,
+/// which the running server delivers.
+pub fn answer_follower(
+    conn: &mut Connection,
+    state: &AppState,
+    who: &str,
+    approve: bool,
+) -> Result<String, OwnerError> {
+    let (actor, follow_id, current, inbox) = find_follower(conn, who)?;
+    if current == "suspended" {
+        return Err(OwnerError::Usage(format!(
+            "{actor} is suspended because its server is not allowed; allow the server first"
+        )));
+    }
+    let kind = if approve { "Accept" } else { "Reject" };
+    let activity = ap::answer_follow(&state.urls, kind, &actor, &follow_id);
+    let tx = conn.transaction()?;
+    if approve {
+        tx.execute(
+            "UPDATE followers SET state = 'accepted' WHERE actor_id = ?1",
+            [&actor],
+        )?;
+    } else {
+        tx.execute("DELETE FROM followers WHERE actor_id = ?1", [&actor])?;
+    }
+    crate::delivery::enqueue(&tx, &activity, &[inbox])
+        .map_err(|e| OwnerError::Queue(e.to_string()))?;
+    tx.commit()?;
+    Ok(format!(
+        "{} {actor}; the {kind} is queued and goes out from `hortus serve`\n",
+        if approve { "approved" } else { "rejected" }
+    ))
+}
+
+pub fn restore(conn: &Connection, mode: FederationMode, entry: &str) -> Result<String, OwnerError> {
+    let r = federation::restore_followers(conn, mode, entry)?;
+    let mut out = String::new();
+    describe_suspended(&mut out, "restored", &r.restored);
+    describe_suspended(
+        &mut out,
+        "left suspended (their server is still refused)",
+        &r.still_refused,
+    );
+    if out.is_empty() {
+        out.push_str("no suspended followers match\n");
+    }
+    Ok(out)
+}
+
+/// Resolves `user@host` or an actor URL to a fetched, cached actor.
+async fn resolve(state: &AppState, account: &str) -> Result<fetch::RemoteActor, OwnerError> {
+    let id = if account.starts_with("https://") || account.starts_with("http://") {
+        account.to_string()
+    } else {
+        fetch::webfinger(state, account).await?
+    };
+    Ok(fetch::actor(state, &id, true).await?)
+}
+
+/// `hortus follow`: sends a Follow (through the queue); the Accept or Reject arrives in the inbox.
+pub async fn follow(state: &AppState, account: &str) -> Result<String, OwnerError> {
+    let target = resolve(state, account).await?;
+    let follow_id = ap::new_activity_id(&state.urls);
+    let activity = ap::follow(&state.urls, &follow_id, &target.id);
+    let target_id = target.id.clone();
+    let inbox = target.inbox.clone();
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO following (actor_id, follow_id, state, created_at) VALUES (?1, ?2, 'pending', ?3)
+                 ON CONFLICT (actor_id) DO UPDATE SET follow_id = ?2, state = 'pending'",
+                params![target_id, follow_id, crate::posts::format_time(time::OffsetDateTime::now_utc())],
+            )?;
+            crate::delivery::enqueue(&tx, &activity, &[inbox]).map_err(|e| OwnerError::Queue(e.to_string()))?;
+            tx.commit()?;
+            Ok::<_, OwnerError>(())
+        })
+        .await?;
+    Ok(format!(
+        "Follow queued for {} ({}); it is delivered by `hortus serve`, and `hortus following` shows the answer\n",
+        target.handle.as_deref().unwrap_or(&target.id),
+        target.id
+    ))
+}
+
+/// `hortus unfollow`: Undo with the whole Follow embedded (Threads needs it).
+pub async fn unfollow(state: &AppState, account: &str) -> Result<String, OwnerError> {
+    let target = resolve(state, account).await?;
+    let target_id = target.id.clone();
+    let urls = state.urls.clone();
+    let inbox = target.inbox.clone();
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let follow_id: Option<String> = tx
+                .query_row(
+                    "SELECT follow_id FROM following WHERE actor_id = ?1",
+                    [&target_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(follow_id) = follow_id else {
+                return Err(OwnerError::Usage(format!("you do not follow {target_id}")));
+            };
+            let undo = ap::undo_follow(&urls, &follow_id, &target_id);
+            tx.execute("DELETE FROM following WHERE actor_id = ?1", [&target_id])?;
+            crate::delivery::enqueue(&tx, &undo, &[inbox])
+                .map_err(|e| OwnerError::Queue(e.to_string()))?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    Ok(format!("Undo(Follow) queued for {}\n", target.id))
+}
+
+pub fn following(conn: &Connection) -> Result<String, OwnerError> {
+    let mut stmt = conn.prepare(
+        "SELECT f.actor_id, f.state, a.handle FROM following f LEFT JOIN remote_actors a ON a.id = f.actor_id ORDER BY f.created_at",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let mut out = String::new();
+    for row in rows {
+        let (id, state, handle) = row?;
+        let _ = writeln!(out, "{state}\t{}\t{id}", handle.unwrap_or_default());
+    }
+    if out.is_empty() {
+        out.push_str("(none)\n");
+    }
+    Ok(out)
+}

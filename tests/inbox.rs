@@ -1,0 +1,338 @@
+//! The verified inbox and follows (issue 3), with pretend peers on their own loopback addresses.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::peer::Peer;
+use common::*;
+use serde_json::json;
+
+fn count(site: &TestSite, sql: &str) -> i64 {
+    site.db().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Verifies a request Hortus sent with Hortus's published actor key, as the receiver would.
+async fn assert_signed_by_hortus(site: &TestSite, r: &common::peer::Received) {
+    let (_, actor) = get_json(&site.url("/users/alice")).await;
+    let pem = actor["publicKey"]["publicKeyPem"].as_str().unwrap();
+    let parts = hortus::httpsig::RequestParts {
+        method: &r.method,
+        path_and_query: &r.path,
+        headers: &r.headers,
+        body: Some(&r.body),
+    };
+    let pending = hortus::httpsig::signature_key_id(&parts).expect("signed");
+    assert_eq!(
+        pending.key_id(),
+        format!("{}#main-key", site.url("/users/alice"))
+    );
+    let opts = hortus::httpsig::VerifyOptions {
+        scheme: "http",
+        ..Default::default()
+    };
+    hortus::httpsig::verify_with(&parts, &pending, pem, SystemTime::now(), &opts)
+        .expect("valid signature");
+    let digest = r
+        .headers
+        .iter()
+        .find(|(n, _)| n == "digest")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    assert!(
+        digest.starts_with("SHA-256="),
+        "upper-case digest prefix: {digest}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allowed_peer_follows_and_gets_a_signed_accept() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let peer = Peer::start("127.0.0.3", false);
+    site.allow(&peer.host);
+    site.start().await;
+
+    let follow = peer.activity("Follow", json!(site.url("/users/alice")));
+    let resp = peer.post(&site.url("/users/alice/inbox"), &follow).await;
+    assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
+    assert_eq!(
+        count(
+            &site,
+            "SELECT COUNT(*) FROM followers WHERE state = 'accepted'"
+        ),
+        1
+    );
+
+    let got = peer
+        .wait_for("the Accept", |r| r.iter().any(|r| r.method == "POST"))
+        .await;
+    let accept = got.iter().find(|r| r.method == "POST").unwrap();
+    assert_eq!(
+        accept.path, "/users/bob/inbox",
+        "Accept goes to the follower's own inbox"
+    );
+    let body = accept.json();
+    assert_eq!(body["type"], "Accept");
+    assert_eq!(body["actor"], site.url("/users/alice"));
+    assert_eq!(body["object"]["id"], follow["id"], "the Follow is embedded");
+    assert_eq!(body["object"]["type"], "Follow");
+    assert_eq!(body["object"]["actor"], peer.actor);
+    assert_eq!(body["object"]["object"], site.url("/users/alice"));
+    assert_signed_by_hortus(&site, accept).await;
+
+    // Hortus fetched the key with a signed GET from its instance actor.
+    let get = got
+        .iter()
+        .find(|r| r.method == "GET" && r.path == "/users/bob")
+        .expect("key fetched");
+    let sig = get
+        .headers
+        .iter()
+        .find(|(n, _)| n == "signature")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(
+        sig.contains(&format!("keyId=\"{}#main-key\"", site.url("/actor"))),
+        "{sig}"
+    );
+
+    // The same Follow again is a duplicate: processed once. A new Follow re-sends the Accept.
+    assert_eq!(peer.post(&site.url("/inbox"), &follow).await.status(), 202);
+    let again = peer.activity("Follow", json!(site.url("/users/alice")));
+    assert_eq!(peer.post(&site.url("/inbox"), &again).await.status(), 202);
+    let got = peer
+        .wait_for("a second Accept", |r| {
+            r.iter().filter(|r| r.method == "POST").count() >= 2
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let posts: Vec<_> = peer.posts();
+    assert_eq!(
+        posts.len(),
+        2,
+        "exactly one Accept per distinct Follow: {got:#?}"
+    );
+    assert_eq!(posts[1].json()["object"]["id"], again["id"]);
+
+    let (_, followers) = get_json(&site.url("/users/alice/followers/page/1")).await;
+    assert_eq!(followers["orderedItems"], json!([peer.actor]));
+
+    // Undo with the Follow embedded removes the follower.
+    let undo = peer.activity("Undo", follow.clone());
+    assert_eq!(peer.post(&site.url("/inbox"), &undo).await.status(), 202);
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM followers"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_peer_gets_403_costs_no_request_and_is_recorded_as_a_knock() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let peer = Peer::start("127.0.0.4", false);
+    site.start().await;
+    let follow = peer.activity("Follow", json!(site.url("/users/alice")));
+    let resp = peer.post(&site.url("/users/alice/inbox"), &follow).await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM followers"), 0);
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM remote_actors"), 0);
+    assert!(
+        peer.received().is_empty(),
+        "no request to a refused server: {:?}",
+        peer.received()
+    );
+    let knocks = hortus::federation::knocks(&site.db(), 10).unwrap();
+    assert_eq!(knocks.len(), 1);
+    assert_eq!(knocks[0].host, peer.host);
+    assert_eq!(knocks[0].count, 1);
+    assert!(
+        knocks[0].sample_actors.contains(&peer.actor),
+        "{:?}",
+        knocks[0]
+    );
+
+    // Allowing the server opens the gate without a restart.
+    site.allow(&peer.host);
+    let again = peer.activity("Follow", json!(site.url("/users/alice")));
+    assert_eq!(peer.post(&site.url("/inbox"), &again).await.status(), 202);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_signatures_get_401_and_change_nothing() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let peer = Peer::start("127.0.0.3", false);
+    site.allow(&peer.host);
+    site.start().await;
+    let inbox = site.url("/inbox");
+    let follow = peer.activity("Follow", json!(site.url("/users/alice")));
+    let body = follow.to_string();
+
+    // Unsigned.
+    let unsigned = reqwest::Client::new()
+        .post(&inbox)
+        .header("Content-Type", AP)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+
+    // Tampered body: the Digest no longer matches.
+    let tampered = body.replace("Follow", "Block");
+    let resp = peer
+        .post_raw(&inbox, tampered.as_bytes(), SystemTime::now(), |h| {
+            let d = hortus::httpsig::digest_header(body.as_bytes());
+            h.retain(|(n, _)| n != "Digest");
+            h.push(("Digest".into(), d));
+        })
+        .await;
+    assert_eq!(resp.status(), 401);
+
+    // Replayed two hours later.
+    let stale = SystemTime::now() - Duration::from_secs(2 * 3600);
+    assert_eq!(
+        peer.post_raw(&inbox, body.as_bytes(), stale, |_| {})
+            .await
+            .status(),
+        401
+    );
+
+    // Signed with a key that is not the actor's.
+    let impostor = Peer {
+        private_pem: hortus::httpsig::generate_keypair().unwrap().0,
+        ..peer.clone()
+    };
+    assert_eq!(impostor.post(&inbox, &follow).await.status(), 401);
+
+    // Signed by bob, claiming to be someone else on the same server.
+    let mut forged = follow.clone();
+    forged["actor"] = json!(format!("{}/users/carol", peer.base));
+    assert_eq!(peer.post(&inbox, &forged).await.status(), 401);
+
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM followers"), 0);
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM inbox_seen"), 0);
+
+    // The genuine request still works afterwards.
+    assert_eq!(peer.post(&inbox, &follow).await.status(), 202);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn size_type_and_syntax_limits() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let peer = Peer::start("127.0.0.3", false);
+    site.allow(&peer.host);
+    site.start().await;
+    let inbox = site.url("/inbox");
+
+    let mut big = peer.activity(
+        "Create",
+        json!({"type": "Note", "content": "x".repeat(2 * 1024 * 1024)}),
+    );
+    big["id"] = json!(format!("{}/big", peer.base));
+    let resp = peer.post(&inbox, &big).await;
+    assert_eq!(resp.status(), 413);
+
+    let follow = peer.activity("Follow", json!(site.url("/users/alice")));
+    let resp = peer
+        .post_raw(
+            &inbox,
+            follow.to_string().as_bytes(),
+            SystemTime::now(),
+            |h| {
+                h.retain(|(n, _)| n != "Content-Type");
+                h.push(("Content-Type".into(), "text/plain".into()));
+            },
+        )
+        .await;
+    assert_eq!(resp.status(), 415);
+
+    let resp = peer
+        .post_raw(&inbox, b"{not json", SystemTime::now(), |_| {})
+        .await;
+    assert_eq!(resp.status(), 400, "a valid signature over a broken body");
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM followers"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gotosocial_style_key_documents_and_actor_updates_and_deletes() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let peer = Peer::start("127.0.0.5", true);
+    site.allow(&peer.host);
+    site.start().await;
+    let follow = peer.activity("Follow", json!(site.url("/users/alice")));
+    assert_eq!(peer.post(&site.url("/inbox"), &follow).await.status(), 202);
+    assert_eq!(
+        count(
+            &site,
+            "SELECT COUNT(*) FROM followers WHERE state = 'accepted'"
+        ),
+        1
+    );
+
+    *peer.name.lock().unwrap() = "Robert".into();
+    let update = peer.activity("Update", peer.actor_doc());
+    assert_eq!(peer.post(&site.url("/inbox"), &update).await.status(), 202);
+    let name: String = site
+        .db()
+        .query_row(
+            "SELECT name FROM remote_actors WHERE id = ?1",
+            [&peer.actor],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(name, "Robert");
+
+    let delete = peer.activity("Delete", json!(peer.actor));
+    assert_eq!(peer.post(&site.url("/inbox"), &delete).await.status(), 202);
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM followers"), 0);
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM remote_actors"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manual_approval_holds_follows() {
+    let mut site = TestSite::federating_with("127.0.0.2", |cfg| {
+        *cfg = cfg.replace(
+            "manually_approves_followers = false",
+            "manually_approves_followers = true",
+        );
+    });
+    let peer = Peer::start("127.0.0.3", false);
+    site.allow(&peer.host);
+    site.start().await;
+    let follow = peer.activity("Follow", json!(site.url("/users/alice")));
+    assert_eq!(peer.post(&site.url("/inbox"), &follow).await.status(), 202);
+    assert_eq!(
+        count(
+            &site,
+            "SELECT COUNT(*) FROM followers WHERE state = 'pending'"
+        ),
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        peer.posts().is_empty(),
+        "no Accept before the owner approves"
+    );
+    let (_, actor) = get_json(&site.url("/users/alice")).await;
+    assert_eq!(actor["manuallyApprovesFollowers"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_addresses_are_refused_outside_test_mode() {
+    // allow_http for loopback, but not allow_private_addresses.
+    let mut site = TestSite::with_config("127.0.0.2", |cfg| {
+        *cfg = cfg.replace(
+            "manually_approves_followers = false\n",
+            "manually_approves_followers = false\nallow_http = true\n",
+        );
+    });
+    let peer = Peer::start("127.0.0.3", false);
+    site.allow(&peer.host);
+    site.start().await;
+    let follow = peer.activity("Follow", json!(site.url("/users/alice")));
+    let resp = peer.post(&site.url("/inbox"), &follow).await;
+    assert_eq!(
+        resp.status(),
+        401,
+        "the key cannot be fetched from a private address"
+    );
+    assert!(resp.text().await.unwrap().contains("private"));
+    assert!(peer.received().is_empty(), "no connection was made");
+}

@@ -6,6 +6,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, Site};
+use crate::federation::List;
+use crate::owner;
 use crate::posts::SyncReport;
 use crate::scaffold;
 
@@ -56,6 +58,32 @@ pub enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Servers allowed to federate (allowlist mode: nobody else).
+    Allow {
+        #[command(subcommand)]
+        action: ListAction,
+    },
+    /// Servers refused in any mode; a block always wins over an allow.
+    Block {
+        #[command(subcommand)]
+        action: ListAction,
+    },
+    /// Servers that tried to reach you and were refused.
+    Knocks {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Who follows you; approve or reject pending follows.
+    Followers {
+        #[command(subcommand)]
+        action: Option<FollowersAction>,
+    },
+    /// Follow a remote account (user@host or actor URL).
+    Follow { account: String },
+    /// Stop following a remote account.
+    Unfollow { account: String },
+    /// Accounts you follow and whether they accepted.
+    Following,
     /// Create a demo site with sample posts (if absent) and serve it on http://127.0.0.1:8080.
     Demo {
         /// Where the demo site lives.
@@ -64,6 +92,76 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ListAction {
+    /// Add a server: `example.net` (exactly) or `*.example.net` (it and its subdomains).
+    Add { domain: String },
+    /// Remove a server.
+    Remove { domain: String },
+    /// Show the list.
+    List,
+    /// Import domains from a file: one per line, or Mastodon's domain-block CSV export.
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FollowersAction {
+    /// All followers (the default).
+    List,
+    /// Follows waiting for your approval.
+    Pending,
+    /// Approve a pending follow (actor URL or user@host).
+    Approve { account: String },
+    /// Reject a pending follow, or remove a follower.
+    Reject { account: String },
+    /// Restore followers suspended when their server was refused (after allowing it again).
+    Restore { domain: String },
+}
+
+/// Runs `f` with the site's server state (database, keys, policy, HTTP client) on a runtime.
+fn with_state<T>(
+    dir: &std::path::Path,
+    f: impl AsyncFnOnce(&crate::web::AppState) -> Result<T>,
+) -> Result<T> {
+    let site = Site::open(dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let state = app::state(&site).await?;
+        f(&state).await
+    })
+}
+
+fn answer(dir: &std::path::Path, account: &str, approve: bool) -> Result<()> {
+    let out = with_state(dir, async |state| {
+        let mut conn = crate::db::open(&state.site_dir.join(crate::config::DB_FILE))?;
+        Ok(owner::answer_follower(&mut conn, state, account, approve)?)
+    })?;
+    print!("{out}");
+    Ok(())
+}
+
+fn list_command(dir: &std::path::Path, list: List, action: ListAction) -> Result<()> {
+    let site = Site::open(dir)?;
+    let mut conn = crate::db::open(&site.db_path())?;
+    let mode = site.config.federation.mode;
+    let out = match action {
+        ListAction::Add { domain } => owner::list_add(&conn, list, &domain)?,
+        ListAction::Remove { domain } => owner::list_remove(&conn, mode, list, &domain)?,
+        ListAction::List => owner::list_show(&conn, list)?,
+        ListAction::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            owner::list_import(&mut conn, list, &text)?
+        }
+    };
+    print!("{out}");
+    Ok(())
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -109,6 +207,50 @@ pub fn run(cli: Cli) -> Result<()> {
             let site = Site::open(&cli.dir)?;
             let addr = listen.unwrap_or_else(|| site.config.listen.clone());
             serve(site, &addr)
+        }
+        Command::Allow { action } => list_command(&cli.dir, List::Allow, action),
+        Command::Block { action } => list_command(&cli.dir, List::Block, action),
+        Command::Knocks { limit } => {
+            let site = Site::open(&cli.dir)?;
+            print!(
+                "{}",
+                owner::knocks(&crate::db::open(&site.db_path())?, limit)?
+            );
+            Ok(())
+        }
+        Command::Followers { action } => {
+            let site = Site::open(&cli.dir)?;
+            let conn = crate::db::open(&site.db_path())?;
+            let mode = site.config.federation.mode;
+            match action.unwrap_or(FollowersAction::List) {
+                FollowersAction::List => print!("{}", owner::followers(&conn, None)?),
+                FollowersAction::Pending => print!("{}", owner::followers(&conn, Some("pending"))?),
+                FollowersAction::Restore { domain } => {
+                    print!("{}", owner::restore(&conn, mode, &domain)?)
+                }
+                FollowersAction::Approve { account } => answer(&cli.dir, &account, true)?,
+                FollowersAction::Reject { account } => answer(&cli.dir, &account, false)?,
+            }
+            Ok(())
+        }
+        Command::Follow { account } => {
+            print!(
+                "{}",
+                with_state(&cli.dir, async |s| Ok(owner::follow(s, &account).await?))?
+            );
+            Ok(())
+        }
+        Command::Unfollow { account } => {
+            print!(
+                "{}",
+                with_state(&cli.dir, async |s| Ok(owner::unfollow(s, &account).await?))?
+            );
+            Ok(())
+        }
+        Command::Following => {
+            let site = Site::open(&cli.dir)?;
+            print!("{}", owner::following(&crate::db::open(&site.db_path())?)?);
+            Ok(())
         }
         Command::Demo { path, listen } => {
             if scaffold::ensure_demo(&path, &listen)? {

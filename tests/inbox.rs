@@ -336,3 +336,69 @@ async fn private_addresses_are_refused_outside_test_mode() {
     assert!(resp.text().await.unwrap().contains("private"));
     assert!(peer.received().is_empty(), "no connection was made");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_fetch_gates_json_but_not_pages_or_actors() {
+    let mut site = TestSite::federating_with("127.0.0.2", |cfg| {
+        *cfg = cfg.replace("signed_fetch = false", "signed_fetch = true");
+    });
+    site.write_post("hello.md", "+++\ntitle = \"Hello\"\n+++\nHello");
+    site.publish();
+    let allowed = Peer::start("127.0.0.3", false);
+    let refused = Peer::start("127.0.0.4", false);
+    site.allow(&allowed.host);
+    site.start().await;
+
+    let note = site.url("/posts/hello.json");
+    assert_eq!(
+        get(&note, AP).await.status(),
+        401,
+        "unsigned JSON is refused"
+    );
+    assert_eq!(
+        get(&site.url("/users/alice/outbox"), AP).await.status(),
+        401
+    );
+    assert_eq!(
+        get(&site.url("/posts/hello"), BROWSER_ACCEPT)
+            .await
+            .status(),
+        200,
+        "pages stay public"
+    );
+    assert_eq!(
+        get(&site.url("/users/alice"), AP).await.status(),
+        200,
+        "the actor and its key stay public"
+    );
+    assert_eq!(get(&site.url("/actor"), AP).await.status(), 200);
+
+    let signed_get = |peer: &Peer, url: &str| {
+        let key = hortus::httpsig::load_private_key(&peer.private_pem).unwrap();
+        let headers = hortus::httpsig::sign_get(
+            &url::Url::parse(url).unwrap(),
+            &peer.key_id,
+            &key,
+            SystemTime::now(),
+        )
+        .unwrap();
+        let mut req = client().get(url).header("Accept", AP);
+        for (n, v) in headers {
+            req = req.header(n, v);
+        }
+        req.send()
+    };
+    assert_eq!(signed_get(&allowed, &note).await.unwrap().status(), 200);
+    assert_eq!(
+        signed_get(&allowed, &site.url("/users/alice/outbox/page/1"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(signed_get(&refused, &note).await.unwrap().status(), 403);
+    assert!(
+        refused.received().is_empty(),
+        "no key fetch from a refused server"
+    );
+}

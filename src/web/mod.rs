@@ -160,6 +160,36 @@ pub fn header_pairs(req: &HttpRequest) -> Vec<(String, String)> {
         .collect()
 }
 
+/// With `signed_fetch = true` (authorized fetch), ActivityPub JSON other than the actors needs a
+/// valid signature from an allowed server: 401 without one, 403 from a refused server. The
+/// actors, their keys, WebFinger, NodeInfo and the HTML pages stay public, or two signed-fetch
+/// servers would deadlock fetching each other's keys (PROTOCOL.md §2).
+async fn signed_fetch_gate(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+    if !state.config.federation.signed_fetch {
+        return None;
+    }
+    let headers = header_pairs(req);
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let parts = crate::httpsig::RequestParts {
+        method: req.method().as_str(),
+        path_and_query: target,
+        headers: &headers,
+        body: None,
+    };
+    match crate::inbox::verify_request(state, &parts).await {
+        Ok(_) => None,
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            Some(
+                HttpResponse::build(status)
+                    .insert_header((header::VARY, "Accept, Signature"))
+                    .content_type("text/plain; charset=utf-8")
+                    .body(e.to_string()),
+            )
+        }
+    }
+}
+
 async fn inbox(req: HttpRequest, state: State, body: web::Bytes) -> HttpResponse {
     let headers = header_pairs(&req);
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -359,6 +389,9 @@ async fn post(req: HttpRequest, state: State, path: web::Path<String>) -> WebRes
         .call(move |c| posts::by_slug(c, &lookup).map_err(WebError::from))
         .await?;
     let json = json_url || wants_activity_json(&req);
+    if json && let Some(refusal) = signed_fetch_gate(&req, &state).await {
+        return Ok(refusal);
+    }
     let Some(post) = found else {
         return not_found_for(&req, &state);
     };
@@ -592,6 +625,9 @@ async fn collection(
     let Some(kind) = CollectionKind::parse(&which).filter(|_| is_owner(&state, &name)) else {
         return not_found_for(&req, &state);
     };
+    if let Some(refusal) = signed_fetch_gate(&req, &state).await {
+        return Ok(refusal);
+    }
     let total = state
         .db
         .call(move |c| count_collection(c, kind).map_err(WebError::from))
@@ -613,6 +649,9 @@ async fn collection_page(
     };
     if !is_owner(&state, &name) {
         return not_found_for(&req, &state);
+    }
+    if let Some(refusal) = signed_fetch_gate(&req, &state).await {
+        return Ok(refusal);
     }
     let offset = i64::from(page - 1) * i64::from(COLLECTION_PAGE_SIZE);
     let (total, posts, actors) = state

@@ -140,9 +140,155 @@ fn missing_site_explains_how_to_start() {
 #[test]
 fn every_command_has_help() {
     let tmp = tempfile::tempdir().unwrap();
-    for cmd in ["init", "new", "publish", "serve", "demo"] {
+    for cmd in [
+        "init",
+        "new",
+        "publish",
+        "serve",
+        "demo",
+        "allow",
+        "block",
+        "knocks",
+        "followers",
+        "follow",
+        "unfollow",
+        "following",
+    ] {
         let out = hortus(tmp.path(), &[cmd, "--help"]);
         assert!(out.status.success(), "{cmd}");
         assert!(text(&out).contains("Usage"), "{cmd}");
     }
+}
+
+fn init_site(tmp: &tempfile::TempDir, extra: &str) -> std::path::PathBuf {
+    let dir = tmp.path().join("site");
+    assert!(
+        hortus(
+            &dir,
+            &["init", "--domain", "example.net", "--user", "alice"]
+        )
+        .status
+        .success()
+    );
+    if !extra.is_empty() {
+        let cfg = dir.join("hortus.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(
+            &cfg,
+            text.replace("manually_approves_followers = false", extra),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+#[test]
+fn allow_and_block_lists_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = init_site(&tmp, "");
+    let out = hortus(&dir, &["allow", "add", "Mastodon.Social"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("allowed mastodon.social"),
+        "normalised: {}",
+        text(&out)
+    );
+    let out = hortus(&dir, &["allow", "add", "*.example.org"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let list = text(&hortus(&dir, &["allow", "list"]));
+    assert!(
+        list.contains("mastodon.social") && list.contains("*.example.org"),
+        "{list}"
+    );
+
+    let out = hortus(&dir, &["allow", "add", "not a domain!"]);
+    assert!(!out.status.success(), "junk is refused");
+
+    let blocks = tmp.path().join("blocks.csv");
+    std::fs::write(
+        &blocks,
+        "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\nbad.example,suspend,true,true,spam,false\nmeh.example,noop,false,false,,false\nobf*.example,suspend,true,true,,true\n",
+    )
+    .unwrap();
+    let out = hortus(&dir, &["block", "import", blocks.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 added"), "{}", text(&out));
+    assert!(text(&hortus(&dir, &["block", "list"])).contains("bad.example"));
+
+    let out = hortus(&dir, &["allow", "remove", "mastodon.social"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&hortus(&dir, &["allow", "list"])).contains("mastodon.social"));
+}
+
+#[test]
+fn knocks_and_followers_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = init_site(&tmp, "manually_approves_followers = true");
+    assert!(text(&hortus(&dir, &["knocks"])).contains("No one has knocked"));
+    {
+        let conn = hortus::db::open(&dir.join("hortus.db")).unwrap();
+        hortus::federation::record_knock(
+            &conn,
+            "knocker.example",
+            Some("https://knocker.example/u/x"),
+            Some("Follow"),
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO remote_actors (id, host, inbox, handle, raw, fetched_at)
+               VALUES ('https://friend.example/u/bob', 'friend.example', 'https://friend.example/u/bob/inbox', 'bob@friend.example', '{}', '2026-01-01T00:00:00Z');
+             INSERT INTO followers (actor_id, follow_id, state, created_at)
+               VALUES ('https://friend.example/u/bob', 'https://friend.example/follows/1', 'pending', '2026-01-01T00:00:00Z');",
+        )
+        .unwrap();
+    }
+    let knocks = text(&hortus(&dir, &["knocks"]));
+    assert!(
+        knocks.contains("knocker.example") && knocks.contains("hortus allow add knocker.example"),
+        "{knocks}"
+    );
+
+    let pending = text(&hortus(&dir, &["followers", "pending"]));
+    assert!(pending.contains("bob@friend.example"), "{pending}");
+    assert!(
+        hortus(&dir, &["allow", "add", "friend.example"])
+            .status
+            .success()
+    );
+    let out = hortus(&dir, &["followers", "approve", "bob@friend.example"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let conn = hortus::db::open(&dir.join("hortus.db")).unwrap();
+    let state: String = conn
+        .query_row("SELECT state FROM followers", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(state, "accepted");
+    let (inbox, body): (String, String) = conn
+        .query_row(
+            "SELECT d.inbox, a.body FROM deliveries d JOIN outgoing_activities a ON a.id = d.activity_id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(inbox, "https://friend.example/u/bob/inbox");
+    let accept: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(accept["type"], "Accept");
+    assert_eq!(accept["object"]["id"], "https://friend.example/follows/1");
+
+    // Blocking the server suspends the follower, reversibly and visibly.
+    let out = hortus(&dir, &["block", "add", "friend.example"]);
+    assert!(text(&out).contains("suspended"), "{}", text(&out));
+    assert!(text(&hortus(&dir, &["followers"])).contains("suspended"));
+    assert!(
+        hortus(&dir, &["block", "remove", "friend.example"])
+            .status
+            .success()
+    );
+    assert!(
+        text(&hortus(&dir, &["followers"])).contains("suspended"),
+        "not restored silently"
+    );
+    let out = hortus(&dir, &["followers", "restore", "friend.example"]);
+    assert!(text(&out).contains("restored"), "{}", text(&out));
+    assert!(text(&hortus(&dir, &["followers"])).starts_with("accepted"));
 }

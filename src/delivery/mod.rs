@@ -5,9 +5,12 @@
 //! - [`queue`]: the SQL — claiming with leases, recording attempts, the per-server circuit
 //!   breaker, `hortus queue`.
 
+pub mod fanout;
 pub mod queue;
+pub mod schedule;
 
 pub use queue::enqueue;
+pub use schedule::{Backoff, Clock, ManualClock, SystemClock};
 
 /// Why something could not be queued or delivered. These are our problems, never a peer's.
 #[derive(Debug, thiserror::Error)]

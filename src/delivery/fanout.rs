@@ -1,0 +1,368 @@
+//! From posts to deliveries: which activity a post change makes, and whose inboxes it goes to.
+//!
+//! `post_federation` remembers what followers were last told about each post, so this step
+//! compares the posts table with it rather than trusting one publish run's report: a publish
+//! that crashed after syncing posts but before queueing is completed by the next one, and a
+//! re-run finds nothing to send. Activity ids are derived from the post, never random:
+//!
+//! | change                     | activity | id                                      |
+//! |----------------------------|----------|-----------------------------------------|
+//! | new post                   | Create   | `{object}#create`                       |
+//! | edited post                | Update   | `{object}#update-{unix updated}-{hash}` |
+//! | removed post               | Delete   | `{object}#delete` (object: Tombstone)   |
+//! | removed post put back      | Create   | `{object}#create-{unix updated}`        |
+//!
+//! (`hash` is the start of the file's hash, so two edits within one second differ.)
+//!
+//! Recipients, resolved when the activity is queued (the policy is checked again at sending):
+//! every follower in state `accepted`, one delivery per shared inbox (or the actor's inbox when
+//! it has none), for every visibility — followers-only posts go to followers only. Mentioned
+//! accounts are added when they are known actors in `remote_actors` (matched on actor id,
+//! profile URL or `user@host` handle): the Markdown renderer only guesses a mention's href, and
+//! Hortus never delivers to a guess.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+use std::time::SystemTime;
+
+use super::{DeliveryError, queue, unix_ms};
+use crate::activitypub::{self as ap, Site};
+use crate::posts::{self, Post};
+
+/// What one call of [`federate_posts`] queued.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Federated {
+    /// (activity type, activity id) in the order they were queued.
+    pub activities: Vec<(String, String)>,
+    pub deliveries: usize,
+}
+
+/// Queues an activity for every post whose state differs from what followers were last told,
+/// in one transaction with the record of having told them.
+pub fn federate_posts(
+    conn: &mut Connection,
+    site: &Site,
+    now: SystemTime,
+) -> Result<Federated, DeliveryError> {
+    let tx = conn.transaction()?;
+    let changed: Vec<(i64, String, bool, Option<String>)> = {
+        let mut stmt = tx.prepare(
+            "SELECT p.id, p.source_hash, p.deleted_at IS NOT NULL, f.state
+             FROM posts p LEFT JOIN post_federation f ON f.post_id = p.id
+             WHERE f.post_id IS NULL
+                OR (p.deleted_at IS NULL) != (f.state = 'created')
+                OR (p.deleted_at IS NULL AND f.source_hash != p.source_hash)
+             ORDER BY p.published, p.id",
+        )?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut report = Federated::default();
+    for (post_id, hash, deleted, told) in changed {
+        let Some(post) = posts::by_id(&tx, post_id)? else {
+            continue;
+        };
+        let activity = match (told.as_deref(), deleted) {
+            // Removed before anyone heard of it: nothing to take back.
+            (None, true) => None,
+            (None, false) => Some(ap::create(site, &post)),
+            (Some("deleted"), false) => {
+                let mut a = ap::create(site, &post);
+                a["id"] = Value::String(format!(
+                    "{}#create-{}",
+                    site.urls.post_object(&post.slug),
+                    unix_seconds(&post)
+                ));
+                Some(a)
+            }
+            (Some(_), true) => Some(ap::delete(site, &post)),
+            (Some(_), false) => {
+                let id = format!(
+                    "{}#update-{}-{}",
+                    site.urls.post_object(&post.slug),
+                    unix_seconds(&post),
+                    &hash[..hash.len().min(8)]
+                );
+                Some(ap::update(site, &post, &id))
+            }
+        };
+        let activity_id = match &activity {
+            Some(activity) => {
+                let inboxes = recipients(&tx, &post)?;
+                report.deliveries += queue::enqueue_at(&tx, activity, &inboxes, now)?;
+                let id = activity["id"].as_str().unwrap_or_default().to_string();
+                let kind = activity["type"].as_str().unwrap_or_default().to_string();
+                report.activities.push((kind, id.clone()));
+                id
+            }
+            None => String::new(),
+        };
+        tx.execute(
+            "INSERT INTO post_federation (post_id, state, source_hash, activity_id, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (post_id) DO UPDATE SET state = ?2, source_hash = ?3,
+                 activity_id = ?4, updated_ms = ?5",
+            params![
+                post_id,
+                if deleted { "deleted" } else { "created" },
+                hash,
+                activity_id,
+                unix_ms(now)
+            ],
+        )?;
+    }
+    tx.commit()?;
+    Ok(report)
+}
+
+/// The time of the post's last change, in whole seconds: what makes Update ids unique per edit.
+fn unix_seconds(post: &Post) -> i64 {
+    post.updated.unwrap_or(post.published).unix_timestamp()
+}
+
+/// Every inbox a post's activity goes to: accepted followers (shared inbox preferred) and
+/// mentioned accounts Hortus knows, each inbox once, in a stable order.
+pub fn recipients(conn: &Connection, post: &Post) -> Result<Vec<String>, DeliveryError> {
+    let mut inboxes: Vec<String> = conn
+        .prepare_cached(
+            "SELECT DISTINCT COALESCE(NULLIF(a.shared_inbox, ''), a.inbox)
+             FROM followers f JOIN remote_actors a ON a.id = f.actor_id
+             WHERE f.state = 'accepted'
+             ORDER BY 1",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut by_mention = conn.prepare_cached(
+        "SELECT COALESCE(NULLIF(shared_inbox, ''), inbox) FROM remote_actors
+         WHERE id = ?1 OR url = ?1 OR (handle IS NOT NULL AND lower(handle) = lower(?2))
+         LIMIT 1",
+    )?;
+    for m in &post.mentions {
+        let handle = m.name.trim_start_matches('@');
+        let inbox: Option<String> = by_mention
+            .query_row(params![m.href, handle], |r| r.get(0))
+            .optional()?;
+        if let Some(inbox) = inbox
+            && !inboxes.contains(&inbox)
+        {
+            inboxes.push(inbox);
+        }
+    }
+    Ok(inboxes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::urls::Urls;
+
+    fn site_parts() -> (crate::config::Config, Urls) {
+        let text = "domain = \"example.net\"\nbase_url = \"https://example.net\"\n[user]\nname = \"alice\"\n";
+        let config: crate::config::Config = toml::from_str(text).unwrap();
+        let urls = Urls::new(&config.base_url, &config.user.name);
+        (config, urls)
+    }
+
+    fn follower(conn: &Connection, id: &str, inbox: &str, shared: Option<&str>, state: &str) {
+        conn.execute(
+            "INSERT INTO remote_actors (id, host, inbox, shared_inbox, handle, url, raw, fetched_at)
+             VALUES (?1, 'h', ?2, ?3, NULL, NULL, '{}', '2026-01-01T00:00:00Z')",
+            params![id, inbox, shared],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO followers (actor_id, follow_id, state, created_at)
+             VALUES (?1, ?1 || '#follow', ?2, '2026-01-01T00:00:00Z')",
+            params![id, state],
+        )
+        .unwrap();
+    }
+
+    fn inboxes_of(conn: &Connection, activity: &str) -> Vec<String> {
+        conn.prepare("SELECT inbox FROM deliveries WHERE activity_id = ?1 ORDER BY inbox")
+            .unwrap()
+            .query_map([activity], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn create_update_delete_each_once_to_each_shared_inbox() {
+        let (config, urls) = site_parts();
+        let site = Site {
+            config: &config,
+            urls: &urls,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/posts")).unwrap();
+        let post = dir.path().join("content/posts/hi.md");
+        let mut conn = crate::db::open_in_memory().unwrap();
+        follower(
+            &conn,
+            "https://a.example/u/1",
+            "https://a.example/u/1/inbox",
+            Some("https://a.example/inbox"),
+            "accepted",
+        );
+        follower(
+            &conn,
+            "https://a.example/u/2",
+            "https://a.example/u/2/inbox",
+            Some("https://a.example/inbox"),
+            "accepted",
+        );
+        follower(
+            &conn,
+            "https://b.example/u/3",
+            "https://b.example/u/3/inbox",
+            None,
+            "accepted",
+        );
+        follower(
+            &conn,
+            "https://c.example/u/4",
+            "https://c.example/u/4/inbox",
+            None,
+            "pending",
+        );
+        follower(
+            &conn,
+            "https://d.example/u/5",
+            "https://d.example/u/5/inbox",
+            None,
+            "suspended",
+        );
+        let now = SystemTime::now();
+
+        std::fs::write(&post, "Hello").unwrap();
+        posts::publish(&mut conn, dir.path(), &urls).unwrap();
+        let r = federate_posts(&mut conn, &site, now).unwrap();
+        let create = "https://example.net/posts/hi.json#create";
+        assert_eq!(r.activities, [("Create".to_string(), create.to_string())]);
+        assert_eq!(r.deliveries, 2);
+        assert_eq!(
+            inboxes_of(&conn, create),
+            ["https://a.example/inbox", "https://b.example/u/3/inbox"]
+        );
+        // Nothing changed: nothing new, even though the report-free comparison runs again.
+        assert_eq!(
+            federate_posts(&mut conn, &site, now).unwrap(),
+            Federated::default()
+        );
+
+        std::fs::write(&post, "Hello, edited").unwrap();
+        posts::publish(&mut conn, dir.path(), &urls).unwrap();
+        let r = federate_posts(&mut conn, &site, now).unwrap();
+        assert_eq!(r.activities.len(), 1);
+        let (kind, id) = &r.activities[0];
+        assert_eq!(kind, "Update");
+        assert!(
+            id.starts_with("https://example.net/posts/hi.json#update-"),
+            "{id}"
+        );
+        let body: String = conn
+            .query_row(
+                "SELECT body FROM outgoing_activities WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let update: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(update["object"]["id"], "https://example.net/posts/hi.json");
+        assert!(update["object"]["updated"].is_string());
+        assert!(
+            update["object"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("edited")
+        );
+
+        std::fs::remove_file(&post).unwrap();
+        posts::publish(&mut conn, dir.path(), &urls).unwrap();
+        let r = federate_posts(&mut conn, &site, now).unwrap();
+        let delete = "https://example.net/posts/hi.json#delete";
+        assert_eq!(r.activities, [("Delete".to_string(), delete.to_string())]);
+        let body: String = conn
+            .query_row(
+                "SELECT body FROM outgoing_activities WHERE id = ?1",
+                [delete],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let del: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(del["object"]["type"], "Tombstone");
+        assert_eq!(inboxes_of(&conn, delete).len(), 2);
+        assert_eq!(
+            federate_posts(&mut conn, &site, now).unwrap(),
+            Federated::default()
+        );
+    }
+
+    #[test]
+    fn followers_only_posts_reach_followers_and_known_mentions_only() {
+        let (config, urls) = site_parts();
+        let site = Site {
+            config: &config,
+            urls: &urls,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/posts")).unwrap();
+        let mut conn = crate::db::open_in_memory().unwrap();
+        follower(
+            &conn,
+            "https://a.example/u/1",
+            "https://a.example/u/1/inbox",
+            None,
+            "accepted",
+        );
+        conn.execute(
+            "INSERT INTO remote_actors (id, host, inbox, shared_inbox, handle, url, raw, fetched_at)
+             VALUES ('https://m.example/users/bob', 'm.example', 'https://m.example/users/bob/inbox',
+                     'https://m.example/inbox', 'bob@m.example', 'https://m.example/@bob', '{}', 'x')",
+            [],
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("content/posts/secret.md"),
+            "+++\nvisibility = \"followers\"\n+++\nHi @bob@m.example and @nobody@unknown.example",
+        )
+        .unwrap();
+        posts::publish(&mut conn, dir.path(), &urls).unwrap();
+        let r = federate_posts(&mut conn, &site, SystemTime::now()).unwrap();
+        assert_eq!(
+            inboxes_of(&conn, &r.activities[0].1),
+            ["https://a.example/u/1/inbox", "https://m.example/inbox"]
+        );
+    }
+
+    #[test]
+    fn a_crash_between_sync_and_queueing_is_completed_by_the_next_publish() {
+        let (config, urls) = site_parts();
+        let site = Site {
+            config: &config,
+            urls: &urls,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/posts")).unwrap();
+        let mut conn = crate::db::open_in_memory().unwrap();
+        follower(
+            &conn,
+            "https://a.example/u/1",
+            "https://a.example/u/1/inbox",
+            None,
+            "accepted",
+        );
+        std::fs::write(dir.path().join("content/posts/p.md"), "Post").unwrap();
+        // The sync commits; the process dies before federate_posts runs.
+        posts::publish(&mut conn, dir.path(), &urls).unwrap();
+        // The next publish finds no file change, yet the post still goes out.
+        assert!(
+            posts::publish(&mut conn, dir.path(), &urls)
+                .unwrap()
+                .is_empty()
+        );
+        let r = federate_posts(&mut conn, &site, SystemTime::now()).unwrap();
+        assert_eq!(r.deliveries, 1);
+    }
+}

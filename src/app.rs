@@ -35,6 +35,8 @@ pub enum AppError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Federation(#[from] federation::FederationError),
+    #[error(transparent)]
+    Delivery(#[from] crate::delivery::DeliveryError),
 }
 
 /// A site opened from its directory, ready to serve.
@@ -59,10 +61,25 @@ impl Site {
         self.dir.join(config::DB_FILE)
     }
 
-    /// `hortus publish`: the content folder into the database.
+    /// `hortus publish`: the content folder into the database, and every change queued for
+    /// followers (a running server's workers send it).
     pub fn publish(&self) -> Result<posts::SyncReport, AppError> {
+        Ok(self.publish_and_federate()?.0)
+    }
+
+    /// [`Site::publish`], also saying what was queued for delivery.
+    pub fn publish_and_federate(
+        &self,
+    ) -> Result<(posts::SyncReport, crate::delivery::Federated), AppError> {
         let mut conn = crate::db::open(&self.db_path())?;
-        Ok(posts::publish(&mut conn, &self.dir, &self.urls)?)
+        let report = posts::publish(&mut conn, &self.dir, &self.urls)?;
+        let site = crate::activitypub::Site {
+            config: &self.config,
+            urls: &self.urls,
+        };
+        let queued =
+            crate::delivery::federate_posts(&mut conn, &site, std::time::SystemTime::now())?;
+        Ok((report, queued))
     }
 }
 
@@ -100,9 +117,14 @@ pub async fn state(site: &Site) -> Result<Arc<AppState>, AppError> {
 }
 
 /// Runs the server on an already bound listener until SIGINT/SIGTERM.
+/// The delivery workers run beside it and stop after it, finishing or releasing what is in flight.
 pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), AppError> {
-    server(state, listener)?.await?;
-    Ok(())
+    let workers = crate::delivery::worker::start(&state).await?;
+    let served = server(state, listener)?.await;
+    if let Some(workers) = workers {
+        workers.shutdown().await;
+    }
+    Ok(served?)
 }
 
 /// The HTTP server, started on `listener`; the handle stops it gracefully.

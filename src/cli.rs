@@ -84,6 +84,11 @@ pub enum Command {
     Unfollow { account: String },
     /// Accounts you follow and whether they accepted.
     Following,
+    /// The delivery queue: pending, retrying and failed deliveries, paused servers, last errors.
+    Queue {
+        #[command(subcommand)]
+        action: Option<QueueAction>,
+    },
     /// Create a demo site with sample posts (if absent) and serve it on http://127.0.0.1:8080.
     Demo {
         /// Where the demo site lives.
@@ -104,6 +109,13 @@ pub enum ListAction {
     List,
     /// Import domains from a file: one per line, or Mastodon's domain-block CSV export.
     Import { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QueueAction {
+    /// Send every pending and failed delivery to SERVER now (`example.net`, `host:port` or a
+    /// URL) and close its circuit breaker; a running `hortus serve` picks them up.
+    Retry { server: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -199,8 +211,29 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Publish => {
             let site = Site::open(&cli.dir)?;
-            let report = site.publish()?;
+            let (report, queued) = site.publish_and_federate()?;
             print_report(&report);
+            if !queued.activities.is_empty() {
+                println!(
+                    "queued {} deliveries of {} activities (hortus serve sends them)",
+                    queued.deliveries,
+                    queued.activities.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Queue { action } => {
+            let site = Site::open(&cli.dir)?;
+            let conn = crate::db::open(&site.db_path())?;
+            let now = std::time::SystemTime::now();
+            if let Some(QueueAction::Retry { server }) = action {
+                let n = crate::delivery::queue::retry_server(&conn, &server, now)?;
+                let host = crate::delivery::queue::normalise_server(&server);
+                println!("{n} deliveries to {host} are due now");
+                return Ok(());
+            }
+            let status = crate::delivery::queue::status(&conn, now)?;
+            print!("{}", crate::delivery::queue::render_status(&status, now));
             Ok(())
         }
         Command::Serve { listen } => {

@@ -25,8 +25,10 @@ for target in $(fuzz list); do
   mkdir -p "$corpus" fuzz/artifacts
   dirs=("$corpus")
   [ -d "fuzz/seeds/$target" ] && dirs+=("fuzz/seeds/$target")
+  dict=fuzz/signature.dict
+  [ -f "fuzz/$target.dict" ] && dict=fuzz/$target.dict
   if timeout $((secs + 300)) cargo fuzz run --fuzz-dir fuzz --debug-assertions "$target" "${dirs[@]}" -- \
-    -max_total_time="$secs" -timeout=10 -max_len=9000 -dict=fuzz/signature.dict \
+    -max_total_time="$secs" -timeout=10 -max_len=9000 -dict="$dict" \
     -print_final_stats=1 >"$log" 2>&1; then
     result=ok
   else

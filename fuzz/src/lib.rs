@@ -3,3 +3,7 @@
 
 #[path = "../../src/httpsig/mod.rs"]
 pub mod httpsig;
+
+/// The inbox's activity envelope parser (depends only on serde, serde_json and url).
+#[path = "../../src/activitypub/incoming.rs"]
+pub mod incoming;

@@ -79,10 +79,7 @@ fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
-/// An `id`-or-object field as a string id.
-pub fn id_of(v: &Value) -> Option<&str> {
-    v.as_str().or_else(|| str_field(v, "id"))
-}
+pub use super::incoming::id_of;
 
 /// Threads puts `url` in an array of Links, one of them `threads://`: take the text/html one.
 fn profile_url(v: &Value) -> Option<String> {

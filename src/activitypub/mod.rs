@@ -2,6 +2,7 @@
 //! Shapes follow what Mastodon, Threads and GoToSocial read (../shared/PROTOCOL.md §2, §5).
 
 pub mod fetch;
+pub mod incoming;
 pub mod teaser;
 
 use serde_json::{Value, json};

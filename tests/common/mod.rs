@@ -24,6 +24,8 @@ pub struct TestSite {
     pub dir: PathBuf,
     pub base: String,
     pub listener: Option<TcpListener>,
+    /// The delivery workers of a started site, as `hortus serve` runs them.
+    pub workers: Option<hortus::delivery::worker::Workers>,
 }
 
 impl TestSite {
@@ -58,6 +60,7 @@ impl TestSite {
             dir,
             base,
             listener: Some(listener),
+            workers: None,
         }
     }
 
@@ -115,6 +118,9 @@ impl TestSite {
         let listener = self.listener.take().expect("started once");
         let server = app::server(state.clone(), listener).expect("server");
         tokio::spawn(server);
+        self.workers = hortus::delivery::worker::start(&state)
+            .await
+            .expect("delivery workers");
         state
     }
 }

@@ -634,13 +634,35 @@ pub enum Listing<'a> {
 }
 
 impl Listing<'_> {
+    /// The WHERE clause; a tag listing binds its tag as `:tag`.
     fn filter(&self) -> &'static str {
         match self {
             Listing::Public => "deleted_at IS NULL AND visibility = 'public'",
             Listing::Tag(_) => {
-                "deleted_at IS NULL AND visibility = 'public' AND id IN (SELECT post_id FROM post_tags WHERE tag = ?3)"
+                "deleted_at IS NULL AND visibility = 'public' \
+                 AND id IN (SELECT post_id FROM post_tags WHERE tag = :tag)"
             }
             Listing::Outbox => "deleted_at IS NULL AND visibility IN ('public', 'unlisted')",
+        }
+    }
+
+    /// The listing's own parameters, beside `extra` (e.g. limit and offset).
+    fn bind<'p>(
+        &self,
+        tag: &'p String,
+        extra: &[(&'p str, &'p dyn rusqlite::ToSql)],
+    ) -> Vec<(&'p str, &'p dyn rusqlite::ToSql)> {
+        let mut params = extra.to_vec();
+        if matches!(self, Listing::Tag(_)) {
+            params.push((":tag", tag as &dyn rusqlite::ToSql));
+        }
+        params
+    }
+
+    fn tag(&self) -> String {
+        match self {
+            Listing::Tag(t) => t.to_lowercase(),
+            _ => String::new(),
         }
     }
 }
@@ -653,30 +675,22 @@ pub fn list(
     offset: u64,
 ) -> rusqlite::Result<Vec<Post>> {
     let sql = format!(
-        "SELECT {POST_COLUMNS} FROM posts WHERE {} ORDER BY published DESC, id DESC LIMIT ?1 OFFSET ?2",
+        "SELECT {POST_COLUMNS} FROM posts WHERE {} ORDER BY published DESC, id DESC \
+         LIMIT :limit OFFSET :offset",
         listing.filter()
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = match listing {
-        Listing::Tag(tag) => stmt.query_map(
-            params![limit, offset as i64, tag.to_lowercase()],
-            row_to_post,
-        )?,
-        _ => stmt.query_map(params![limit, offset as i64], row_to_post)?,
-    };
-    rows.collect()
+    let (tag, offset) = (listing.tag(), offset as i64);
+    let params = listing.bind(&tag, &[(":limit", &limit), (":offset", &offset)]);
+    stmt.query_map(params.as_slice(), row_to_post)?.collect()
 }
 
 pub fn count(conn: &Connection, listing: Listing) -> rusqlite::Result<u64> {
     let sql = format!("SELECT COUNT(*) FROM posts WHERE {}", listing.filter());
     let mut stmt = conn.prepare_cached(&sql)?;
-    let n: i64 = match listing {
-        Listing::Tag(tag) => stmt.query_row(params![0, 0, tag.to_lowercase()], |r| r.get(0))?,
-        _ => stmt.query_row([], |r| r.get(0)).or_else(|_| {
-            // The filter has no parameters; bind none.
-            conn.query_row(&sql, [], |r| r.get(0))
-        })?,
-    };
+    let tag = listing.tag();
+    let params = listing.bind(&tag, &[]);
+    let n: i64 = stmt.query_row(params.as_slice(), |r| r.get(0))?;
     Ok(n as u64)
 }
 

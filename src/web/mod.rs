@@ -454,7 +454,6 @@ async fn render_tag(req: &HttpRequest, state: &AppState, tag: String, page: u32)
         return not_found_for(req, state);
     }
     let tag = tag.to_lowercase();
-    // Listing borrows the tag for the query; leak-free by moving an owned copy into the closure.
     let per_page = state.config.site.posts_per_page;
     let t = tag.clone();
     let (posts, total) = state

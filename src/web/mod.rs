@@ -1,6 +1,7 @@
 //! The HTTP side: pages for people, ActivityPub documents for servers, the well-known endpoints.
 //! Handlers stay thin: they read through `Db::call`, build views or documents, and answer.
 
+pub mod sitemap;
 pub mod views;
 
 use std::path::PathBuf;
@@ -132,6 +133,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/nodeinfo/{version}", web::get().to(nodeinfo))
         .route("/static/{file:.*}", web::get().to(static_file))
         .route("/robots.txt", web::get().to(robots))
+        .route("/sitemap.xml", web::get().to(sitemap::sitemap))
         .route("/@{name}", web::get().to(profile_redirect));
     // Inboxes: the shared one, the owner's and the instance actor's all take the same path.
     let limit = || web::PayloadConfig::new(crate::inbox::MAX_BODY);
@@ -593,7 +595,7 @@ impl CollectionKind {
     }
 }
 
-const COLLECTION_PAGE_SIZE: u32 = 20;
+pub const COLLECTION_PAGE_SIZE: u32 = 20;
 
 fn count_collection(c: &rusqlite::Connection, kind: CollectionKind) -> rusqlite::Result<u64> {
     match kind {
@@ -800,6 +802,22 @@ async fn nodeinfo(req: HttpRequest, state: State, path: web::Path<String>) -> We
         ))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .body(ap::nodeinfo(&state.site(), &version, local_posts).to_string()))
+}
+
+/// Every file served under `/static/`, by path (for `hortus export`).
+pub fn static_files() -> Vec<&'static str> {
+    fn walk(dir: &'static Dir<'static>, out: &mut Vec<&'static str>) {
+        for f in dir.files() {
+            out.extend(f.path().to_str());
+        }
+        for d in dir.dirs() {
+            walk(d, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&STATIC_DIR, &mut out);
+    out.sort_unstable();
+    out
 }
 
 pub fn static_asset(path: &str) -> Option<(&'static [u8], &'static str)> {

@@ -1,0 +1,82 @@
+//! `/sitemap.xml` (robots.txt points at it): the public pages a search engine should index —
+//! the home page, every public post, every tag page and the two policy pages. Unlisted and
+//! followers-only posts are left out, as they are from the home page and the feed.
+//! <https://www.sitemaps.org/protocol.html>
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use rusqlite::Connection;
+
+use super::{State, WebError, WebResult};
+use crate::posts::markdown::escape;
+use crate::posts::{self, Listing};
+
+/// The protocol's limit per file; beyond it a sitemap index would be needed.
+const MAX_URLS: u32 = 50_000;
+/// Posts are read in batches so a large site never holds every post's HTML at once.
+const BATCH: u32 = 500;
+
+/// Lower-cased tags that have at least one public post: the tag pages that exist.
+/// The filter is `posts::Listing::Tag`'s, for every tag at once.
+pub fn public_tags(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT t.tag FROM post_tags t JOIN posts p ON p.id = t.post_id
+         WHERE p.deleted_at IS NULL AND p.visibility = 'public' ORDER BY t.tag",
+    )?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
+fn url_entry(out: &mut String, loc: &str, lastmod: Option<&str>) {
+    out.push_str("  <url><loc>");
+    out.push_str(&escape(loc));
+    out.push_str("</loc>");
+    if let Some(m) = lastmod {
+        out.push_str("<lastmod>");
+        out.push_str(m);
+        out.push_str("</lastmod>");
+    }
+    out.push_str("</url>\n");
+}
+
+pub async fn sitemap(state: State) -> WebResult {
+    let (posts, tags) = state
+        .db
+        .call(|c| {
+            let mut posts = Vec::new();
+            let mut offset = 0u64;
+            loop {
+                let batch = posts::list(c, Listing::Public, BATCH, offset)?;
+                let n = batch.len() as u64;
+                posts.extend(
+                    batch
+                        .into_iter()
+                        .map(|p| (p.slug, posts::format_time(p.updated.unwrap_or(p.published)))),
+                );
+                offset += n;
+                if n < u64::from(BATCH) || offset >= u64::from(MAX_URLS) {
+                    break;
+                }
+            }
+            Ok::<_, WebError>((posts, public_tags(c)?))
+        })
+        .await?;
+    let u = &state.urls;
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    );
+    // Newest first, so the home page's lastmod is the first post's.
+    url_entry(&mut out, &u.home(), posts.first().map(|(_, m)| m.as_str()));
+    let room = (MAX_URLS as usize).saturating_sub(3 + tags.len());
+    for (slug, lastmod) in posts.iter().take(room) {
+        url_entry(&mut out, &u.post_page(slug), Some(lastmod));
+    }
+    for tag in &tags {
+        url_entry(&mut out, &u.tag(tag), None);
+    }
+    url_entry(&mut out, &u.privacy(), None);
+    url_entry(&mut out, &u.children(), None);
+    out.push_str("</urlset>\n");
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/xml; charset=utf-8"))
+        .body(out))
+}

@@ -160,7 +160,7 @@ fn answer(dir: &std::path::Path, account: &str, approve: bool) -> Result<()> {
 
 fn list_command(dir: &std::path::Path, list: List, action: ListAction) -> Result<()> {
     let site = Site::open(dir)?;
-    let mut conn = crate::db::open(&site.db_path())?;
+    let conn = crate::db::open(&site.db_path())?;
     let mode = site.config.federation.mode;
     let out = match action {
         ListAction::Add { domain } => owner::list_add(&conn, list, &domain)?,
@@ -169,7 +169,7 @@ fn list_command(dir: &std::path::Path, list: List, action: ListAction) -> Result
         ListAction::Import { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            owner::list_import(&mut conn, list, &text)?
+            owner::list_import(&conn, list, &text)?
         }
     };
     print!("{out}");

@@ -72,7 +72,7 @@ async fn follow(
             )?;
             if accept_now {
                 let accept = ap::answer_follow(&urls, "Accept", &follower.id, &follow_id);
-                crate::delivery::enqueue(&tx, &accept, &[follower.inbox.clone()])
+                crate::delivery::enqueue(&tx, &accept, std::slice::from_ref(&follower.inbox))
                     .map_err(|e| InboxError::Internal(e.to_string()))?;
             }
             tx.commit()?;

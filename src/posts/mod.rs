@@ -649,12 +649,12 @@ impl Listing<'_> {
     /// The listing's own parameters, beside `extra` (e.g. limit and offset).
     fn bind<'p>(
         &self,
-        tag: &'p String,
+        tag: &'p dyn rusqlite::ToSql,
         extra: &[(&'p str, &'p dyn rusqlite::ToSql)],
     ) -> Vec<(&'p str, &'p dyn rusqlite::ToSql)> {
         let mut params = extra.to_vec();
         if matches!(self, Listing::Tag(_)) {
-            params.push((":tag", tag as &dyn rusqlite::ToSql));
+            params.push((":tag", tag));
         }
         params
     }

@@ -603,23 +603,48 @@ fn row_to_post(r: &rusqlite::Row) -> rusqlite::Result<Post> {
     })
 }
 
+/// Points each mention at the account's actor id when Hortus knows the account (it follows,
+/// is followed, or was looked up): Mastodon notifies only when a Mention's `href` is the actor
+/// id. Unknown accounts keep the profile-URL guess the renderer made.
+fn resolve_mentions(conn: &Connection, post: &mut Post) -> rusqlite::Result<()> {
+    if post.mentions.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM remote_actors WHERE lower(handle) = lower(?1) ORDER BY fetched_at DESC LIMIT 1",
+    )?;
+    for m in &mut post.mentions {
+        let handle = m.name.trim_start_matches('@');
+        if let Some(id) = stmt
+            .query_row([handle], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            m.href = id;
+        }
+    }
+    Ok(())
+}
+
+fn load_one(
+    conn: &Connection,
+    filter: &str,
+    key: &dyn rusqlite::ToSql,
+) -> rusqlite::Result<Option<Post>> {
+    let sql = format!("SELECT {POST_COLUMNS} FROM posts WHERE {filter}");
+    let Some(mut post) = conn.query_row(&sql, [key], row_to_post).optional()? else {
+        return Ok(None);
+    };
+    resolve_mentions(conn, &mut post)?;
+    Ok(Some(post))
+}
+
 /// A post by slug, deleted or not (the caller decides between 200, 404 and 410).
 pub fn by_slug(conn: &Connection, slug: &str) -> rusqlite::Result<Option<Post>> {
-    conn.query_row(
-        &format!("SELECT {POST_COLUMNS} FROM posts WHERE slug = ?1"),
-        [slug],
-        row_to_post,
-    )
-    .optional()
+    load_one(conn, "slug = ?1", &slug)
 }
 
 pub fn by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Post>> {
-    conn.query_row(
-        &format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ?1"),
-        [id],
-        row_to_post,
-    )
-    .optional()
+    load_one(conn, "id = ?1", &id)
 }
 
 /// Which posts a listing shows.
@@ -682,7 +707,13 @@ pub fn list(
     let mut stmt = conn.prepare_cached(&sql)?;
     let (tag, offset) = (listing.tag(), offset as i64);
     let params = listing.bind(&tag, &[(":limit", &limit), (":offset", &offset)]);
-    stmt.query_map(params.as_slice(), row_to_post)?.collect()
+    let mut posts: Vec<Post> = stmt
+        .query_map(params.as_slice(), row_to_post)?
+        .collect::<Result<_, _>>()?;
+    for post in &mut posts {
+        resolve_mentions(conn, post)?;
+    }
+    Ok(posts)
 }
 
 pub fn count(conn: &Connection, listing: Listing) -> rusqlite::Result<u64> {
@@ -819,6 +850,33 @@ mod tests {
         let err = parse_file(dir.path(), "content/posts/x.md", text, &urls()).unwrap_err();
         assert!(err[0].message.contains("does not exist"), "{err:?}");
         assert_eq!(err[0].line, 3);
+    }
+
+    #[test]
+    fn known_accounts_are_mentioned_by_actor_id() {
+        let dir = site();
+        let mut conn = db::open_in_memory().unwrap();
+        write(
+            dir.path(),
+            "hi.md",
+            "Hello @Bob@Example.org and @carol@elsewhere.net",
+        );
+        publish(&mut conn, dir.path(), &urls()).unwrap();
+        conn.execute(
+            "INSERT INTO remote_actors (id, host, inbox, handle, raw, fetched_at)
+             VALUES ('https://example.org/users/bob', 'example.org', 'https://example.org/users/bob/inbox',
+                     'bob@example.org', '{}', '2026-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+        let post = by_slug(&conn, "hi").unwrap().unwrap();
+        assert_eq!(post.mentions[0].href, "https://example.org/users/bob");
+        assert_eq!(
+            post.mentions[1].href, "https://elsewhere.net/@carol",
+            "unknown: the guess stays"
+        );
+        let listed = list(&conn, Listing::Outbox, 10, 0).unwrap();
+        assert_eq!(listed[0].mentions[0].href, "https://example.org/users/bob");
     }
 
     #[test]

@@ -172,9 +172,9 @@ pub fn addressing(post: &Post, urls: &Urls) -> (Vec<String>, Vec<String>) {
         Visibility::Unlisted => (vec![followers], vec![PUBLIC.to_string()]),
         Visibility::Followers => (vec![followers], vec![]),
     };
-    for m in &post.mentions {
-        if !cc.contains(&m.href) && !to.contains(&m.href) {
-            cc.push(m.href.clone());
+    for actor in post.mentions.iter().filter_map(|m| m.actor.as_ref()) {
+        if !cc.contains(actor) && !to.contains(actor) {
+            cc.push(actor.clone());
         }
     }
     to.sort_by_key(|a| a != PUBLIC);
@@ -197,11 +197,9 @@ pub fn note(site: &Site, post: &Post) -> Value {
         .iter()
         .map(|t| json!({"type": "Hashtag", "href": u.tag(t), "name": format!("#{t}")}))
         .collect();
-    tags.extend(
-        post.mentions
-            .iter()
-            .map(|m| json!({"type": "Mention", "href": m.href, "name": m.name})),
-    );
+    tags.extend(post.mentions.iter().map(
+        |m| json!({"type": "Mention", "href": m.actor.as_ref().unwrap_or(&m.href), "name": m.name}),
+    ));
     let attachments: Vec<Value> = post
         .attachments
         .iter()

@@ -12,8 +12,11 @@ use crate::urls::Urls;
 pub struct Mention {
     /// `@bob@example.org`
     pub name: String,
-    /// Where the link points; the actor id once it has been resolved.
+    /// Where the link on the page points (the usual profile URL, until resolved).
     pub href: String,
+    /// The account's actor id, when Hortus knows the account; only then is it addressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -123,6 +126,7 @@ fn linkify<'e>(
                     mentions.push(Mention {
                         name: name.clone(),
                         href: href.clone(),
+                        actor: None,
                     });
                 }
                 out.push(Event::Html(CowStr::from(format!(

@@ -603,9 +603,9 @@ fn row_to_post(r: &rusqlite::Row) -> rusqlite::Result<Post> {
     })
 }
 
-/// Points each mention at the account's actor id when Hortus knows the account (it follows,
-/// is followed, or was looked up): Mastodon notifies only when a Mention's `href` is the actor
-/// id. Unknown accounts keep the profile-URL guess the renderer made.
+/// Fills in each mention's actor id when Hortus knows the account (it follows, is followed, or
+/// was looked up): Mastodon notifies only when a Mention's `href` is the actor id and the actor
+/// is addressed. Unknown accounts are linked but not addressed.
 fn resolve_mentions(conn: &Connection, post: &mut Post) -> rusqlite::Result<()> {
     if post.mentions.is_empty() {
         return Ok(());

@@ -1,5 +1,8 @@
 //! What verified activities do. Each effect is idempotent: a repeated activity changes nothing
 //! more, and anything Hortus does not handle is acknowledged and ignored.
+//!
+//! Follows and actor updates are handled here; conversations (replies, mentions, quotes,
+//! likes, boosts, their edits, deletions and undos) and Move in `crate::conversation`.
 
 use rusqlite::{Connection, params};
 use serde_json::Value;
@@ -8,6 +11,7 @@ use url::Url;
 use super::{Activity, InboxError};
 use crate::activitypub::fetch::RemoteActor;
 use crate::activitypub::{self as ap, fetch};
+use crate::conversation;
 use crate::web::AppState;
 
 pub async fn apply(
@@ -21,6 +25,11 @@ pub async fn apply(
         "Accept" | "Reject" => follow_answered(state, activity, signer).await,
         "Delete" => delete(state, activity, signer).await,
         "Update" => update(state, activity, signer).await,
+        "Create" => conversation::receive::post(state, activity, signer).await,
+        "Like" | "EmojiReact" | "Announce" => {
+            conversation::receive::react(state, activity, signer).await
+        }
+        "Move" => conversation::moving::receive(state, activity, signer).await,
         other => {
             tracing::debug!(kind = other, id = %activity.id, "activity acknowledged, not handled");
             Ok(())
@@ -84,11 +93,15 @@ async fn follow(
 }
 
 /// Undo of a Follow removes the follower. The Follow may be embedded or referenced by id.
+/// Undo of a like or boost goes to conversations (a bare id is tried as a reaction first).
 async fn undo(
     state: &AppState,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
+    if conversation::receive::undo_reaction(state, activity, signer).await? {
+        return Ok(());
+    }
     let object = &activity.object;
     let is_follow = object
         .get("type")
@@ -160,14 +173,15 @@ fn forget_actor(c: &Connection, actor_id: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Delete of an actor (by itself) forgets it entirely. Other deletions belong to conversations.
+/// Delete of an actor (by itself) forgets it entirely, its replies and reactions too. Other
+/// deletions belong to conversations.
 async fn delete(
     state: &AppState,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
     if fetch::id_of(&activity.object) != Some(signer.id.as_str()) {
-        return Ok(());
+        return conversation::receive::delete(state, activity, signer).await;
     }
     let id = signer.id.clone();
     state
@@ -175,20 +189,25 @@ async fn delete(
         .call(move |c| {
             let tx = c.transaction()?;
             forget_actor(&tx, &id)?;
+            conversation::receive::forget_actor(&tx, &id)?;
             tx.commit()?;
             Ok::<_, InboxError>(())
         })
         .await
 }
 
-/// Update of an actor by itself refreshes the cached profile, inbox and key.
+/// Update of an actor by itself refreshes the cached profile, inbox and key; an Update of
+/// anything else is an edit of a post (conversations).
 async fn update(
     state: &AppState,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
     let object = &activity.object;
-    if fetch::id_of(object) != Some(signer.id.as_str()) || !object.is_object() {
+    if fetch::id_of(object) != Some(signer.id.as_str()) {
+        return conversation::receive::post(state, activity, signer).await;
+    }
+    if !object.is_object() {
         return Ok(());
     }
     let from = Url::parse(&signer.id).map_err(|_| InboxError::BadActivity("actor id".into()))?;

@@ -423,6 +423,7 @@ async fn post(req: HttpRequest, state: State, path: web::Path<String>) -> WebRes
         ));
     }
     let view = PostView::new(&post, &state.urls);
+    let conversation = load_conversation(&state, post.clone()).await?;
     let description = views::excerpt(&post.content_html, 200);
     let page_title = post
         .title
@@ -433,9 +434,30 @@ async fn post(req: HttpRequest, state: State, path: web::Path<String>) -> WebRes
         post: view,
         page_title,
         description,
+        conversation,
     }
     .render()?;
     Ok(html(StatusCode::OK, body))
+}
+
+/// Replies and counts shown under a post (see `conversation::view`).
+async fn load_conversation(
+    state: &AppState,
+    post: Post,
+) -> Result<crate::conversation::view::ConversationView, WebError> {
+    let urls = state.urls.clone();
+    let layout = state.layout.clone();
+    state
+        .db
+        .call(move |c| {
+            let owner = crate::conversation::view::Owner {
+                name: &layout.author_name,
+                handle: &layout.handle,
+                home: &layout.home_url,
+            };
+            crate::conversation::view::load(c, &urls, &post, &owner).map_err(WebError::from)
+        })
+        .await
 }
 
 async fn tag(req: HttpRequest, state: State, path: web::Path<String>) -> WebResult {

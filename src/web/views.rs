@@ -208,6 +208,8 @@ pub struct PostPage<'a> {
     pub post: PostView,
     pub page_title: String,
     pub description: String,
+    /// Replies and counts under the post (templates/conversation.html).
+    pub conversation: crate::conversation::view::ConversationView,
 }
 
 #[derive(Template)]

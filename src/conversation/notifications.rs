@@ -1,0 +1,230 @@
+//! `hortus inbox`: what happened around the owner, newest first. Read from the tables that
+//! hold the things themselves (followers, remote posts, reactions, knocks, moves), so an undone
+//! like or a deleted reply is gone from the list too.
+
+use std::fmt::Write as _;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::note::parse_time;
+use super::sanitize;
+use crate::urls::Urls;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Notification {
+    /// follower, follow_request, reply, mention, quote, like, boost, knock, move
+    pub kind: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// The actor's id (a host, for knocks).
+    pub actor: String,
+    /// `user@host` when known.
+    pub account: Option<String>,
+    /// Our post it is about.
+    pub post: Option<String>,
+    pub post_url: Option<String>,
+    /// The remote object or activity id.
+    pub object: Option<String>,
+    /// Where a person reads it.
+    pub url: Option<String>,
+    /// An excerpt of the text, or what happened, in words.
+    pub text: Option<String>,
+    /// Private replies and mentions are never shown on a page.
+    pub private: bool,
+    /// The owner hid it from the page.
+    pub hidden: bool,
+}
+
+impl Notification {
+    fn new(kind: &str, at: String, actor: String) -> Notification {
+        Notification {
+            kind: kind.to_string(),
+            at,
+            actor,
+            account: None,
+            post: None,
+            post_url: None,
+            object: None,
+            url: None,
+            text: None,
+            private: false,
+            hidden: false,
+        }
+    }
+}
+
+fn followers(conn: &Connection, out: &mut Vec<Notification>) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT f.actor_id, f.state, f.created_at, a.handle, a.url FROM followers f
+         LEFT JOIN remote_actors a ON a.id = f.actor_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let state: String = r.get(1)?;
+        let kind = if state == "pending" {
+            "follow_request"
+        } else {
+            "follower"
+        };
+        let mut n = Notification::new(kind, r.get(2)?, r.get(0)?);
+        n.account = r.get(3)?;
+        n.url = r.get(4)?;
+        if state == "suspended" {
+            n.text = Some("suspended: their server is not allowed".into());
+        } else if state == "pending" {
+            n.text = Some("waiting: hortus followers approve ACCOUNT".into());
+        }
+        Ok(n)
+    })?;
+    for row in rows {
+        out.push(row?);
+    }
+    Ok(())
+}
+
+fn remote_posts(
+    conn: &Connection,
+    urls: &Urls,
+    out: &mut Vec<Notification>,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT n.id, n.actor_id, n.received_at, n.url, n.content_html, n.visibility, n.hidden,
+                n.quote_post_id IS NOT NULL, n.thread_post_id IS NOT NULL, a.handle,
+                COALESCE(q.slug, t.slug)
+         FROM remote_notes n
+         LEFT JOIN remote_actors a ON a.id = n.actor_id
+         LEFT JOIN posts q ON q.id = n.quote_post_id
+         LEFT JOIN posts t ON t.id = n.thread_post_id
+         WHERE n.deleted_at IS NULL",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let kind = if r.get::<_, bool>(7)? {
+            "quote"
+        } else if r.get::<_, bool>(8)? {
+            "reply"
+        } else {
+            "mention"
+        };
+        let mut n = Notification::new(kind, r.get(2)?, r.get(1)?);
+        n.object = Some(r.get(0)?);
+        n.url = r.get(3)?;
+        n.text = Some(sanitize::text_of(&r.get::<_, String>(4)?, 120));
+        n.private = r.get::<_, String>(5)? == "private";
+        n.hidden = r.get(6)?;
+        n.account = r.get(9)?;
+        let slug: Option<String> = r.get(10)?;
+        n.post_url = slug.as_deref().map(|s| urls.post_page(s));
+        n.post = slug;
+        Ok(n)
+    })?;
+    for row in rows {
+        out.push(row?);
+    }
+    Ok(())
+}
+
+fn reactions(conn: &Connection, urls: &Urls, out: &mut Vec<Notification>) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT r.kind, r.actor_id, r.created_at, r.activity_id, a.handle, p.slug
+         FROM reactions r JOIN posts p ON p.id = r.post_id
+         LEFT JOIN remote_actors a ON a.id = r.actor_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let mut n = Notification::new(&r.get::<_, String>(0)?, r.get(2)?, r.get(1)?);
+        n.object = Some(r.get(3)?);
+        n.account = r.get(4)?;
+        let slug: String = r.get(5)?;
+        n.post_url = Some(urls.post_page(&slug));
+        n.post = Some(slug);
+        Ok(n)
+    })?;
+    for row in rows {
+        out.push(row?);
+    }
+    Ok(())
+}
+
+fn moves(conn: &Connection, out: &mut Vec<Notification>) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT old_actor, new_actor, activity_id, outcome, created_at FROM account_moves",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let mut n = Notification::new("move", r.get(4)?, r.get(0)?);
+        n.url = Some(r.get(1)?);
+        n.object = Some(r.get(2)?);
+        n.text = Some(format!(
+            "moved to {}: {}",
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(3)?
+        ));
+        Ok(n)
+    })?;
+    for row in rows {
+        out.push(row?);
+    }
+    Ok(())
+}
+
+/// Every notification, newest first, at most `limit`.
+pub fn list(conn: &Connection, urls: &Urls, limit: usize) -> Result<Vec<Notification>, String> {
+    let mut out = Vec::new();
+    let db = |e: rusqlite::Error| e.to_string();
+    followers(conn, &mut out).map_err(db)?;
+    remote_posts(conn, urls, &mut out).map_err(db)?;
+    reactions(conn, urls, &mut out).map_err(db)?;
+    moves(conn, &mut out).map_err(db)?;
+    for k in crate::federation::knocks(conn, limit).map_err(|e| e.to_string())? {
+        let types: Vec<String> = k
+            .sample_types
+            .iter()
+            .map(|(t, n)| format!("{t}×{n}"))
+            .collect();
+        let mut n = Notification::new("knock", k.last_seen, k.host.clone());
+        n.text = Some(format!(
+            "{} refused request(s) {}; allow with: hortus allow add {}",
+            k.count,
+            types.join(", "),
+            k.host.split(':').next().unwrap_or(&k.host)
+        ));
+        n.account = k.sample_actors.first().cloned();
+        out.push(n);
+    }
+    // Times come from several tables and precisions: compare them as times.
+    out.sort_by(|a, b| {
+        let ta = parse_time(&a.at);
+        let tb = parse_time(&b.at);
+        tb.cmp(&ta).then_with(|| b.at.cmp(&a.at))
+    });
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// One line per notification, for the terminal.
+pub fn render(list: &[Notification]) -> String {
+    let mut out = String::new();
+    if list.is_empty() {
+        out.push_str("Nothing yet.\n");
+    }
+    for n in list {
+        let when = n.at.get(..16).unwrap_or(&n.at).replace('T', " ");
+        let who = n.account.as_deref().unwrap_or(&n.actor);
+        let _ = write!(out, "{when}  {:<14} {who}", n.kind);
+        if let Some(post) = &n.post {
+            let _ = write!(out, "  on {post}");
+        }
+        if n.private {
+            out.push_str("  [private]");
+        }
+        if n.hidden {
+            out.push_str("  [hidden]");
+        }
+        out.push('\n');
+        if let Some(text) = n.text.as_deref().filter(|t| !t.is_empty()) {
+            let _ = writeln!(out, "    {text}");
+        }
+        if let Some(url) = n.url.as_deref().or(n.object.as_deref()) {
+            let _ = writeln!(out, "    {url}");
+        }
+    }
+    out
+}

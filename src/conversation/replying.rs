@@ -1,0 +1,194 @@
+//! The owner answers: a post whose front matter says `in_reply_to = "URL"` federates as a reply.
+//! `ap::note` already writes `inReplyTo`; this module makes the reply reach and notify the
+//! author: the author is added to the post's mentions, which gives the Note a `Mention` tag and
+//! puts the author in `cc` (Mastodon needs both, PROTOCOL.md §5), and `delivery::fanout` then
+//! delivers to the author's inbox as to any known mentioned account.
+//!
+//! Finding the author takes no network when the post answers a reply stored here (the usual
+//! case: answering someone under one's own post). Otherwise [`resolve_targets`] fetches the
+//! object once, before publishing (`hortus publish` runs it), and remembers it in
+//! `reply_targets`. A server the policy refuses is never fetched nor delivered to.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+use url::Url;
+
+use super::note::format_time;
+use crate::activitypub::fetch::{self, id_of};
+use crate::federation::Decision;
+use crate::posts::Mention;
+use crate::urls::Urls;
+use crate::web::AppState;
+
+/// The author of what `url` names, if known here without the network.
+fn known_author(conn: &Connection, urls: &Urls, url: &str) -> rusqlite::Result<Option<String>> {
+    if super::store::local_post_slug(urls, url).is_some() {
+        // Answering oneself: nobody to notify.
+        return Ok(None);
+    }
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT actor_id FROM remote_notes WHERE (id = ?1 OR url = ?1) AND deleted_at IS NULL",
+            [url],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if stored.is_some() {
+        return Ok(stored);
+    }
+    conn.query_row(
+        "SELECT actor_id FROM reply_targets WHERE url = ?1",
+        [url],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Adds the author of each reply's target to the post's mentions, when known and cached in
+/// `remote_actors`. Runs after every sync and before federating (`Site::publish_and_federate`);
+/// idempotent. Returns how many posts changed.
+pub fn link_reply_mentions(conn: &Connection, urls: &Urls) -> rusqlite::Result<usize> {
+    let replies: Vec<(i64, String, String)> = conn
+        .prepare(
+            "SELECT id, in_reply_to, mentions FROM posts
+             WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut changed = 0;
+    for (id, target, mentions) in replies {
+        let Some(author) = known_author(conn, urls, &target)? else {
+            continue;
+        };
+        let known: Option<(Option<String>, Option<String>)> = conn
+            .query_row(
+                "SELECT handle, url FROM remote_actors WHERE id = ?1",
+                [&author],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((handle, profile)) = known else {
+            // Not cached: fanout could not deliver to it anyway.
+            continue;
+        };
+        let mut list: Vec<Mention> = serde_json::from_str(&mentions).unwrap_or_default();
+        if list
+            .iter()
+            .any(|m| m.actor.as_deref() == Some(author.as_str()))
+        {
+            continue;
+        }
+        let name = match handle {
+            Some(h) => format!("@{h}"),
+            None => author.clone(),
+        };
+        // The same account written in the text as @user@host: it gets its actor id.
+        list.retain(|m| !m.name.eq_ignore_ascii_case(&name));
+        list.push(Mention {
+            name,
+            href: profile
+                .and_then(|p| super::sanitize::http_url(&p))
+                .unwrap_or_else(|| author.clone()),
+            actor: Some(author),
+        });
+        conn.execute(
+            "UPDATE posts SET mentions = ?2 WHERE id = ?1",
+            params![
+                id,
+                serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
+            ],
+        )?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// The first id in an `attributedTo` (a string, an object, or an array of either).
+fn author_of(doc: &Value) -> Option<&str> {
+    match doc.get("attributedTo")? {
+        Value::Array(a) => a.iter().find_map(id_of),
+        other => id_of(other),
+    }
+}
+
+/// Fetches the objects that published posts answer when their author is not yet known, and
+/// remembers each author. Run after syncing posts and before federating them (`hortus
+/// publish`). Returns one line per problem, for the owner; nothing here stops a publish.
+pub async fn resolve_targets(state: &AppState) -> Vec<String> {
+    let urls = state.urls.clone();
+    let unknown = state
+        .db
+        .call(move |c| {
+            let targets: Vec<String> = c
+                .prepare(
+                    "SELECT DISTINCT in_reply_to FROM posts
+                     WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL ORDER BY 1",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut unknown = Vec::new();
+            for t in targets {
+                if super::store::local_post_slug(&urls, &t).is_none()
+                    && known_author(c, &urls, &t)?.is_none()
+                {
+                    unknown.push(t);
+                }
+            }
+            Ok::<_, crate::db::DbError>(unknown)
+        })
+        .await;
+    let unknown = match unknown {
+        Ok(u) => u,
+        Err(e) => return vec![format!("cannot read the posts that answer someone: {e}")],
+    };
+    let mut problems = Vec::new();
+    for url in unknown {
+        if let Err(e) = resolve_one(state, &url).await {
+            problems.push(format!(
+                "in_reply_to {url}: {e}; the reply is published but its author is not notified"
+            ));
+        }
+    }
+    problems
+}
+
+async fn resolve_one(state: &AppState, url: &str) -> Result<(), String> {
+    let parsed = Url::parse(url).map_err(|_| "not a URL".to_string())?;
+    if let Decision::Refused(reason) = state.policy.decide_url(&parsed) {
+        return Err(format!(
+            "its server is not allowed ({reason}); `hortus allow add` it first"
+        ));
+    }
+    let (from, doc) = fetch::get_document(state, url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let object_id = id_of(&doc).ok_or("the document has no id")?.to_string();
+    let author = author_of(&doc).ok_or("the document names no author")?;
+    let same_origin = |a: &str, b: &Url| Url::parse(a).is_ok_and(|a| a.origin() == b.origin());
+    if !same_origin(&object_id, &from) || !same_origin(author, &from) {
+        return Err("the document speaks for another server".into());
+    }
+    let actor = fetch::actor(state, author, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = url.to_string();
+    state
+        .db
+        .call(move |c| {
+            c.execute(
+                "INSERT INTO reply_targets (url, object_id, actor_id, resolved_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (url) DO UPDATE SET object_id = ?2, actor_id = ?3, resolved_at = ?4",
+                params![
+                    url,
+                    object_id,
+                    actor.id,
+                    format_time(time::OffsetDateTime::now_utc())
+                ],
+            )
+            .map_err(crate::db::DbError::from)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,529 @@
+//! The conversation tables (migrations/05-conversation): plain functions over a `&Connection`.
+//! Every write is idempotent: the same activity applied twice leaves the same rows.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use super::note::{self, RemoteNote};
+use crate::posts::{self, Post};
+use crate::urls::Urls;
+
+/// What a stored write did, for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Stored,
+    Updated,
+    /// Not about the owner, already deleted, older than what is stored, or not the sender's.
+    Ignored,
+    Deleted,
+}
+
+/// The slug of our post that `url` names: its object id (`/posts/SLUG.json`) or its page
+/// (`/posts/SLUG`), with or without a fragment.
+pub fn local_post_slug(urls: &Urls, url: &str) -> Option<String> {
+    let prefix = urls.post_page("");
+    let rest = url.split('#').next()?.strip_prefix(&prefix)?;
+    let slug = rest.strip_suffix(".json").unwrap_or(rest);
+    (!slug.is_empty() && !slug.contains(['/', '?'])).then(|| slug.to_string())
+}
+
+/// Our post (not deleted) that `url` names.
+pub fn local_post(conn: &Connection, urls: &Urls, url: &str) -> rusqlite::Result<Option<Post>> {
+    let Some(slug) = local_post_slug(urls, url) else {
+        return Ok(None);
+    };
+    Ok(posts::by_slug(conn, &slug)?.filter(|p| p.deleted_at.is_none()))
+}
+
+/// How a remote post concerns the owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Relevance {
+    pub thread_post_id: Option<i64>,
+    pub quote_post_id: Option<i64>,
+    pub mentions_owner: bool,
+}
+
+impl Relevance {
+    pub fn concerns_owner(&self) -> bool {
+        self.thread_post_id.is_some() || self.quote_post_id.is_some() || self.mentions_owner
+    }
+}
+
+/// The thread a remote post belongs to: our post it answers, the thread of the remote post it
+/// answers, or the thread of our post that answers someone (a local reply).
+fn thread_of(conn: &Connection, urls: &Urls, in_reply_to: &str) -> rusqlite::Result<Option<i64>> {
+    if let Some(post) = local_post(conn, urls, in_reply_to)? {
+        return Ok(Some(post.id));
+    }
+    conn.query_row(
+        "SELECT thread_post_id FROM remote_notes
+         WHERE (id = ?1 OR url = ?1) AND deleted_at IS NULL AND thread_post_id IS NOT NULL",
+        [in_reply_to],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+pub fn classify(conn: &Connection, urls: &Urls, note: &RemoteNote) -> rusqlite::Result<Relevance> {
+    let thread_post_id = match &note.in_reply_to {
+        Some(parent) => thread_of(conn, urls, parent)?,
+        None => None,
+    };
+    let mut quote_post_id = None;
+    for q in &note.quotes {
+        if let Some(post) = local_post(conn, urls, q)? {
+            quote_post_id = Some(post.id);
+            break;
+        }
+    }
+    Ok(Relevance {
+        thread_post_id,
+        quote_post_id,
+        mentions_owner: note.mentions_actor(&urls.actor()),
+    })
+}
+
+struct Existing {
+    actor_id: String,
+    updated: Option<String>,
+    deleted: bool,
+}
+
+fn existing(conn: &Connection, id: &str) -> rusqlite::Result<Option<Existing>> {
+    conn.query_row(
+        "SELECT actor_id, updated, deleted_at IS NOT NULL FROM remote_notes WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(Existing {
+                actor_id: r.get(0)?,
+                updated: r.get(1)?,
+                deleted: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Stores a remote post sent by `sender` (a Create, or an Update: edits overwrite). Only posts
+/// that concern the owner are kept; the caller has checked that `sender` wrote it.
+pub fn receive_note(
+    conn: &Connection,
+    urls: &Urls,
+    note: &RemoteNote,
+    raw: &Value,
+    sender_host: &str,
+    now: &str,
+) -> rusqlite::Result<Outcome> {
+    let Some(actor) = note.attributed_to.as_deref() else {
+        return Ok(Outcome::Ignored);
+    };
+    let before = existing(conn, &note.id)?;
+    if let Some(e) = &before {
+        // A tombstone stays a tombstone; only the author edits; an older version never wins.
+        if e.deleted || e.actor_id != actor {
+            return Ok(Outcome::Ignored);
+        }
+        let incoming = note.updated.map(note::format_time);
+        if let (Some(stored), Some(incoming)) = (&e.updated, &incoming)
+            && incoming < stored
+        {
+            return Ok(Outcome::Ignored);
+        }
+    }
+    let rel = classify(conn, urls, note)?;
+    if before.is_none() && !rel.concerns_owner() {
+        return Ok(Outcome::Ignored);
+    }
+    let attachments = serde_json::to_string(&note.attachments).unwrap_or_else(|_| "[]".into());
+    let published = note.published.map(note::format_time);
+    let updated = note.updated.map(note::format_time);
+    // On an edit without `updated`, the time it reached us stands in, so the page says "edited".
+    conn.execute(
+        "INSERT INTO remote_notes (id, actor_id, host, object_type, in_reply_to, thread_post_id,
+             quote_post_id, mentions_owner, visibility, url, summary, content_html, attachments,
+             published, updated, raw, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, COALESCE(?14, ?17), ?15, ?16, ?17)
+         ON CONFLICT (id) DO UPDATE SET object_type = ?4, in_reply_to = ?5,
+             thread_post_id = COALESCE(?6, thread_post_id), quote_post_id = COALESCE(?7, quote_post_id),
+             mentions_owner = MAX(?8, mentions_owner), visibility = ?9, url = ?10, summary = ?11,
+             updated = COALESCE(?15, CASE WHEN content_html != ?12 THEN ?17 ELSE updated END),
+             content_html = ?12, attachments = ?13, published = COALESCE(?14, published), raw = ?16",
+        params![
+            note.id,
+            actor,
+            sender_host,
+            note.object_type,
+            note.in_reply_to,
+            rel.thread_post_id,
+            rel.quote_post_id,
+            rel.mentions_owner,
+            note.visibility.as_str(),
+            note.url,
+            note.summary,
+            note.content_html,
+            attachments,
+            published,
+            updated,
+            raw.to_string(),
+            now,
+        ],
+    )?;
+    if let Some(thread) = rel.thread_post_id {
+        // Replies to this post that arrived before it (and were kept as mentions) join the thread.
+        conn.execute(
+            "UPDATE remote_notes SET thread_post_id = ?1
+             WHERE thread_post_id IS NULL AND (in_reply_to = ?2 OR (?3 IS NOT NULL AND in_reply_to = ?3))",
+            params![thread, note.id, note.url],
+        )?;
+    }
+    Ok(if before.is_some() {
+        Outcome::Updated
+    } else {
+        Outcome::Stored
+    })
+}
+
+/// A Delete of a remote post by its author: content and raw JSON go, a tombstone stays.
+pub fn delete_note(
+    conn: &Connection,
+    id: &str,
+    sender: &str,
+    raw: &Value,
+    now: &str,
+) -> rusqlite::Result<Outcome> {
+    let n = conn.execute(
+        "UPDATE remote_notes SET deleted_at = ?3, content_html = '', summary = NULL,
+             attachments = '[]', url = NULL, raw = ?4
+         WHERE id = ?1 AND actor_id = ?2 AND deleted_at IS NULL",
+        params![id, sender, now, raw.to_string()],
+    )?;
+    Ok(if n > 0 {
+        Outcome::Deleted
+    } else {
+        Outcome::Ignored
+    })
+}
+
+/// An actor that deleted itself: its posts and reactions go too.
+pub fn forget_actor(conn: &Connection, actor: &str, now: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE remote_notes SET deleted_at = ?2, content_html = '', summary = NULL,
+             attachments = '[]', url = NULL, raw = '{}'
+         WHERE actor_id = ?1 AND deleted_at IS NULL",
+        params![actor, now],
+    )?;
+    conn.execute("DELETE FROM reactions WHERE actor_id = ?1", [actor])?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReactionKind {
+    Like,
+    Boost,
+}
+
+impl ReactionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReactionKind::Like => "like",
+            ReactionKind::Boost => "boost",
+        }
+    }
+    /// The activity types that make each kind (Pleroma's EmojiReact counts as a like).
+    pub fn of_activity(kind: &str) -> Option<ReactionKind> {
+        match kind {
+            "Like" | "EmojiReact" => Some(ReactionKind::Like),
+            "Announce" => Some(ReactionKind::Boost),
+            _ => None,
+        }
+    }
+}
+
+/// A like or boost of our post; a repeat by the same actor replaces the first.
+pub fn add_reaction(
+    conn: &Connection,
+    kind: ReactionKind,
+    actor: &str,
+    post_id: i64,
+    activity_id: &str,
+    raw: &Value,
+    now: &str,
+) -> rusqlite::Result<Outcome> {
+    let n = conn.execute(
+        "INSERT INTO reactions (kind, actor_id, post_id, activity_id, raw, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (kind, actor_id, post_id) DO UPDATE SET activity_id = ?4, raw = ?5
+         WHERE activity_id != ?4",
+        params![
+            kind.as_str(),
+            actor,
+            post_id,
+            activity_id,
+            raw.to_string(),
+            now
+        ],
+    )?;
+    Ok(if n > 0 {
+        Outcome::Stored
+    } else {
+        Outcome::Ignored
+    })
+}
+
+/// Undo of a reaction, by the activity's id, or by what it reacted to when the Undo embeds an
+/// activity whose id we never saw. Only the actor's own reactions.
+pub fn remove_reaction(
+    conn: &Connection,
+    actor: &str,
+    activity_id: Option<&str>,
+    target: Option<(ReactionKind, i64)>,
+) -> rusqlite::Result<usize> {
+    let mut n = 0;
+    if let Some(id) = activity_id {
+        n = conn.execute(
+            "DELETE FROM reactions WHERE activity_id = ?1 AND actor_id = ?2",
+            params![id, actor],
+        )?;
+    }
+    if n == 0
+        && let Some((kind, post_id)) = target
+    {
+        n = conn.execute(
+            "DELETE FROM reactions WHERE kind = ?1 AND actor_id = ?2 AND post_id = ?3",
+            params![kind.as_str(), actor, post_id],
+        )?;
+    }
+    Ok(n)
+}
+
+/// The owner hides (or shows again) one remote reply, by its id or page URL.
+pub fn set_hidden(conn: &Connection, id_or_url: &str, hidden: bool) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE remote_notes SET hidden = ?2 WHERE id = ?1 OR url = ?1",
+        params![id_or_url, hidden],
+    )
+}
+
+/// Replies off (or on) for one post.
+pub fn set_post_replies(conn: &Connection, post_id: i64, off: bool) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO reply_settings_post (post_id, replies_off) VALUES (?1, ?2)
+         ON CONFLICT (post_id) DO UPDATE SET replies_off = ?2",
+        params![post_id, off],
+    )?;
+    Ok(())
+}
+
+/// Replies off (or on) everywhere.
+pub fn set_site_replies(conn: &Connection, off: bool) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE reply_settings_site SET replies_off = ?1 WHERE id = 1",
+        [off],
+    )?;
+    Ok(())
+}
+
+pub fn site_replies_off(conn: &Connection) -> rusqlite::Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT replies_off FROM reply_settings_site WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false))
+}
+
+pub fn post_replies_off(conn: &Connection, post_id: i64) -> rusqlite::Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT replies_off FROM reply_settings_post WHERE post_id = ?1",
+            [post_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn urls() -> Urls {
+        Urls::new(&url::Url::parse("https://me.example").unwrap(), "alice")
+    }
+
+    fn setup() -> (Connection, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/posts")).unwrap();
+        std::fs::write(dir.path().join("content/posts/hi.md"), "Hello").unwrap();
+        let mut conn = crate::db::open_in_memory().unwrap();
+        posts::publish(&mut conn, dir.path(), &urls()).unwrap();
+        (conn, dir)
+    }
+
+    fn reply(id: &str, parent: &str, content: &str, updated: Option<&str>) -> (RemoteNote, Value) {
+        let mut v = json!({
+            "id": id, "type": "Note", "attributedTo": "https://m.example/users/bob",
+            "inReplyTo": parent, "to": ["as:Public"], "content": content,
+            "published": "2026-01-01T00:00:00Z",
+        });
+        if let Some(u) = updated {
+            v["updated"] = json!(u);
+        }
+        (RemoteNote::parse(&v).unwrap(), v)
+    }
+
+    fn content(conn: &Connection, id: &str) -> (String, Option<String>, Option<i64>) {
+        conn.query_row(
+            "SELECT content_html, deleted_at, thread_post_id FROM remote_notes WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn local_urls() {
+        let u = urls();
+        assert_eq!(
+            local_post_slug(&u, "https://me.example/posts/hi.json").as_deref(),
+            Some("hi")
+        );
+        assert_eq!(
+            local_post_slug(&u, "https://me.example/posts/hi").as_deref(),
+            Some("hi")
+        );
+        assert_eq!(
+            local_post_slug(&u, "https://me.example/posts/hi.json#create").as_deref(),
+            Some("hi")
+        );
+        assert_eq!(local_post_slug(&u, "https://other.example/posts/hi"), None);
+        assert_eq!(local_post_slug(&u, "https://me.example/posts/a/b"), None);
+    }
+
+    #[test]
+    fn replies_thread_edit_and_delete() {
+        let (conn, _dir) = setup();
+        let u = urls();
+        let now = "2026-01-01T00:00:01Z";
+        let (r1, raw1) = reply(
+            "https://m.example/n/1",
+            "https://me.example/posts/hi.json",
+            "<p>one</p>",
+            None,
+        );
+        assert_eq!(
+            receive_note(&conn, &u, &r1, &raw1, "m.example", now).unwrap(),
+            Outcome::Stored
+        );
+        assert_eq!(
+            receive_note(&conn, &u, &r1, &raw1, "m.example", now).unwrap(),
+            Outcome::Updated,
+            "a repeat changes nothing but is harmless"
+        );
+        let (r2, raw2) = reply(
+            "https://m.example/n/2",
+            "https://m.example/n/1",
+            "<p>two</p>",
+            None,
+        );
+        receive_note(&conn, &u, &r2, &raw2, "m.example", now).unwrap();
+        let post_id = content(&conn, "https://m.example/n/1").2.unwrap();
+        assert_eq!(
+            content(&conn, "https://m.example/n/2").2,
+            Some(post_id),
+            "reply to a reply"
+        );
+        let (unrelated, raw) = reply("https://m.example/n/3", "https://else.example/x", "x", None);
+        assert_eq!(
+            receive_note(&conn, &u, &unrelated, &raw, "m.example", now).unwrap(),
+            Outcome::Ignored
+        );
+
+        let (edit, raw) = reply(
+            "https://m.example/n/1",
+            "https://me.example/posts/hi.json",
+            "<p>edited</p>",
+            Some("2026-01-02T00:00:00Z"),
+        );
+        receive_note(&conn, &u, &edit, &raw, "m.example", now).unwrap();
+        assert_eq!(content(&conn, "https://m.example/n/1").0, "<p>edited</p>");
+        let (old, raw) = reply(
+            "https://m.example/n/1",
+            "https://me.example/posts/hi.json",
+            "<p>older</p>",
+            Some("2026-01-01T12:00:00Z"),
+        );
+        assert_eq!(
+            receive_note(&conn, &u, &old, &raw, "m.example", now).unwrap(),
+            Outcome::Ignored
+        );
+
+        assert_eq!(
+            delete_note(
+                &conn,
+                "https://m.example/n/1",
+                "https://evil.example/u",
+                &json!({}),
+                now
+            )
+            .unwrap(),
+            Outcome::Ignored,
+            "only the author deletes"
+        );
+        assert_eq!(
+            delete_note(
+                &conn,
+                "https://m.example/n/1",
+                "https://m.example/users/bob",
+                &json!({}),
+                now
+            )
+            .unwrap(),
+            Outcome::Deleted
+        );
+        let (c, deleted, _) = content(&conn, "https://m.example/n/1");
+        assert!(c.is_empty() && deleted.is_some());
+        assert_eq!(
+            receive_note(&conn, &u, &r1, &raw1, "m.example", now).unwrap(),
+            Outcome::Ignored,
+            "a replayed Create does not bring it back"
+        );
+    }
+
+    #[test]
+    fn reactions_count_once_and_undo() {
+        let (conn, _dir) = setup();
+        let post = posts::by_slug(&conn, "hi").unwrap().unwrap();
+        let bob = "https://m.example/users/bob";
+        let now = "2026-01-01T00:00:00Z";
+        let add = |id: &str| {
+            add_reaction(&conn, ReactionKind::Like, bob, post.id, id, &json!({}), now).unwrap()
+        };
+        assert_eq!(add("https://m.example/l/1"), Outcome::Stored);
+        assert_eq!(add("https://m.example/l/1"), Outcome::Ignored);
+        assert_eq!(add("https://m.example/l/2"), Outcome::Stored);
+        let count = || -> i64 {
+            conn.query_row("SELECT COUNT(*) FROM reactions", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(), 1);
+        assert_eq!(
+            remove_reaction(
+                &conn,
+                "https://x.example/u",
+                Some("https://m.example/l/2"),
+                None
+            )
+            .unwrap(),
+            0
+        );
+        assert_eq!(
+            remove_reaction(&conn, bob, Some("https://m.example/l/2"), None).unwrap(),
+            1
+        );
+        assert_eq!(count(), 0);
+    }
+}

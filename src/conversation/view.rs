@@ -1,0 +1,352 @@
+//! What a post's page shows of its conversation: the threaded replies (remote ones, and the
+//! owner's own posts that answer them) and the counts of likes, boosts and quotes.
+//!
+//! Shown: public and unlisted replies that are neither deleted nor hidden. A hidden reply takes
+//! its answers with it; a deleted one leaves its answers in its place. Private replies (a direct
+//! mention, followers-only) are never on a page: `hortus inbox` lists them.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{Connection, params_from_iter};
+use time::OffsetDateTime;
+
+use super::note;
+use super::sanitize;
+use super::store;
+use crate::posts::{self, Post, format_time};
+use crate::urls::Urls;
+
+/// Indentation stops here; deeper answers line up with the last level.
+pub const MAX_DEPTH: usize = 4;
+/// How many rounds of "the owner answered, someone answered the owner" are followed.
+const MAX_ROUNDS: usize = 5;
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationView {
+    pub replies: Vec<ReplyView>,
+    pub likes: u64,
+    pub boosts: u64,
+    pub quotes: u64,
+    /// The owner turned replies off for this post or the whole site.
+    pub replies_off: bool,
+}
+
+impl ConversationView {
+    pub fn is_empty(&self) -> bool {
+        self.replies.is_empty() && self.likes == 0 && self.boosts == 0 && self.quotes == 0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub url: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplyView {
+    /// 0 for an answer to the post itself.
+    pub depth: usize,
+    /// The owner's own post (then `url` is its page here).
+    pub local: bool,
+    pub author_name: String,
+    /// `@user@host`, or the actor's URL when the handle is unknown.
+    pub author_handle: String,
+    pub author_url: Option<String>,
+    pub server: String,
+    pub url: Option<String>,
+    pub published_iso: String,
+    pub published_human: String,
+    pub updated_iso: Option<String>,
+    pub updated_human: String,
+    pub summary: Option<String>,
+    /// Sanitised when it was stored (remote) or rendered (local).
+    pub content_html: String,
+    pub attachments: Vec<Link>,
+}
+
+/// Who the owner is, for their own replies.
+pub struct Owner<'a> {
+    pub name: &'a str,
+    pub handle: &'a str,
+    pub home: &'a str,
+}
+
+struct Node {
+    keys: Vec<String>,
+    parent: Option<String>,
+    published: String,
+    /// Not shown, nor anything under it.
+    pruned: bool,
+    /// Not shown; its answers take its place.
+    deleted: bool,
+    view: ReplyView,
+}
+
+pub fn human_time(t: OffsetDateTime) -> String {
+    t.format(time::macros::format_description!(
+        "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
+    ))
+    .unwrap_or_default()
+}
+
+fn remote_nodes(conn: &Connection, thread_posts: &[i64]) -> rusqlite::Result<Vec<Node>> {
+    if thread_posts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = vec!["?"; thread_posts.len()].join(",");
+    let sql = format!(
+        "SELECT n.id, n.url, n.in_reply_to, n.published, n.updated, n.hidden, n.deleted_at IS NOT NULL,
+                n.visibility, n.summary, n.content_html, n.attachments, n.actor_id, n.host,
+                a.name, a.handle, a.url
+         FROM remote_notes n LEFT JOIN remote_actors a ON a.id = n.actor_id
+         WHERE n.thread_post_id IN ({marks})
+         ORDER BY n.published, n.id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(thread_posts), |r| {
+        let id: String = r.get(0)?;
+        let url: Option<String> = r.get(1)?;
+        let published: String = r.get(3)?;
+        let updated: Option<String> = r.get(4)?;
+        let hidden: bool = r.get(5)?;
+        let deleted: bool = r.get(6)?;
+        let visibility: String = r.get(7)?;
+        let attachments: String = r.get(10)?;
+        let actor: String = r.get(11)?;
+        let host: String = r.get(12)?;
+        let name: Option<String> = r.get(13)?;
+        let handle: Option<String> = r.get(14)?;
+        let profile: Option<String> = r.get(15)?;
+        let attachments: Vec<note::Attachment> =
+            serde_json::from_str(&attachments).unwrap_or_default();
+        let handle = handle.map(|h| format!("@{}", sanitize::plain_text(&h, 200)));
+        let name = name
+            .map(|n| sanitize::plain_text(&n, 100))
+            .filter(|n| !n.is_empty())
+            .or_else(|| handle.clone())
+            .unwrap_or_else(|| actor.clone());
+        let mut keys = vec![id.clone()];
+        keys.extend(url.clone());
+        Ok(Node {
+            keys,
+            parent: r.get(2)?,
+            published: published.clone(),
+            pruned: hidden || visibility == "private",
+            deleted,
+            view: ReplyView {
+                depth: 0,
+                local: false,
+                author_name: name,
+                author_handle: handle.unwrap_or_else(|| actor.clone()),
+                author_url: profile
+                    .as_deref()
+                    .and_then(sanitize::http_url)
+                    .or_else(|| sanitize::http_url(&actor)),
+                server: host,
+                url: url
+                    .as_deref()
+                    .and_then(sanitize::http_url)
+                    .or_else(|| sanitize::http_url(&id)),
+                published_human: note::parse_time(&published)
+                    .map(human_time)
+                    .unwrap_or_default(),
+                published_iso: published,
+                updated_human: updated
+                    .as_deref()
+                    .and_then(note::parse_time)
+                    .map(human_time)
+                    .unwrap_or_default(),
+                updated_iso: updated,
+                summary: r.get(8)?,
+                content_html: r.get(9)?,
+                attachments: attachments
+                    .into_iter()
+                    .map(|a| Link {
+                        label: a
+                            .name
+                            .or(a.media_type)
+                            .unwrap_or_else(|| "attachment".into()),
+                        url: a.url,
+                    })
+                    .collect(),
+            },
+        })
+    })?;
+    rows.collect()
+}
+
+fn local_node(post: &Post, urls: &Urls, owner: &Owner) -> Node {
+    Node {
+        keys: vec![urls.post_object(&post.slug), urls.post_page(&post.slug)],
+        parent: post.in_reply_to.clone(),
+        published: note::format_time(post.published),
+        pruned: false,
+        deleted: false,
+        view: ReplyView {
+            depth: 0,
+            local: true,
+            author_name: owner.name.to_string(),
+            author_handle: format!("@{}", owner.handle),
+            author_url: Some(owner.home.to_string()),
+            server: String::new(),
+            url: Some(urls.post_page(&post.slug)),
+            published_iso: format_time(post.published),
+            published_human: human_time(post.published),
+            updated_iso: post.updated.map(format_time),
+            updated_human: post.updated.map(human_time).unwrap_or_default(),
+            summary: post.summary.clone(),
+            content_html: post.content_html.clone(),
+            attachments: Vec::new(),
+        },
+    }
+}
+
+/// The owner's world-readable posts that answer something.
+fn local_replies(conn: &Connection) -> rusqlite::Result<Vec<Post>> {
+    let ids: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM posts WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL
+             AND visibility != 'followers'",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(posts::by_id(conn, id)?);
+    }
+    Ok(out)
+}
+
+fn count(conn: &Connection, sql: &str, post_id: i64) -> rusqlite::Result<u64> {
+    conn.query_row(sql, [post_id], |r| r.get::<_, i64>(0))
+        .map(|n| n.max(0) as u64)
+}
+
+/// Everything the page of `post` shows under it.
+pub fn load(
+    conn: &Connection,
+    urls: &Urls,
+    post: &Post,
+    owner: &Owner,
+) -> rusqlite::Result<ConversationView> {
+    let likes = count(
+        conn,
+        "SELECT COUNT(*) FROM reactions WHERE post_id = ?1 AND kind = 'like'",
+        post.id,
+    )?;
+    let boosts = count(
+        conn,
+        "SELECT COUNT(*) FROM reactions WHERE post_id = ?1 AND kind = 'boost'",
+        post.id,
+    )?;
+    let quotes = count(
+        conn,
+        "SELECT COUNT(*) FROM remote_notes WHERE quote_post_id = ?1 AND deleted_at IS NULL
+         AND hidden = 0",
+        post.id,
+    )?;
+    let replies_off = store::site_replies_off(conn)? || store::post_replies_off(conn, post.id)?;
+    let replies = if replies_off {
+        Vec::new()
+    } else {
+        thread(conn, urls, post, owner)?
+    };
+    Ok(ConversationView {
+        replies,
+        likes,
+        boosts,
+        quotes,
+        replies_off,
+    })
+}
+
+fn thread(
+    conn: &Connection,
+    urls: &Urls,
+    post: &Post,
+    owner: &Owner,
+) -> rusqlite::Result<Vec<ReplyView>> {
+    let root_keys = [urls.post_object(&post.slug), urls.post_page(&post.slug)];
+    let candidates = local_replies(conn)?;
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut known: HashSet<String> = root_keys.iter().cloned().collect();
+    let mut in_thread: HashSet<i64> = HashSet::from([post.id]);
+    let mut frontier = vec![post.id];
+    for _ in 0..MAX_ROUNDS {
+        if frontier.is_empty() {
+            break;
+        }
+        for n in remote_nodes(conn, &frontier)? {
+            known.extend(n.keys.iter().cloned());
+            nodes.push(n);
+        }
+        // The owner's posts that answer anything in the thread join it, with their answers.
+        frontier = Vec::new();
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for p in &candidates {
+                let answers_thread = p.in_reply_to.as_ref().is_some_and(|r| known.contains(r));
+                if answers_thread && p.is_world_readable() && in_thread.insert(p.id) {
+                    let n = local_node(p, urls, owner);
+                    known.extend(n.keys.iter().cloned());
+                    nodes.push(n);
+                    frontier.push(p.id);
+                    grew = true;
+                }
+            }
+        }
+    }
+    nodes.sort_by(|a, b| a.published.cmp(&b.published));
+
+    // Parent → children, by index; answers to the post itself (or to something we do not
+    // have) are at the top.
+    let mut index_of: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for k in &n.keys {
+            index_of.entry(k.as_str()).or_insert(i);
+        }
+    }
+    let mut children: HashMap<Option<usize>, Vec<usize>> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let parent = n
+            .parent
+            .as_deref()
+            .and_then(|p| index_of.get(p).copied())
+            .filter(|&p| p != i);
+        children.entry(parent).or_default().push(i);
+    }
+    let mut out = Vec::new();
+    let mut visited = vec![false; nodes.len()];
+    walk(&nodes, &children, None, 0, &mut visited, &mut out);
+    Ok(out)
+}
+
+fn walk(
+    nodes: &[Node],
+    children: &HashMap<Option<usize>, Vec<usize>>,
+    parent: Option<usize>,
+    depth: usize,
+    visited: &mut [bool],
+    out: &mut Vec<ReplyView>,
+) {
+    for &i in children.get(&parent).map(Vec::as_slice).unwrap_or_default() {
+        // A cycle (a peer that says A answers B and B answers A) is walked once.
+        if std::mem::replace(&mut visited[i], true) {
+            continue;
+        }
+        let n = &nodes[i];
+        if n.pruned {
+            continue;
+        }
+        if n.deleted {
+            walk(nodes, children, Some(i), depth, visited, out);
+            continue;
+        }
+        let mut view = n.view.clone();
+        view.depth = depth.min(MAX_DEPTH);
+        out.push(view);
+        walk(nodes, children, Some(i), depth + 1, visited, out);
+    }
+}

@@ -71,15 +71,31 @@ impl Site {
     pub fn publish_and_federate(
         &self,
     ) -> Result<(posts::SyncReport, crate::delivery::Federated), AppError> {
+        let report = self.sync_posts()?;
+        Ok((report, self.federate()?))
+    }
+
+    /// The content folder into the database, nothing queued yet.
+    pub fn sync_posts(&self) -> Result<posts::SyncReport, AppError> {
         let mut conn = crate::db::open(&self.db_path())?;
-        let report = posts::publish(&mut conn, &self.dir, &self.urls)?;
+        Ok(posts::publish(&mut conn, &self.dir, &self.urls)?)
+    }
+
+    /// Queues every post change followers have not been told about.
+    pub fn federate(&self) -> Result<crate::delivery::Federated, AppError> {
+        let mut conn = crate::db::open(&self.db_path())?;
+        // Replies mention (and so reach) the author of what they answer.
+        crate::conversation::replying::link_reply_mentions(&conn, &self.urls)
+            .map_err(crate::db::DbError::from)?;
         let site = crate::activitypub::Site {
             config: &self.config,
             urls: &self.urls,
         };
-        let queued =
-            crate::delivery::federate_posts(&mut conn, &site, std::time::SystemTime::now())?;
-        Ok((report, queued))
+        Ok(crate::delivery::federate_posts(
+            &mut conn,
+            &site,
+            std::time::SystemTime::now(),
+        )?)
     }
 }
 

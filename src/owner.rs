@@ -332,3 +332,36 @@ pub fn following(conn: &Connection) -> Result<String, OwnerError> {
     }
     Ok(out)
 }
+
+/// `user@host` handles mentioned in live posts that Hortus has not resolved to an actor yet.
+pub fn unresolved_mentions(conn: &Connection) -> Result<Vec<String>, OwnerError> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT substr(json_extract(m.value, '$.name'), 2) FROM posts p, json_each(p.mentions) m
+         WHERE p.deleted_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM remote_actors a
+                           WHERE lower(a.handle) = lower(substr(json_extract(m.value, '$.name'), 2)))
+         ORDER BY 1",
+    )?;
+    let handles = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(handles)
+}
+
+/// Looks mentioned accounts up over WebFinger so posts address them by actor id. Only servers
+/// the policy allows are asked; the others stay unresolved (linked, never addressed). Returns
+/// one line per account for the owner.
+pub async fn resolve_mentions(state: &AppState, handles: &[String]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for handle in handles {
+        let line = match fetch::webfinger(state, handle).await {
+            Ok(id) => match fetch::actor(state, &id, true).await {
+                Ok(actor) => format!("mention @{handle} → {}", actor.id),
+                Err(e) => format!("mention @{handle} not resolved: {e}"),
+            },
+            Err(e) => format!("mention @{handle} not resolved: {e}"),
+        };
+        lines.push(line);
+    }
+    lines
+}

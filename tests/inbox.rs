@@ -402,3 +402,65 @@ async fn signed_fetch_gates_json_but_not_pages_or_actors() {
         "no key fetch from a refused server"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn publish_resolves_mentions_on_allowed_servers_only() {
+    let site = TestSite::federating("127.0.0.2");
+    let friend = Peer::start("127.0.0.3", false);
+    let stranger = Peer::start("127.0.0.4", false);
+    site.allow(&friend.host);
+    site.write_post(
+        "hi.md",
+        &format!("Hello @bob@{} and @bob@{}", friend.host, stranger.host),
+    );
+    let dir = site.dir.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hortus"))
+            .arg("--dir")
+            .arg(&dir)
+            .arg("publish")
+            .env("HORTUS_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("→ {}", friend.actor)), "{text}");
+    assert!(text.contains("not resolved"), "{text}");
+    assert!(
+        stranger.received().is_empty(),
+        "a refused server is never asked"
+    );
+
+    let body: String = site
+        .db()
+        .query_row(
+            "SELECT body FROM outgoing_activities WHERE activity_type = 'Create'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let create: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let note = &create["object"];
+    assert!(
+        note["cc"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(friend.actor)),
+        "{note}"
+    );
+    assert!(
+        !note["cc"].to_string().contains(&stranger.host),
+        "unknown accounts are not addressed"
+    );
+    let mention = note["tag"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == "Mention")
+        .unwrap();
+    assert_eq!(mention["href"], json!(friend.actor));
+}

@@ -453,3 +453,75 @@ pub fn undo_follow(urls: &Urls, follow_id: &str, target: &str) -> Value {
         "object": follow_object(follow_id, &urls.actor(), target),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::posts::Mention;
+
+    fn site_parts() -> (Config, Urls) {
+        let config = Config::parse(
+            "domain = \"example.net\"\nbase_url = \"https://example.net\"\n[user]\nname = \"alice\"\n",
+            std::path::Path::new("hortus.toml"),
+        )
+        .unwrap();
+        let urls = Urls::new(&config.base_url, "alice");
+        (config, urls)
+    }
+
+    fn post(visibility: Visibility, mentions: Vec<Mention>) -> Post {
+        Post {
+            id: 1,
+            slug: "hi".into(),
+            title: None,
+            summary: None,
+            content_html: "<p>hi</p>".into(),
+            visibility,
+            language: None,
+            in_reply_to: None,
+            sensitive: false,
+            tags: vec![],
+            mentions,
+            attachments: vec![],
+            published: time::OffsetDateTime::UNIX_EPOCH,
+            updated: None,
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn visibility_and_mentions_address_as_mastodon_reads_them() {
+        let (config, urls) = site_parts();
+        let site = Site {
+            config: &config,
+            urls: &urls,
+        };
+        let known = Mention {
+            name: "@bob@b.example".into(),
+            href: "https://b.example/@bob".into(),
+            actor: Some("https://b.example/users/bob".into()),
+        };
+        let unknown = Mention {
+            name: "@carol@c.example".into(),
+            href: "https://c.example/@carol".into(),
+            actor: None,
+        };
+        let n = note(
+            &site,
+            &post(Visibility::Public, vec![known.clone(), unknown.clone()]),
+        );
+        assert_eq!(n["to"], json!([PUBLIC]));
+        assert_eq!(
+            n["cc"],
+            json!([urls.followers(), "https://b.example/users/bob"])
+        );
+        assert_eq!(n["tag"][0]["href"], "https://b.example/users/bob");
+        assert_eq!(n["tag"][1]["href"], "https://c.example/@carol");
+        let n = note(&site, &post(Visibility::Unlisted, vec![]));
+        assert_eq!(n["to"], json!([urls.followers()]));
+        assert_eq!(n["cc"], json!([PUBLIC]));
+        let n = note(&site, &post(Visibility::Followers, vec![known]));
+        assert_eq!(n["to"], json!([urls.followers()]));
+        assert_eq!(n["cc"], json!(["https://b.example/users/bob"]));
+    }
+}

@@ -121,7 +121,7 @@ fn linkify<'e>(
             Token::Mention { user, host } => {
                 let name = format!("@{user}@{host}");
                 // Until the account is resolved over WebFinger, link to the usual profile URL.
-                let href = format!("https://{host}/@{user}");
+                let href = format!("https://{}/@{user}", host.to_ascii_lowercase());
                 if !mentions.iter().any(|m| m.name.eq_ignore_ascii_case(&name)) {
                     mentions.push(Mention {
                         name: name.clone(),

@@ -615,12 +615,7 @@ fn resolve_mentions(conn: &Connection, post: &mut Post) -> rusqlite::Result<()> 
     )?;
     for m in &mut post.mentions {
         let handle = m.name.trim_start_matches('@');
-        if let Some(id) = stmt
-            .query_row([handle], |r| r.get::<_, String>(0))
-            .optional()?
-        {
-            m.href = id;
-        }
+        m.actor = stmt.query_row([handle], |r| r.get(0)).optional()?;
     }
     Ok(())
 }
@@ -870,13 +865,23 @@ mod tests {
         )
         .unwrap();
         let post = by_slug(&conn, "hi").unwrap().unwrap();
-        assert_eq!(post.mentions[0].href, "https://example.org/users/bob");
         assert_eq!(
-            post.mentions[1].href, "https://elsewhere.net/@carol",
-            "unknown: the guess stays"
+            post.mentions[0].actor.as_deref(),
+            Some("https://example.org/users/bob")
+        );
+        assert_eq!(
+            post.mentions[0].href, "https://example.org/@Bob",
+            "the link stays a link"
+        );
+        assert_eq!(
+            post.mentions[1].actor, None,
+            "unknown accounts stay unresolved"
         );
         let listed = list(&conn, Listing::Outbox, 10, 0).unwrap();
-        assert_eq!(listed[0].mentions[0].href, "https://example.org/users/bob");
+        assert_eq!(
+            listed[0].mentions[0].actor.as_deref(),
+            Some("https://example.org/users/bob")
+        );
     }
 
     #[test]

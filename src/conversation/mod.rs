@@ -4,13 +4,15 @@
 //!   after the verified inbox (`inbox::effects` dispatches here);
 //! - [`note`]: a remote post parsed from network JSON; [`sanitize`]: its HTML made safe;
 //! - [`store`]: the SQL (migrations/05-conversation); [`view`]: the thread under a post's page;
-//! - [`notifications`]: `hortus inbox`; [`replying`]: the owner's `in_reply_to` posts;
+//! - [`notifications`]: `hortus inbox`; [`commands`]: the owner's commands; [`replying`]: the
+//!   owner's `in_reply_to` posts;
 //! - [`moving`]: Move both ways, and the followers/follows CSV.
 //!
 //! Only servers the policy allows get here (the inbox refuses the others before any work), and
 //! nothing a peer sends reaches a page unsanitised: remote HTML passes [`sanitize::remote_html`]
 //! before it is stored, URLs must be absolute http(s), and media is shown only as links.
 
+pub mod commands;
 pub mod moving;
 pub mod note;
 pub mod notifications;

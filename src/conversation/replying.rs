@@ -111,6 +111,26 @@ fn author_of(doc: &Value) -> Option<&str> {
     }
 }
 
+/// What published posts answer whose author is not known yet (and not the owner).
+pub fn unresolved_targets(conn: &Connection, urls: &Urls) -> rusqlite::Result<Vec<String>> {
+    let targets: Vec<String> = conn
+        .prepare(
+            "SELECT DISTINCT in_reply_to FROM posts
+             WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL ORDER BY 1",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut unknown = Vec::new();
+    for t in targets {
+        if super::store::local_post_slug(urls, &t).is_none()
+            && known_author(conn, urls, &t)?.is_none()
+        {
+            unknown.push(t);
+        }
+    }
+    Ok(unknown)
+}
+
 /// Fetches the objects that published posts answer when their author is not yet known, and
 /// remembers each author. Run after syncing posts and before federating them (`hortus
 /// publish`). Returns one line per problem, for the owner; nothing here stops a publish.
@@ -118,24 +138,7 @@ pub async fn resolve_targets(state: &AppState) -> Vec<String> {
     let urls = state.urls.clone();
     let unknown = state
         .db
-        .call(move |c| {
-            let targets: Vec<String> = c
-                .prepare(
-                    "SELECT DISTINCT in_reply_to FROM posts
-                     WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL ORDER BY 1",
-                )?
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let mut unknown = Vec::new();
-            for t in targets {
-                if super::store::local_post_slug(&urls, &t).is_none()
-                    && known_author(c, &urls, &t)?.is_none()
-                {
-                    unknown.push(t);
-                }
-            }
-            Ok::<_, crate::db::DbError>(unknown)
-        })
+        .call(move |c| unresolved_targets(c, &urls).map_err(crate::db::DbError::from))
         .await;
     let unknown = match unknown {
         Ok(u) => u,

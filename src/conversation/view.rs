@@ -121,6 +121,7 @@ fn remote_nodes(conn: &Connection, thread_posts: &[i64]) -> rusqlite::Result<Vec
         let attachments: Vec<note::Attachment> =
             serde_json::from_str(&attachments).unwrap_or_default();
         let handle = handle.map(|h| format!("@{}", sanitize::plain_text(&h, 200)));
+        let has_handle = handle.is_some();
         let name = name
             .map(|n| sanitize::plain_text(&n, 100))
             .filter(|n| !n.is_empty())
@@ -143,7 +144,8 @@ fn remote_nodes(conn: &Connection, thread_posts: &[i64]) -> rusqlite::Result<Vec
                     .as_deref()
                     .and_then(sanitize::http_url)
                     .or_else(|| sanitize::http_url(&actor)),
-                server: host,
+                // The handle names the server already; say it only when there is no handle.
+                server: if has_handle { String::new() } else { host },
                 url: url
                     .as_deref()
                     .and_then(sanitize::http_url)

@@ -34,6 +34,10 @@ pub struct Peer {
     pub log: Arc<Mutex<Vec<Received>>>,
     /// Display name served in the actor document (tests change it).
     pub name: Arc<Mutex<String>>,
+    /// `alsoKnownAs` of the actor document, when not empty (moving house).
+    pub also_known_as: Arc<Mutex<Vec<String>>>,
+    /// Other documents served on GET, by path (e.g. `/notes/1`).
+    pub documents: Arc<Mutex<std::collections::HashMap<String, Value>>>,
 }
 
 impl Peer {
@@ -59,6 +63,8 @@ impl Peer {
             public_pem,
             log: Arc::new(Mutex::new(Vec::new())),
             name: Arc::new(Mutex::new("Bob".into())),
+            also_known_as: Arc::new(Mutex::new(Vec::new())),
+            documents: Arc::new(Mutex::new(std::collections::HashMap::new())),
         };
         let data = web::Data::new(peer.clone());
         let server = HttpServer::new(move || {
@@ -76,7 +82,7 @@ impl Peer {
     }
 
     pub fn actor_doc(&self) -> Value {
-        json!({
+        let mut doc = json!({
             "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
             "id": self.actor,
             "type": "Person",
@@ -86,7 +92,12 @@ impl Peer {
             "outbox": format!("{}/outbox", self.actor),
             "endpoints": {"sharedInbox": format!("{}/inbox", self.base)},
             "publicKey": {"id": self.key_id, "owner": self.actor, "publicKeyPem": self.public_pem},
-        })
+        });
+        let aliases = self.also_known_as.lock().unwrap().clone();
+        if !aliases.is_empty() {
+            doc["alsoKnownAs"] = json!(aliases);
+        }
+        doc
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -216,6 +227,10 @@ async fn handle(req: HttpRequest, peer: web::Data<Peer>, body: web::Bytes) -> Ht
             .to_string(),
         ),
         ("POST", _) => HttpResponse::Accepted().finish(),
+        ("GET", path) => match peer.documents.lock().unwrap().get(path).cloned() {
+            Some(doc) => json(doc),
+            None => HttpResponse::NotFound().finish(),
+        },
         _ => HttpResponse::NotFound().finish(),
     }
 }

@@ -129,46 +129,6 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Notifications, newest first: followers, replies, mentions, quotes, likes, boosts, knocks
-    /// and moves.
-    Inbox {
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Print a JSON array, for scripts.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Replies shown under posts: hide one, or turn them off for a post or the whole site.
-    Replies {
-        #[command(subcommand)]
-        action: RepliesAction,
-    },
-    /// Move this account to ACCOUNT (user@host or actor URL): sends Move to every follower. The
-    /// new account must already list this one among its aliases (alsoKnownAs).
-    Move { account: String },
-    /// Print the accepted followers as a CSV in Mastodon's format.
-    ExportFollowers,
-    /// Follow every account listed in a followers or following CSV (Mastodon's format, or one
-    /// user@host per line) whose server is allowed.
-    ImportFollows { file: PathBuf },
-    /// Publish, then write the public site and its ActivityPub documents to OUT as static files,
-    /// with configuration for nginx, Caddy and Netlify-style hosts. Rewrites only what changed.
-    Export {
-        /// The output directory (created if missing).
-        out: PathBuf,
-        /// The directory the web server reads, as written into the configurations [default: OUT].
-        #[arg(long)]
-        root: Option<PathBuf>,
-        /// The web server's address: nginx `listen`, Caddy `bind` [default: base_url's port, else 80].
-        #[arg(long)]
-        listen: Option<String>,
-        /// Where `hortus serve` answers, for the inbox proxies [default: `listen` in hortus.toml].
-        #[arg(long)]
-        upstream: Option<String>,
-        /// Write into a non-empty directory that holds no earlier export.
-        #[arg(long)]
-        force: bool,
-    },
     /// Create a demo site with sample posts (if absent) and serve it on http://127.0.0.1:8080.
     Demo {
         /// Where the demo site lives.
@@ -196,18 +156,6 @@ pub enum QueueAction {
     /// Send every pending and failed delivery to SERVER now (`example.net`, `host:port` or a
     /// URL) and close its circuit breaker; a running `hortus serve` picks them up.
     Retry { server: String },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum RepliesAction {
-    /// Hide a reply (its id or page URL, as `hortus inbox` shows) and the answers under it.
-    Hide { reply: String },
-    /// Show a hidden reply again.
-    Show { reply: String },
-    /// Stop showing replies under the post SLUG, or under every post without a slug.
-    Off { slug: Option<String> },
-    /// Show replies again under the post SLUG, or site-wide without a slug.
-    On { slug: Option<String> },
 }
 
 #[derive(Subcommand, Debug)]
@@ -411,71 +359,6 @@ pub fn run(cli: Cli) -> Result<()> {
             print!("{}", owner::following(&crate::db::open(&site.db_path())?)?);
             Ok(())
         }
-        Command::Inbox { limit, json } => {
-            let site = Site::open(&cli.dir)?;
-            let conn = crate::db::open(&site.db_path())?;
-            print!(
-                "{}",
-                crate::conversation::commands::inbox(&conn, &site.urls, limit, json)?
-            );
-            Ok(())
-        }
-        Command::Replies { action } => {
-            use crate::conversation::commands;
-            let site = Site::open(&cli.dir)?;
-            let conn = crate::db::open(&site.db_path())?;
-            let out = match action {
-                RepliesAction::Hide { reply } => commands::hide(&conn, &reply, true)?,
-                RepliesAction::Show { reply } => commands::hide(&conn, &reply, false)?,
-                RepliesAction::Off { slug } => commands::switch(&conn, slug.as_deref(), true)?,
-                RepliesAction::On { slug } => commands::switch(&conn, slug.as_deref(), false)?,
-            };
-            print!("{out}");
-            Ok(())
-        }
-        Command::Move { account } => {
-            print!(
-                "{}",
-                with_state(&cli.dir, async |s| Ok(
-                    crate::conversation::moving::move_to(s, &account).await?
-                ))?
-            );
-            Ok(())
-        }
-        Command::ExportFollowers => {
-            let site = Site::open(&cli.dir)?;
-            let conn = crate::db::open(&site.db_path())?;
-            print!("{}", crate::conversation::moving::export_followers(&conn)?);
-            Ok(())
-        }
-        Command::ImportFollows { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            print!(
-                "{}",
-                with_state(&cli.dir, async |s| Ok(
-                    crate::conversation::moving::import_follows(s, &text).await
-                ))?
-            );
-            Ok(())
-        }
-        Command::Export {
-            out,
-            root,
-            listen,
-            upstream,
-            force,
-        } => export(
-            &cli.dir,
-            crate::export::ExportOptions {
-                out,
-                root,
-                listen,
-                upstream,
-                force,
-                progress: false,
-            },
-        ),
         Command::Inbox { limit, json } => {
             let site = Site::open(&cli.dir)?;
             let conn = crate::db::open(&site.db_path())?;

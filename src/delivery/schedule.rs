@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#[cfg(test)]
+use std::time::UNIX_EPOCH;
+use std::time::{Duration, SystemTime};
 
 /// Where the queue reads the time. Scheduling uses it; signatures always use the wall clock,
 /// since the peer checks `Date` against its own.
@@ -21,14 +23,14 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock tests move by hand; clones share the time.
-#[derive(Debug, Clone)]
+/// The wall clock plus an offset that tests move forward by hand ("three hours later"). Work
+/// queued at the real time is due on it at once; clones share the offset.
+#[derive(Debug, Clone, Default)]
 pub struct ManualClock(Arc<AtomicI64>);
 
 impl ManualClock {
-    /// Starts at the current wall-clock time.
     pub fn new() -> ManualClock {
-        ManualClock(Arc::new(AtomicI64::new(super::unix_ms(SystemTime::now()))))
+        ManualClock::default()
     }
 
     pub fn advance(&self, by: Duration) {
@@ -36,15 +38,9 @@ impl ManualClock {
     }
 }
 
-impl Default for ManualClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(self.0.load(Ordering::SeqCst).max(0) as u64)
+        SystemTime::now() + Duration::from_millis(self.0.load(Ordering::SeqCst).max(0) as u64)
     }
 }
 

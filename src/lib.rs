@@ -8,6 +8,7 @@ pub mod config;
 pub mod conversation;
 pub mod db;
 pub mod delivery;
+pub mod export;
 pub mod federation;
 pub mod httpsig;
 pub mod inbox;

@@ -1,0 +1,260 @@
+//! `hortus export OUT`: the public site and its ActivityPub documents as plain files, with the
+//! URLs `hortus serve` answers, plus configuration for nginx, Caddy and Netlify-style hosts.
+//!
+//! - `plan` lists every public URL and the file it becomes (the layout is documented there).
+//! - `render` asks the site's own handlers for each one, in process, so the bytes are the live
+//!   server's.
+//! - `tree` writes incrementally: only changed files, stale ones removed, a manifest kept.
+//! - `hosts` generates the web-server configurations.
+//!
+//! Followers-only posts never enter the plan. Everything exported is public to anyone: a
+//! static host cannot check HTTP signatures, so `signed_fetch` needs `hortus serve` in front.
+
+pub mod hosts;
+pub mod plan;
+pub mod render;
+pub mod tree;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::app::Site;
+use hosts::HostSpec;
+use plan::Plan;
+use render::Rendered;
+use tree::{Outcome, Tree};
+
+/// Where the generated configurations are written, under the output directory.
+pub const NGINX_CONF: &str = ".hortus/nginx.conf";
+pub const CADDYFILE: &str = ".hortus/Caddyfile";
+pub const HEADERS: &str = "_headers";
+pub const REDIRECTS: &str = "_redirects";
+
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    pub out: PathBuf,
+    /// The directory the web server will read [default: `out`, absolute].
+    pub root: Option<PathBuf>,
+    /// nginx `listen` / Caddy `bind` [default: from `base_url`, else 80].
+    pub listen: Option<String>,
+    /// Where `hortus serve` answers [default: `listen` in hortus.toml].
+    pub upstream: Option<String>,
+    /// Write into a non-empty directory that holds no earlier export.
+    pub force: bool,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Tree(#[from] tree::TreeError),
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// What an export did.
+#[derive(Debug, Clone, Default)]
+pub struct ExportReport {
+    pub out: PathBuf,
+    /// Files written (new or changed), sorted.
+    pub written: Vec<String>,
+    pub unchanged: usize,
+    /// Files an earlier export wrote that are no longer part of the site, sorted.
+    pub removed: Vec<String>,
+    /// Files in the export, and their total size.
+    pub files: usize,
+    pub bytes: u64,
+    /// Pages and documents fetched from the handlers (media not included).
+    pub documents: usize,
+    pub seconds: f64,
+    pub warnings: Vec<String>,
+}
+
+impl ExportReport {
+    /// One JSON object, for scripts (a CDN purge needs exactly `written` and `removed`).
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "out": self.out,
+            "written": self.written.len(),
+            "unchanged": self.unchanged,
+            "removed": self.removed.len(),
+            "files": self.files,
+            "bytes": self.bytes,
+            "documents": self.documents,
+            "seconds": (self.seconds * 1000.0).round() / 1000.0,
+            "written_paths": self.written,
+            "removed_paths": self.removed,
+            "warnings": self.warnings,
+        })
+    }
+
+    /// For a person at a terminal: the changes (the first few) and the counts.
+    pub fn summary(&self) -> String {
+        const SHOWN: usize = 20;
+        let mut out = String::new();
+        for (label, paths) in [("written", &self.written), ("removed", &self.removed)] {
+            for p in paths.iter().take(SHOWN) {
+                out.push_str(&format!("{label:8} {p}\n"));
+            }
+            if paths.len() > SHOWN {
+                out.push_str(&format!("{label:8} … and {} more\n", paths.len() - SHOWN));
+            }
+        }
+        out.push_str(&format!(
+            "Exported {} files ({:.1} MB) to {} in {:.2} s: {} written, {} unchanged, {} removed.\n",
+            self.files,
+            self.bytes as f64 / 1e6,
+            self.out.display(),
+            self.seconds,
+            self.written.len(),
+            self.unchanged,
+            self.removed.len()
+        ));
+        out
+    }
+}
+
+/// Exports the site as it is in the database (run `publish` first to include file changes).
+pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportError> {
+    let started = Instant::now();
+    let base = site.urls.base().to_string();
+    let tree = Tree::open(&opts.out, &base, opts.force)?;
+    let out = std::fs::canonicalize(tree.root()).unwrap_or_else(|_| tree.root().to_path_buf());
+    let mut warnings = Vec::new();
+    if site.config.federation.signed_fetch {
+        warnings.push(
+            "signed_fetch = true, but files on a static host are public to anyone: the exported \
+             Notes and outbox can be read without a signature. Serve the JSON from `hortus serve` \
+             if it must stay gated (see the README)."
+                .to_string(),
+        );
+    }
+
+    let plan = {
+        let conn = crate::db::open(&site.db_path())?;
+        plan::plan(&conn, &site.config, &site.urls, &site.dir)?
+    };
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ExportError::Runtime)?;
+    let state = rt.block_on(crate::app::state(site))?;
+
+    let progress = if opts.progress {
+        ProgressBar::with_draw_target(
+            Some((plan.docs.len() + plan.media.len()) as u64),
+            ProgressDrawTarget::stderr(),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{prefix:>9} [{bar:40}] {pos}/{len} {per_sec} {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    progress.set_prefix("exporting");
+
+    let rendered = render::render_all(&state, &plan.docs, &tree, &|| progress.inc(1))?;
+    drop(state);
+
+    let mut files: BTreeMap<String, tree::Entry> = BTreeMap::new();
+    let mut written = Vec::new();
+    let mut unchanged = 0;
+    let mut record = |file: String, entry: tree::Entry, outcome: Outcome| {
+        match outcome {
+            Outcome::Written => written.push(file.clone()),
+            Outcome::Unchanged => unchanged += 1,
+        }
+        files.insert(file, entry);
+    };
+    for r in &rendered {
+        record(r.file.clone(), r.entry.clone(), r.outcome);
+    }
+    for m in &plan.media {
+        let file = format!("media/{m}");
+        let (entry, outcome) = tree.put_file(&file, &site.dir.join("media").join(m))?;
+        record(file, entry, outcome);
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+
+    let spec = host_spec(site, opts, &out, &plan, &rendered);
+    for (file, text) in [
+        (NGINX_CONF, hosts::nginx::render(&spec)),
+        (CADDYFILE, hosts::caddy::render(&spec)),
+        (HEADERS, hosts::netlify::headers(&spec)),
+        (REDIRECTS, hosts::netlify::redirects(&spec)),
+    ] {
+        let (entry, outcome) = tree.put(file, text.as_bytes())?;
+        record(file.to_string(), entry, outcome);
+    }
+
+    let bytes = files.values().map(|e| e.len).sum();
+    let count = files.len();
+    let removed = tree.finish(files)?;
+    written.sort();
+    Ok(ExportReport {
+        out,
+        written,
+        unchanged,
+        removed,
+        files: count,
+        bytes,
+        documents: plan.docs.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        warnings,
+    })
+}
+
+fn host_spec(
+    site: &Site,
+    opts: &ExportOptions,
+    out: &std::path::Path,
+    plan: &Plan,
+    rendered: &[Rendered],
+) -> HostSpec {
+    let root = opts.root.clone().unwrap_or_else(|| out.to_path_buf());
+    // Documents whose content type a host would not guess from the file name.
+    let documents = plan
+        .docs
+        .iter()
+        .zip(rendered)
+        .filter(|(d, r)| {
+            d.status == 200
+                && (r.file.ends_with(".json") || r.file.ends_with(".xml"))
+                && !r.file.starts_with("static/")
+        })
+        .map(|(d, r)| {
+            let path = d.url.split('?').next().unwrap_or(&d.url).to_string();
+            (path, r.file.clone(), r.content_type.clone())
+        })
+        .collect();
+    HostSpec {
+        base_url: site.config.base_url.clone(),
+        user: site.config.user.name.clone(),
+        root,
+        listen: opts
+            .listen
+            .clone()
+            .unwrap_or_else(|| hosts::default_listen(&site.config.base_url)),
+        upstream: hosts::upstream_url(opts.upstream.as_deref().unwrap_or(&site.config.listen)),
+        gone: plan.gone.clone(),
+        webfinger: plan.webfinger.clone(),
+        documents,
+    }
+}

@@ -1,7 +1,9 @@
 //! Conversations (replies, mentions, quotes, likes, boosts, edits, deletions, undos), the owner's
 //! replies, moderation, `hortus inbox`, and moving house — with pretend peers that sign, each on
-//! its own loopback address. The same flows against a real Fedify server are in
-//! tests/conversation_fedify.rs.
+//! its own loopback address; and the same flows with a real, independent ActivityPub server:
+//! Fedify 1.5.9 under Node (tests/peer/conversation_peer.mjs), which signs what it sends and
+//! verifies what Hortus sends with its own code. The Fedify tests need
+//! `scripts/install-test-deps.sh` to have run (tests/peer/node_modules).
 
 mod common;
 
@@ -163,7 +165,10 @@ async fn replies_reactions_quotes_edits_deletions_and_undos() {
     assert!(c.contains("<p>First <b>reply</b></p>"), "{c}");
     assert!(c.contains("Bob"), "author: {c}");
     assert!(c.contains("datetime=\"2026-11-20T10:00:00Z\""), "time: {c}");
-    assert!(c.contains(&format!("@bob@{}", peer.host)), "handle and server: {c}");
+    assert!(
+        c.contains(&format!("@bob@{}", peer.host)),
+        "handle and server: {c}"
+    );
     let first = c.find("First").unwrap();
     let second = c.find("Second").unwrap();
     assert!(first < second, "the answer follows what it answers");
@@ -909,4 +914,320 @@ async fn moving_house_both_ways_and_csv() {
     assert_eq!(m["actor"], alice);
     assert_eq!(m["object"], alice);
     assert_eq!(m["target"], old.actor);
+}
+
+// ---- with Fedify ------------------------------------------------------------------------------
+
+/// The Fedify peer (tests/peer/conversation_peer.mjs), killed when dropped. Its stdin stays open
+/// while it lives, so it also exits when the test process dies.
+struct Fedify {
+    child: std::process::Child,
+    stderr: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    base: String,
+    host: String,
+    actor: String,
+}
+
+impl Fedify {
+    async fn start(ip: &str, user: &str) -> Fedify {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let peer_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer");
+        assert!(
+            peer_dir.join("node_modules/@fedify/fedify").is_dir(),
+            "tests/peer/node_modules is missing @fedify/fedify: run scripts/install-test-deps.sh first"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stderr = dir.path().join("stderr");
+        let keys =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("conversation-peer-{user}.json"));
+        let mut child = Command::new("node")
+            .current_dir(&peer_dir)
+            .args(["conversation_peer.mjs", ip, "--user", user, "--keys"])
+            .arg(&keys)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node >= 20"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let read = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+            let _ = tx.send(read);
+        });
+        let first = tokio::task::spawn_blocking(move || {
+            rx.recv_timeout(std::time::Duration::from_secs(90))
+        })
+        .await
+        .expect("join");
+        let line = match first {
+            Ok(Ok(line)) if !line.trim().is_empty() => line,
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the Fedify peer did not start ({other:?}): {}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                )
+            }
+        };
+        let info: Value = serde_json::from_str(&line).expect("start line");
+        let field = |k: &str| info[k].as_str().expect(k).to_string();
+        Fedify {
+            base: field("base"),
+            host: field("host"),
+            actor: field("actor"),
+            child,
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    /// A control request; `Err` with Fedify's answer unless it is 200.
+    async fn try_control(&self, path: &str, body: Value) -> Result<Value, String> {
+        let resp = client()
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .timeout(std::time::Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if status != 200 {
+            return Err(format!("{status}: {text}"));
+        }
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    }
+
+    async fn control(&self, path: &str, body: Value) -> Value {
+        match self.try_control(path, body.clone()).await {
+            Ok(v) => v,
+            Err(e) => panic!(
+                "Fedify {path} {body}: {e}\nFedify's stderr:\n{}",
+                std::fs::read_to_string(&self.stderr).unwrap_or_default()
+            ),
+        }
+    }
+
+    async fn log(&self) -> Value {
+        client()
+            .get(format!("{}/_control/log", self.base))
+            .send()
+            .await
+            .expect("log")
+            .json()
+            .await
+            .expect("log JSON")
+    }
+}
+
+impl Drop for Fedify {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fedify_replies_likes_boosts_quotes_edits_and_deletes() {
+    let mut site = TestSite::federating("127.0.0.2");
+    site.write_post("hello.md", "+++\ntitle = \"Hello\"\n+++\nHello, garden.");
+    site.publish();
+    let dana = Fedify::start("127.0.0.7", "dana").await;
+    site.allow(&dana.host);
+    site.start().await;
+    let alice = site.url("/users/alice");
+    let post = site.url("/posts/hello.json");
+
+    // Dana replies; Fedify signs, Hortus verifies, stores and shows it.
+    let r1 = dana
+        .control(
+            "/_control/note",
+            json!({"to": alice, "id": "r1", "inReplyTo": post, "content": "<p>Lovely <strong>garden</strong></p>",
+                   "mention": alice, "mentionName": "@alice"}),
+        )
+        .await;
+    let r1_id = r1["id"].as_str().unwrap().to_string();
+    let html = page(&site, "hello").await;
+    let c = conversation(&html);
+    assert!(
+        c.contains("<p>Lovely <strong>garden</strong></p>"),
+        "{c}\n{r1:#}"
+    );
+    assert!(c.contains("Dana (Fedify)"), "{c}");
+    assert!(c.contains(&format!("@dana@{}", dana.host)), "{c}");
+    // An answer to the reply, threaded under it.
+    dana.control(
+        "/_control/note",
+        json!({"to": alice, "id": "r2", "inReplyTo": r1_id, "content": "<p>And the roses</p>"}),
+    )
+    .await;
+    // Likes, boosts and quotes in both of Fedify's forms (quoteUrl, which it also writes as
+    // _misskey_quote and quoteUri; and an FEP-e232 Link tag).
+    let like = dana
+        .control("/_control/like", json!({"to": alice, "object": post}))
+        .await;
+    let boost = dana
+        .control("/_control/announce", json!({"to": alice, "object": post}))
+        .await;
+    let q1 = dana
+        .control(
+            "/_control/note",
+            json!({"to": alice, "id": "q1", "quote": post, "content": "<p>RE: look</p>"}),
+        )
+        .await;
+    assert_eq!(q1["json"]["_misskey_quote"], post, "{q1:#}");
+    assert_eq!(q1["json"]["quoteUri"], post, "{q1:#}");
+    dana.control(
+        "/_control/note",
+        json!({"to": alice, "id": "q2", "quoteLink": post, "content": "<p>also this</p>"}),
+    )
+    .await;
+    let html = page(&site, "hello").await;
+    let c = conversation(&html);
+    assert_eq!(counts(c), "2 replies 1 like 1 boost 2 quotes", "{c}");
+    assert!(c.contains("class=\"reply depth-1\""), "{c}");
+
+    // The owner answers Dana's reply: the Create reaches Dana, who verifies it.
+    site.write_post(
+        "thanks.md",
+        &format!("+++\nin_reply_to = \"{r1_id}\"\n+++\nThank you, Dana!"),
+    );
+    site.publish();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let create = loop {
+        let log = dana.log().await;
+        let found = log["inbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["type"] == "Create" && a["in_reply_to"] == r1_id.as_str())
+            .cloned();
+        if let Some(c) = found {
+            break c;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("Dana never got the owner's reply: {log:#}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(create["actor"], alice);
+    let object = &create["json"]["object"];
+    let tags = object["tag"].clone();
+    let tags: Vec<Value> = match tags {
+        Value::Array(a) => a,
+        other => vec![other],
+    };
+    assert!(
+        tags.iter()
+            .any(|t| t["type"] == "Mention" && t["href"] == dana.actor),
+        "the reply mentions Dana: {object:#}"
+    );
+    let html = page(&site, "hello").await;
+    let c = conversation(&html);
+    let own = c
+        .find("Thank you, Dana!")
+        .expect("the owner's reply is in the thread");
+    assert!(
+        c[..own].rfind("class=\"reply depth-1 own\"").is_some(),
+        "{c}"
+    );
+    if let Ok(path) = std::env::var("HORTUS_CONVERSATION_PAGE") {
+        // For looking at it in a browser.
+        std::fs::write(path, &html).expect("write page");
+    }
+
+    // Dana edits her reply: the page shows the edit.
+    dana.control(
+        "/_control/update",
+        json!({"to": alice, "id": "r1", "content": "<p>Lovely garden, <em>edited</em></p>"}),
+    )
+    .await;
+    let html = page(&site, "hello").await;
+    let c = conversation(&html);
+    assert!(
+        c.contains("Lovely garden, <em>edited</em>") && c.contains("class=\"edited\""),
+        "{c}"
+    );
+
+    // The export carries the reply while it is there.
+    let out = site.tmp.path().join("export");
+    let export = |out: &Path| hortus_ok(&site.dir, &["export", out.to_str().unwrap()]);
+    export(&out);
+    let exported = std::fs::read_to_string(out.join("posts/hello.html")).expect("exported page");
+    assert!(
+        exported.contains("Lovely garden, <em>edited</em>"),
+        "{exported}"
+    );
+
+    // Dana deletes it: gone from the page, and from the next export. Her other reply stays.
+    dana.control("/_control/delete", json!({"to": alice, "id": "r1"}))
+        .await;
+    let html = page(&site, "hello").await;
+    let c = conversation(&html);
+    assert!(!c.contains("Lovely garden"), "{c}");
+    assert!(
+        c.contains("And the roses") && c.contains("Thank you, Dana!"),
+        "{c}"
+    );
+    export(&out);
+    let exported = std::fs::read_to_string(out.join("posts/hello.html")).expect("exported page");
+    assert!(!exported.contains("Lovely garden"), "{exported}");
+    assert!(exported.contains("And the roses"));
+
+    // Undo of the like and the boost, as Fedify sends them (the activity embedded).
+    dana.control("/_control/undo", json!({"to": alice, "id": like["id"]}))
+        .await;
+    dana.control("/_control/undo", json!({"to": alice, "id": boost["id"]}))
+        .await;
+    let html = page(&site, "hello").await;
+    assert_eq!(
+        counts(conversation(&html)),
+        "2 replies 0 likes 0 boosts 2 quotes"
+    );
+    let log = dana.log().await;
+    assert_eq!(log["errors"], json!([]), "{log:#}");
+    assert!(
+        log["outgoing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == "POST")
+            .all(|r| r["status"] == 202),
+        "Hortus accepted everything Dana sent: {log:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_fedify_servers_reply_never_appears() {
+    let mut site = TestSite::federating("127.0.0.2");
+    site.write_post("hello.md", "Hello, garden.");
+    site.publish();
+    let eve = Fedify::start("127.0.0.8", "eve").await;
+    site.start().await;
+    let alice = site.url("/users/alice");
+    let post = site.url("/posts/hello.json");
+
+    // Not on the allowlist: Fedify's delivery is refused with 403.
+    let err = eve
+        .try_control(
+            "/_control/note",
+            json!({"to": alice, "id": "r1", "inReplyTo": post, "content": "<p>knock knock</p>"}),
+        )
+        .await
+        .expect_err("the delivery is refused");
+    assert!(err.contains("403"), "{err}");
+    let _ = eve
+        .try_control("/_control/like", json!({"to": alice, "object": post}))
+        .await;
+    let html = page(&site, "hello").await;
+    assert!(!html.contains("knock knock"));
+    assert_eq!(conversation(&html), "");
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM remote_notes"), 0);
+    let text = hortus_ok(&site.dir, &["inbox"]);
+    assert!(text.contains("knock") && text.contains(&eve.host), "{text}");
 }

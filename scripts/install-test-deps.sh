@@ -30,3 +30,23 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
   echo "$want" >"$stamp"
 fi
+
+# --- Web servers for tests/export.rs -------------------------------------------------------------
+# nginx and Caddy from Debian serve a `hortus export` on loopback with the generated
+# configuration. Installed only when missing (needs root and the Debian mirror the first time);
+# the system services the packages start are stopped: the tests run their own instances.
+missing=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v caddy >/dev/null || missing+=(caddy)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-test-deps: ${missing[*]} missing; run this script as root to apt-get install them" >&2
+    exit 1
+  fi
+  echo "install-test-deps: apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now "${missing[@]}" >/dev/null 2>&1 || true
+  fi
+fi

@@ -803,7 +803,23 @@ async fn the_owners_reply_federates_to_the_author_and_joins_the_thread() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn moving_house_both_ways_and_csv() {
-    let (site, old, state) = site_with_post("127.0.0.3").await;
+    // The owner's earlier account, published as alsoKnownAs.
+    let mut site = TestSite::federating_with("127.0.0.2", |cfg| {
+        *cfg = cfg.replacen(
+            "[user]\n",
+            "[user]\nalso_known_as = [\"https://old.example/users/alice\"]\n",
+            1,
+        );
+    });
+    let old = Peer::start("127.0.0.3", false);
+    site.allow(&old.host);
+    let state = site.start().await;
+    let (_, actor) = get_json(&site.url("/users/alice")).await;
+    assert_eq!(
+        actor["alsoKnownAs"],
+        json!(["https://old.example/users/alice"])
+    );
+    assert!(actor.get("movedTo").is_none());
     let new = Peer::start("127.0.0.5", false);
     site.allow(&new.host);
     let refused = Peer::start("127.0.0.4", false);
@@ -914,6 +930,22 @@ async fn moving_house_both_ways_and_csv() {
     assert_eq!(m["actor"], alice);
     assert_eq!(m["object"], alice);
     assert_eq!(m["target"], old.actor);
+    let (_, actor) = get_json(&site.url("/users/alice")).await;
+    assert_eq!(actor["movedTo"], old.actor, "the actor says where it went");
+
+    // An account the owner follows moves: the owner follows it at its new address.
+    let third = Peer::start("127.0.0.6", false);
+    site.allow(&third.host);
+    third.also_known_as.lock().unwrap().push(old.actor.clone());
+    let mut mv = old.activity("Move", json!(old.actor));
+    mv["target"] = json!(third.actor);
+    assert_eq!(send(&old, &site, &mv).await, 202);
+    third
+        .wait_for("a Follow at the new address", |r| {
+            r.iter()
+                .any(|r| r.method == "POST" && r.json()["type"] == "Follow")
+        })
+        .await;
 }
 
 // ---- with Fedify ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 use url::Url;
 
@@ -173,33 +173,43 @@ pub async fn receive(
     };
     let old = signer.id.clone();
     let id = activity.id.clone();
-    let is_follower = {
+    let (is_follower, is_followed) = {
         let old = old.clone();
         state
             .db
             .call(move |c| {
-                c.query_row(
-                    "SELECT COUNT(*) FROM followers WHERE actor_id = ?1",
-                    [&old],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map_err(InboxError::from)
+                let count = |sql: &str| c.query_row(sql, [&old], |r| r.get::<_, i64>(0));
+                Ok::<_, InboxError>((
+                    count("SELECT COUNT(*) FROM followers WHERE actor_id = ?1")? > 0,
+                    count("SELECT COUNT(*) FROM following WHERE actor_id = ?1 AND state != 'rejected'")?
+                        > 0,
+                ))
             })
             .await?
-            > 0
     };
-    let outcome = if !is_follower {
+    let outcome = if !is_follower && !is_followed {
         None
     } else {
         match check_target(state, &old, &new).await {
             Err(why) => Some(why),
             Ok(()) => {
-                let (o, n) = (old.clone(), new.clone());
-                state
-                    .db
-                    .call(move |c| move_follower(c, &o, &n).map_err(InboxError::from))
-                    .await?;
-                Some("the follower now follows from the new account".to_string())
+                let mut done = Vec::new();
+                if is_follower {
+                    let (o, n) = (old.clone(), new.clone());
+                    state
+                        .db
+                        .call(move |c| move_follower(c, &o, &n).map_err(InboxError::from))
+                        .await?;
+                    done.push("the follower now follows from the new account".to_string());
+                }
+                if is_followed {
+                    // As Mastodon does for the accounts its users follow: follow the new one.
+                    done.push(match crate::owner::follow(state, &new).await {
+                        Ok(_) => "a Follow of the new account is queued".to_string(),
+                        Err(e) => format!("following the new account failed: {e}"),
+                    });
+                }
+                Some(done.join("; "))
             }
         }
     };
@@ -237,6 +247,29 @@ async fn check_target(state: &AppState, old: &str, new: &str) -> Result<(), Stri
         .call(move |c| fetch::store_actor(c, &actor, &doc).map_err(crate::db::DbError::from))
         .await
         .map_err(|e| format!("refused: {e}"))
+}
+
+/// Where the owner's account moved to (`hortus move`), for the actor's `movedTo`.
+pub fn moved_to(conn: &Connection, me: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT new_actor FROM account_moves WHERE old_actor = ?1 ORDER BY created_at DESC LIMIT 1",
+        [me],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Adds `movedTo` to the owner's actor document once the owner has moved.
+pub async fn add_moved_to(state: &AppState, actor: &mut Value) -> Result<(), crate::db::DbError> {
+    let me = state.urls.actor();
+    if let Some(target) = state
+        .db
+        .call(move |c| moved_to(c, &me).map_err(crate::db::DbError::from))
+        .await?
+    {
+        actor["movedTo"] = json!(target);
+    }
+    Ok(())
 }
 
 /// `hortus export-followers`: accepted followers as Mastodon's CSV (`user@host` per line).

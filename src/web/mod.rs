@@ -357,10 +357,9 @@ async fn listing_page(
 async fn render_home(req: &HttpRequest, state: &AppState, page: u32) -> WebResult {
     if page == 1 && wants_activity_json(req) {
         // Some servers resolve the profile URL itself; give them the actor.
-        return Ok(activity_json(
-            StatusCode::OK,
-            &ap::actor(&state.site(), &state.actor_key.public_pem),
-        ));
+        let mut doc = ap::actor(&state.site(), &state.actor_key.public_pem);
+        crate::conversation::moving::add_moved_to(state, &mut doc).await?;
+        return Ok(activity_json(StatusCode::OK, &doc));
     }
     let (posts, last) = listing_page(state, Listing::Public, page).await?;
     if page > last {
@@ -579,10 +578,9 @@ async fn actor(req: HttpRequest, state: State, path: web::Path<String>) -> WebRe
             .insert_header((header::VARY, "Accept"))
             .finish());
     }
-    Ok(activity_json(
-        StatusCode::OK,
-        &ap::actor(&state.site(), &state.actor_key.public_pem),
-    ))
+    let mut doc = ap::actor(&state.site(), &state.actor_key.public_pem);
+    crate::conversation::moving::add_moved_to(&state, &mut doc).await?;
+    Ok(activity_json(StatusCode::OK, &doc))
 }
 
 async fn instance_actor(state: State) -> WebResult {

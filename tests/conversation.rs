@@ -298,6 +298,7 @@ async fn replies_reactions_quotes_edits_deletions_and_undos() {
 
     // The owner's inbox lists what happened, newest first, and as JSON for scripts.
     let text = hortus_ok(&site.dir, &["inbox"]);
+    eprintln!("hortus inbox:\n{text}");
     assert!(text.contains("reply") && text.contains("quote"), "{text}");
     let list: Value = serde_json::from_str(&hortus_ok(&site.dir, &["inbox", "--json"])).unwrap();
     let kinds: Vec<&str> = list

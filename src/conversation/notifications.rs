@@ -95,7 +95,8 @@ fn remote_posts(
          LEFT JOIN remote_actors a ON a.id = n.actor_id
          LEFT JOIN posts q ON q.id = n.quote_post_id
          LEFT JOIN posts t ON t.id = n.thread_post_id
-         WHERE n.deleted_at IS NULL",
+         WHERE n.deleted_at IS NULL
+         ORDER BY n.received_at DESC, n.rowid DESC",
     )?;
     let rows = stmt.query_map([], |r| {
         let kind = if r.get::<_, bool>(7)? {
@@ -127,7 +128,8 @@ fn reactions(conn: &Connection, urls: &Urls, out: &mut Vec<Notification>) -> rus
     let mut stmt = conn.prepare(
         "SELECT r.kind, r.actor_id, r.created_at, r.activity_id, a.handle, p.slug
          FROM reactions r JOIN posts p ON p.id = r.post_id
-         LEFT JOIN remote_actors a ON a.id = r.actor_id",
+         LEFT JOIN remote_actors a ON a.id = r.actor_id
+         ORDER BY r.created_at DESC",
     )?;
     let rows = stmt.query_map([], |r| {
         let mut n = Notification::new(&r.get::<_, String>(0)?, r.get(2)?, r.get(1)?);
@@ -189,7 +191,8 @@ pub fn list(conn: &Connection, urls: &Urls, limit: usize) -> Result<Vec<Notifica
         n.account = k.sample_actors.first().cloned();
         out.push(n);
     }
-    // Times come from several tables and precisions: compare them as times.
+    // Times come from several tables and precisions: compare them as times. The sort is stable
+    // and each table was read newest first, so ties within a second keep that order.
     out.sort_by(|a, b| {
         let ta = parse_time(&a.at);
         let tb = parse_time(&b.at);

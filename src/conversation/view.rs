@@ -349,3 +349,87 @@ fn walk(
         walk(nodes, children, Some(i), depth + 1, visited, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::params;
+
+    fn urls() -> Urls {
+        Urls::new(&url::Url::parse("https://me.example").unwrap(), "alice")
+    }
+
+    /// A reply row: (id, in_reply_to, published second, hidden, deleted).
+    fn insert(
+        conn: &Connection,
+        post_id: i64,
+        id: &str,
+        parent: &str,
+        sec: u32,
+        hidden: bool,
+        deleted: bool,
+    ) {
+        conn.execute(
+            "INSERT INTO remote_notes (id, actor_id, host, object_type, in_reply_to, thread_post_id,
+                 visibility, content_html, published, hidden, deleted_at, raw, received_at)
+             VALUES (?1, 'https://m.example/u/b', 'm.example', 'Note', ?2, ?3, 'public', ?1,
+                 ?4, ?5, ?6, '{}', ?4)",
+            params![
+                id,
+                parent,
+                post_id,
+                format!("2026-01-01T00:00:{sec:02}Z"),
+                hidden,
+                deleted.then_some("2026-01-02T00:00:00Z")
+            ],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn threads_hide_subtrees_skip_deleted_and_survive_cycles() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/posts")).unwrap();
+        std::fs::write(dir.path().join("content/posts/hi.md"), "Hello").unwrap();
+        let mut conn = crate::db::open_in_memory().unwrap();
+        posts::publish(&mut conn, dir.path(), &urls()).unwrap();
+        let post = posts::by_slug(&conn, "hi").unwrap().unwrap();
+        let root = "https://me.example/posts/hi.json";
+        insert(&conn, post.id, "a", root, 1, false, false);
+        insert(&conn, post.id, "a1", "a", 2, false, false);
+        insert(&conn, post.id, "a11", "a1", 3, false, false);
+        insert(&conn, post.id, "a111", "a11", 4, false, false);
+        insert(&conn, post.id, "a1111", "a111", 5, false, false);
+        insert(&conn, post.id, "a11111", "a1111", 6, false, false);
+        insert(&conn, post.id, "h", root, 7, true, false);
+        insert(&conn, post.id, "h1", "h", 8, false, false);
+        insert(&conn, post.id, "d", root, 9, false, true);
+        insert(&conn, post.id, "d1", "d", 10, false, false);
+        // x and y answer each other: neither reaches the post, so neither shows.
+        insert(&conn, post.id, "x", "y", 11, false, false);
+        insert(&conn, post.id, "y", "x", 12, false, false);
+        let owner = Owner {
+            name: "Alice",
+            handle: "alice@me.example",
+            home: "https://me.example/",
+        };
+        let view = load(&conn, &urls(), &post, &owner).unwrap();
+        let shown: Vec<(&str, usize)> = view
+            .replies
+            .iter()
+            .map(|r| (r.content_html.as_str(), r.depth))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("a", 0),
+                ("a1", 1),
+                ("a11", 2),
+                ("a111", 3),
+                ("a1111", 4),
+                ("a11111", MAX_DEPTH),
+                ("d1", 0)
+            ]
+        );
+    }
+}

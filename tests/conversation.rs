@@ -843,7 +843,7 @@ async fn moving_house_both_ways_and_csv() {
             .collect::<Result<_, _>>()
             .unwrap()
     };
-    assert_eq!(followers(), [old.actor.clone()]);
+    assert_eq!(followers(), std::slice::from_ref(&old.actor));
     // To a server that is not allowed: nothing moves either.
     refused
         .also_known_as
@@ -853,7 +853,7 @@ async fn moving_house_both_ways_and_csv() {
     let mut to_refused = old.activity("Move", json!(old.actor));
     to_refused["target"] = json!(refused.actor);
     assert_eq!(send(&old, &site, &to_refused).await, 202);
-    assert_eq!(followers(), [old.actor.clone()]);
+    assert_eq!(followers(), std::slice::from_ref(&old.actor));
     assert!(
         refused.received().is_empty(),
         "the refused server is never asked"
@@ -863,7 +863,7 @@ async fn moving_house_both_ways_and_csv() {
     let mut mv = old.activity("Move", json!(old.actor));
     mv["target"] = json!(new.actor);
     assert_eq!(send(&old, &site, &mv).await, 202);
-    assert_eq!(followers(), [new.actor.clone()]);
+    assert_eq!(followers(), std::slice::from_ref(&new.actor));
     let text = hortus_ok(&site.dir, &["inbox"]);
     assert!(
         text.contains("move") && text.contains("now follows from the new account"),

@@ -350,10 +350,16 @@ pub fn unresolved_mentions(conn: &Connection) -> Result<Vec<String>, OwnerError>
 
 /// Looks mentioned accounts up over WebFinger so posts address them by actor id. Only servers
 /// the policy allows are asked; the others stay unresolved (linked, never addressed). Returns
-/// one line per account for the owner.
+/// lines for the owner.
 pub async fn resolve_mentions(state: &AppState, handles: &[String]) -> Vec<String> {
     let mut lines = Vec::new();
+    let mut refused = 0;
     for handle in handles {
+        let host = handle.rsplit_once('@').map_or("", |(_, h)| h);
+        if !state.policy.decide(host).is_allowed() {
+            refused += 1;
+            continue;
+        }
         let line = match fetch::webfinger(state, handle).await {
             Ok(id) => match fetch::actor(state, &id, true).await {
                 Ok(actor) => format!("mention @{handle} → {}", actor.id),
@@ -362,6 +368,11 @@ pub async fn resolve_mentions(state: &AppState, handles: &[String]) -> Vec<Strin
             Err(e) => format!("mention @{handle} not resolved: {e}"),
         };
         lines.push(line);
+    }
+    if refused > 0 {
+        lines.push(format!(
+            "{refused} mentioned account(s) on servers you have not allowed: linked, not notified"
+        ));
     }
     lines
 }

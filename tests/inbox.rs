@@ -429,7 +429,10 @@ async fn publish_resolves_mentions_on_allowed_servers_only() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains(&format!("→ {}", friend.actor)), "{text}");
-    assert!(text.contains("not resolved"), "{text}");
+    assert!(
+        text.contains("1 mentioned account(s) on servers you have not allowed"),
+        "{text}"
+    );
     assert!(
         stranger.received().is_empty(),
         "a refused server is never asked"

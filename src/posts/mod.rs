@@ -212,6 +212,50 @@ fn line_of(text: &str, key: &str) -> usize {
         .map_or(1, |i| i + 1)
 }
 
+/// What identifies a version of a post file: its bytes and the renderer's version.
+pub fn source_hash(text: &str) -> String {
+    let mut hashed = Vec::with_capacity(text.len() + 8);
+    hashed.extend_from_slice(RENDER_VERSION.as_bytes());
+    hashed.push(0);
+    hashed.extend_from_slice(text.as_bytes());
+    hex_sha256(&hashed)
+}
+
+/// The slug a file publishes under, from its front matter alone (no rendering); `None` for
+/// drafts and files whose front matter does not parse (the full parse reports those).
+fn quick_slug(rel: &str, text: &str) -> Option<String> {
+    let (fm, _) = front_matter::split(text).ok()?;
+    if fm.draft {
+        return None;
+    }
+    Some(fm.slug.unwrap_or_else(|| slug_from_path(rel)))
+}
+
+fn slug_from_path(rel: &str) -> String {
+    let stem = Path::new(rel)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    slugify(stem)
+}
+
+/// A post file as publishing found it: rendered because it is new or changed, or known unchanged
+/// (same bytes as the live post with its slug), which skips Markdown rendering and sanitising.
+#[derive(Debug, Clone)]
+pub enum Loaded {
+    Changed(Draft),
+    Unchanged { slug: String },
+}
+
+impl Loaded {
+    pub fn slug(&self) -> &str {
+        match self {
+            Loaded::Changed(d) => &d.slug,
+            Loaded::Unchanged { slug } => slug,
+        }
+    }
+}
+
 /// Parses and renders one post file. `rel` is its path relative to the site directory.
 pub fn parse_file(
     site_dir: &Path,
@@ -240,13 +284,7 @@ pub fn parse_file(
     let mut problems = Vec::new();
     let slug = match &fm.slug {
         Some(s) => s.clone(),
-        None => {
-            let stem = Path::new(rel)
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default();
-            slugify(stem)
-        }
+        None => slug_from_path(rel),
     };
     if !valid_slug(&slug) {
         problems.push(problem(
@@ -364,14 +402,10 @@ pub fn parse_file(
             tags.push(tag.to_string());
         }
     }
-    let mut hashed = Vec::with_capacity(text.len() + 8);
-    hashed.extend_from_slice(RENDER_VERSION.as_bytes());
-    hashed.push(0);
-    hashed.extend_from_slice(text.as_bytes());
     Ok(Some(Draft {
         slug,
         source_path: rel.to_string(),
-        source_hash: hex_sha256(&hashed),
+        source_hash: source_hash(text),
         title: fm.title.filter(|t| !t.trim().is_empty()),
         summary: fm.summary.filter(|s| !s.trim().is_empty()),
         content_html: rendered.html,
@@ -422,9 +456,14 @@ pub fn content_files(site_dir: &Path) -> Result<Vec<String>, PostError> {
     Ok(out)
 }
 
-/// Reads and renders every post file; all problems are collected before anything is written.
-pub fn load_drafts(site_dir: &Path, urls: &Urls) -> Result<Vec<Draft>, PostError> {
-    let mut drafts = Vec::new();
+/// Reads every post file and renders those that are new or changed: `live` maps the slugs of
+/// live posts to their source hash. All problems are collected before anything is written.
+pub fn load_drafts(
+    site_dir: &Path,
+    urls: &Urls,
+    live: &HashMap<String, String>,
+) -> Result<Vec<Loaded>, PostError> {
+    let mut loaded = Vec::new();
     let mut problems = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     for rel in content_files(site_dir)? {
@@ -441,27 +480,41 @@ pub fn load_drafts(site_dir: &Path, urls: &Urls) -> Result<Vec<Draft>, PostError
             });
             continue;
         };
-        match parse_file(site_dir, &rel, &text, urls) {
-            Ok(Some(draft)) => {
-                if let Some(other) = seen.insert(draft.slug.clone(), rel.clone()) {
-                    problems.push(Problem {
-                        path: rel.clone().into(),
-                        line: 1,
-                        message: format!("the slug {:?} is also used by {other}", draft.slug),
-                        fix: "give one of them another slug = \"…\" in its front matter".into(),
-                    });
-                }
-                drafts.push(draft);
+        let entry = match quick_slug(&rel, &text) {
+            Some(slug) if live.get(&slug) == Some(&source_hash(&text)) => {
+                Loaded::Unchanged { slug }
             }
-            Ok(None) => {}
-            Err(mut p) => problems.append(&mut p),
+            _ => match parse_file(site_dir, &rel, &text, urls) {
+                Ok(Some(draft)) => Loaded::Changed(draft),
+                Ok(None) => continue,
+                Err(mut p) => {
+                    problems.append(&mut p);
+                    continue;
+                }
+            },
+        };
+        if let Some(other) = seen.insert(entry.slug().to_string(), rel.clone()) {
+            problems.push(Problem {
+                path: rel.clone().into(),
+                line: 1,
+                message: format!("the slug {:?} is also used by {other}", entry.slug()),
+                fix: "give one of them another slug = \"…\" in its front matter".into(),
+            });
         }
+        loaded.push(entry);
     }
     if problems.is_empty() {
-        Ok(drafts)
+        Ok(loaded)
     } else {
         Err(PostError::Invalid(problems))
     }
+}
+
+/// Slug → source hash of every live post.
+pub fn live_hashes(conn: &Connection) -> rusqlite::Result<HashMap<String, String>> {
+    let mut stmt = conn.prepare("SELECT slug, source_hash FROM posts WHERE deleted_at IS NULL")?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
 }
 
 fn now_utc() -> OffsetDateTime {
@@ -476,7 +529,7 @@ pub fn format_time(t: OffsetDateTime) -> String {
 
 /// Writes the drafts into the database in one transaction: new → created, changed → updated
 /// (same id, `updated` bumped), missing → deleted (tombstoned). Unchanged posts are not touched.
-pub fn sync(conn: &mut Connection, drafts: &[Draft]) -> Result<SyncReport, PostError> {
+pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, PostError> {
     let now = now_utc();
     let now_s = format_time(now);
     let tx = conn.transaction()?;
@@ -494,8 +547,15 @@ pub fn sync(conn: &mut Connection, drafts: &[Draft]) -> Result<SyncReport, PostE
     }
     let mut report = SyncReport::default();
     let mut present = std::collections::HashSet::new();
-    for d in drafts {
-        present.insert(d.slug.as_str());
+    for entry in loaded {
+        present.insert(entry.slug());
+        let d = match entry {
+            Loaded::Changed(d) => d,
+            Loaded::Unchanged { .. } => {
+                report.unchanged += 1;
+                continue;
+            }
+        };
         let tags = serde_json::to_string(&d.tags).unwrap_or_else(|_| "[]".into());
         let mentions = serde_json::to_string(&d.mentions).unwrap_or_else(|_| "[]".into());
         let attachments = serde_json::to_string(&d.attachments).unwrap_or_else(|_| "[]".into());
@@ -568,8 +628,9 @@ pub fn publish(
     site_dir: &Path,
     urls: &Urls,
 ) -> Result<SyncReport, PostError> {
-    let drafts = load_drafts(site_dir, urls)?;
-    sync(conn, &drafts)
+    let live = live_hashes(conn)?;
+    let loaded = load_drafts(site_dir, urls, &live)?;
+    sync(conn, &loaded)
 }
 
 const POST_COLUMNS: &str = "id, slug, title, summary, content_html, visibility, language, in_reply_to, \
@@ -712,7 +773,13 @@ pub fn list(
 }
 
 pub fn count(conn: &Connection, listing: Listing) -> rusqlite::Result<u64> {
-    let sql = format!("SELECT COUNT(*) FROM posts WHERE {}", listing.filter());
+    // For `visibility IN (…)` SQLite's planner scans the table; the listing index answers both
+    // visibilities with two range searches (migration 06). Tags go through post_tags instead.
+    let source = match listing {
+        Listing::Tag(_) => "posts",
+        Listing::Public | Listing::Outbox => "posts INDEXED BY posts_listing",
+    };
+    let sql = format!("SELECT COUNT(*) FROM {source} WHERE {}", listing.filter());
     let mut stmt = conn.prepare_cached(&sql)?;
     let tag = listing.tag();
     let params = listing.bind(&tag, &[]);

@@ -50,3 +50,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     systemctl disable --now "${missing[@]}" >/dev/null 2>&1 || true
   fi
 fi
+
+# --- A browser for tests/conversation.rs ---------------------------------------------------------
+# Debian's Chromium runs the page with the Big List of Naughty Strings' XSS vectors headless and
+# checks that none of them runs. Installed only when missing (needs root the first time).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-test-deps: chromium missing; run this script as root to apt-get install it" >&2
+    exit 1
+  fi
+  echo "install-test-deps: apt-get install chromium"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi

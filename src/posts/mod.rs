@@ -243,7 +243,7 @@ fn slug_from_path(rel: &str) -> String {
 /// (same bytes as the live post with its slug), which skips Markdown rendering and sanitising.
 #[derive(Debug, Clone)]
 pub enum Loaded {
-    Changed(Draft),
+    Changed(Box<Draft>),
     Unchanged { slug: String },
 }
 
@@ -485,7 +485,7 @@ pub fn load_drafts(
                 Loaded::Unchanged { slug }
             }
             _ => match parse_file(site_dir, &rel, &text, urls) {
-                Ok(Some(draft)) => Loaded::Changed(draft),
+                Ok(Some(draft)) => Loaded::Changed(Box::new(draft)),
                 Ok(None) => continue,
                 Err(mut p) => {
                     problems.append(&mut p);

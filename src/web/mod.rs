@@ -331,27 +331,25 @@ fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
-/// Posts for one page of a listing, and the number of pages.
+/// Posts for one page of the public listing (or of one tag's), the total, and the number of
+/// pages.
 async fn listing_page(
     state: &AppState,
-    listing: Listing<'static>,
+    tag: Option<String>,
     page: u32,
-) -> Result<(Vec<Post>, u32), WebError> {
+) -> Result<(Vec<Post>, u64, u32), WebError> {
     let per_page = state.config.site.posts_per_page;
     let (posts, total) = state
         .db
         .call(move |c| {
+            let listing = tag.as_deref().map_or(Listing::Public, Listing::Tag);
             let total = posts::count(c, listing)?;
-            let posts = posts::list(
-                c,
-                listing,
-                per_page,
-                u64::from(page - 1) * u64::from(per_page),
-            )?;
+            let offset = u64::from(page - 1) * u64::from(per_page);
+            let posts = posts::list(c, listing, per_page, offset)?;
             Ok::<_, WebError>((posts, total))
         })
         .await?;
-    Ok((posts, ap::last_page(total, per_page)))
+    Ok((posts, total, ap::last_page(total, per_page)))
 }
 
 async fn render_home(req: &HttpRequest, state: &AppState, page: u32) -> WebResult {
@@ -361,7 +359,7 @@ async fn render_home(req: &HttpRequest, state: &AppState, page: u32) -> WebResul
         crate::conversation::moving::add_moved_to(state, &mut doc).await?;
         return Ok(activity_json(StatusCode::OK, &doc));
     }
-    let (posts, last) = listing_page(state, Listing::Public, page).await?;
+    let (posts, _, last) = listing_page(state, None, page).await?;
     if page > last {
         return not_found_for(req, state);
     }
@@ -477,23 +475,7 @@ async fn render_tag(req: &HttpRequest, state: &AppState, tag: String, page: u32)
         return not_found_for(req, state);
     }
     let tag = tag.to_lowercase();
-    let per_page = state.config.site.posts_per_page;
-    let t = tag.clone();
-    let (posts, total) = state
-        .db
-        .call(move |c| {
-            let listing = Listing::Tag(&t);
-            let total = posts::count(c, listing)?;
-            let posts = posts::list(
-                c,
-                listing,
-                per_page,
-                u64::from(page - 1) * u64::from(per_page),
-            )?;
-            Ok::<_, WebError>((posts, total))
-        })
-        .await?;
-    let last = ap::last_page(total, per_page);
+    let (posts, total, last) = listing_page(state, Some(tag.clone()), page).await?;
     if total == 0 || page > last {
         return not_found_for(req, state);
     }
@@ -511,7 +493,7 @@ async fn render_tag(req: &HttpRequest, state: &AppState, tag: String, page: u32)
 }
 
 async fn feed(state: State) -> WebResult {
-    let (posts, _) = listing_page(&state, Listing::Public, 1).await?;
+    let (posts, _, _) = listing_page(&state, None, 1).await?;
     let updated = posts
         .iter()
         .map(|p| p.updated.unwrap_or(p.published))

@@ -96,23 +96,27 @@ async fn allowed_peer_follows_and_gets_a_signed_accept() {
         "{sig}"
     );
 
-    // The same Follow again is a duplicate: processed once. A new Follow re-sends the Accept.
+    // The same Follow again (a peer repairing a lost Accept) gets the Accept again, and so
+    // does a new Follow; the follower is stored once.
     assert_eq!(peer.post(&site.url("/inbox"), &follow).await.status(), 202);
     let again = peer.activity("Follow", json!(site.url("/users/alice")));
     assert_eq!(peer.post(&site.url("/inbox"), &again).await.status(), 202);
     let got = peer
-        .wait_for("a second Accept", |r| {
-            r.iter().filter(|r| r.method == "POST").count() >= 2
+        .wait_for("two more Accepts", |r| {
+            r.iter().filter(|r| r.method == "POST").count() >= 3
         })
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let posts: Vec<_> = peer.posts();
-    assert_eq!(
-        posts.len(),
-        2,
-        "exactly one Accept per distinct Follow: {got:#?}"
+    assert_eq!(posts.len(), 3, "one Accept per Follow received: {got:#?}");
+    assert_eq!(posts[1].json()["object"]["id"], follow["id"]);
+    assert_eq!(posts[2].json()["object"]["id"], again["id"]);
+    assert_ne!(
+        posts[0].json()["id"],
+        posts[1].json()["id"],
+        "each Accept is a new activity"
     );
-    assert_eq!(posts[1].json()["object"]["id"], again["id"]);
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM followers"), 1);
 
     let (_, followers) = get_json(&site.url("/users/alice/followers/page/1")).await;
     assert_eq!(followers["orderedItems"], json!([peer.actor]));
@@ -278,6 +282,26 @@ async fn gotosocial_style_key_documents_and_actor_updates_and_deletes() {
         )
         .unwrap();
     assert_eq!(name, "Robert");
+
+    // A replayed activity is processed once: replaying the older Update after a newer one must
+    // not bring the old name back.
+    *peer.name.lock().unwrap() = "Bobby".into();
+    let newer = peer.activity("Update", peer.actor_doc());
+    assert_eq!(peer.post(&site.url("/inbox"), &newer).await.status(), 202);
+    assert_eq!(
+        peer.post(&site.url("/inbox"), &update).await.status(),
+        202,
+        "a duplicate is acknowledged"
+    );
+    let name: String = site
+        .db()
+        .query_row(
+            "SELECT name FROM remote_actors WHERE id = ?1",
+            [&peer.actor],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(name, "Bobby", "the replayed Update was not applied again");
 
     let delete = peer.activity("Delete", json!(peer.actor));
     assert_eq!(peer.post(&site.url("/inbox"), &delete).await.status(), 202);

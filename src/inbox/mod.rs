@@ -131,7 +131,9 @@ pub async fn receive(state: &AppState, req: &RequestParts<'_>) -> Result<(), Inb
             Ok::<_, InboxError>(n == 1)
         })
         .await?;
-    if !first_time {
+    // A Follow sent again is how peers repair a lost Accept (PROTOCOL.md §6): its effect is
+    // idempotent and answers with a fresh Accept, so it is never swallowed as a duplicate.
+    if !first_time && activity.kind != "Follow" {
         tracing::debug!(id = %activity.id, "duplicate activity ignored");
         return Ok(());
     }

@@ -136,7 +136,9 @@ pub async fn state(site: &Site) -> Result<Arc<AppState>, AppError> {
 /// The delivery workers run beside it and stop after it, finishing or releasing what is in flight.
 pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), AppError> {
     let workers = crate::delivery::worker::start(&state).await?;
+    let maintenance = crate::inbox::spawn_maintenance(state.clone());
     let served = server(state, listener)?.await;
+    maintenance.abort();
     if let Some(workers) = workers {
         workers.shutdown().await;
     }

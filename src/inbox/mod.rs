@@ -152,6 +152,40 @@ pub async fn receive(state: &AppState, req: &RequestParts<'_>) -> Result<(), Inb
     result
 }
 
+/// How long activity ids are remembered for deduplication. Peers retry for days at most.
+pub const SEEN_RETENTION: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
+
+/// Forgets activity ids received before `cutoff`; returns how many.
+pub fn prune_seen(
+    conn: &rusqlite::Connection,
+    cutoff: time::OffsetDateTime,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM inbox_seen WHERE received_at < ?1",
+        [crate::posts::format_time(cutoff)],
+    )
+}
+
+/// Prunes the dedupe table once an hour, for as long as the server runs.
+pub fn spawn_maintenance(state: std::sync::Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let cutoff = time::OffsetDateTime::now_utc() - SEEN_RETENTION;
+            let pruned = state
+                .db
+                .call(move |c| prune_seen(c, cutoff).map_err(InboxError::from))
+                .await;
+            match pruned {
+                Ok(n) if n > 0 => tracing::info!(pruned = n, "forgot old inbox activity ids"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not prune inbox activity ids"),
+            }
+        }
+    })
+}
+
 /// Picks up allow/block changes made by the CLI in another process: one single-row read.
 pub async fn refresh_policy(state: &AppState) {
     let policy = state.policy.clone();
@@ -233,6 +267,27 @@ pub async fn verify_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_forgets_only_old_ids() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        for (id, age_days) in [("https://a.example/1", 20), ("https://a.example/2", 1)] {
+            conn.execute(
+                "INSERT INTO inbox_seen (activity_id, received_at) VALUES (?1, ?2)",
+                rusqlite::params![
+                    id,
+                    crate::posts::format_time(now - time::Duration::days(age_days))
+                ],
+            )
+            .unwrap();
+        }
+        assert_eq!(prune_seen(&conn, now - SEEN_RETENTION).unwrap(), 1);
+        let left: String = conn
+            .query_row("SELECT activity_id FROM inbox_seen", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, "https://a.example/2");
+    }
 
     #[test]
     fn content_types() {

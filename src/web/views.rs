@@ -104,40 +104,7 @@ fn human(t: OffsetDateTime) -> String {
 
 /// The first words of a post's text, for titles and descriptions.
 pub fn excerpt(html: &str, max_chars: usize) -> String {
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => {
-                in_tag = false;
-                if !text.ends_with(' ') {
-                    text.push(' ');
-                }
-            }
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    let text = text
-        .replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'");
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let mut out = String::new();
-    for w in words {
-        if out.chars().count() + w.chars().count() + 1 > max_chars {
-            out.push('…');
-            break;
-        }
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(w);
-    }
-    out
+    crate::conversation::sanitize::text_of(html, max_chars)
 }
 
 impl PostView {
@@ -270,3 +237,15 @@ It does not knowingly collect any personal information from children under 13. T
 keeps about other people is the public fediverse account information described in the privacy
 policy. If you believe a child's information has been stored here, contact the owner through the
 fediverse and it will be deleted promptly.";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn excerpts_decode_entities_once_and_cut_at_words() {
+        assert_eq!(
+            super::excerpt("<p>Tom &amp;lt;3 <b>Jerry</b></p><p>again</p>", 100),
+            "Tom &lt;3 Jerry again"
+        );
+        assert_eq!(super::excerpt("<p>one two three</p>", 8), "one two…");
+    }
+}

@@ -112,6 +112,9 @@ pub fn federate_posts(
         )?;
     }
     tx.commit()?;
+    if report.deliveries > 0 {
+        super::wake_workers();
+    }
     Ok(report)
 }
 

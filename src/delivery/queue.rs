@@ -26,8 +26,9 @@ pub fn server_of(inbox: &url::Url) -> Option<String> {
 /// Idempotent on (activity id, inbox). Returns how many deliveries were added.
 ///
 /// Runs in a savepoint, so it can be called inside the caller's transaction (the row that made
-/// the activity and its deliveries then commit together) or on its own. Running workers are
-/// woken; a worker pool in another process finds the rows within its poll interval.
+/// the activity and its deliveries then commit together) or on its own. On its own it wakes this
+/// process's workers; inside a transaction, call [`super::wake_workers`] after the commit. A
+/// worker pool in another process finds the rows within its poll interval either way.
 pub fn enqueue(
     conn: &Connection,
     activity: &Value,
@@ -90,7 +91,9 @@ pub fn enqueue_at(
     match result {
         Ok(added) => {
             conn.execute_batch("RELEASE delivery_enqueue")?;
-            if added > 0 {
+            // Inside the caller's transaction the rows are not visible yet: the caller wakes
+            // the workers after its commit.
+            if added > 0 && conn.is_autocommit() {
                 super::wake_workers();
             }
             Ok(added)

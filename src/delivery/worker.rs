@@ -53,7 +53,8 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            concurrency: 32,
+            // Requests wait on the network, not the CPU: slow servers must not hold every slot.
+            concurrency: 128,
             per_server: 4,
             lease: Duration::from_secs(120),
             idle_poll: Duration::from_millis(500),

@@ -61,6 +61,7 @@ pub struct Received {
     pub verified: Result<String, String>,
     /// The status the mock answered (0 while hanging).
     pub answered: u16,
+    /// When the request had been read, before verifying it.
     pub at: Instant,
 }
 
@@ -237,6 +238,7 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) -> std::io::Resu
             .iter()
             .any(|(n, v)| n == "connection" && v.eq_ignore_ascii_case("close"));
 
+        let arrived_at = Instant::now();
         let reply = {
             let next = state.script.lock().unwrap().pop_front();
             next.unwrap_or_else(|| state.default.lock().unwrap().clone())
@@ -259,7 +261,7 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) -> std::io::Resu
                 activity: serde_json::from_slice(&body).unwrap_or(Value::Null),
                 verified,
                 answered: if hang { 0 } else { status },
-                at: Instant::now(),
+                at: arrived_at,
             });
         }
         if hang {
@@ -334,7 +336,10 @@ async fn verify(
 
 async fn fetch_key(key_id: &str) -> Result<String, String> {
     let actor_url = key_id.split('#').next().unwrap_or(key_id);
-    let actor: Value = reqwest::Client::new()
+    // One client for every mock: building one loads the system's root certificates.
+    static CLIENT: std::sync::LazyLock<reqwest::Client> =
+        std::sync::LazyLock::new(reqwest::Client::new);
+    let actor: Value = CLIENT
         .get(actor_url)
         .header("Accept", "application/activity+json")
         .send()

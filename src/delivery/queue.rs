@@ -737,4 +737,128 @@ mod tests {
         tx.rollback().unwrap();
         assert_eq!(count(&conn, "SELECT COUNT(*) FROM deliveries"), 0);
     }
+
+    fn limits(want: usize) -> ClaimLimits {
+        ClaimLimits {
+            want,
+            per_server: 2,
+            breaker_threshold: 5,
+            lease: Duration::from_secs(60),
+        }
+    }
+
+    fn queue_five(conn: &Connection, now: SystemTime) {
+        for i in 0..5 {
+            let a = json!({"id": format!("https://me.example/a{i}"), "type": "Create"});
+            let inboxes = vec![
+                "https://big.example/inbox".to_string(),
+                format!("https://small{i}.example/inbox"),
+            ];
+            enqueue_at(conn, &a, &inboxes, now).unwrap();
+        }
+    }
+
+    #[test]
+    fn claims_respect_global_and_per_server_limits_and_take_turns() {
+        let mut conn = crate::db::open_in_memory().unwrap();
+        let now = SystemTime::now();
+        queue_five(&conn, now);
+        // Turns: every server's oldest first, so six servers share six slots.
+        let got = claim(&mut conn, "w1", now, limits(6), &HashMap::new()).unwrap();
+        assert_eq!(got.iter().filter(|c| c.host == "big.example").count(), 1);
+        release(&conn, "w1").unwrap();
+        // With room to spare, big.example still gets no more than its two.
+        let got = claim(&mut conn, "w1", now, limits(20), &HashMap::new()).unwrap();
+        assert_eq!(got.len(), 7);
+        assert_eq!(got.iter().filter(|c| c.host == "big.example").count(), 2);
+        release(&conn, "w1").unwrap();
+        // Already two in flight to big.example: none of its rows this time.
+        let busy = HashMap::from([("big.example".to_string(), 2)]);
+        let more = claim(&mut conn, "w1", now, limits(10), &busy).unwrap();
+        assert_eq!(more.len(), 5, "{more:?}");
+        assert!(more.iter().all(|c| c.host != "big.example"));
+        assert!(!more[0].body.is_empty());
+    }
+
+    #[test]
+    fn a_lease_hides_a_row_until_it_expires_or_is_recovered() {
+        let mut conn = crate::db::open_in_memory().unwrap();
+        let now = SystemTime::now();
+        let a = json!({"id": "https://me.example/a", "type": "Create"});
+        enqueue_at(&conn, &a, &["https://x.example/inbox".into()], now).unwrap();
+        assert_eq!(
+            claim(&mut conn, "dead", now, limits(9), &HashMap::new())
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            claim(&mut conn, "w2", now, limits(9), &HashMap::new())
+                .unwrap()
+                .is_empty()
+        );
+        let later = now + Duration::from_secs(61);
+        assert_eq!(
+            claim(&mut conn, "w2", later, limits(9), &HashMap::new())
+                .unwrap()
+                .len(),
+            1
+        );
+        // Or at once, when a new pool holding the site lock recovers foreign leases.
+        assert_eq!(recover_leases(&conn, "w3").unwrap(), 1);
+        assert_eq!(
+            claim(&mut conn, "w3", now, limits(9), &HashMap::new())
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(release(&conn, "w3").unwrap(), 1);
+    }
+
+    #[test]
+    fn a_delivery_is_given_up_after_its_three_days() {
+        let mut conn = crate::db::open_in_memory().unwrap();
+        let start = SystemTime::now();
+        let a = json!({"id": "https://me.example/a", "type": "Create"});
+        enqueue_at(&conn, &a, &["https://x.example/inbox".into()], start).unwrap();
+        let backoff = Backoff {
+            breaker_threshold: 1000,
+            ..Backoff::default()
+        };
+        let mut now = start;
+        let mut attempts = 0;
+        loop {
+            let got = claim(&mut conn, "w", now, limits(1), &HashMap::new()).unwrap();
+            let Some(d) = got.first() else {
+                now += Duration::from_secs(60);
+                assert!(
+                    now < start + MAX_AGE + Duration::from_secs(3600),
+                    "never gave up"
+                );
+                continue;
+            };
+            attempts += 1;
+            let result = AttemptResult {
+                verdict: Verdict::Retry { retry_after: None },
+                status: Some(503),
+                error: Some("HTTP 503".into()),
+                started: now,
+                duration: Duration::ZERO,
+            };
+            match record(&mut conn, d, &result, now, &backoff).unwrap() {
+                Recorded::Retrying(at) => assert!(at <= unix_ms(start + MAX_AGE)),
+                Recorded::Failed => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!((15..=22).contains(&attempts), "{attempts}");
+        assert!(now >= start + MAX_AGE);
+        let (state, error): (String, String) = conn
+            .query_row("SELECT state, last_error FROM deliveries", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(state, "failed");
+        assert!(error.starts_with("gave up after"), "{error}");
+    }
 }

@@ -102,6 +102,8 @@ struct Inner {
     /// Names this pool's leases.
     owner: String,
     in_flight: Mutex<HashMap<String, usize>>,
+    /// One signature per core at a time.
+    signers: tokio::sync::Semaphore,
     /// Held for the pool's lifetime; the OS releases it when the process dies.
     _lock: File,
 }
@@ -140,6 +142,9 @@ impl Deliverer {
                 clock,
                 owner,
                 in_flight: Mutex::new(HashMap::new()),
+                signers: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                ),
                 _lock: lock,
             }),
         })
@@ -276,16 +281,7 @@ impl Inner {
         {
             return (Verdict::Rejected, None, Some(refused.to_string()));
         }
-        let body = c.body.as_bytes();
-        // Signed now, at every attempt: peers reject a stale Date (PROTOCOL.md §3).
-        let signed = match crate::httpsig::sign_post(
-            &url,
-            body,
-            CONTENT_TYPE,
-            &self.key_id,
-            &self.key,
-            SystemTime::now(),
-        ) {
+        let signed = match self.sign(&url, &c.body).await {
             Ok(h) => h,
             Err(e) => return (Verdict::Rejected, None, Some(format!("cannot sign: {e}"))),
         };
@@ -336,6 +332,36 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+impl Inner {
+    /// Signs now, at every attempt: peers reject a stale Date (PROTOCOL.md §3). An RSA signature
+    /// costs about a millisecond of CPU, so signing runs on the blocking pool, one signature per
+    /// core at a time (in arrival order): the async threads stay free to move requests that are
+    /// already signed, and the first delivery of a big fan-out leaves after one signature, not
+    /// after the whole batch.
+    async fn sign(&self, url: &url::Url, body: &str) -> Result<Vec<(String, String)>, String> {
+        let _permit = self.signers.acquire().await.map_err(|e| e.to_string())?;
+        let (url, body, key_id, key) = (
+            url.clone(),
+            body.to_string(),
+            self.key_id.clone(),
+            self.key.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            crate::httpsig::sign_post(
+                &url,
+                body.as_bytes(),
+                CONTENT_TYPE,
+                &key_id,
+                &key,
+                SystemTime::now(),
+            )
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
     }
 }
 

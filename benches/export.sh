@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Static export benchmark (not a test): `hortus export` of a 10,000-post site — time, documents
+# per second, peak memory — then an export with nothing changed and one after editing a single
+# post, beside `cp -r` of the same output tree measured in the same run. See benches/README.md.
+#
+# Knobs (environment): POSTS=10000 KEEP=1 (keep the temp site and the output).
+set -euo pipefail
+
+POSTS=${POSTS:-10000}
+ADDR=127.0.0.2
+USER_NAME=bench
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+export HORTUS_LOG=${HORTUS_LOG:-warn}
+
+need() { # need COMMAND PACKAGE: install from Debian only when missing
+    command -v "$1" >/dev/null 2>&1 && return
+    echo "installing $2 ..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+need python3 python3
+[ -x /usr/bin/time ] || need /usr/bin/time time
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg) # other work on the machine skews every figure
+echo "== building (cargo build --release)" >&2
+(cd "$root" && cargo build --release --quiet)
+hortus="$root/target/release/hortus"
+
+work=$(mktemp -d /tmp/hortus-export-bench.XXXXXX)
+cleanup() { if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# timed LABEL CMD...: wall seconds and peak RSS (MiB) into $LABEL_s / $LABEL_mb; stdout kept in
+# $work/LABEL.out (the export's JSON line).
+timed() {
+    local out="$work/time-$1.txt" label=$1
+    shift
+    /usr/bin/time -v -o "$out" "$@" >"$work/$label.out" 2>"$work/$label.err"
+    printf -v "${label}_s" '%s' "$(awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$out")"
+    printf -v "${label}_mb" '%s' "$(awk -F': ' '/Maximum resident set size/{printf "%.1f", $2/1024}' "$out")"
+}
+field() { # field LABEL KEY: a number from the export's JSON line
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/$1.out" "$2"
+}
+
+# --- the site (the serving benchmark's generator: same posts, same seed) ------------------------
+site="$work/site"
+base="http://$ADDR:8080"
+"$hortus" --dir "$site" init --domain "$ADDR:8080" --user $USER_NAME --base-url "$base" \
+    --listen "$ADDR:8080" >/dev/null
+rm -f "$site/content/posts/hello.md"
+echo "== generating $POSTS posts" >&2
+gen=$(python3 "$here/gen_posts.py" "$site" "$POSTS")
+slug=$(sed -n 's/^bench_slug=//p' <<<"$gen")
+post_file=$(grep -l "^slug = \"$slug\"" "$site"/content/posts/*.md 2>/dev/null | head -n1 || true)
+[ -n "$post_file" ] || post_file="$site/content/posts/$slug.md"
+[ -f "$post_file" ] || { echo "cannot find the file of post $slug" >&2; exit 1; }
+echo "== hortus publish ($POSTS new posts; not part of the export figures)" >&2
+"$hortus" --dir "$site" publish >/dev/null
+timed publish "$hortus" --dir "$site" publish # what every export pays first: a no-op publish
+
+# --- exports ----------------------------------------------------------------------------------
+out="$work/out"
+echo "== hortus export (full, into an empty directory)" >&2
+timed full "$hortus" --dir "$site" export "$out"
+echo "== cp -r of the same tree (reference)" >&2
+sync
+timed copy cp -r "$out" "$work/copy"
+echo "== hortus export (again, nothing changed)" >&2
+timed same "$hortus" --dir "$site" export "$out"
+echo "== hortus export (after editing one post)" >&2
+printf '\nOne more line, edited for the benchmark.\n' >>"$post_file"
+timed edit "$hortus" --dir "$site" export "$out"
+
+files=$(field full files)
+docs=$(field full documents)
+size=$(du -sh "$out" | cut -f1)
+written_edit=$(field edit written)
+edited=$(python3 -c 'import json,sys; print(", ".join(json.load(open(sys.argv[1]))["written_paths"]))' "$work/edit.out")
+
+row() { # row LABEL WALL RSS [EXPORT_SECONDS WRITTEN]
+    printf '| %-31s | %7.2f s | %6s MiB | %9s | %7s |\n' "$1" "$2" "$3" \
+        "${4:+$(printf '%.2f s' "$4")}" "${5:-}"
+}
+cat <<EOF
+
+Hortus export benchmark, $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1))
+$POSTS posts: $docs documents through the handlers, $files files, $size on disk.
+Load average before the run: $load_before.
+
+| run                             | wall time |   peak RSS |   export* | written |
+|---------------------------------|----------:|-----------:|----------:|--------:|
+$(row "export, full (empty directory)" "$full_s" "$full_mb" "$(field full seconds)" "$(field full written)")
+$(row "cp -r of the same tree" "$copy_s" "$copy_mb" "" "$files")
+$(row "export, nothing changed" "$same_s" "$same_mb" "$(field same seconds)" "$(field same written)")
+$(row "export, one post edited" "$edit_s" "$edit_mb" "$(field edit seconds)" "$written_edit")
+$(row "publish, nothing changed" "$publish_s" "$publish_mb")
+
+Full export: $(awk -v d="$docs" -v s="$(field full seconds)" 'BEGIN{printf "%.0f", d/s}') documents per second (export* time), $(awk -v d="$docs" -v s="$full_s" 'BEGIN{printf "%.0f", d/s}') per second of wall time.
+* export: the time the export itself reports (after publishing); wall time includes the no-op
+  publish every export starts with and the process start.
+After one edit it wrote: $edited.
+EOF

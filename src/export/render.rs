@@ -29,7 +29,7 @@ pub struct Rendered {
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error(
-        "GET {url} answered {got}, expected {want}; nothing was removed\n  fix: run `hortus publish` and look at its report, then export again"
+        "GET {url} answered {got}, expected {want}: the export stopped before removing anything\n  fix: if the site changed during the export (a publish), export again; if not, this is a bug"
     )]
     Status { url: String, got: u16, want: u16 },
     #[error("GET {url}: {reason}")]

@@ -27,7 +27,16 @@ struct WebServer {
 }
 
 impl Drop for WebServer {
+    /// SIGTERM first: nginx's master then stops its workers (SIGKILL would orphan them).
     fn drop(&mut self) {
+        self.signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -53,13 +62,18 @@ impl WebServer {
         panic!("{} did not listen on {addr} within 15 s", self.name);
     }
 
+    /// Sends a signal to the process we started (by its pid).
+    fn signal(&self, name: &str) -> bool {
+        Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// `nginx -s reload`, by signal to the master we started.
     fn reload(&self) {
-        let ok = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "reloading {}", self.name);
+        assert!(self.signal("HUP"), "reloading {}", self.name);
         // The new workers take over within a moment; there is no readiness signal for it.
         std::thread::sleep(Duration::from_millis(500));
     }

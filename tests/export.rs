@@ -18,6 +18,7 @@ use hortus::export::{self, ExportOptions, ExportReport};
 use serde_json::Value;
 
 const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+const LONG_SLUG: &str = "a-slug-of-one-hundred-and-twenty-characters-which-is-as-long-as-hortus-allows-and-longer-than-nginx-map-buckets-hold-xyz";
 
 /// A web server started for one test, stopped (by its pid) when dropped.
 struct WebServer {
@@ -246,10 +247,16 @@ async fn fixture(static_ip: &str, live_ip: &str) -> Fixture {
         "hushed.md",
         "+++\ndate = 2026-01-07T10:00:00Z\nvisibility = \"followers\"\n+++\nHUSHED and then deleted\n",
     );
-    assert_eq!(site.publish().created.len(), 7);
+    // A slug as long as slugs go: too long for nginx's default map hash buckets.
+    site.write_post(
+        "long.md",
+        &format!("+++\ndate = 2026-01-08T10:00:00Z\nslug = \"{LONG_SLUG}\"\n+++\nLong gone\n"),
+    );
+    assert_eq!(site.publish().created.len(), 8);
     site.remove_post("gone.md");
     site.remove_post("hushed.md");
-    assert_eq!(site.publish().deleted.len(), 2);
+    site.remove_post("long.md");
+    assert_eq!(site.publish().deleted.len(), 3);
 
     // The static server takes the site's address; `hortus serve` runs beside it.
     let addr = site
@@ -407,9 +414,15 @@ async fn same_as_live(f: &Fixture, static_base: &str) {
         "/no/such/page",
         "/posts/first/",
         "/@alice",
-    ] {
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain([
+        format!("/posts/{LONG_SLUG}"),
+        format!("/posts/{LONG_SLUG}.json"),
+    ]) {
         for accept in [BROWSER_ACCEPT, AP, LD, MASTODON_ACCEPT, "*/*"] {
-            checks.push((path.to_string(), accept));
+            checks.push((path.clone(), accept));
         }
     }
     let mut failures = Vec::new();

@@ -93,16 +93,8 @@ map $arg_resource $hortus_webfinger_{id} {{
         w,
         "    \"~*^https?(?::|%3A)\" 404;
     \"~*^(?:acct(?::|%3A))?(?:@|%40)?[^@%]+(?:@|%40).\" 404;
-}}
-# Deleted posts → their Tombstone or Gone page under /_gone/ (served with 410).
-map $uri $hortus_gone_{id} {{
-    default \"\";"
+}}"
     );
-    for slug in &h.gone {
-        let _ = writeln!(w, "    /posts/{slug} /posts/{slug}$hortus_ext_{id};");
-        let _ = writeln!(w, "    /posts/{slug}.json /posts/{slug}.json;");
-    }
-    let _ = writeln!(w, "}}");
 
     let proxy = format!(
         "proxy_pass {upstream};
@@ -112,6 +104,7 @@ map $uri $hortus_gone_{id} {{
         proxy_set_header X-Forwarded-Proto $scheme;"
     );
     let host = h.base_url.host_str().unwrap_or("_");
+    let user = &h.user;
     let listen = &h.listen;
     let ext = format!("$hortus_ext_{id}");
     let cors = format!("add_header Access-Control-Allow-Origin $hortus_cors_{id} always;");
@@ -159,20 +152,31 @@ server {{
         add_header Cache-Control \"public, max-age=86400\";
     }}
 
-    # A post's page, or its Note for servers; 410 once deleted.
+    # A post's page, or its Note for servers.
     location /posts/ {{
-        if ($hortus_gone_{id}) {{ return 410; }}
-        error_page 404 /404{ext};
-        error_page 410 /_gone$hortus_gone_{id};
         add_header Vary Accept always;
         {cors}
         try_files $uri{ext} $uri =404;
     }}
+    # Deleted posts answer 410 with their Gone page or Tombstone, kept under /_gone/.
     location ^~ /_gone/ {{
         internal;
         add_header Vary Accept always;
         {cors}
-    }}
+    }}"
+    );
+    // Exact locations rather than a `map`: map keys must fit nginx's hash buckets (64 bytes by
+    // default), and a slug may be 120 characters.
+    for slug in &h.gone {
+        let _ = writeln!(
+            w,
+            "    location = /posts/{slug} {{ error_page 410 /_gone/posts/{slug}{ext}; return 410; }}
+    location = /posts/{slug}.json {{ error_page 410 /_gone/posts/{slug}.json; return 410; }}"
+        );
+    }
+    let _ = writeln!(
+        w,
+        "
 
     # The actor: JSON for servers, browsers go home.
     location = {actor} {{
@@ -221,7 +225,6 @@ server {{
         types {{ application/json json; }}
         try_files /.well-known/nodeinfo.json =404;
     }}",
-        user = h.user,
     );
     for v in ["2.0", "2.1"] {
         let _ = writeln!(

@@ -103,7 +103,7 @@ async fn run(followers: usize, servers: usize) -> String {
             let i = f % servers;
             let m = &fleet[i];
             let name = format!("u{f}");
-            let shared = (i % 2 == 0).then(|| m.shared_inbox());
+            let shared = i.is_multiple_of(2).then(|| m.shared_inbox());
             tx.execute(
                 "INSERT INTO remote_actors (id, host, inbox, shared_inbox, raw, fetched_at)
                  VALUES (?1, ?2, ?3, ?4, '{}', '2026-01-01T00:00:00Z')",

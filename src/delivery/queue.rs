@@ -67,6 +67,11 @@ pub fn enqueue_at(
             targets.push((normal, server));
         }
     }
+    // No recipient, nothing to keep: a site without followers would otherwise store every
+    // activity it ever made (40 MB for a 10,000-post first publish).
+    if targets.is_empty() {
+        return Ok(0);
+    }
     let now_ms = unix_ms(now);
     let expires_ms = now_ms.saturating_add(MAX_AGE.as_millis() as i64);
     conn.execute_batch("SAVEPOINT delivery_enqueue")?;
@@ -705,6 +710,14 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(hosts, ["one.example", "two.example:8443", "three.example"]);
+    }
+
+    #[test]
+    fn an_activity_without_recipients_is_not_stored() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let a = json!({"id": "https://me.example/p/1#create", "type": "Create"});
+        assert_eq!(enqueue(&conn, &a, &[]).unwrap(), 0);
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM outgoing_activities"), 0);
     }
 
     #[test]

@@ -291,6 +291,36 @@ async fn post_negotiates_between_page_and_note() {
         let note: Value = resp.json().await.unwrap();
         assert_eq!(note["id"], object);
     }
+    // HEAD answers like GET, without a body: link checkers and caches ask this way.
+    for (url, accept, kind) in [
+        (&page, BROWSER_ACCEPT, "text/html"),
+        (&page, AP, AP),
+        (&site.url("/"), BROWSER_ACCEPT, "text/html"),
+        (&site.url("/feed.xml"), "*/*", "application/atom+xml"),
+    ] {
+        let resp = client()
+            .head(url)
+            .header("Accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "HEAD {url}");
+        assert!(
+            header(&resp, "content-type").starts_with(kind),
+            "HEAD {url}"
+        );
+        assert!(
+            resp.bytes().await.unwrap().is_empty(),
+            "HEAD {url} has no body"
+        );
+    }
+    let gone = client()
+        .head(site.url("/posts/no-such-post"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+
     let (_, note) = get_json(&object).await;
     assert_eq!(note["type"], "Note");
     assert_eq!(note["attributedTo"], site.url("/users/alice"));

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, guard, web};
 use askama::Template;
 use include_dir::{Dir, include_dir};
 use serde_json::Value;
@@ -110,31 +110,37 @@ impl actix_web::ResponseError for WebError {
 
 type WebResult = Result<HttpResponse, WebError>;
 
+/// GET, and HEAD answered by the same handler (actix sends the headers without the body):
+/// link checkers, caches and `curl -I` ask with HEAD.
+fn read() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
 /// Registers every route. Used by `hortus serve` and by the tests.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home))
-        .route("/page/{n}", web::get().to(home_page))
-        .route("/posts/{slug}", web::get().to(post))
-        .route("/tags/{tag}", web::get().to(tag))
-        .route("/tags/{tag}/page/{n}", web::get().to(tag_page))
-        .route("/feed.xml", web::get().to(feed))
-        .route("/privacy", web::get().to(privacy))
-        .route("/children", web::get().to(children))
-        .route("/users/{name}", web::get().to(actor))
-        .route("/users/{name}/{collection}", web::get().to(collection))
+    cfg.route("/", read().to(home))
+        .route("/page/{n}", read().to(home_page))
+        .route("/posts/{slug}", read().to(post))
+        .route("/tags/{tag}", read().to(tag))
+        .route("/tags/{tag}/page/{n}", read().to(tag_page))
+        .route("/feed.xml", read().to(feed))
+        .route("/privacy", read().to(privacy))
+        .route("/children", read().to(children))
+        .route("/users/{name}", read().to(actor))
+        .route("/users/{name}/{collection}", read().to(collection))
         .route(
             "/users/{name}/{collection}/page/{n}",
-            web::get().to(collection_page),
+            read().to(collection_page),
         )
-        .route("/actor", web::get().to(instance_actor))
-        .route("/.well-known/webfinger", web::get().to(webfinger))
-        .route("/.well-known/host-meta", web::get().to(host_meta))
-        .route("/.well-known/nodeinfo", web::get().to(nodeinfo_links))
-        .route("/nodeinfo/{version}", web::get().to(nodeinfo))
-        .route("/static/{file:.*}", web::get().to(static_file))
-        .route("/robots.txt", web::get().to(robots))
-        .route("/sitemap.xml", web::get().to(sitemap::sitemap))
-        .route("/@{name}", web::get().to(profile_redirect));
+        .route("/actor", read().to(instance_actor))
+        .route("/.well-known/webfinger", read().to(webfinger))
+        .route("/.well-known/host-meta", read().to(host_meta))
+        .route("/.well-known/nodeinfo", read().to(nodeinfo_links))
+        .route("/nodeinfo/{version}", read().to(nodeinfo))
+        .route("/static/{file:.*}", read().to(static_file))
+        .route("/robots.txt", read().to(robots))
+        .route("/sitemap.xml", read().to(sitemap::sitemap))
+        .route("/@{name}", read().to(profile_redirect));
     // Inboxes: the shared one, the owner's and the instance actor's all take the same path.
     let limit = || web::PayloadConfig::new(crate::inbox::MAX_BODY);
     cfg.service(

@@ -72,11 +72,50 @@ impl WebServer {
             .is_ok_and(|s| s.success())
     }
 
-    /// `nginx -s reload`, by signal to the master we started.
+    /// `nginx -s reload`, by signal to the master we started; returns once the workers that
+    /// read the old configuration are gone and new ones serve (a fixed sleep was flaky on a
+    /// loaded machine).
     fn reload(&self) {
+        let old = self.workers();
         assert!(self.signal("HUP"), "reloading {}", self.name);
-        // The new workers take over within a moment; there is no readiness signal for it.
-        std::thread::sleep(Duration::from_millis(500));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let now = self.workers();
+            if !now.is_empty() && now.iter().all(|w| !old.contains(w)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let states: Vec<String> = self
+            .workers()
+            .iter()
+            .map(|w| std::fs::read_to_string(format!("/proc/{w}/stat")).unwrap_or_default())
+            .collect();
+        panic!(
+            "{} did not replace its workers {old:?} within 15 s: {states:?}\n{}",
+            self.name,
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// The pids of the processes our server started (nginx's workers), from /proc.
+    fn workers(&self) -> Vec<u32> {
+        let master = self.child.id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                // The field after the parenthesised command name: state, then the parent pid.
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                    stat.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                        == Some(master)
+                })
+            })
+            .collect()
     }
 }
 
@@ -276,7 +315,13 @@ async fn fixture(static_ip: &str, live_ip: &str) -> Fixture {
         addr,
         live,
         out,
-        http: client(),
+        // A fresh connection per request: a kept-alive one would keep talking to the nginx
+        // worker that read the configuration before a reload.
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client"),
     }
 }
 

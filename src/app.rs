@@ -40,6 +40,7 @@ pub enum AppError {
 }
 
 /// A site opened from its directory, ready to serve.
+#[derive(Debug, Clone)]
 pub struct Site {
     pub dir: PathBuf,
     pub config: Config,
@@ -97,6 +98,52 @@ impl Site {
             std::time::SystemTime::now(),
         )?)
     }
+}
+
+/// How long the content folder must be quiet before a change is published: an editor's save
+/// (temporary file, rename, metadata) arrives as a burst of events.
+pub const WATCH_QUIET: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// Keeps `content/` (and `media/`, which posts' images come from) watched while it lives.
+pub struct ContentWatcher {
+    _debouncer: notify_debouncer_mini::Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>,
+}
+
+/// Watches the site's content while `hortus serve` runs: a saved, added or removed post is
+/// published and queued for followers as `hortus publish` would, about half a second later.
+/// `report` hears the outcome of every run (on the watcher's own thread, never an async
+/// worker). A file with a mistake publishes nothing, as with `hortus publish`: what is online
+/// stays online until the file is fixed.
+pub fn watch_content(
+    site: Site,
+    report: impl Fn(Result<(posts::SyncReport, crate::delivery::Federated), AppError>) + Send + 'static,
+) -> Result<ContentWatcher, AppError> {
+    use notify_debouncer_mini::notify::RecursiveMode;
+    let folders: Vec<PathBuf> = ["content", "media"]
+        .iter()
+        .map(|d| site.dir.join(d))
+        .filter(|d| d.is_dir())
+        .collect();
+    let mut debouncer = notify_debouncer_mini::new_debouncer(
+        WATCH_QUIET,
+        move |events: notify_debouncer_mini::DebounceEventResult| match events {
+            Ok(events) if events.is_empty() => {}
+            Ok(_) => report(site.publish_and_federate()),
+            Err(e) => tracing::warn!(error = %e, "watching the content folder"),
+        },
+    )
+    .map_err(|e| std::io::Error::other(format!("cannot watch the content folder: {e}")))?;
+    for folder in &folders {
+        debouncer
+            .watcher()
+            .watch(folder, RecursiveMode::Recursive)
+            .map_err(|e| {
+                std::io::Error::other(format!("cannot watch {}: {e}", folder.display()))
+            })?;
+    }
+    Ok(ContentWatcher {
+        _debouncer: debouncer,
+    })
 }
 
 /// Everything the HTTP server shares, loaded from a site.

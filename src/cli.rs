@@ -507,7 +507,20 @@ fn serve(site: Site, addr: &str) -> Result<()> {
         site.config.handle()
     );
     println!("  feed:       {}", u.feed());
-    println!("Press Ctrl-C to stop.");
+    // A saved post goes online (and to followers) without a separate `hortus publish`.
+    let _watcher = app::watch_content(site.clone(), |outcome| match outcome {
+        Ok((report, _)) if report.is_empty() => {}
+        Ok((report, federated)) => {
+            print_report(&report);
+            if federated.deliveries > 0 {
+                println!("queued {} deliveries", federated.deliveries);
+            }
+        }
+        Err(e) => eprintln!("warning: posts not published:\n{e}"),
+    })
+    .map_err(|e| eprintln!("warning: {e}; run `hortus publish` after editing posts"))
+    .ok();
+    println!("Watching content/ for changes. Press Ctrl-C to stop.");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

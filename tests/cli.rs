@@ -292,3 +292,105 @@ fn knocks_and_followers_from_the_command_line() {
     assert!(text(&out).contains("restored"), "{}", text(&out));
     assert!(text(&hortus(&dir, &["followers"])).starts_with("accepted"));
 }
+
+/// A running `hortus serve` publishes what the owner saves, edits and removes in content/,
+/// and a file with a mistake changes nothing online.
+#[tokio::test]
+async fn serve_publishes_saved_posts_without_a_separate_publish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("site");
+    let port = std::net::TcpListener::bind("127.0.0.40:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.40:{port}");
+    let listen = format!("127.0.0.40:{port}");
+    let out = hortus(
+        &dir,
+        &[
+            "init",
+            "--domain",
+            "example.net",
+            "--user",
+            "alice",
+            "--base-url",
+            &base,
+            "--listen",
+            &listen,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let log = tmp.path().join("serve.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_hortus"))
+        .arg("--dir")
+        .arg(&dir)
+        .arg("serve")
+        .env("HORTUS_LOG", "warn")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(tmp.path().join("serve.err")).unwrap())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(child);
+    let http = reqwest::Client::new();
+    let page = format!("{base}/posts/watched");
+    // Polls `page` until `ok` holds for (status, body), for at most 10 seconds.
+    let wait_for = |what: &'static str, ok: fn(u16, &str) -> bool| {
+        let (http, page) = (http.clone(), page.clone());
+        async move {
+            for _ in 0..100 {
+                if let Ok(resp) = http.get(&page).send().await {
+                    let status = resp.status().as_u16();
+                    let body = resp.text().await.unwrap_or_default();
+                    if ok(status, &body) {
+                        return;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("{what}: not seen within 10 s");
+        }
+    };
+    wait_for("the server answering", |s, _| s == 404).await;
+
+    let post = dir.join("content/posts/watched.md");
+    std::fs::write(&post, "+++\ntitle = \"Watched\"\n+++\nThe first version.\n").unwrap();
+    wait_for("the new post", |s, b| {
+        s == 200 && b.contains("The first version.")
+    })
+    .await;
+
+    std::fs::write(
+        &post,
+        "+++\ntitle = \"Watched\"\n+++\nThe second version.\n",
+    )
+    .unwrap();
+    wait_for("the edit", |s, b| {
+        s == 200 && b.contains("The second version.")
+    })
+    .await;
+
+    // A mistake in another file: nothing changes online, the owner is told which file.
+    let broken = dir.join("content/posts/broken.md");
+    std::fs::write(&broken, "+++\ntitle = \n+++\noops\n").unwrap();
+    std::fs::remove_file(&post).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    wait_for("the post kept", |s, b| {
+        s == 200 && b.contains("The second version.")
+    })
+    .await;
+    let err = std::fs::read_to_string(tmp.path().join("serve.err")).unwrap();
+    assert!(err.contains("broken.md"), "{err}");
+
+    std::fs::remove_file(&broken).unwrap();
+    wait_for("the removal", |s, _| s == 410).await;
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert!(out.contains("deleted  watched"), "{out}");
+}

@@ -44,7 +44,7 @@ pub fn federate_posts(
     site: &Site,
     now: SystemTime,
 ) -> Result<Federated, DeliveryError> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let changed: Vec<(i64, String, bool, Option<String>)> = {
         let mut stmt = tx.prepare(
             "SELECT p.id, p.source_hash, p.deleted_at IS NOT NULL, f.state

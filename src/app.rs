@@ -3,6 +3,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpServer, middleware, web};
 
@@ -102,48 +103,80 @@ impl Site {
 
 /// How long the content folder must be quiet before a change is published: an editor's save
 /// (temporary file, rename, metadata) arrives as a burst of events.
-pub const WATCH_QUIET: std::time::Duration = std::time::Duration::from_millis(400);
+pub const WATCH_QUIET: Duration = Duration::from_millis(400);
 
-/// Keeps `content/` (and `media/`, which posts' images come from) watched while it lives.
+/// Keeps `content/` (and `media/`, which posts' images come from) watched while it lives; its
+/// thread ends when it is dropped.
 pub struct ContentWatcher {
-    _debouncer: notify_debouncer_mini::Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>,
+    _watcher: notify::RecommendedWatcher,
 }
 
 /// Watches the site's content while `hortus serve` runs: a saved, added or removed post is
-/// published and queued for followers as `hortus publish` would, about half a second later.
-/// `report` hears the outcome of every run (on the watcher's own thread, never an async
-/// worker). A file with a mistake publishes nothing, as with `hortus publish`: what is online
-/// stays online until the file is fixed.
+/// published and queued for followers as `hortus publish` would, once the folder has been quiet
+/// for [`WATCH_QUIET`]. `report` hears the outcome of every run (on the watcher's own thread,
+/// never an async worker). A file with a mistake publishes nothing, as with `hortus publish`:
+/// what is online stays online until the file is fixed.
 pub fn watch_content(
     site: Site,
     report: impl Fn(Result<(posts::SyncReport, crate::delivery::Federated), AppError>) + Send + 'static,
 ) -> Result<ContentWatcher, AppError> {
-    use notify_debouncer_mini::notify::RecursiveMode;
-    let folders: Vec<PathBuf> = ["content", "media"]
-        .iter()
-        .map(|d| site.dir.join(d))
-        .filter(|d| d.is_dir())
-        .collect();
-    let mut debouncer = notify_debouncer_mini::new_debouncer(
-        WATCH_QUIET,
-        move |events: notify_debouncer_mini::DebounceEventResult| match events {
-            Ok(events) if events.is_empty() => {}
-            Ok(_) => report(site.publish_and_federate()),
-            Err(e) => tracing::warn!(error = %e, "watching the content folder"),
-        },
-    )
-    .map_err(|e| std::io::Error::other(format!("cannot watch the content folder: {e}")))?;
-    for folder in &folders {
-        debouncer
-            .watcher()
-            .watch(folder, RecursiveMode::Recursive)
-            .map_err(|e| {
-                std::io::Error::other(format!("cannot watch {}: {e}", folder.display()))
-            })?;
+    use notify::{EventKind, RecursiveMode, Watcher};
+    use std::sync::mpsc::{RecvTimeoutError, channel};
+
+    // Reading a file is an event too (inotify's open): publishing reads every post, so
+    // counting reads would have each publish start the next, forever.
+    fn changes(event: &notify::Result<notify::Event>) -> bool {
+        match event {
+            Ok(e) => !matches!(e.kind, EventKind::Access(_)),
+            Err(_) => true,
+        }
     }
-    Ok(ContentWatcher {
-        _debouncer: debouncer,
-    })
+    let (tx, rx) = channel::<notify::Result<notify::Event>>();
+    let mut watcher = notify::recommended_watcher(tx).map_err(|e| watch_error("content/", &e))?;
+    for folder in ["content", "media"].map(|d| site.dir.join(d)) {
+        if folder.is_dir() {
+            watcher
+                .watch(&folder, RecursiveMode::Recursive)
+                .map_err(|e| watch_error(&folder.display().to_string(), &e))?;
+        }
+    }
+    std::thread::Builder::new()
+        .name("hortus-watch".into())
+        .spawn(move || {
+            // Ends when the watcher, and with it the sender, is dropped. `due`: when the folder
+            // will have been quiet long enough; only changes move it, reads never do.
+            let mut due: Option<Instant> = None;
+            loop {
+                let event = match due {
+                    None => match rx.recv() {
+                        Ok(event) => event,
+                        Err(_) => return,
+                    },
+                    Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now()))
+                    {
+                        Ok(event) => event,
+                        Err(RecvTimeoutError::Timeout) => {
+                            due = None;
+                            tracing::info!("content changed: publishing");
+                            report(site.publish_and_federate());
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    },
+                };
+                if changes(&event) {
+                    if let Err(e) = &event {
+                        tracing::warn!(error = %e, "watching the content folder");
+                    }
+                    due = Some(Instant::now() + WATCH_QUIET);
+                }
+            }
+        })?;
+    Ok(ContentWatcher { _watcher: watcher })
+}
+
+fn watch_error(what: &str, e: &notify::Error) -> AppError {
+    AppError::Io(std::io::Error::other(format!("cannot watch {what}: {e}")))
 }
 
 /// Everything the HTTP server shares, loaded from a site.

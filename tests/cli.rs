@@ -326,7 +326,7 @@ async fn serve_publishes_saved_posts_without_a_separate_publish() {
         .arg("--dir")
         .arg(&dir)
         .arg("serve")
-        .env("HORTUS_LOG", "warn")
+        .env("HORTUS_LOG", "info")
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(tmp.path().join("serve.err")).unwrap())
         .spawn()
@@ -366,6 +366,18 @@ async fn serve_publishes_saved_posts_without_a_separate_publish() {
         s == 200 && b.contains("The first version.")
     })
     .await;
+    // Publishing reads every post; those reads must not count as changes (or each run would
+    // start the next, forever).
+    let runs = || {
+        std::fs::read_to_string(tmp.path().join("serve.err"))
+            .unwrap()
+            .matches("content changed: publishing")
+            .count()
+    };
+    let after_first = runs();
+    assert!(after_first >= 1, "the watcher said nothing");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(runs(), after_first, "publishing again with nothing changed");
 
     std::fs::write(
         &post,

@@ -325,22 +325,16 @@ pub fn set_site_replies(conn: &Connection, off: bool) -> rusqlite::Result<()> {
 
 pub fn site_replies_off(conn: &Connection) -> rusqlite::Result<bool> {
     Ok(conn
-        .query_row(
-            "SELECT replies_off FROM reply_settings_site WHERE id = 1",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT replies_off FROM reply_settings_site WHERE id = 1")?
+        .query_row([], |r| r.get(0))
         .optional()?
         .unwrap_or(false))
 }
 
 pub fn post_replies_off(conn: &Connection, post_id: i64) -> rusqlite::Result<bool> {
     Ok(conn
-        .query_row(
-            "SELECT replies_off FROM reply_settings_post WHERE post_id = ?1",
-            [post_id],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT replies_off FROM reply_settings_post WHERE post_id = ?1")?
+        .query_row([post_id], |r| r.get(0))
         .optional()?
         .unwrap_or(false))
 }

@@ -103,7 +103,8 @@ fn remote_nodes(conn: &Connection, thread_posts: &[i64]) -> rusqlite::Result<Vec
          WHERE n.thread_post_id IN ({marks})
          ORDER BY n.published, n.id"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    // Cached like every statement a page runs: parsing SQL was an eighth of a post page's time.
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(thread_posts), |r| {
         let id: String = r.get(0)?;
         let url: Option<String> = r.get(1)?;
@@ -216,7 +217,8 @@ fn local_replies(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
 }
 
 fn count(conn: &Connection, sql: &str, post_id: i64) -> rusqlite::Result<u64> {
-    conn.query_row(sql, [post_id], |r| r.get::<_, i64>(0))
+    conn.prepare_cached(sql)?
+        .query_row([post_id], |r| r.get::<_, i64>(0))
         .map(|n| n.max(0) as u64)
 }
 

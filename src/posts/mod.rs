@@ -689,7 +689,11 @@ fn load_one(
     key: &dyn rusqlite::ToSql,
 ) -> rusqlite::Result<Option<Post>> {
     let sql = format!("SELECT {POST_COLUMNS} FROM posts WHERE {filter}");
-    let Some(mut post) = conn.query_row(&sql, [key], row_to_post).optional()? else {
+    let found = conn
+        .prepare_cached(&sql)?
+        .query_row([key], row_to_post)
+        .optional()?;
+    let Some(mut post) = found else {
         return Ok(None);
     };
     resolve_mentions(conn, &mut post)?;
@@ -751,6 +755,15 @@ impl Listing<'_> {
         params
     }
 
+    /// Names the listing in [`count`]'s memory.
+    fn key(&self) -> String {
+        match self {
+            Listing::Public => "public".into(),
+            Listing::Outbox => "outbox".into(),
+            Listing::Tag(t) => format!("tag:{}", t.to_lowercase()),
+        }
+    }
+
     fn tag(&self) -> String {
         match self {
             Listing::Tag(t) => t.to_lowercase(),
@@ -789,7 +802,41 @@ pub fn list(
     Ok(posts)
 }
 
+/// How many posts a listing holds. Remembered per database file until posts or tags change
+/// (migration 07's generation number), outside transactions only: what a transaction sees
+/// before it commits must never be remembered.
 pub fn count(conn: &Connection, listing: Listing) -> rusqlite::Result<u64> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Key = (String, String);
+    static COUNTS: OnceLock<Mutex<HashMap<Key, (i64, u64)>>> = OnceLock::new();
+
+    let path = conn.path().filter(|p| !p.is_empty());
+    let (Some(path), true) = (path, conn.is_autocommit()) else {
+        return count_now(conn, listing);
+    };
+    let generation: i64 = conn
+        .prepare_cached("SELECT n FROM posts_generation WHERE id = 1")?
+        .query_row([], |r| r.get(0))?;
+    let key = (path.to_string(), listing.key());
+    let counts = COUNTS.get_or_init(Default::default);
+    if let Some(&(g, n)) = counts.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+        && g == generation
+    {
+        return Ok(n);
+    }
+    // Counted after reading the generation: a change committed in between makes the pair
+    // stale-looking (older generation), never wrongly fresh.
+    let n = count_now(conn, listing)?;
+    let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+    if counts.len() >= 4096 {
+        counts.clear(); // one entry per tag asked for: bounded, whatever crawlers request
+    }
+    counts.insert(key, (generation, n));
+    Ok(n)
+}
+
+fn count_now(conn: &Connection, listing: Listing) -> rusqlite::Result<u64> {
     let sql = format!(
         "SELECT COUNT(*) FROM {} WHERE {}",
         listing.source(),
@@ -917,6 +964,34 @@ mod tests {
         assert_eq!(count(&conn, Listing::Outbox).unwrap(), 2);
         let outbox = list(&conn, Listing::Outbox, 10, 0).unwrap();
         assert!(outbox.iter().all(|p| p.visibility != Visibility::Followers));
+    }
+
+    #[test]
+    fn remembered_counts_follow_every_change() {
+        let dir = site();
+        let db = dir.path().join("hortus.db");
+        let mut conn = db::open(&db).unwrap();
+        let other = db::open(&db).unwrap(); // a server's connection, beside `hortus publish`'s
+        write(dir.path(), "a.md", "+++\ntags=[\"x\"]\n+++\na");
+        publish(&mut conn, dir.path(), &urls()).unwrap();
+        assert_eq!(count(&other, Listing::Public).unwrap(), 1);
+        assert_eq!(count(&other, Listing::Tag("x")).unwrap(), 1);
+        write(dir.path(), "b.md", "+++\ntags=[\"x\"]\n+++\nb");
+        publish(&mut conn, dir.path(), &urls()).unwrap();
+        assert_eq!(count(&other, Listing::Public).unwrap(), 2);
+        assert_eq!(count(&other, Listing::Tag("X")).unwrap(), 2);
+        // A retag changes only post_tags; a visibility change only a column.
+        write(dir.path(), "b.md", "+++\ntags=[\"y\"]\n+++\nb");
+        publish(&mut conn, dir.path(), &urls()).unwrap();
+        assert_eq!(count(&other, Listing::Tag("x")).unwrap(), 1);
+        write(dir.path(), "a.md", "+++\nvisibility=\"unlisted\"\n+++\na");
+        publish(&mut conn, dir.path(), &urls()).unwrap();
+        assert_eq!(count(&other, Listing::Public).unwrap(), 1);
+        assert_eq!(count(&other, Listing::Outbox).unwrap(), 2);
+        std::fs::remove_file(dir.path().join("content/posts/b.md")).unwrap();
+        publish(&mut conn, dir.path(), &urls()).unwrap();
+        assert_eq!(count(&other, Listing::Public).unwrap(), 0);
+        assert_eq!(count(&other, Listing::Outbox).unwrap(), 1);
     }
 
     #[test]

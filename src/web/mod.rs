@@ -458,7 +458,12 @@ async fn load_conversation(
                 handle: &layout.handle,
                 home: &layout.home_url,
             };
-            crate::conversation::view::load(c, &urls, &post, &owner).map_err(WebError::from)
+            // One read transaction for the page's half-dozen queries: one snapshot, and the
+            // shared lock taken once rather than per statement.
+            let tx = c.transaction().map_err(WebError::from)?;
+            let view = crate::conversation::view::load(&tx, &urls, &post, &owner)?;
+            tx.finish().map_err(WebError::from)?;
+            Ok(view)
         })
         .await
 }

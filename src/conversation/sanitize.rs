@@ -100,6 +100,25 @@ pub fn remote_html(html: &str) -> String {
 
 /// Plain text from remote HTML (for excerpts in `hortus inbox`): tags dropped, entities decoded.
 pub fn text_of(html: &str, max_chars: usize) -> String {
+    // Pages ask for 60–200 characters of posts that may be long: parse only a generous prefix
+    // (markup included), and the whole only when that prefix held too little text.
+    let budget = max_chars.saturating_mul(8).saturating_add(256);
+    if html.len() > budget {
+        let mut cut = budget;
+        while !html.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (text, complete) = words_of(&html[..cut], max_chars);
+        if complete {
+            return text;
+        }
+    }
+    words_of(html, max_chars).0
+}
+
+/// The text of `html`, whole words only, cut at `max_chars` with an ellipsis; and whether it
+/// was cut (so a longer input would not have changed it).
+fn words_of(html: &str, max_chars: usize) -> (String, bool) {
     // A space before every tag keeps paragraphs and line breaks apart once the tags are gone.
     let cleaned = Builder::empty().clean(&html.replace('<', " <")).to_string();
     let text = cleaned
@@ -109,19 +128,22 @@ pub fn text_of(html: &str, max_chars: usize) -> String {
         .replace("&#39;", "'")
         .replace("&nbsp;", " ")
         .replace("&amp;", "&");
-    let words: Vec<&str> = text.split_whitespace().collect();
     let mut out = String::new();
-    for w in words {
-        if out.chars().count() + w.chars().count() + 1 > max_chars {
+    let mut chars = 0;
+    for w in text.split_whitespace() {
+        let n = w.chars().count();
+        if chars + n + 1 > max_chars {
             out.push('…');
-            break;
+            return (out, true);
         }
         if !out.is_empty() {
             out.push(' ');
+            chars += 1;
         }
         out.push_str(w);
+        chars += n;
     }
-    out
+    (out, false)
 }
 
 /// A URL from a remote document that may become an `href`: absolute http(s) only, so no
@@ -211,5 +233,20 @@ mod tests {
             text_of("<p>Hello &amp; <b>bye</b></p><p>x</p>", 100),
             "Hello & bye x"
         );
+    }
+
+    #[test]
+    fn excerpts_of_long_posts_read_only_a_prefix_and_match_the_whole() {
+        // Markup-heavy paragraphs: the prefix alone may hold too little text.
+        let link = "<a href=\"https://example.org/a/very/long/path/that/takes/bytes\">w</a> ";
+        let heavy = format!("<p>{}</p><p>{}</p>", link.repeat(300), "word ".repeat(3000));
+        let plain = format!("<p>{}</p>", "Ünïcode wörds &amp; more ".repeat(2000));
+        for html in [&heavy, &plain] {
+            for max in [10, 60, 200, 1000] {
+                assert_eq!(text_of(html, max), words_of(html, max).0, "{max}");
+                assert!(text_of(html, max).chars().count() <= max + 1, "{max}");
+            }
+        }
+        assert_eq!(text_of("<p>short</p>", 200), "short");
     }
 }

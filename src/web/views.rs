@@ -81,7 +81,6 @@ pub struct PostView {
     pub url: String,
     pub object_url: String,
     pub title: Option<String>,
-    pub feed_title: String,
     pub summary: Option<String>,
     pub content_html: String,
     pub published_iso: String,
@@ -108,15 +107,19 @@ pub fn excerpt(html: &str, max_chars: usize) -> String {
 }
 
 impl PostView {
+    /// The feed entry's title: the post's, or the start of its text. Computed only by the feed
+    /// (it parses the post's HTML; the home page has no use for it).
+    pub fn feed_title(&self) -> String {
+        self.title
+            .clone()
+            .unwrap_or_else(|| excerpt(&self.content_html, 80))
+    }
+
     pub fn new(post: &Post, urls: &Urls) -> PostView {
         PostView {
             url: urls.post_page(&post.slug),
             object_url: urls.post_object(&post.slug),
             title: post.title.clone(),
-            feed_title: post
-                .title
-                .clone()
-                .unwrap_or_else(|| excerpt(&post.content_html, 80)),
             summary: post.summary.clone(),
             content_html: post.content_html.clone(),
             published_iso: format_time(post.published),

@@ -205,6 +205,23 @@ async fn bad_signatures_get_401_and_change_nothing() {
     };
     assert_eq!(impostor.post(&inbox, &follow).await.status(), 401);
 
+    // Hostile requests must not make Hortus fetch on an attacker's behalf: the three above
+    // that fail without a key (unsigned, tampered, stale) fetched nothing; the impostor cost
+    // one fetch and one refetch (the key might have rotated); more of the same cost nothing.
+    let key_fetches = || {
+        peer.received()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with("/users/bob"))
+            .count()
+    };
+    assert_eq!(key_fetches(), 2, "{:?}", peer.received());
+    for _ in 0..5 {
+        assert_eq!(impostor.post(&inbox, &follow).await.status(), 401);
+        let replay = peer.post_raw(&inbox, body.as_bytes(), stale, |_| {}).await;
+        assert_eq!(replay.status(), 401);
+    }
+    assert_eq!(key_fetches(), 2, "refetches are rate-limited per key");
+
     // Signed by bob, claiming to be someone else on the same server.
     let mut forged = follow.clone();
     forged["actor"] = json!(format!("{}/users/carol", peer.base));
@@ -215,6 +232,48 @@ async fn bad_signatures_get_401_and_change_nothing() {
 
     // The genuine request still works afterwards.
     assert_eq!(peer.post(&inbox, &follow).await.status(), 202);
+}
+
+/// A peer that rotates its key is believed after one refetch, and the new key is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_key_is_refetched_once_and_kept() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let peer = Peer::start("127.0.0.13", false);
+    site.allow(&peer.host);
+    site.start().await;
+    let inbox = site.url("/inbox");
+    let follow = peer.activity("Follow", json!(site.url("/users/alice")));
+    assert_eq!(peer.post(&inbox, &follow).await.status(), 202);
+
+    let (private_pem, public_pem) = hortus::httpsig::generate_keypair().unwrap();
+    let rotated = Peer {
+        private_pem,
+        public_pem: public_pem.clone(),
+        ..peer.clone()
+    };
+    rotated
+        .documents
+        .lock()
+        .unwrap()
+        .insert("/users/bob".into(), rotated.actor_doc());
+    let before = peer.received().iter().filter(|r| r.method == "GET").count();
+    let undo = rotated.activity("Undo", follow.clone());
+    assert_eq!(rotated.post(&inbox, &undo).await.status(), 202);
+    let after = peer.received().iter().filter(|r| r.method == "GET").count();
+    assert_eq!(after - before, 1, "one refetch");
+    let stored: String = site
+        .db()
+        .query_row(
+            "SELECT public_key_pem FROM remote_actors WHERE id = ?1",
+            [&peer.actor],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored.trim(), public_pem.trim());
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM followers"), 0);
+    // The old key no longer verifies.
+    let again = peer.activity("Follow", json!(site.url("/users/alice")));
+    assert_eq!(peer.post(&inbox, &again).await.status(), 401);
 }
 
 #[tokio::test(flavor = "multi_thread")]

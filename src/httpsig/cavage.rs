@@ -329,12 +329,13 @@ pub(crate) fn signing_string(
     Ok(out)
 }
 
-pub(crate) fn verify(
+/// Everything that needs no key: coverage, clock and digest. Run before a key is fetched, so
+/// a stale, replayed or tampered request costs no request to its supposed signer.
+pub(crate) fn precheck(
     req: &RequestParts,
     sig: &CavageSignature,
-    key: &PKey<Public>,
     clock: &Clock,
-) -> Result<Verified, VerifyError> {
+) -> Result<(), VerifyError> {
     if !sig.covers("date") && !sig.covers("(created)") {
         return Err(VerifyError::InsufficientCoverage("date or (created)"));
     }
@@ -348,13 +349,6 @@ pub(crate) fn verify(
             "digest, as the request has a body",
         ));
     }
-    let algorithm = if sig.is_hs2019() {
-        SignatureAlgorithm::inferred_from(key)
-    } else {
-        SignatureAlgorithm::RsaSha256
-    };
-    algorithm.check_key(key)?;
-
     if sig.covers("date") {
         clock.check_date_header(req)?;
     }
@@ -372,6 +366,22 @@ pub(crate) fn verify(
         let digest = req.header("digest").ok_or(VerifyError::MissingDigest)?;
         check_digest(&digest, req.body())?;
     }
+    Ok(())
+}
+
+pub(crate) fn verify(
+    req: &RequestParts,
+    sig: &CavageSignature,
+    key: &PKey<Public>,
+    clock: &Clock,
+) -> Result<Verified, VerifyError> {
+    precheck(req, sig, clock)?;
+    let algorithm = if sig.is_hs2019() {
+        SignatureAlgorithm::inferred_from(key)
+    } else {
+        SignatureAlgorithm::RsaSha256
+    };
+    algorithm.check_key(key)?;
 
     let verified = |query_dropped| Verified {
         key_id: sig.key_id.clone(),

@@ -252,6 +252,32 @@ pub fn signature_key_id(req: &RequestParts) -> Result<PendingSignature, VerifyEr
     Err(VerifyError::MissingSignature)
 }
 
+/// Step 1b, still before any key is fetched: the checks that need no key — what the signature
+/// must cover, the clock window, the digest against the exact body. A request failing them is
+/// refused without costing its supposed signer a key fetch. [`verify_with`] runs them too.
+pub fn precheck(
+    req: &RequestParts,
+    pending: &PendingSignature,
+    now: SystemTime,
+    opts: &VerifyOptions,
+) -> Result<(), VerifyError> {
+    let clock = Clock::new(now, opts.clock_window);
+    match &pending.form {
+        Form::Cavage(sig) => cavage::precheck(req, sig, &clock),
+        Form::Rfc9421(sig) => rfc9421::precheck(req, sig, &clock),
+    }
+}
+
+/// Whether verifying with a freshly fetched key could turn `error` into success: only when
+/// the key itself was the problem (it may have rotated), never for a stale date, a wrong
+/// digest or a malformed header.
+pub fn key_may_have_rotated(error: &VerifyError) -> bool {
+    matches!(
+        error,
+        VerifyError::BadSignature | VerifyError::BadKey(_) | VerifyError::KeyMismatch(_)
+    )
+}
+
 /// Step 2: verify `pending` against the request with the signer's public key (SPKI
 /// `BEGIN PUBLIC KEY` or PKCS#1 `BEGIN RSA PUBLIC KEY` PEM), scheme `https`, default window.
 pub fn verify(

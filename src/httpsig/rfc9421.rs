@@ -274,13 +274,12 @@ fn request_authority(req: &RequestParts, scheme: &str) -> Result<String, VerifyE
         .unwrap_or(host))
 }
 
-pub(crate) fn verify(
+/// Everything that needs no key: coverage, clock and digest (see `cavage::precheck`).
+pub(crate) fn precheck(
     req: &RequestParts,
     sig: &Rfc9421Signature,
-    key: &PKey<Public>,
     clock: &Clock,
-    scheme: &str,
-) -> Result<Verified, VerifyError> {
+) -> Result<(), VerifyError> {
     let covers = |c: &str| sig.components.iter().any(|x| x == c);
     // The same rules as for cavage (PROTOCOL.md §3), in RFC 9421 terms.
     if sig.created.is_none() && !covers("date") {
@@ -300,13 +299,6 @@ pub(crate) fn verify(
             "content-digest, as the request has a body",
         ));
     }
-    let algorithm = match sig.alg.as_deref() {
-        None => SignatureAlgorithm::inferred_from(key),
-        Some(name) => SignatureAlgorithm::from_rfc9421_name(name)
-            .ok_or_else(|| VerifyError::UnsupportedAlgorithm(shown(name)))?,
-    };
-    algorithm.check_key(key)?;
-
     if let Some(created) = sig.created {
         clock.check_signed_at(created)?;
     }
@@ -322,6 +314,23 @@ pub(crate) fn verify(
             .ok_or(VerifyError::MissingDigest)?;
         check_content_digest(&digest, req.body())?;
     }
+    Ok(())
+}
+
+pub(crate) fn verify(
+    req: &RequestParts,
+    sig: &Rfc9421Signature,
+    key: &PKey<Public>,
+    clock: &Clock,
+    scheme: &str,
+) -> Result<Verified, VerifyError> {
+    precheck(req, sig, clock)?;
+    let algorithm = match sig.alg.as_deref() {
+        None => SignatureAlgorithm::inferred_from(key),
+        Some(name) => SignatureAlgorithm::from_rfc9421_name(name)
+            .ok_or_else(|| VerifyError::UnsupportedAlgorithm(shown(name)))?,
+    };
+    algorithm.check_key(key)?;
 
     let base = signature_base(sig, req, scheme)?;
     if algorithm.verify(key, base.as_bytes(), &sig.signature) {

@@ -12,7 +12,9 @@
 
 pub mod effects;
 
-use std::time::SystemTime;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -206,6 +208,30 @@ pub async fn refresh_policy(state: &AppState) {
     }
 }
 
+/// How often one key may be fetched again because a signature did not verify with the cached
+/// copy. Rotations are rare; requests signed with garbage are not, and each would otherwise
+/// make Hortus fetch the named key from its (allowed) server again.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Whether `key_id` may be refetched now (and, if so, remembers that it was).
+fn refetch_allowed(key_id: &str, now: Instant) -> bool {
+    static LAST: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
+    let mut last = LAST
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(at) = last.get(key_id)
+        && now.saturating_duration_since(*at) < REFETCH_INTERVAL
+    {
+        return false;
+    }
+    if last.len() >= 10_000 {
+        last.retain(|_, at| now.saturating_duration_since(*at) < REFETCH_INTERVAL);
+    }
+    last.insert(key_id.to_string(), now);
+    true
+}
+
 /// Steps 2 and 3: who signed this request, if anyone we talk to. Also used for signed fetch.
 pub async fn verify_request(
     state: &AppState,
@@ -242,6 +268,8 @@ pub async fn verify_request(
         scheme: state.config.base_url.scheme(),
         ..VerifyOptions::default()
     };
+    // Stale, replayed, tampered or under-signed: refused before anyone's key is fetched.
+    httpsig::precheck(req, &pending, SystemTime::now(), &opts)?;
     let key_error = |e: FetchError| InboxError::Key(e.to_string());
     let signer = fetch::key_owner(state, pending.key_id(), false)
         .await
@@ -249,6 +277,8 @@ pub async fn verify_request(
     let pem = signer.public_key_pem.clone().unwrap_or_default();
     match httpsig::verify_with(req, &pending, &pem, SystemTime::now(), &opts) {
         Ok(_) => Ok(signer),
+        Err(first) if !httpsig::key_may_have_rotated(&first) => Err(first.into()),
+        Err(first) if !refetch_allowed(pending.key_id(), Instant::now()) => Err(first.into()),
         Err(first) => {
             // The key may have rotated: refetch once, then give up.
             let fresh = fetch::key_owner(state, pending.key_id(), true)

@@ -69,6 +69,10 @@ impl Urls {
     pub fn instance_actor_key(&self) -> String {
         format!("{}#main-key", self.instance_actor())
     }
+    /// Always empty: the instance actor only signs fetches, it never posts.
+    pub fn instance_outbox(&self) -> String {
+        format!("{}/actor/outbox", self.base)
+    }
     pub fn instance_inbox(&self) -> String {
         format!("{}/actor/inbox", self.base)
     }

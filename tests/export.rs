@@ -421,6 +421,7 @@ async fn same_as_live(f: &Fixture, static_base: &str) {
         "/nodeinfo/3.0",
         "/users/alice",
         "/actor",
+        "/actor/outbox",
         "/users/alice/outbox",
         "/users/alice/outbox/page/1",
         "/users/alice/outbox/page/2",

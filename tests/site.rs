@@ -247,6 +247,18 @@ async fn actor_documents_and_negotiation() {
         inst["publicKey"]["publicKeyPem"], actor["publicKey"]["publicKeyPem"],
         "two distinct keys"
     );
+    // Every link an actor document gives answers: inbox (POST only), outbox, followers…
+    for doc in [&actor, &inst] {
+        for field in ["outbox", "followers", "following"] {
+            if let Some(url) = doc[field].as_str() {
+                let (status, c) = get_json(url).await;
+                assert_eq!(status, 200, "{field} of {}", doc["id"]);
+                assert_eq!(c["id"], url);
+            }
+        }
+    }
+    let (_, outbox) = get_json(inst["outbox"].as_str().unwrap()).await;
+    assert_eq!(outbox["totalItems"], 0);
     let (status, _) = get_json(&site.url("/users/bob")).await;
     assert_eq!(status, 404);
 }

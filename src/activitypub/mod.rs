@@ -153,7 +153,7 @@ pub fn instance_actor(site: &Site, public_key_pem: &str) -> Value {
         "name": site.config.domain,
         "url": u.home(),
         "inbox": u.instance_inbox(),
-        "outbox": format!("{}/outbox", u.instance_actor()),
+        "outbox": u.instance_outbox(),
         "endpoints": { "sharedInbox": u.shared_inbox() },
         "manuallyApprovesFollowers": true,
         "publicKey": {
@@ -306,6 +306,17 @@ pub fn delete(site: &Site, post: &Post) -> Value {
         activity["published"] = json!(format_time(d));
     }
     activity
+}
+
+/// The instance actor's outbox: an actor must have one, and it has nothing in it.
+pub fn instance_outbox(site: &Site) -> Value {
+    json!({
+        "@context": AS_CONTEXT,
+        "id": site.urls.instance_outbox(),
+        "type": "OrderedCollection",
+        "totalItems": 0,
+        "orderedItems": [],
+    })
 }
 
 /// An OrderedCollection that points at its first page (and last, when there are items).

@@ -302,6 +302,7 @@ pub fn plan(
     // ActivityPub documents.
     docs.push(Doc::json(&path_of(urls.actor())));
     docs.push(Doc::json(&path_of(urls.instance_actor())));
+    docs.push(Doc::json(&path_of(urls.instance_outbox())));
     // Followers and following: the counts only. Their pages list other people's accounts;
     // the generated configurations pass them to `hortus serve`, where `signed_fetch` applies.
     for url in [urls.outbox(), urls.followers(), urls.following()] {

@@ -133,6 +133,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             read().to(collection_page),
         )
         .route("/actor", read().to(instance_actor))
+        .route("/actor/outbox", read().to(instance_outbox))
         .route("/.well-known/webfinger", read().to(webfinger))
         .route("/.well-known/host-meta", read().to(host_meta))
         .route("/.well-known/nodeinfo", read().to(nodeinfo_links))
@@ -580,6 +581,13 @@ async fn instance_actor(state: State) -> WebResult {
     Ok(activity_json(
         StatusCode::OK,
         &ap::instance_actor(&state.site(), &state.instance_key.public_pem),
+    ))
+}
+
+async fn instance_outbox(state: State) -> WebResult {
+    Ok(activity_json(
+        StatusCode::OK,
+        &ap::instance_outbox(&state.site()),
     ))
 }
 

@@ -127,6 +127,7 @@ pub fn render(h: &HostSpec) -> String {
 \t\trewrite {actor} {actor}.json
 \t\trewrite {actor}/* {{path}}.json
 \t\trewrite /actor /actor.json
+\t\trewrite /actor/outbox /actor/outbox.json
 \t\trewrite /.well-known/host-meta /.well-known/host-meta.xml
 \t\trewrite /.well-known/nodeinfo /.well-known/nodeinfo.json
 \t\trewrite /nodeinfo/2.0 /nodeinfo/2.0.json

@@ -192,6 +192,9 @@ server {{
     location = /actor {{
         try_files /actor.json =404;
     }}
+    location = /actor/outbox {{
+        try_files /actor/outbox.json =404;
+    }}
     # Who follows whom is answered by `hortus serve`, where `signed_fetch` applies.
     location ~ ^{actor_re}/(followers|following)/page/ {{
         {proxy}

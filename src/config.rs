@@ -17,12 +17,13 @@ pub enum ConfigError {
         path: PathBuf,
         reason: std::io::Error,
     },
-    #[error("{path}:{line}:{column}: {message}")]
+    #[error("{path}:{line}:{column}: {message}\n  fix: {fix}")]
     Parse {
         path: PathBuf,
         line: usize,
         column: usize,
         message: String,
+        fix: &'static str,
     },
     #[error("{path}: {message}\n  fix: {fix}")]
     Invalid {
@@ -163,6 +164,21 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// What to do about a TOML error, by the kind of mistake serde and toml report.
+fn parse_fix(message: &str) -> &'static str {
+    if message.starts_with("unknown field") {
+        "remove this key or correct its spelling (the message lists the keys this table takes; the README's hortus.toml section explains each)"
+    } else if message.starts_with("missing field") {
+        "add the missing key to this table (`hortus init` writes a complete hortus.toml to compare with)"
+    } else if message.starts_with("unknown variant") {
+        "use one of the values the message lists, in \"quotes\""
+    } else if message.starts_with("invalid") {
+        "give the value the type the message expects: text in \"quotes\", numbers bare, true/false, lists in [brackets]"
+    } else {
+        "fix the TOML syntax here: text in \"quotes\", one `key = value` per line, tables as [name]"
+    }
+}
+
 impl Config {
     pub fn load(dir: &Path) -> Result<Config, ConfigError> {
         let path = dir.join(CONFIG_FILE);
@@ -176,11 +192,13 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            let message = e.message().trim().to_string();
             ConfigError::Parse {
                 path: path.to_owned(),
                 line,
                 column,
-                message: e.message().trim().to_string(),
+                fix: parse_fix(&message),
+                message,
             }
         })?;
         config.validate(path)?;

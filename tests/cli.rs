@@ -127,6 +127,29 @@ fn bad_config_names_the_line() {
         .unwrap()
         + 1;
     assert!(msg.contains(&format!("hortus.toml:{line}:")), "{msg}");
+    assert!(msg.contains("fix: use one of the values"), "{msg}");
+
+    // A syntax slip and a misspelt key: each named by line, each with its fix.
+    for (bad, fix) in [
+        ("domain = example.net", "fix: fix the TOML syntax"),
+        (
+            "domian = \"example.net\"",
+            "fix: remove this key or correct its spelling",
+        ),
+    ] {
+        std::fs::write(&cfg, text_cfg.replace("domain = \"example.net\"", bad)).unwrap();
+        let msg = text(&hortus(&dir, &["publish"]));
+        let line = text_cfg
+            .lines()
+            .position(|l| l.starts_with("domain ="))
+            .unwrap()
+            + 1;
+        assert!(
+            msg.contains(&format!("hortus.toml:{line}:")),
+            "{bad}: {msg}"
+        );
+        assert!(msg.contains(fix), "{bad}: {msg}");
+    }
 }
 
 #[test]

@@ -412,6 +412,27 @@ async fn hortus_follows_fedify_and_records_the_accept() {
         .await
         .expect("unsigned POST");
     assert_eq!(unsigned.status(), 401, "Fedify checks signatures");
+
+    // Unfollowing: an Undo that embeds the whole Follow (Threads answers a bare id with 500),
+    // which Fedify verifies, resolves to that Follow and acts on: alice leaves its followers.
+    if let Err(e) = hortus::owner::unfollow(&state, &fedify.actor).await {
+        panic!("unfollow: {e}\n{}", fedify.diagnostics().await);
+    }
+    let log = wait_for_delivery(&site, &fedify, "Hortus's Undo in Fedify's inbox", |l| {
+        !received(l, "Undo").is_empty()
+    })
+    .await;
+    let undo = received(&log, "Undo")[0];
+    assert_eq!(undo["actor"], alice, "{log:#}");
+    assert_eq!(undo["object"], follow_id.as_str(), "{log:#}");
+    assert_eq!(undo["object_type"], "Follow", "{log:#}");
+    assert_eq!(
+        log["followers"],
+        json!([]),
+        "Fedify dropped the follow: {log:#}"
+    );
+    assert_eq!(log["errors"], json!([]), "{log:#}");
+    assert!(following_row(&site, &fedify.actor).is_none_or(|(s, _)| s != "accepted"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -595,3 +595,97 @@ async fn edits_and_deletions_through_publish() {
     let (_, outbox) = get_json(&site.url("/users/alice/outbox")).await;
     assert_eq!(outbox["totalItems"], 3);
 }
+
+/// Collections over several pages: first/last, next/prev on every page, every item once in
+/// newest-first order, and nothing past the last page. Followers list only accepted ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn collections_page_through_many_items() {
+    let mut site = TestSite::new("127.0.0.2");
+    for i in 0..45 {
+        let visibility = match i % 9 {
+            4 => "unlisted",
+            8 => "followers",
+            _ => "public",
+        };
+        site.write_post(
+            &format!("p{i:02}.md"),
+            &format!(
+                "+++\ndate = 2026-02-01T{:02}:{:02}:00Z\nvisibility = \"{visibility}\"\n+++\nPost {i}\n",
+                i / 60,
+                i % 60
+            ),
+        );
+    }
+    site.publish();
+    {
+        let db = site.db();
+        for i in 0..25 {
+            let state = if i == 7 { "pending" } else { "accepted" };
+            db.execute(
+                "INSERT INTO remote_actors (id, host, inbox, shared_inbox, handle, url, raw, fetched_at)
+                 VALUES (?1, 'peer.example', ?1 || '/inbox', NULL, NULL, NULL, '{}', '2026-01-01T00:00:00Z')",
+                [format!("https://peer.example/users/u{i:02}")],
+            )
+            .unwrap();
+            db.execute(
+                "INSERT INTO followers (actor_id, follow_id, state, created_at)
+                 VALUES (?1, ?1 || '#follow', ?2, '2026-01-01T00:00:00Z')",
+                [format!("https://peer.example/users/u{i:02}"), state.to_string()],
+            )
+            .unwrap();
+        }
+    }
+    site.allow("peer.example"); // followers on servers the policy refuses are suspended
+    site.start().await;
+
+    // 45 posts, 5 of them followers-only: 40 in the outbox, newest first, 20 a page.
+    let expected: Vec<String> = (0..45)
+        .rev()
+        .filter(|i| i % 9 != 8)
+        .map(|i| site.url(&format!("/posts/p{i:02}.json")))
+        .collect();
+    let accepted = 24;
+    for (coll, total, item_id) in [
+        ("outbox", expected.len(), "object"),
+        ("followers", accepted, ""),
+    ] {
+        let url = site.url(&format!("/users/alice/{coll}"));
+        let (status, c) = get_json(&url).await;
+        assert_eq!(status, 200);
+        assert_eq!(c["totalItems"], total);
+        let pages = total.div_ceil(20);
+        assert_eq!(c["first"], format!("{url}/page/1"));
+        assert_eq!(c["last"], format!("{url}/page/{pages}"));
+        let mut seen = Vec::new();
+        let mut next = c["first"].as_str().map(str::to_string);
+        let mut n = 0;
+        while let Some(page_url) = next {
+            n += 1;
+            let (status, p) = get_json(&page_url).await;
+            assert_eq!(status, 200, "{page_url}");
+            assert_eq!(p["partOf"], url);
+            if n > 1 {
+                assert_eq!(p["prev"], format!("{url}/page/{}", n - 1));
+            } else {
+                assert!(p.get("prev").is_none());
+            }
+            for item in p["orderedItems"].as_array().unwrap() {
+                let id = if item_id.is_empty() { &item } else { &item[item_id] };
+                let id = id.as_str().or_else(|| id["id"].as_str()).unwrap();
+                seen.push(id.to_string());
+            }
+            next = p["next"].as_str().map(str::to_string);
+        }
+        assert_eq!(n, pages, "{coll}");
+        assert_eq!(seen.len(), total, "{coll}: every item once");
+        if coll == "outbox" {
+            assert_eq!(seen, expected);
+        } else {
+            assert!(!seen.contains(&"https://peer.example/users/u07".to_string()));
+            let unique: std::collections::HashSet<_> = seen.iter().collect();
+            assert_eq!(unique.len(), total);
+        }
+        let past = get(&format!("{url}/page/{}", pages + 1), AP).await;
+        assert_eq!(past.status(), 404, "{coll}");
+    }
+}

@@ -38,6 +38,10 @@ pub enum AppError {
     Federation(#[from] federation::FederationError),
     #[error(transparent)]
     Delivery(#[from] crate::delivery::DeliveryError),
+    #[error(transparent)]
+    Owner(#[from] crate::owner::OwnerError),
+    #[error("a background task failed: {0}")]
+    Task(String),
 }
 
 /// A site opened from its directory, ready to serve.
@@ -63,8 +67,8 @@ impl Site {
         self.dir.join(config::DB_FILE)
     }
 
-    /// `hortus publish`: the content folder into the database, and every change queued for
-    /// followers (a running server's workers send it).
+    /// The content folder into the database, and every change queued for followers, without
+    /// looking anyone up (no network): for tests and benchmarks. The commands use [`publish`].
     pub fn publish(&self) -> Result<posts::SyncReport, AppError> {
         Ok(self.publish_and_federate()?.0)
     }
@@ -101,6 +105,53 @@ impl Site {
     }
 }
 
+/// What one publish did.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub report: posts::SyncReport,
+    /// What the lookups found or could not find, for the owner.
+    pub lookups: Vec<String>,
+    pub queued: crate::delivery::Federated,
+}
+
+/// Publishing as every command does it — `hortus publish`, `serve` at start and on each change,
+/// `export`: sync the content folder, look up mentioned accounts and the authors of what replies
+/// answer (on allowed servers only), then queue the changes for followers. In that order, so
+/// each activity addresses everyone it should: once queued, a post is not sent again.
+pub async fn publish(site: &Site, state: &AppState) -> Result<Published, AppError> {
+    let task = |e: tokio::task::JoinError| AppError::Task(e.to_string());
+    let s = site.clone();
+    let report = tokio::task::spawn_blocking(move || s.sync_posts())
+        .await
+        .map_err(task)??;
+    let s = site.clone();
+    let (mentions, targets) = tokio::task::spawn_blocking(move || -> Result<_, AppError> {
+        let conn = crate::db::open(&s.db_path())?;
+        let mentions = crate::owner::unresolved_mentions(&conn)?;
+        let targets = crate::conversation::replying::unresolved_targets(&conn, &s.urls)
+            .map_err(crate::db::DbError::from)?;
+        Ok((mentions, targets))
+    })
+    .await
+    .map_err(task)??;
+    let mut lookups = Vec::new();
+    if !mentions.is_empty() {
+        lookups.extend(crate::owner::resolve_mentions(state, &mentions).await);
+    }
+    if !targets.is_empty() {
+        lookups.extend(crate::conversation::replying::resolve_targets(state).await);
+    }
+    let s = site.clone();
+    let queued = tokio::task::spawn_blocking(move || s.federate())
+        .await
+        .map_err(task)??;
+    Ok(Published {
+        report,
+        lookups,
+        queued,
+    })
+}
+
 /// How long the content folder must be quiet before a change is published: an editor's save
 /// (temporary file, rename, metadata) arrives as a burst of events.
 pub const WATCH_QUIET: Duration = Duration::from_millis(400);
@@ -111,14 +162,14 @@ pub struct ContentWatcher {
     _watcher: notify::RecommendedWatcher,
 }
 
-/// Watches the site's content while `hortus serve` runs: a saved, added or removed post is
-/// published and queued for followers as `hortus publish` would, once the folder has been quiet
-/// for [`WATCH_QUIET`]. `report` hears the outcome of every run (on the watcher's own thread,
-/// never an async worker). A file with a mistake publishes nothing, as with `hortus publish`:
-/// what is online stays online until the file is fixed.
+/// Watches the site's content while `hortus serve` runs and calls `on_change` (on the watcher's
+/// own thread, never an async worker) once the folder has been quiet for [`WATCH_QUIET`] after
+/// a post or image was saved, added or removed; `hortus serve` publishes then, as [`publish`]
+/// does. A file with a mistake publishes nothing: what is online stays online until the file
+/// is fixed.
 pub fn watch_content(
-    site: Site,
-    report: impl Fn(Result<(posts::SyncReport, crate::delivery::Federated), AppError>) + Send + 'static,
+    site: &Site,
+    on_change: impl Fn() + Send + 'static,
 ) -> Result<ContentWatcher, AppError> {
     use notify::{EventKind, RecursiveMode, Watcher};
     use std::sync::mpsc::{RecvTimeoutError, channel};
@@ -158,7 +209,7 @@ pub fn watch_content(
                         Err(RecvTimeoutError::Timeout) => {
                             due = None;
                             tracing::info!("content changed: publishing");
-                            report(site.publish_and_federate());
+                            on_change();
                             continue;
                         }
                         Err(RecvTimeoutError::Disconnected) => return,

@@ -263,37 +263,13 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Publish => {
             let site = Site::open(&cli.dir)?;
-            let report = site.sync_posts()?;
-            print_report(&report);
-            // Mentioned accounts are looked up before anything is queued, so the Create
-            // addresses them.
-            let unresolved = owner::unresolved_mentions(&crate::db::open(&site.db_path())?)?;
-            if !unresolved.is_empty() {
-                let lines = with_state(&cli.dir, async |state| {
-                    Ok(owner::resolve_mentions(state, &unresolved).await)
-                })?;
-                for line in lines {
-                    println!("{line}");
-                }
-            }
-            // So are the authors of what replies answer: the reply mentions them.
-            let conn = crate::db::open(&site.db_path())?;
-            if !crate::conversation::replying::unresolved_targets(&conn, &site.urls)?.is_empty() {
-                let problems = with_state(&cli.dir, async |state| {
-                    Ok(crate::conversation::replying::resolve_targets(state).await)
-                })?;
-                for line in problems {
-                    println!("{line}");
-                }
-            }
-            let queued = site.federate()?;
-            if !queued.activities.is_empty() {
-                println!(
-                    "queued {} deliveries of {} activities (hortus serve sends them)",
-                    queued.deliveries,
-                    queued.activities.len()
-                );
-            }
+            let published =
+                with_state(
+                    &cli.dir,
+                    async |state| Ok(app::publish(&site, state).await?),
+                )?;
+            print_report(&published.report);
+            print_lookups_and_queue(&published);
             Ok(())
         }
         Command::Queue { action } => {
@@ -434,6 +410,35 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// What a publish looked up and queued, for the owner.
+fn print_lookups_and_queue(published: &app::Published) {
+    for line in &published.lookups {
+        println!("{line}");
+    }
+    let queued = &published.queued;
+    if !queued.activities.is_empty() {
+        println!(
+            "queued {} deliveries of {} activities (hortus serve sends them)",
+            queued.deliveries,
+            queued.activities.len()
+        );
+    }
+}
+
+/// While serving, a publish that fails is reported, not fatal: what was published before
+/// stays online.
+fn report_published(outcome: std::result::Result<app::Published, app::AppError>) {
+    match outcome {
+        Ok(published) => {
+            if !published.report.is_empty() {
+                print_report(&published.report);
+            }
+            print_lookups_and_queue(&published);
+        }
+        Err(e) => eprintln!("warning: posts not published:\n{e}"),
+    }
+}
+
 fn print_report(report: &SyncReport) {
     for (_, slug) in &report.created {
         println!("created  {slug}");
@@ -458,7 +463,8 @@ fn print_report(report: &SyncReport) {
 fn export(dir: &std::path::Path, mut opts: crate::export::ExportOptions) -> Result<()> {
     use std::io::IsTerminal;
     let site = Site::open(dir)?;
-    let report = site.publish()?;
+    let published = with_state(dir, async |state| Ok(app::publish(&site, state).await?))?;
+    let report = published.report;
     let human = std::io::stdout().is_terminal();
     if human {
         if !report.is_empty() {
@@ -486,47 +492,37 @@ fn export(dir: &std::path::Path, mut opts: crate::export::ExportOptions) -> Resu
 }
 
 fn serve(site: Site, addr: &str) -> Result<()> {
-    // Publishing problems are reported, not fatal: what was published before stays online.
-    match site.publish() {
-        Ok(report) if !report.is_empty() => print_report(&report),
-        Ok(_) => {}
-        Err(e) => eprintln!("warning: posts not published:\n{e}"),
-    }
     let listener = app::bind(addr)?;
     let local = listener.local_addr().context("reading the bound address")?;
-    let u = &site.urls;
-    println!(
-        "Hortus is serving @{} on http://{local}",
-        site.config.handle()
-    );
-    println!("  home page:  {}", u.home());
-    println!("  actor:      {}", u.actor());
-    println!(
-        "  webfinger:  {}?resource=acct:{}",
-        u.webfinger(),
-        site.config.handle()
-    );
-    println!("  feed:       {}", u.feed());
-    // A saved post goes online (and to followers) without a separate `hortus publish`.
-    let _watcher = app::watch_content(site.clone(), |outcome| match outcome {
-        Ok((report, _)) if report.is_empty() => {}
-        Ok((report, federated)) => {
-            print_report(&report);
-            if federated.deliveries > 0 {
-                println!("queued {} deliveries", federated.deliveries);
-            }
-        }
-        Err(e) => eprintln!("warning: posts not published:\n{e}"),
-    })
-    .map_err(|e| eprintln!("warning: {e}; run `hortus publish` after editing posts"))
-    .ok();
-    println!("Watching content/ for changes. Press Ctrl-C to stop.");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
         let state = app::state(&site).await?;
+        report_published(app::publish(&site, &state).await);
+        let u = &site.urls;
+        println!(
+            "Hortus is serving @{} on http://{local}",
+            site.config.handle()
+        );
+        println!("  home page:  {}", u.home());
+        println!("  actor:      {}", u.actor());
+        println!(
+            "  webfinger:  {}?resource=acct:{}",
+            u.webfinger(),
+            site.config.handle()
+        );
+        println!("  feed:       {}", u.feed());
+        // A saved post goes online (and to followers) without a separate `hortus publish`.
+        let runtime = tokio::runtime::Handle::current();
+        let (watched, watching) = (site.clone(), state.clone());
+        let _watcher = app::watch_content(&site, move || {
+            report_published(runtime.block_on(app::publish(&watched, &watching)));
+        })
+        .map_err(|e| eprintln!("warning: {e}; run `hortus publish` after editing posts"))
+        .ok();
+        println!("Watching content/ for changes. Press Ctrl-C to stop.");
         app::serve(state, listener).await
     })?;
     Ok(())

@@ -550,3 +550,70 @@ async fn publish_resolves_mentions_on_allowed_servers_only() {
         .unwrap();
     assert_eq!(mention["href"], json!(friend.actor));
 }
+
+/// A post saved while `hortus serve` runs looks its mentions up like `hortus publish` does, so
+/// a never-seen account on an allowed server receives the Create addressed to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_saved_while_serving_reaches_the_accounts_it_mentions() {
+    let mut site = TestSite::federating("127.0.0.42");
+    let friend = Peer::start("127.0.0.43", false);
+    site.allow(&friend.host);
+    drop(site.listener.take()); // the port is `hortus serve`'s now
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_hortus"))
+        .arg("--dir")
+        .arg(&site.dir)
+        .arg("serve")
+        .env("HORTUS_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while reqwest::get(site.url("/")).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hortus serve did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    site.write_post("hi.md", &format!("Hello @bob@{}, welcome.", friend.host));
+    let got = friend
+        .wait_for("the Create for the mentioned account", |r| {
+            r.iter()
+                .any(|r| r.method == "POST" && r.json()["type"] == "Create")
+        })
+        .await;
+    let create = got
+        .iter()
+        .find(|r| r.method == "POST" && r.json()["type"] == "Create")
+        .unwrap()
+        .json();
+    let note = &create["object"];
+    assert!(note["content"].as_str().unwrap().contains("welcome"));
+    assert!(
+        note["cc"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(friend.actor)),
+        "addressed to the mentioned actor: {note}"
+    );
+    // The lookup came first: WebFinger, then the actor.
+    let gets: Vec<&str> = got
+        .iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.path.as_str())
+        .collect();
+    assert!(
+        gets.iter().any(|p| p.starts_with("/.well-known/webfinger")),
+        "{gets:?}"
+    );
+}

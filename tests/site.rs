@@ -630,7 +630,10 @@ async fn collections_page_through_many_items() {
             db.execute(
                 "INSERT INTO followers (actor_id, follow_id, state, created_at)
                  VALUES (?1, ?1 || '#follow', ?2, '2026-01-01T00:00:00Z')",
-                [format!("https://peer.example/users/u{i:02}"), state.to_string()],
+                [
+                    format!("https://peer.example/users/u{i:02}"),
+                    state.to_string(),
+                ],
             )
             .unwrap();
         }
@@ -670,7 +673,11 @@ async fn collections_page_through_many_items() {
                 assert!(p.get("prev").is_none());
             }
             for item in p["orderedItems"].as_array().unwrap() {
-                let id = if item_id.is_empty() { &item } else { &item[item_id] };
+                let id = if item_id.is_empty() {
+                    item
+                } else {
+                    &item[item_id]
+                };
                 let id = id.as_str().or_else(|| id["id"].as_str()).unwrap();
                 seen.push(id.to_string());
             }

@@ -9,10 +9,12 @@
 //! |----------------------------|----------|-----------------------------------------|
 //! | new post                   | Create   | `{object}#create`                       |
 //! | edited post                | Update   | `{object}#update-{unix updated}-{hash}` |
-//! | removed post               | Delete   | `{object}#delete` (object: Tombstone)   |
+//! | removed post               | Delete   | `{object}#delete-{hash}` (Tombstone)    |
 //! | removed post put back      | Create   | `{object}#create-{unix updated}`        |
 //!
-//! (`hash` is the start of the file's hash, so two edits within one second differ.)
+//! (`hash` is the start of the file's hash, so two edits within one second differ; for a
+//! Delete, of the id of what followers were last sent, so removing a post that was put back
+//! makes a new Delete rather than one receivers and the queue have already seen.)
 //!
 //! Recipients, resolved when the activity is queued (the policy is checked again at sending):
 //! every follower in state `accepted`, one delivery per shared inbox (or the actor's inbox when
@@ -45,20 +47,23 @@ pub fn federate_posts(
     now: SystemTime,
 ) -> Result<Federated, DeliveryError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let changed: Vec<(i64, String, bool, Option<String>)> = {
+    type Changed = (i64, String, bool, Option<String>, Option<String>);
+    let changed: Vec<Changed> = {
         let mut stmt = tx.prepare(
-            "SELECT p.id, p.source_hash, p.deleted_at IS NOT NULL, f.state
+            "SELECT p.id, p.source_hash, p.deleted_at IS NOT NULL, f.state, f.activity_id
              FROM posts p LEFT JOIN post_federation f ON f.post_id = p.id
              WHERE f.post_id IS NULL
                 OR (p.deleted_at IS NULL) != (f.state = 'created')
                 OR (p.deleted_at IS NULL AND f.source_hash != p.source_hash)
              ORDER BY p.published, p.id",
         )?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<Result<_, _>>()?
+        stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?
     };
     let mut report = Federated::default();
-    for (post_id, hash, deleted, told) in changed {
+    for (post_id, hash, deleted, told, last_sent) in changed {
         let Some(post) = posts::by_id(&tx, post_id)? else {
             continue;
         };
@@ -75,7 +80,16 @@ pub fn federate_posts(
                 ));
                 Some(a)
             }
-            (Some(_), true) => Some(ap::delete(site, &post)),
+            (Some(_), true) => {
+                let mut a = ap::delete(site, &post);
+                let sent = openssl::sha::sha256(last_sent.unwrap_or_default().as_bytes());
+                let tag: String = sent[..4].iter().map(|b| format!("{b:02x}")).collect();
+                a["id"] = Value::String(format!(
+                    "{}#delete-{tag}",
+                    site.urls.post_object(&post.slug)
+                ));
+                Some(a)
+            }
             (Some(_), false) => {
                 let id = format!(
                     "{}#update-{}-{}",
@@ -284,12 +298,14 @@ mod tests {
         std::fs::remove_file(&post).unwrap();
         posts::publish(&mut conn, dir.path(), &urls).unwrap();
         let r = federate_posts(&mut conn, &site, now).unwrap();
-        let delete = "https://example.net/posts/hi.json#delete";
-        assert_eq!(r.activities, [("Delete".to_string(), delete.to_string())]);
+        assert_eq!(r.activities.len(), 1);
+        let (kind, delete) = &r.activities[0];
+        assert_eq!(kind, "Delete");
+        assert!(delete.starts_with("https://example.net/posts/hi.json#delete-"));
         let body: String = conn
             .query_row(
                 "SELECT body FROM outgoing_activities WHERE id = ?1",
-                [delete],
+                [delete.as_str()],
                 |r| r.get(0),
             )
             .unwrap();
@@ -300,6 +316,20 @@ mod tests {
             federate_posts(&mut conn, &site, now).unwrap(),
             Federated::default()
         );
+
+        // Put back, then removed again (within the same second): a Create, then a Delete that
+        // is new to the queue and to receivers, so followers lose the post again.
+        std::fs::write(&post, "edited #Rust").unwrap();
+        posts::publish(&mut conn, dir.path(), &urls).unwrap();
+        let back = federate_posts(&mut conn, &site, now).unwrap();
+        assert_eq!(back.activities[0].0, "Create");
+        assert_eq!(back.deliveries, 2);
+        std::fs::remove_file(&post).unwrap();
+        posts::publish(&mut conn, dir.path(), &urls).unwrap();
+        let again = federate_posts(&mut conn, &site, now).unwrap();
+        assert_eq!(again.activities[0].0, "Delete");
+        assert_ne!(&again.activities[0].1, delete);
+        assert_eq!(again.deliveries, 2, "queued for both inboxes again");
     }
 
     #[test]

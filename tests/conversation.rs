@@ -439,6 +439,58 @@ async fn a_refused_servers_reply_never_appears() {
     );
 }
 
+/// Blocking a server hides what it said and did at once, on the page and in the next export;
+/// unblocking brings it back (nothing was deleted).
+#[tokio::test(flavor = "multi_thread")]
+async fn blocking_a_server_hides_its_replies_and_reactions() {
+    let (site, peer, _state) = site_with_post("127.0.0.3").await;
+    let friend = Peer::start("127.0.0.4", false);
+    site.allow(&friend.host);
+    let post = site.url("/posts/hello.json");
+    let reply = note(&peer, "1", Some(&post), "<p>soon blocked</p>");
+    assert_eq!(
+        send(&peer, &site, &peer.activity("Create", reply)).await,
+        202
+    );
+    assert_eq!(
+        send(&peer, &site, &peer.activity("Like", json!(post))).await,
+        202
+    );
+    let kept = note(&friend, "2", Some(&post), "<p>still a friend</p>");
+    assert_eq!(
+        send(&friend, &site, &friend.activity("Create", kept)).await,
+        202
+    );
+    assert_eq!(
+        send(&friend, &site, &friend.activity("Like", json!(post))).await,
+        202
+    );
+    let html = page(&site, "hello").await;
+    assert!(html.contains("soon blocked") && html.contains("still a friend"));
+    assert_eq!(
+        counts(conversation(&html)),
+        "2 replies 2 likes 0 boosts 0 quotes"
+    );
+
+    hortus_ok(&site.dir, &["block", "add", &peer.host]);
+    let html = page(&site, "hello").await;
+    assert!(!html.contains("soon blocked"), "{}", conversation(&html));
+    assert!(html.contains("still a friend"));
+    assert_eq!(
+        counts(conversation(&html)),
+        "1 reply 1 like 0 boosts 0 quotes"
+    );
+    let out = site.tmp.path().join("out");
+    let export = hortus(&site.dir, &["export", out.to_str().unwrap()]);
+    assert!(export.status.success());
+    let exported = std::fs::read_to_string(out.join("posts/hello.html")).unwrap();
+    assert!(!exported.contains("soon blocked") && exported.contains("still a friend"));
+
+    hortus_ok(&site.dir, &["block", "remove", &peer.host]);
+    let html = page(&site, "hello").await;
+    assert!(html.contains("soon blocked"), "shown again once unblocked");
+}
+
 /// Tag names and attributes that may appear in the conversation section: the sanitiser's
 /// allowlist plus the template's own markup.
 const TAGS: [&str; 25] = [

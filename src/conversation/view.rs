@@ -90,7 +90,16 @@ pub fn human_time(t: OffsetDateTime) -> String {
     .unwrap_or_default()
 }
 
-fn remote_nodes(conn: &Connection, thread_posts: &[i64]) -> rusqlite::Result<Vec<Node>> {
+/// Whether what an actor wrote or did may be shown: its server is allowed by the policy now.
+/// A server blocked after it replied disappears from the page (and the next export) at once;
+/// allowing it again brings its rows back, since nothing is deleted.
+pub type Shown<'a> = &'a dyn Fn(&str) -> bool;
+
+fn remote_nodes(
+    conn: &Connection,
+    thread_posts: &[i64],
+    shown: Shown,
+) -> rusqlite::Result<Vec<Node>> {
     if thread_posts.is_empty() {
         return Ok(Vec::new());
     }
@@ -134,7 +143,7 @@ fn remote_nodes(conn: &Connection, thread_posts: &[i64]) -> rusqlite::Result<Vec
             keys,
             parent: r.get(2)?,
             published: published.clone(),
-            pruned: hidden || visibility == "private",
+            pruned: hidden || visibility == "private" || !shown(&actor),
             deleted,
             view: ReplyView {
                 depth: 0,
@@ -216,10 +225,17 @@ fn local_replies(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
     .collect()
 }
 
-fn count(conn: &Connection, sql: &str, post_id: i64) -> rusqlite::Result<u64> {
-    conn.prepare_cached(sql)?
-        .query_row([post_id], |r| r.get::<_, i64>(0))
-        .map(|n| n.max(0) as u64)
+/// How many rows `sql` (selecting actor ids) gives for the post, from servers still shown.
+fn count(conn: &Connection, sql: &str, post_id: i64, shown: Shown) -> rusqlite::Result<u64> {
+    let mut n = 0;
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query([post_id])?;
+    while let Some(row) = rows.next()? {
+        if shown(row.get_ref(0)?.as_str().unwrap_or_default()) {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Everything the page of `post` shows under it.
@@ -228,28 +244,32 @@ pub fn load(
     urls: &Urls,
     post: &Post,
     owner: &Owner,
+    shown: Shown,
 ) -> rusqlite::Result<ConversationView> {
     let likes = count(
         conn,
-        "SELECT COUNT(*) FROM reactions WHERE post_id = ?1 AND kind = 'like'",
+        "SELECT actor_id FROM reactions WHERE post_id = ?1 AND kind = 'like'",
         post.id,
+        shown,
     )?;
     let boosts = count(
         conn,
-        "SELECT COUNT(*) FROM reactions WHERE post_id = ?1 AND kind = 'boost'",
+        "SELECT actor_id FROM reactions WHERE post_id = ?1 AND kind = 'boost'",
         post.id,
+        shown,
     )?;
     let quotes = count(
         conn,
-        "SELECT COUNT(*) FROM remote_notes WHERE quote_post_id = ?1 AND deleted_at IS NULL
+        "SELECT actor_id FROM remote_notes WHERE quote_post_id = ?1 AND deleted_at IS NULL
          AND hidden = 0",
         post.id,
+        shown,
     )?;
     let replies_off = store::site_replies_off(conn)? || store::post_replies_off(conn, post.id)?;
     let replies = if replies_off {
         Vec::new()
     } else {
-        thread(conn, urls, post, owner)?
+        thread(conn, urls, post, owner, shown)?
     };
     Ok(ConversationView {
         replies,
@@ -265,6 +285,7 @@ fn thread(
     urls: &Urls,
     post: &Post,
     owner: &Owner,
+    shown: Shown,
 ) -> rusqlite::Result<Vec<ReplyView>> {
     let root_keys = [urls.post_object(&post.slug), urls.post_page(&post.slug)];
     let candidates = local_replies(conn)?;
@@ -276,7 +297,7 @@ fn thread(
         if frontier.is_empty() {
             break;
         }
-        for n in remote_nodes(conn, &frontier)? {
+        for n in remote_nodes(conn, &frontier, shown)? {
             known.extend(n.keys.iter().cloned());
             nodes.push(n);
         }
@@ -415,7 +436,7 @@ mod tests {
             handle: "alice@me.example",
             home: "https://me.example/",
         };
-        let view = load(&conn, &urls(), &post, &owner).unwrap();
+        let view = load(&conn, &urls(), &post, &owner, &|_| true).unwrap();
         let shown: Vec<(&str, usize)> = view
             .replies
             .iter()

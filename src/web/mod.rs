@@ -451,9 +451,17 @@ async fn load_conversation(
 ) -> Result<crate::conversation::view::ConversationView, WebError> {
     let urls = state.urls.clone();
     let layout = state.layout.clone();
+    let policy = state.policy.clone();
     state
         .db
         .call(move |c| {
+            // Allow and block lists change from the command line: one single-row read.
+            if let Err(e) = policy.reload_if_changed(c) {
+                tracing::warn!(error = %e, "could not reload the federation policy");
+            }
+            let shown = |actor: &str| {
+                url::Url::parse(actor).is_ok_and(|u| policy.decide_url(&u).is_allowed())
+            };
             let owner = crate::conversation::view::Owner {
                 name: &layout.author_name,
                 handle: &layout.handle,
@@ -462,7 +470,7 @@ async fn load_conversation(
             // One read transaction for the page's half-dozen queries: one snapshot, and the
             // shared lock taken once rather than per statement.
             let tx = c.transaction().map_err(WebError::from)?;
-            let view = crate::conversation::view::load(&tx, &urls, &post, &owner)?;
+            let view = crate::conversation::view::load(&tx, &urls, &post, &owner, &shown)?;
             tx.finish().map_err(WebError::from)?;
             Ok(view)
         })

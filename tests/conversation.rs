@@ -493,8 +493,9 @@ async fn blocking_a_server_hides_its_replies_and_reactions() {
 
 /// Tag names and attributes that may appear in the conversation section: the sanitiser's
 /// allowlist plus the template's own markup.
-const TAGS: [&str; 25] = [
+const TAGS: [&str; 26] = [
     "section",
+    "bdi",
     "h2",
     "ul",
     "ol",

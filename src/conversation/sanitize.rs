@@ -157,11 +157,14 @@ pub fn http_url(value: &str) -> Option<String> {
 }
 
 /// Plain text from a remote field shown as text (names, content warnings): control characters
-/// removed and length bounded. Templates escape it.
+/// and bidirectional overrides, embeddings and isolates removed (a display name must not flip
+/// the text around it: "moc.elgoog" spoofing), length bounded. Templates escape it and isolate
+/// names in `<bdi>`; right-to-left names themselves are untouched.
 pub fn plain_text(value: &str, max_chars: usize) -> String {
     value
         .chars()
         .filter(|c| !c.is_control() || *c == ' ')
+        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
         .take(max_chars)
         .collect::<String>()
         .trim()
@@ -228,7 +231,8 @@ mod tests {
         assert_eq!(http_url("javascript:alert(1)"), None);
         assert_eq!(http_url("/relative"), None);
         assert_eq!(http_url("data:text/html,<b>"), None);
-        assert_eq!(plain_text("a\u{0}b\u{202e}c\n", 10), "ab\u{202e}c");
+        assert_eq!(plain_text("a\u{0}b\u{202e}c\u{2067}d\n", 10), "abcd");
+        assert_eq!(plain_text("שלום world", 20), "שלום world", "RTL text stays");
         assert_eq!(
             text_of("<p>Hello &amp; <b>bye</b></p><p>x</p>", 100),
             "Hello & bye x"

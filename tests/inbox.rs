@@ -152,6 +152,16 @@ async fn refused_peer_gets_403_costs_no_request_and_is_recorded_as_a_knock() {
         knocks[0]
     );
 
+    // Refused on its headers, before its body is read: even 4 MiB gets 403, not 413.
+    let mut big = peer.activity(
+        "Create",
+        json!({"type": "Note", "content": "x".repeat(4 * 1024 * 1024)}),
+    );
+    big["id"] = json!(format!("{}/big", peer.base));
+    assert_eq!(peer.post(&site.url("/inbox"), &big).await.status(), 403);
+    let knocks = hortus::federation::knocks(&site.db(), 10).unwrap();
+    assert_eq!(knocks[0].count, 2);
+
     // Allowing the server opens the gate without a restart.
     site.allow(&peer.host);
     let again = peer.activity("Follow", json!(site.url("/users/alice")));

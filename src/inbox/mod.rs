@@ -232,6 +232,72 @@ fn refetch_allowed(key_id: &str, now: Instant) -> bool {
     true
 }
 
+/// How much of a refused server's body is read, to record what it tried (type and actor).
+pub const KNOCK_PEEK: usize = 64 * 1024;
+
+/// What the inbox may decide from the request head alone.
+pub enum Screened {
+    /// Worth reading the body of.
+    Pass,
+    /// Refused for what the head says (415, 401).
+    Refuse(InboxError),
+    /// Signed by a server the policy refuses: read no more than [`KNOCK_PEEK`], record the
+    /// knock with [`knock`], answer 403.
+    Knock(String),
+}
+
+/// Steps 1 and 2 before any of the body is read: the content type, the signature's syntax,
+/// and the signer's server against the policy. A refused server costs a header parse and a
+/// peek, not a megabyte of body.
+pub async fn screen(state: &AppState, head: &RequestParts<'_>) -> Screened {
+    if !acceptable_content_type(head.header("content-type").as_deref()) {
+        return Screened::Refuse(InboxError::ContentType);
+    }
+    let key_url = match httpsig::signature_key_id(head) {
+        Ok(pending) => match Url::parse(pending.key_id()) {
+            Ok(url) => url,
+            Err(_) => {
+                return Screened::Refuse(
+                    httpsig::VerifyError::MalformedSignature("keyId is not a URL").into(),
+                );
+            }
+        },
+        Err(e) => return Screened::Refuse(e.into()),
+    };
+    refresh_policy(state).await;
+    match state.policy.decide_url(&key_url) {
+        Decision::Refused(reason) => {
+            let host = host_of(&key_url);
+            tracing::info!(%host, %reason, "refused a request from a server that is not allowed");
+            Screened::Knock(host)
+        }
+        _ => Screened::Pass,
+    }
+}
+
+/// Records that `host` knocked (with what `peek` of its body shows) and says so.
+pub async fn knock(state: &AppState, host: String, peek: &[u8]) -> InboxError {
+    let (actor, kind) = knock_details(peek);
+    let h = host.clone();
+    let recorded = state
+        .db
+        .call(move |c| {
+            federation::record_knock(
+                c,
+                &h,
+                actor.as_deref(),
+                kind.as_deref(),
+                time::OffsetDateTime::now_utc(),
+            )
+            .map_err(|e| InboxError::Internal(e.to_string()))
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "could not record a knock");
+    }
+    InboxError::Refused(host)
+}
+
 /// Steps 2 and 3: who signed this request, if anyone we talk to. Also used for signed fetch.
 pub async fn verify_request(
     state: &AppState,
@@ -243,26 +309,8 @@ pub async fn verify_request(
     refresh_policy(state).await;
     if let Decision::Refused(reason) = state.policy.decide_url(&key_url) {
         let host = host_of(&key_url);
-        let (actor, kind) = knock_details(req.body.unwrap_or_default());
-        let h = host.clone();
-        let recorded = state
-            .db
-            .call(move |c| {
-                federation::record_knock(
-                    c,
-                    &h,
-                    actor.as_deref(),
-                    kind.as_deref(),
-                    time::OffsetDateTime::now_utc(),
-                )
-                .map_err(|e| InboxError::Internal(e.to_string()))
-            })
-            .await;
-        if let Err(e) = recorded {
-            tracing::warn!(error = %e, "could not record a knock");
-        }
         tracing::info!(%host, %reason, "refused a request from a server that is not allowed");
-        return Err(InboxError::Refused(host));
+        return Err(knock(state, host, req.body.unwrap_or_default()).await);
     }
     let opts = VerifyOptions {
         scheme: state.config.base_url.scheme(),

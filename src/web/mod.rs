@@ -143,22 +143,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sitemap.xml", read().to(sitemap::sitemap))
         .route("/@{name}", read().to(profile_redirect));
     // Inboxes: the shared one, the owner's and the instance actor's all take the same path.
-    let limit = || web::PayloadConfig::new(crate::inbox::MAX_BODY);
-    cfg.service(
-        web::resource("/inbox")
-            .app_data(limit())
-            .route(web::post().to(inbox)),
-    )
-    .service(
-        web::resource("/users/{name}/inbox")
-            .app_data(limit())
-            .route(web::post().to(inbox)),
-    )
-    .service(
-        web::resource("/actor/inbox")
-            .app_data(limit())
-            .route(web::post().to(inbox)),
-    );
+    cfg.service(web::resource("/inbox").route(web::post().to(inbox)))
+        .service(web::resource("/users/{name}/inbox").route(web::post().to(inbox)))
+        .service(web::resource("/actor/inbox").route(web::post().to(inbox)));
 }
 
 /// Headers as the signature verifier wants them: lower-case names, values as sent.
@@ -199,16 +186,43 @@ async fn signed_fetch_gate(req: &HttpRequest, state: &AppState) -> Option<HttpRe
     }
 }
 
-async fn inbox(req: HttpRequest, state: State, body: web::Bytes) -> HttpResponse {
+async fn inbox(req: HttpRequest, state: State, mut payload: web::Payload) -> HttpResponse {
+    use crate::inbox::{InboxError, MAX_BODY, Screened};
     let headers = header_pairs(&req);
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let parts = crate::httpsig::RequestParts {
+    let mut parts = crate::httpsig::RequestParts {
         method: req.method().as_str(),
         path_and_query: target,
         headers: &headers,
-        body: Some(&body),
+        body: None,
     };
-    match crate::inbox::receive(&state, &parts).await {
+    // The head first: a wrong content type, a missing signature or a refused server is
+    // answered before the body is read (of a refused server's, only a peek for the knock).
+    let outcome = match crate::inbox::screen(&state, &parts).await {
+        Screened::Refuse(e) => Err(e),
+        Screened::Knock(host) => {
+            let peek = read_at_most(&mut payload, crate::inbox::KNOCK_PEEK).await;
+            Err(crate::inbox::knock(&state, host, &peek).await)
+        }
+        Screened::Pass => {
+            let declared = req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+            if declared.is_some_and(|n| n > MAX_BODY) {
+                return too_large();
+            }
+            match payload.to_bytes_limited(MAX_BODY).await {
+                Ok(Ok(body)) => {
+                    parts.body = Some(&body);
+                    crate::inbox::receive(&state, &parts).await
+                }
+                Ok(Err(_)) => return too_large(),
+                Err(e) => Err(InboxError::BadActivity(format!("reading the body: {e}"))),
+            }
+        }
+    };
+    match outcome {
         Ok(()) => HttpResponse::Accepted().finish(),
         Err(e) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -227,6 +241,28 @@ async fn inbox(req: HttpRequest, state: State, body: web::Bytes) -> HttpResponse
                 .body(msg)
         }
     }
+}
+
+fn too_large() -> HttpResponse {
+    HttpResponse::PayloadTooLarge()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!(
+            "the body is larger than {} bytes",
+            crate::inbox::MAX_BODY
+        ))
+}
+
+/// Up to `limit` bytes of a body, and no more read from the connection (it is then closed).
+async fn read_at_most(payload: &mut web::Payload, limit: usize) -> Vec<u8> {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match payload.next().await {
+            Some(Ok(chunk)) => out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]),
+            _ => break,
+        }
+    }
+    out
 }
 
 /// Does the client ask for ActivityPub JSON? Mastodon sends

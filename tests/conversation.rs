@@ -465,11 +465,32 @@ async fn blocking_a_server_hides_its_replies_and_reactions() {
         send(&friend, &site, &friend.activity("Like", json!(post))).await,
         202
     );
+    let follow = friend.activity("Follow", json!(site.url("/users/alice")));
+    assert_eq!(send(&friend, &site, &follow).await, 202);
+    assert_eq!(
+        send(&friend, &site, &friend.activity("Announce", json!(post))).await,
+        202
+    );
+    // The owner's notifications name each of them, with who did it.
+    let list: Value = serde_json::from_str(&hortus_ok(&site.dir, &["inbox", "--json"])).unwrap();
+    let by = |kind: &str, actor: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == kind && n["actor"] == actor)
+            .count()
+    };
+    assert_eq!(by("follower", &friend.actor), 1, "{list:#}");
+    assert_eq!(by("like", &friend.actor), 1, "{list:#}");
+    assert_eq!(by("like", &peer.actor), 1, "{list:#}");
+    assert_eq!(by("boost", &friend.actor), 1, "{list:#}");
+    assert_eq!(by("reply", &peer.actor), 1, "{list:#}");
+
     let html = page(&site, "hello").await;
     assert!(html.contains("soon blocked") && html.contains("still a friend"));
     assert_eq!(
         counts(conversation(&html)),
-        "2 replies 2 likes 0 boosts 0 quotes"
+        "2 replies 2 likes 1 boost 0 quotes"
     );
 
     hortus_ok(&site.dir, &["block", "add", &peer.host]);
@@ -478,7 +499,7 @@ async fn blocking_a_server_hides_its_replies_and_reactions() {
     assert!(html.contains("still a friend"));
     assert_eq!(
         counts(conversation(&html)),
-        "1 reply 1 like 0 boosts 0 quotes"
+        "1 reply 1 like 1 boost 0 quotes"
     );
     let out = site.tmp.path().join("out");
     let export = hortus(&site.dir, &["export", out.to_str().unwrap()]);

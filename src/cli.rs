@@ -405,6 +405,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("Created a demo site in {}", path.display());
             }
             let site = Site::open(&path)?;
+            let base = &site.config.base_url;
+            let serves = format!(
+                "{}:{}",
+                base.host_str().unwrap_or_default(),
+                base.port_or_known_default().unwrap_or(80)
+            );
+            if serves != listen {
+                // Every link of the demo is built from its base_url: on another address the
+                // pages would point at a server that is not there.
+                anyhow::bail!(
+                    "{}: the demo site was made for http://{serves}, not {listen}\n  fix: run `hortus demo --listen {serves}`, or remove {} to make a new one",
+                    path.join(crate::config::CONFIG_FILE).display(),
+                    path.display()
+                );
+            }
             serve(site, &listen)
         }
     }

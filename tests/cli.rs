@@ -429,3 +429,27 @@ async fn serve_publishes_saved_posts_without_a_separate_publish() {
     let out = std::fs::read_to_string(&log).unwrap();
     assert!(out.contains("deleted  watched"), "{out}");
 }
+
+#[test]
+fn demo_refuses_an_address_its_links_do_not_point_at() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = tmp.path().join("demo-site");
+    assert!(hortus::scaffold::ensure_demo(&demo, "127.0.0.1:8080").unwrap());
+    let out = hortus(
+        tmp.path(),
+        &[
+            "demo",
+            "--path",
+            demo.to_str().unwrap(),
+            "--listen",
+            "127.0.0.45:8081",
+        ],
+    );
+    assert!(!out.status.success());
+    let msg = text(&out);
+    assert!(msg.contains("made for http://127.0.0.1:8080"), "{msg}");
+    assert!(
+        msg.contains("fix: run `hortus demo --listen 127.0.0.1:8080`"),
+        "{msg}"
+    );
+}

@@ -1,5 +1,7 @@
 //! The command line as users script it: exit codes, messages that name the file and line.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -354,14 +356,7 @@ async fn serve_publishes_saved_posts_without_a_separate_publish() {
         .stderr(std::fs::File::create(tmp.path().join("serve.err")).unwrap())
         .spawn()
         .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = Kill(child);
+    let _child = common::KillOnDrop(child);
     let http = reqwest::Client::new();
     let page = format!("{base}/posts/watched");
     // Polls `page` until `ok` holds for (status, body), for at most 10 seconds.

@@ -860,17 +860,7 @@ async fn the_owners_reply_federates_to_the_author_and_joins_the_thread() {
         &format!("+++\nin_reply_to = \"{r1_id}\"\n+++\nThank you!"),
     );
     site.publish();
-    let got = peer
-        .wait_for("the owner's reply", |r| {
-            r.iter()
-                .any(|r| r.method == "POST" && r.json()["type"] == "Create")
-        })
-        .await;
-    let create = got
-        .iter()
-        .find(|r| r.method == "POST" && r.json()["type"] == "Create")
-        .unwrap()
-        .json();
+    let create = peer.wait_for_activity("Create").await;
     let object = &create["object"];
     assert_eq!(object["inReplyTo"], r1_id);
     let mention = object["tag"]

@@ -578,14 +578,7 @@ async fn a_post_saved_while_serving_reaches_the_accounts_it_mentions() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = Kill(child);
+    let _child = KillOnDrop(child);
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while reqwest::get(site.url("/")).await.is_err() {
         assert!(
@@ -596,17 +589,7 @@ async fn a_post_saved_while_serving_reaches_the_accounts_it_mentions() {
     }
 
     site.write_post("hi.md", &format!("Hello @bob@{}, welcome.", friend.host));
-    let got = friend
-        .wait_for("the Create for the mentioned account", |r| {
-            r.iter()
-                .any(|r| r.method == "POST" && r.json()["type"] == "Create")
-        })
-        .await;
-    let create = got
-        .iter()
-        .find(|r| r.method == "POST" && r.json()["type"] == "Create")
-        .unwrap()
-        .json();
+    let create = friend.wait_for_activity("Create").await;
     let note = &create["object"];
     assert!(note["content"].as_str().unwrap().contains("welcome"));
     assert!(
@@ -617,6 +600,7 @@ async fn a_post_saved_while_serving_reaches_the_accounts_it_mentions() {
         "addressed to the mentioned actor: {note}"
     );
     // The lookup came first: WebFinger, then the actor.
+    let got = friend.received();
     let gets: Vec<&str> = got
         .iter()
         .filter(|r| r.method == "GET")

@@ -125,6 +125,16 @@ impl TestSite {
     }
 }
 
+/// A child process (a real `hortus serve`) killed and reaped when the test ends, however it ends.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn dir_of(site: &TestSite) -> &Path {
     &site.dir
 }

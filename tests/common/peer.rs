@@ -126,6 +126,15 @@ impl Peer {
         }
     }
 
+    /// Waits (bounded) for the first activity of type `kind` POSTed to this peer; returns it.
+    pub async fn wait_for_activity(&self, kind: &str) -> Value {
+        let is = |r: &Received| r.method == "POST" && r.json()["type"] == kind;
+        let got = self
+            .wait_for(&format!("a {kind}"), |r| r.iter().any(is))
+            .await;
+        got.iter().find(|r| is(r)).expect("just seen").json()
+    }
+
     /// A signed POST of `activity` to `url`, as Mastodon sends it.
     pub async fn post(&self, url: &str, activity: &Value) -> reqwest::Response {
         self.post_raw(

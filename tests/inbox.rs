@@ -611,3 +611,59 @@ async fn a_post_saved_while_serving_reaches_the_accounts_it_mentions() {
         "{gets:?}"
     );
 }
+
+/// RFC 9421 signatures through the live inbox: accepted when right, 401 when the body was
+/// changed after signing or the target URI is another.
+#[tokio::test(flavor = "multi_thread")]
+async fn rfc9421_signed_posts_are_accepted_by_the_live_inbox() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let peer = Peer::start("127.0.0.46", false);
+    site.allow(&peer.host);
+    site.start().await;
+    let key = hortus::httpsig::load_private_key(&peer.private_pem).unwrap();
+    let send = async |url: &str, signed_for: &str, body: &[u8], sent: &[u8]| {
+        let headers = hortus::httpsig::sign_post_rfc9421(
+            &url::Url::parse(signed_for).unwrap(),
+            body,
+            AP,
+            &peer.key_id,
+            &key,
+            SystemTime::now(),
+        )
+        .unwrap();
+        let mut req = reqwest::Client::new()
+            .post(url)
+            .header("Content-Type", AP)
+            .body(sent.to_vec());
+        for (n, v) in headers {
+            req = req.header(n, v);
+        }
+        req.send().await.unwrap().status().as_u16()
+    };
+    let inbox = site.url("/inbox");
+    let follow = peer
+        .activity("Follow", json!(site.url("/users/alice")))
+        .to_string();
+    let tampered = follow.replace("Follow", "Block");
+    assert_eq!(
+        send(&inbox, &inbox, follow.as_bytes(), tampered.as_bytes()).await,
+        401
+    );
+    let elsewhere = site.url("/users/alice/inbox");
+    assert_eq!(
+        send(&inbox, &elsewhere, follow.as_bytes(), follow.as_bytes()).await,
+        401
+    );
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM followers"), 0);
+    assert_eq!(
+        send(&inbox, &inbox, follow.as_bytes(), follow.as_bytes()).await,
+        202
+    );
+    assert_eq!(
+        count(
+            &site,
+            "SELECT COUNT(*) FROM followers WHERE state = 'accepted'"
+        ),
+        1
+    );
+}

@@ -135,6 +135,9 @@ pub struct FederationConfig {
     pub signed_fetch: bool,
     #[serde(default)]
     pub manually_approves_followers: bool,
+    /// Followers and following give their counts only (PROTOCOL.md §6: items MAY be hidden).
+    #[serde(default)]
+    pub hide_social_graph: bool,
     /// Tests only: let Hortus connect to loopback and private addresses.
     #[serde(default)]
     pub allow_private_addresses: bool,

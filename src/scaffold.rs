@@ -89,6 +89,8 @@ posts_per_page = 20
 # allowlist: federate only with servers you add with `hortus allow add DOMAIN` (the default).
 # blocklist: federate with everyone except servers you block with `hortus block add DOMAIN`.
 mode = "allowlist"
+# true: the followers and following collections give their counts only, never who is in them.
+hide_social_graph = false
 signed_fetch = false
 manually_approves_followers = false
 "#,

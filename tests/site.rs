@@ -696,3 +696,40 @@ async fn collections_page_through_many_items() {
         assert_eq!(past.status(), 404, "{coll}");
     }
 }
+
+/// `hide_social_graph`: followers and following give their counts, never who is in them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hidden_social_graph_shows_counts_only() {
+    let mut site = TestSite::with_config("127.0.0.2", |cfg| {
+        *cfg = cfg.replace("hide_social_graph = false", "hide_social_graph = true");
+    });
+    site.write_post("a.md", "A post");
+    site.publish();
+    let db = site.db();
+    db.execute(
+        "INSERT INTO remote_actors (id, host, inbox, shared_inbox, handle, url, raw, fetched_at)
+         VALUES ('https://peer.example/users/u', 'peer.example', 'https://peer.example/inbox',
+                 NULL, NULL, NULL, '{}', '2026-01-01T00:00:00Z')",
+        [],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO followers (actor_id, follow_id, state, created_at)
+         VALUES ('https://peer.example/users/u', 'https://peer.example/f', 'accepted',
+                 '2026-01-01T00:00:00Z')",
+        [],
+    )
+    .unwrap();
+    site.allow("peer.example");
+    site.start().await;
+    let (status, followers) = get_json(&site.url("/users/alice/followers")).await;
+    assert_eq!(status, 200);
+    assert_eq!(followers["totalItems"], 1);
+    assert!(followers.get("first").is_none(), "{followers}");
+    for coll in ["followers", "following"] {
+        let page = get(&site.url(&format!("/users/alice/{coll}/page/1")), AP).await;
+        assert_eq!(page.status(), 404, "{coll}");
+    }
+    let (_, outbox) = get_json(&site.url("/users/alice/outbox")).await;
+    assert_eq!(outbox["first"], site.url("/users/alice/outbox/page/1"));
+}

@@ -643,6 +643,11 @@ enum CollectionKind {
 }
 
 impl CollectionKind {
+    /// Whether who is in it stays private (`hide_social_graph`); the outbox never is.
+    fn hidden(self, config: &Config) -> bool {
+        config.federation.hide_social_graph && !matches!(self, CollectionKind::Outbox)
+    }
+
     fn parse(s: &str) -> Option<CollectionKind> {
         match s {
             "outbox" => Some(CollectionKind::Outbox),
@@ -698,10 +703,15 @@ async fn collection(
         .db
         .call(move |c| count_collection(c, kind).map_err(WebError::from))
         .await?;
-    Ok(activity_json(
-        StatusCode::OK,
-        &ap::collection(&kind.id(&state.urls), total, COLLECTION_PAGE_SIZE),
-    ))
+    let mut doc = ap::collection(&kind.id(&state.urls), total, COLLECTION_PAGE_SIZE);
+    if kind.hidden(&state.config) {
+        // The count, and no page to list who is in it (what Mastodon does when hiding).
+        if let Some(fields) = doc.as_object_mut() {
+            fields.remove("first");
+            fields.remove("last");
+        }
+    }
+    Ok(activity_json(StatusCode::OK, &doc))
 }
 
 async fn collection_page(
@@ -713,7 +723,7 @@ async fn collection_page(
     let (Some(kind), Some(page)) = (CollectionKind::parse(&which), parse_page(&n)) else {
         return not_found_for(&req, &state);
     };
-    if !is_owner(&state, &name) {
+    if !is_owner(&state, &name) || kind.hidden(&state.config) {
         return not_found_for(&req, &state);
     }
     if let Some(refusal) = signed_fetch_gate(&req, &state).await {

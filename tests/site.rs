@@ -303,6 +303,12 @@ async fn post_negotiates_between_page_and_note() {
         let note: Value = resp.json().await.unwrap();
         assert_eq!(note["id"], object);
     }
+    // q-values count: JSON refused with q=0 gets the page.
+    let refused = get(&page, "application/activity+json;q=0, text/html").await;
+    assert!(header(&refused, "content-type").starts_with("text/html"));
+    let fedify = get(&page, "application/activity+json, application/ld+json").await;
+    assert_eq!(header(&fedify, "content-type"), AP);
+
     // HEAD answers like GET, without a body: link checkers and caches ask this way.
     for (url, accept, kind) in [
         (&page, BROWSER_ACCEPT, "text/html"),

@@ -267,14 +267,21 @@ async fn read_at_most(payload: &mut web::Payload, limit: usize) -> Vec<u8> {
 
 /// Does the client ask for ActivityPub JSON? Mastodon sends
 /// `application/activity+json, application/ld+json; profile="…", text/html;q=0.1`.
+/// Media ranges are parsed with their q-values (actix's typed `Accept`): a type refused with
+/// `q=0` is not asked for. `application/ld+json` counts with or without the ActivityStreams
+/// profile, as Mastodon's negotiation does.
 pub fn wants_activity_json(req: &HttpRequest) -> bool {
-    req.headers()
-        .get_all(header::ACCEPT)
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            let v = v.to_ascii_lowercase();
-            v.contains("application/activity+json") || v.contains("application/ld+json")
-        })
+    use actix_web::http::header::{Accept, Header};
+    let Ok(accept) = Accept::parse(req) else {
+        return false;
+    };
+    accept.iter().any(|item| {
+        let mime = &item.item;
+        mime.type_() == "application"
+            && matches!(mime.subtype().as_str(), "activity" | "ld")
+            && mime.suffix().is_some_and(|s| s == "json")
+            && item.quality > actix_web::http::header::Quality::ZERO
+    })
 }
 
 /// Is this a browser that prefers a page (and not a server that takes JSON)?

@@ -680,3 +680,73 @@ async fn sigterm_lets_in_flight_deliveries_finish() {
         .unwrap();
     assert_eq!(leased, 0);
 }
+
+/// Shutdown with a request that cannot finish within the grace period: it is abandoned, its
+/// delivery released (pending, no lease, due at once), and the next start sends it.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_releases_what_cannot_finish_and_the_next_start_sends_it() {
+    let mut site = test_site();
+    let hung = MockInbox::start("127.0.0.3").await;
+    add_follower(&site.db(), &hung.actor("a"), &hung.actor_inbox("a"), None);
+    allow(&site, &hung);
+    hung.set_default(Reply::hanging());
+    let state = site.start().await;
+    if let Some(background) = site.workers.take() {
+        background.shutdown().await;
+    }
+    let settings = Settings {
+        shutdown_grace: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let clock = Arc::new(hortus::delivery::SystemClock);
+    let workers = hortus::delivery::Workers::start(
+        Deliverer::new(&state, settings, clock.clone())
+            .await
+            .expect("deliverer"),
+    );
+    site.write_post("p.md", "Released, then sent");
+    assert_eq!(publish(&site).deliveries, 1);
+    assert!(hung.wait_for(10 * SECOND, |r| !r.is_empty()).await);
+
+    let started = std::time::Instant::now();
+    workers.shutdown().await;
+    assert!(
+        started.elapsed() < 5 * SECOND,
+        "the grace period bounds shutdown"
+    );
+    let (state_now, leased, attempts): (String, Option<String>, i64) = site
+        .db()
+        .query_row(
+            "SELECT state, lease_owner, attempts FROM deliveries",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(state_now, "pending");
+    assert_eq!(leased, None, "released, not left to expire");
+    assert_eq!(
+        attempts,
+        0,
+        "an abandoned request is not a failed attempt: {:?}",
+        delivery_states(&site)
+    );
+
+    hung.release();
+    hung.set_default(Reply::status(202));
+    let again = hortus::delivery::Workers::start(
+        Deliverer::new(&state, Settings::default(), clock)
+            .await
+            .expect("deliverer"),
+    );
+    assert!(hung.wait_for(10 * SECOND, |r| r.len() >= 2).await);
+    let deadline = std::time::Instant::now() + 10 * SECOND;
+    while delivery_states(&site)[0].1 != "done" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            delivery_states(&site)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    again.shutdown().await;
+}

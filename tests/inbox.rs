@@ -667,3 +667,55 @@ async fn rfc9421_signed_posts_are_accepted_by_the_live_inbox() {
         1
     );
 }
+
+/// Blocking a server on a running site closes the inbox to it at once (no restart), and its
+/// followers stop receiving posts.
+#[tokio::test(flavor = "multi_thread")]
+async fn blocking_a_server_while_running_refuses_it_at_once() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let peer = Peer::start("127.0.0.47", false);
+    site.allow(&peer.host);
+    site.start().await;
+    let follow = peer.activity("Follow", json!(site.url("/users/alice")));
+    assert_eq!(peer.post(&site.url("/inbox"), &follow).await.status(), 202);
+    assert_eq!(
+        count(
+            &site,
+            "SELECT COUNT(*) FROM followers WHERE state = 'accepted'"
+        ),
+        1
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hortus"))
+        .arg("--dir")
+        .arg(&site.dir)
+        .args(["block", "add", &peer.host])
+        .env("HORTUS_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let like = peer.activity("Like", json!(site.url("/posts/x.json")));
+    assert_eq!(peer.post(&site.url("/inbox"), &like).await.status(), 403);
+    assert_eq!(
+        count(
+            &site,
+            "SELECT COUNT(*) FROM followers WHERE state = 'accepted'"
+        ),
+        0,
+        "its followers are suspended"
+    );
+    site.write_post("after.md", "Not for blocked servers");
+    assert_eq!(
+        hortus::app::Site::open(&site.dir)
+            .unwrap()
+            .publish_and_federate()
+            .unwrap()
+            .1
+            .deliveries,
+        0
+    );
+}

@@ -455,6 +455,9 @@ fn report_published(outcome: std::result::Result<app::Published, app::AppError>)
 }
 
 fn print_report(report: &SyncReport) {
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     for (_, slug) in &report.created {
         println!("created  {slug}");
     }
@@ -486,6 +489,9 @@ fn export(dir: &std::path::Path, mut opts: crate::export::ExportOptions) -> Resu
             print_report(&report);
         }
     } else if !report.is_empty() {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
         eprintln!(
             "published: {} created, {} updated, {} deleted",
             report.created.len(),

@@ -136,7 +136,12 @@ pub struct SyncReport {
     pub updated: Vec<(i64, String)>,
     pub deleted: Vec<(i64, String)>,
     pub unchanged: usize,
+    /// Things that publish but read worse elsewhere, for the owner (file: what and the fix).
+    pub warnings: Vec<String>,
 }
+
+/// Attachments Mastodon shows on a post (PROTOCOL.md §5); the rest are dropped there.
+pub const MASTODON_MAX_MEDIA: usize = 4;
 
 impl SyncReport {
     pub fn is_empty(&self) -> bool {
@@ -558,6 +563,13 @@ pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, Post
                 continue;
             }
         };
+        if d.attachments.len() > MASTODON_MAX_MEDIA {
+            report.warnings.push(format!(
+                "{}: {} images, but Mastodon shows only the first {MASTODON_MAX_MEDIA}\n  fix: keep the {MASTODON_MAX_MEDIA} that matter most, or link the others",
+                d.source_path,
+                d.attachments.len()
+            ));
+        }
         let tags = serde_json::to_string(&d.tags).unwrap_or_else(|_| "[]".into());
         let mentions = serde_json::to_string(&d.mentions).unwrap_or_else(|_| "[]".into());
         let attachments = serde_json::to_string(&d.attachments).unwrap_or_else(|_| "[]".into());
@@ -992,6 +1004,34 @@ mod tests {
         publish(&mut conn, dir.path(), &urls()).unwrap();
         assert_eq!(count(&other, Listing::Public).unwrap(), 0);
         assert_eq!(count(&other, Listing::Outbox).unwrap(), 1);
+    }
+
+    #[test]
+    fn more_images_than_mastodon_shows_is_a_warning() {
+        let dir = site();
+        std::fs::create_dir_all(dir.path().join("media")).unwrap();
+        let mut front = String::from("+++\n");
+        for i in 0..5 {
+            std::fs::write(
+                dir.path().join(format!("media/{i}.png")),
+                include_bytes!("../../static/avatar.png"),
+            )
+            .unwrap();
+            front.push_str(&format!(
+                "[[images]]\nsrc = \"media/{i}.png\"\nalt = \"image {i}\"\n"
+            ));
+        }
+        write(dir.path(), "many.md", &format!("{front}+++\nMany pictures"));
+        write(dir.path(), "few.md", "Few pictures");
+        let mut conn = db::open_in_memory().unwrap();
+        let report = publish(&mut conn, dir.path(), &urls()).unwrap();
+        assert_eq!(report.created.len(), 2, "it still publishes");
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        assert!(
+            report.warnings[0].contains("many.md: 5 images"),
+            "{:?}",
+            report.warnings
+        );
     }
 
     #[test]

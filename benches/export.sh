@@ -11,49 +11,23 @@ ADDR=127.0.0.2
 USER_NAME=bench
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-export HORTUS_LOG=${HORTUS_LOG:-warn}
-
-need() { # need COMMAND PACKAGE: install from Debian only when missing
-    command -v "$1" >/dev/null 2>&1 && return
-    echo "installing $2 ..." >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
+source "$here/lib.sh"
 need python3 python3
 [ -x /usr/bin/time ] || need /usr/bin/time time
 
-load_before=$(cut -d' ' -f1-3 /proc/loadavg) # other work on the machine skews every figure
-echo "== building (cargo build --release)" >&2
-(cd "$root" && cargo build --release --quiet)
-hortus="$root/target/release/hortus"
+build_hortus
 
 work=$(mktemp -d /tmp/hortus-export-bench.XXXXXX)
 cleanup() { if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# timed LABEL CMD...: wall seconds and peak RSS (MiB) into $LABEL_s / $LABEL_mb; stdout kept in
-# $work/LABEL.out (the export's JSON line).
-timed() {
-    local out="$work/time-$1.txt" label=$1
-    shift
-    /usr/bin/time -v -o "$out" "$@" >"$work/$label.out" 2>"$work/$label.err"
-    printf -v "${label}_s" '%s' "$(awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$out")"
-    printf -v "${label}_mb" '%s' "$(awk -F': ' '/Maximum resident set size/{printf "%.1f", $2/1024}' "$out")"
-}
 field() { # field LABEL KEY: a number from the export's JSON line
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/$1.out" "$2"
 }
 
 # --- the site (the serving benchmark's generator: same posts, same seed) ------------------------
-site="$work/site"
-base="http://$ADDR:8080"
-"$hortus" --dir "$site" init --domain "$ADDR:8080" --user $USER_NAME --base-url "$base" \
-    --listen "$ADDR:8080" >/dev/null
-rm -f "$site/content/posts/hello.md"
-echo "== generating $POSTS posts" >&2
-gen=$(python3 "$here/gen_posts.py" "$site" "$POSTS")
-slug=$(sed -n 's/^bench_slug=//p' <<<"$gen")
+make_site "$ADDR:8080"
 post_file=$(grep -l "^slug = \"$slug\"" "$site"/content/posts/*.md 2>/dev/null | head -n1 || true)
 [ -n "$post_file" ] || post_file="$site/content/posts/$slug.md"
 [ -f "$post_file" ] || { echo "cannot find the file of post $slug" >&2; exit 1; }

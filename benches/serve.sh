@@ -17,24 +17,14 @@ NGINX_ADDR=127.0.0.3
 USER_NAME=bench
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-export HORTUS_LOG=${HORTUS_LOG:-warn}
-
-need() { # need COMMAND PACKAGE: install from Debian only when missing
-    command -v "$1" >/dev/null 2>&1 && return
-    echo "installing $2 ..." >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
+source "$here/lib.sh"
 need wrk wrk
 need nginx nginx
 need curl curl
 need python3 python3
 [ -x /usr/bin/time ] || need /usr/bin/time time
 
-load_before=$(cut -d' ' -f1-3 /proc/loadavg) # other work on the machine skews every figure
-echo "== building (cargo build --release)" >&2
-(cd "$root" && cargo build --release --quiet)
-hortus="$root/target/release/hortus"
+build_hortus
 
 work=$(mktemp -d /tmp/hortus-bench.XXXXXX)
 chmod 755 "$work" # nginx workers run as an unprivileged user
@@ -66,30 +56,16 @@ wait_http() { # wait_http URL: up to 60 s for the server to answer
 
 # --- the site ---------------------------------------------------------------------------------
 hport=$(free_port $HORTUS_ADDR)
-site="$work/site"
-base="http://$HORTUS_ADDR:$hport"
-"$hortus" --dir "$site" init --domain "$HORTUS_ADDR:$hport" --user $USER_NAME \
-    --base-url "$base" --listen "$HORTUS_ADDR:$hport" >/dev/null
-rm -f "$site/content/posts/hello.md" # exactly $POSTS posts
-echo "== generating $POSTS posts" >&2
-gen=$(python3 "$here/gen_posts.py" "$site" "$POSTS")
-slug=$(sed -n 's/^bench_slug=//p' <<<"$gen")
+make_site "$HORTUS_ADDR:$hport"
 content_size=$(du -sh "$site/content" | cut -f1)
 
 # --- publish: first (everything new), then again (nothing changed) ----------------------------
-timed() { # timed LABEL CMD...: wall seconds and peak RSS (MiB) into $LABEL_s / $LABEL_mb
-    local out="$work/time-$1.txt" label=$1
-    shift
-    /usr/bin/time -v -o "$out" "$@" >"$work/$label.log"
-    printf -v "${label}_s" '%s' "$(awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$out")"
-    printf -v "${label}_mb" '%s' "$(awk -F': ' '/Maximum resident set size/{printf "%.1f", $2/1024}' "$out")"
-}
 echo "== hortus publish (first, $POSTS new posts)" >&2
 timed publish1 "$hortus" --dir "$site" publish
-tail -n1 "$work/publish1.log" >&2
+tail -n1 "$work/publish1.out" >&2
 echo "== hortus publish (again, nothing changed)" >&2
 timed publish2 "$hortus" --dir "$site" publish
-tail -n1 "$work/publish2.log" >&2
+tail -n1 "$work/publish2.out" >&2
 db_size=$(du -ch "$site"/hortus.db* | tail -n1 | cut -f1)
 
 # --- hortus serve -----------------------------------------------------------------------------

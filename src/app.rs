@@ -120,20 +120,19 @@ pub struct Published {
 /// each activity addresses everyone it should: once queued, a post is not sent again.
 pub async fn publish(site: &Site, state: &AppState) -> Result<Published, AppError> {
     let task = |e: tokio::task::JoinError| AppError::Task(e.to_string());
+    // One trip to the blocking pool and one connection for the sync and what it left unknown.
     let s = site.clone();
-    let report = tokio::task::spawn_blocking(move || s.sync_posts())
+    let (report, mentions, targets) =
+        tokio::task::spawn_blocking(move || -> Result<_, AppError> {
+            let mut conn = crate::db::open(&s.db_path())?;
+            let report = posts::publish(&mut conn, &s.dir, &s.urls)?;
+            let mentions = crate::owner::unresolved_mentions(&conn)?;
+            let targets = crate::conversation::replying::unresolved_targets(&conn, &s.urls)
+                .map_err(crate::db::DbError::from)?;
+            Ok((report, mentions, targets))
+        })
         .await
         .map_err(task)??;
-    let s = site.clone();
-    let (mentions, targets) = tokio::task::spawn_blocking(move || -> Result<_, AppError> {
-        let conn = crate::db::open(&s.db_path())?;
-        let mentions = crate::owner::unresolved_mentions(&conn)?;
-        let targets = crate::conversation::replying::unresolved_targets(&conn, &s.urls)
-            .map_err(crate::db::DbError::from)?;
-        Ok((mentions, targets))
-    })
-    .await
-    .map_err(task)??;
     let mut lookups = Vec::new();
     if !mentions.is_empty() {
         lookups.extend(crate::owner::resolve_mentions(state, &mentions).await);

@@ -454,10 +454,15 @@ fn report_published(outcome: std::result::Result<app::Published, app::AppError>)
     }
 }
 
-fn print_report(report: &SyncReport) {
+/// Warnings go to stderr, so a script reading stdout never sees them.
+fn print_warnings(report: &SyncReport) {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
+}
+
+fn print_report(report: &SyncReport) {
+    print_warnings(report);
     for (_, slug) in &report.created {
         println!("created  {slug}");
     }
@@ -489,9 +494,7 @@ fn export(dir: &std::path::Path, mut opts: crate::export::ExportOptions) -> Resu
             print_report(&report);
         }
     } else if !report.is_empty() {
-        for w in &report.warnings {
-            eprintln!("warning: {w}");
-        }
+        print_warnings(&report);
         eprintln!(
             "published: {} created, {} updated, {} deleted",
             report.created.len(),

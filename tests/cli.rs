@@ -322,41 +322,10 @@ fn knocks_and_followers_from_the_command_line() {
 /// and a file with a mistake changes nothing online.
 #[tokio::test]
 async fn serve_publishes_saved_posts_without_a_separate_publish() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("site");
-    let port = std::net::TcpListener::bind("127.0.0.40:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.40:{port}");
-    let listen = format!("127.0.0.40:{port}");
-    let out = hortus(
-        &dir,
-        &[
-            "init",
-            "--domain",
-            "example.net",
-            "--user",
-            "alice",
-            "--base-url",
-            &base,
-            "--listen",
-            &listen,
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let log = tmp.path().join("serve.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_hortus"))
-        .arg("--dir")
-        .arg(&dir)
-        .arg("serve")
-        .env("HORTUS_LOG", "info")
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(tmp.path().join("serve.err")).unwrap())
-        .spawn()
-        .unwrap();
-    let _child = common::KillOnDrop(child);
+    let mut site = common::TestSite::new("127.0.0.40");
+    let dir = site.dir.clone();
+    let base = site.base.clone();
+    let serve = site.spawn_serve(1).await;
     let http = reqwest::Client::new();
     let page = format!("{base}/posts/watched");
     // Polls `page` until `ok` holds for (status, body), for at most 10 seconds.
@@ -376,7 +345,7 @@ async fn serve_publishes_saved_posts_without_a_separate_publish() {
             panic!("{what}: not seen within 10 s");
         }
     };
-    wait_for("the server answering", |s, _| s == 404).await;
+    wait_for("no such post yet", |s, _| s == 404).await;
 
     let post = dir.join("content/posts/watched.md");
     std::fs::write(&post, "+++\ntitle = \"Watched\"\n+++\nThe first version.\n").unwrap();
@@ -386,12 +355,7 @@ async fn serve_publishes_saved_posts_without_a_separate_publish() {
     .await;
     // Publishing reads every post; those reads must not count as changes (or each run would
     // start the next, forever).
-    let runs = || {
-        std::fs::read_to_string(tmp.path().join("serve.err"))
-            .unwrap()
-            .matches("content changed: publishing")
-            .count()
-    };
+    let runs = || serve.log().matches("content changed: publishing").count();
     let after_first = runs();
     assert!(after_first >= 1, "the watcher said nothing");
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
@@ -416,12 +380,12 @@ async fn serve_publishes_saved_posts_without_a_separate_publish() {
         s == 200 && b.contains("The second version.")
     })
     .await;
-    let err = std::fs::read_to_string(tmp.path().join("serve.err")).unwrap();
+    let err = serve.log();
     assert!(err.contains("broken.md"), "{err}");
 
     std::fs::remove_file(&broken).unwrap();
     wait_for("the removal", |s, _| s == 410).await;
-    let out = std::fs::read_to_string(&log).unwrap();
+    let out = serve.out();
     assert!(out.contains("deleted  watched"), "{out}");
 }
 

@@ -7,7 +7,7 @@ mod common;
 #[path = "support/mock_inbox.rs"]
 mod mock_inbox;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -481,45 +481,6 @@ async fn queue_retry_brings_failed_deliveries_back() {
 
 // ---- the real binary: crash, restart, graceful stop ----
 
-struct Server {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Server {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-/// `hortus serve` as a separate process, waited for until it answers.
-async fn spawn_serve(site: &TestSite, run: u32) -> Server {
-    let log = site.tmp.path().join(format!("serve-{run}.log"));
-    let file = std::fs::File::create(&log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hortus"))
-        .args(["--dir", site.dir.to_str().unwrap(), "serve"])
-        .env("HORTUS_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("spawn hortus serve");
-    let server = Server { child, log };
-    let client = common::client();
-    for _ in 0..200 {
-        if let Ok(resp) = client
-            .get(site.url("/users/alice"))
-            .header("Accept", common::AP)
-            .send()
-            .await
-            && resp.status().is_success()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("hortus serve did not start:\n{}", server.log());
-}
-
 /// Polls a condition on the database (another process writes it) for up to 10 s.
 async fn wait_until(cond: impl Fn() -> bool) -> bool {
     for _ in 0..200 {
@@ -559,8 +520,7 @@ async fn kill_9_in_the_middle_of_a_fan_out_loses_nothing() {
     }
     b.set_default(Reply::hanging());
     c.set_default(Reply::hanging());
-    drop(site.listener.take()); // the process binds the site's port itself
-    let mut server = spawn_serve(&site, 1).await;
+    let mut server = site.spawn_serve(1).await; // it binds the site's port itself
 
     // `hortus publish` in another process queues; the running server's workers send.
     site.write_post("p.md", "Crash-safe");
@@ -598,7 +558,7 @@ async fn kill_9_in_the_middle_of_a_fan_out_loses_nothing() {
 
     b.release();
     c.release();
-    let mut server = spawn_serve(&site, 2).await;
+    let mut server = site.spawn_serve(2).await;
     for peer in [&b, &c] {
         let ok = peer
             .wait_for(10 * SECOND, |r| {
@@ -637,8 +597,7 @@ async fn sigterm_lets_in_flight_deliveries_finish() {
     add_follower(&site.db(), &slow.actor("a"), &slow.actor_inbox("a"), None);
     allow(&site, &slow);
     slow.set_default(Reply::status(202).delayed(2 * SECOND));
-    drop(site.listener.take());
-    let mut server = spawn_serve(&site, 1).await;
+    let mut server = site.spawn_serve(1).await;
     site.write_post("p.md", "Goodbye, gracefully");
     cli(&site, &["publish"]);
     assert!(

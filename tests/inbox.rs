@@ -12,6 +12,13 @@ fn count(site: &TestSite, sql: &str) -> i64 {
     site.db().query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+fn accepted_followers(site: &TestSite) -> i64 {
+    count(
+        site,
+        "SELECT COUNT(*) FROM followers WHERE state = 'accepted'",
+    )
+}
+
 /// Verifies a request Hortus sent with Hortus's published actor key, as the receiver would.
 async fn assert_signed_by_hortus(site: &TestSite, r: &common::peer::Received) {
     let (_, actor) = get_json(&site.url("/users/alice")).await;
@@ -55,13 +62,7 @@ async fn allowed_peer_follows_and_gets_a_signed_accept() {
     let follow = peer.activity("Follow", json!(site.url("/users/alice")));
     let resp = peer.post(&site.url("/users/alice/inbox"), &follow).await;
     assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
-    assert_eq!(
-        count(
-            &site,
-            "SELECT COUNT(*) FROM followers WHERE state = 'accepted'"
-        ),
-        1
-    );
+    assert_eq!(accepted_followers(&site), 1);
 
     let got = peer
         .wait_for("the Accept", |r| r.iter().any(|r| r.method == "POST"))
@@ -331,13 +332,7 @@ async fn gotosocial_style_key_documents_and_actor_updates_and_deletes() {
     site.start().await;
     let follow = peer.activity("Follow", json!(site.url("/users/alice")));
     assert_eq!(peer.post(&site.url("/inbox"), &follow).await.status(), 202);
-    assert_eq!(
-        count(
-            &site,
-            "SELECT COUNT(*) FROM followers WHERE state = 'accepted'"
-        ),
-        1
-    );
+    assert_eq!(accepted_followers(&site), 1);
 
     *peer.name.lock().unwrap() = "Robert".into();
     let update = peer.activity("Update", peer.actor_doc());
@@ -568,25 +563,7 @@ async fn a_post_saved_while_serving_reaches_the_accounts_it_mentions() {
     let mut site = TestSite::federating("127.0.0.42");
     let friend = Peer::start("127.0.0.43", false);
     site.allow(&friend.host);
-    drop(site.listener.take()); // the port is `hortus serve`'s now
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_hortus"))
-        .arg("--dir")
-        .arg(&site.dir)
-        .arg("serve")
-        .env("HORTUS_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let _child = KillOnDrop(child);
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while reqwest::get(site.url("/")).await.is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "hortus serve did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let _serve = site.spawn_serve(1).await;
 
     site.write_post("hi.md", &format!("Hello @bob@{}, welcome.", friend.host));
     let create = friend.wait_for_activity("Create").await;
@@ -659,13 +636,7 @@ async fn rfc9421_signed_posts_are_accepted_by_the_live_inbox() {
         send(&inbox, &inbox, follow.as_bytes(), follow.as_bytes()).await,
         202
     );
-    assert_eq!(
-        count(
-            &site,
-            "SELECT COUNT(*) FROM followers WHERE state = 'accepted'"
-        ),
-        1
-    );
+    assert_eq!(accepted_followers(&site), 1);
 }
 
 /// Blocking a server on a running site closes the inbox to it at once (no restart), and its
@@ -678,13 +649,7 @@ async fn blocking_a_server_while_running_refuses_it_at_once() {
     site.start().await;
     let follow = peer.activity("Follow", json!(site.url("/users/alice")));
     assert_eq!(peer.post(&site.url("/inbox"), &follow).await.status(), 202);
-    assert_eq!(
-        count(
-            &site,
-            "SELECT COUNT(*) FROM followers WHERE state = 'accepted'"
-        ),
-        1
-    );
+    assert_eq!(accepted_followers(&site), 1);
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hortus"))
         .arg("--dir")
@@ -700,14 +665,7 @@ async fn blocking_a_server_while_running_refuses_it_at_once() {
     );
     let like = peer.activity("Like", json!(site.url("/posts/x.json")));
     assert_eq!(peer.post(&site.url("/inbox"), &like).await.status(), 403);
-    assert_eq!(
-        count(
-            &site,
-            "SELECT COUNT(*) FROM followers WHERE state = 'accepted'"
-        ),
-        0,
-        "its followers are suspended"
-    );
+    assert_eq!(accepted_followers(&site), 0, "its followers are suspended");
     site.write_post("after.md", "Not for blocked servers");
     assert_eq!(
         hortus::app::Site::open(&site.dir)

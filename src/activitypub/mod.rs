@@ -290,12 +290,13 @@ pub fn update(site: &Site, post: &Post, id: &str) -> Value {
 }
 
 /// The Delete sent when a post is removed: its object is a Tombstone, addressed like the post.
-pub fn delete(site: &Site, post: &Post) -> Value {
+/// `id` is the caller's (a post removed twice needs two ids; see `delivery::fanout`).
+pub fn delete(site: &Site, post: &Post, id: &str) -> Value {
     let (to, cc) = addressing(post, site.urls);
     let object = site.urls.post_object(&post.slug);
     let mut activity = json!({
         "@context": AS_CONTEXT,
-        "id": format!("{object}#delete"),
+        "id": id,
         "type": "Delete",
         "actor": site.urls.actor(),
         "to": to,

@@ -81,14 +81,10 @@ pub fn federate_posts(
                 Some(a)
             }
             (Some(_), true) => {
-                let mut a = ap::delete(site, &post);
                 let sent = openssl::sha::sha256(last_sent.unwrap_or_default().as_bytes());
                 let tag: String = sent[..4].iter().map(|b| format!("{b:02x}")).collect();
-                a["id"] = Value::String(format!(
-                    "{}#delete-{tag}",
-                    site.urls.post_object(&post.slug)
-                ));
-                Some(a)
+                let id = format!("{}#delete-{tag}", site.urls.post_object(&post.slug));
+                Some(ap::delete(site, &post, &id))
             }
             (Some(_), false) => {
                 let id = format!(

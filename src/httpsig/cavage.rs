@@ -369,13 +369,13 @@ pub(crate) fn precheck(
     Ok(())
 }
 
-pub(crate) fn verify(
+/// The key's part, for a request [`precheck`] passed: the algorithm fits the key and the
+/// signature verifies (with the query string, then without it).
+pub(crate) fn check_signature(
     req: &RequestParts,
     sig: &CavageSignature,
     key: &PKey<Public>,
-    clock: &Clock,
 ) -> Result<Verified, VerifyError> {
-    precheck(req, sig, clock)?;
     let algorithm = if sig.is_hs2019() {
         SignatureAlgorithm::inferred_from(key)
     } else {

@@ -24,7 +24,7 @@ mod tests;
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use openssl::pkey::{PKey, Private};
+use openssl::pkey::{PKey, Private, Public};
 
 pub use cavage::{CavageSignature, parse_signature_header};
 pub use crypto::{SignatureAlgorithm, generate_keypair, load_private_key, load_public_key};
@@ -254,7 +254,8 @@ pub fn signature_key_id(req: &RequestParts) -> Result<PendingSignature, VerifyEr
 
 /// Step 1b, still before any key is fetched: the checks that need no key — what the signature
 /// must cover, the clock window, the digest against the exact body. A request failing them is
-/// refused without costing its supposed signer a key fetch. [`verify_with`] runs them too.
+/// refused without costing its supposed signer a key fetch. [`verify_with`] runs them too;
+/// after a precheck, [`verify_prechecked`] does the rest.
 pub fn precheck(
     req: &RequestParts,
     pending: &PendingSignature,
@@ -298,10 +299,31 @@ pub fn verify_with(
     opts: &VerifyOptions,
 ) -> Result<Verified, VerifyError> {
     let key = load_public_key(public_key_pem)?;
-    let clock = Clock::new(now, opts.clock_window);
+    precheck(req, pending, now, opts)?;
+    check_signature(req, pending, &key, opts)
+}
+
+/// [`verify_with`] for a request [`precheck`] already passed: only the key's part, so a
+/// caller that prechecks before fetching the key does not hash the body again.
+pub fn verify_prechecked(
+    req: &RequestParts,
+    pending: &PendingSignature,
+    public_key_pem: &str,
+    opts: &VerifyOptions,
+) -> Result<Verified, VerifyError> {
+    let key = load_public_key(public_key_pem)?;
+    check_signature(req, pending, &key, opts)
+}
+
+fn check_signature(
+    req: &RequestParts,
+    pending: &PendingSignature,
+    key: &PKey<Public>,
+    opts: &VerifyOptions,
+) -> Result<Verified, VerifyError> {
     match &pending.form {
-        Form::Cavage(sig) => cavage::verify(req, sig, &key, &clock),
-        Form::Rfc9421(sig) => rfc9421::verify(req, sig, &key, &clock, opts.scheme),
+        Form::Cavage(sig) => cavage::check_signature(req, sig, key),
+        Form::Rfc9421(sig) => rfc9421::check_signature(req, sig, key, opts.scheme),
     }
 }
 

@@ -317,14 +317,13 @@ pub(crate) fn precheck(
     Ok(())
 }
 
-pub(crate) fn verify(
+/// The key's part, for a request [`precheck`] passed (see `cavage::check_signature`).
+pub(crate) fn check_signature(
     req: &RequestParts,
     sig: &Rfc9421Signature,
     key: &PKey<Public>,
-    clock: &Clock,
     scheme: &str,
 ) -> Result<Verified, VerifyError> {
-    precheck(req, sig, clock)?;
     let algorithm = match sig.alg.as_deref() {
         None => SignatureAlgorithm::inferred_from(key),
         Some(name) => SignatureAlgorithm::from_rfc9421_name(name)

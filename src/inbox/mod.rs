@@ -34,6 +34,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub enum InboxError {
     #[error("unsupported content type; send application/activity+json")]
     ContentType,
+    #[error("the body is larger than {MAX_BODY} bytes")]
+    TooLarge,
     #[error("signature: {0}")]
     Signature(#[from] httpsig::VerifyError),
     #[error("cannot verify: {0}")]
@@ -54,6 +56,7 @@ impl InboxError {
     pub fn status(&self) -> u16 {
         match self {
             InboxError::ContentType => 415,
+            InboxError::TooLarge => 413,
             InboxError::Signature(_) | InboxError::Key(_) | InboxError::ActorMismatch => 401,
             InboxError::Refused(_) => 403,
             InboxError::BadActivity(_) | InboxError::Parse(_) => 400,
@@ -105,13 +108,14 @@ pub fn acceptable_content_type(value: Option<&str>) -> bool {
     )
 }
 
-/// Runs an inbound request through the whole pipeline. `scheme` is how the request reached us
-/// (for RFC 9421's @target-uri): the base URL's scheme.
-pub async fn receive(state: &AppState, req: &RequestParts<'_>) -> Result<(), InboxError> {
-    if !acceptable_content_type(req.header("content-type").as_deref()) {
-        return Err(InboxError::ContentType);
-    }
-    let signer = verify_request(state, req).await?;
+/// The rest of the pipeline for a request [`screen`] let through, body read: the signature
+/// verified, the activity parsed, deduplicated and acted on.
+pub async fn receive(
+    state: &AppState,
+    req: &RequestParts<'_>,
+    pending: &httpsig::PendingSignature,
+) -> Result<(), InboxError> {
+    let signer = verify_signed(state, req, pending).await?;
     let body = req.body.unwrap_or_default();
     let activity = Activity::parse(body)?;
     if activity.actor != signer.id {
@@ -237,8 +241,9 @@ pub const KNOCK_PEEK: usize = 64 * 1024;
 
 /// What the inbox may decide from the request head alone.
 pub enum Screened {
-    /// Worth reading the body of.
-    Pass,
+    /// Signed by a server the policy allows: worth reading the body of, then verifying
+    /// with [`receive`].
+    Pass(httpsig::PendingSignature),
     /// Refused for what the head says (415, 401).
     Refuse(InboxError),
     /// Signed by a server the policy refuses: read no more than [`KNOCK_PEEK`], record the
@@ -253,16 +258,20 @@ pub async fn screen(state: &AppState, head: &RequestParts<'_>) -> Screened {
     if !acceptable_content_type(head.header("content-type").as_deref()) {
         return Screened::Refuse(InboxError::ContentType);
     }
-    let key_url = match httpsig::signature_key_id(head) {
-        Ok(pending) => match Url::parse(pending.key_id()) {
-            Ok(url) => url,
-            Err(_) => {
-                return Screened::Refuse(
-                    httpsig::VerifyError::MalformedSignature("keyId is not a URL").into(),
-                );
-            }
-        },
+    gate(state, head).await
+}
+
+/// The policy's door, for POSTs and signed fetches alike: the signature parsed and its
+/// keyId's host checked against the policy before any key is fetched (PROTOCOL.md §7).
+async fn gate(state: &AppState, head: &RequestParts<'_>) -> Screened {
+    let pending = match httpsig::signature_key_id(head) {
+        Ok(pending) => pending,
         Err(e) => return Screened::Refuse(e.into()),
+    };
+    let Ok(key_url) = Url::parse(pending.key_id()) else {
+        return Screened::Refuse(
+            httpsig::VerifyError::MalformedSignature("keyId is not a URL").into(),
+        );
     };
     refresh_policy(state).await;
     match state.policy.decide_url(&key_url) {
@@ -271,7 +280,7 @@ pub async fn screen(state: &AppState, head: &RequestParts<'_>) -> Screened {
             tracing::info!(%host, %reason, "refused a request from a server that is not allowed");
             Screened::Knock(host)
         }
-        _ => Screened::Pass,
+        _ => Screened::Pass(pending),
     }
 }
 
@@ -298,32 +307,38 @@ pub async fn knock(state: &AppState, host: String, peek: &[u8]) -> InboxError {
     InboxError::Refused(host)
 }
 
-/// Steps 2 and 3: who signed this request, if anyone we talk to. Also used for signed fetch.
+/// Who signed this request, if anyone we talk to: signed fetch's check, for GETs.
 pub async fn verify_request(
     state: &AppState,
     req: &RequestParts<'_>,
 ) -> Result<RemoteActor, InboxError> {
-    let pending = httpsig::signature_key_id(req)?;
-    let key_url = Url::parse(pending.key_id())
-        .map_err(|_| httpsig::VerifyError::MalformedSignature("keyId is not a URL"))?;
-    refresh_policy(state).await;
-    if let Decision::Refused(reason) = state.policy.decide_url(&key_url) {
-        let host = host_of(&key_url);
-        tracing::info!(%host, %reason, "refused a request from a server that is not allowed");
-        return Err(knock(state, host, req.body.unwrap_or_default()).await);
+    match gate(state, req).await {
+        Screened::Pass(pending) => verify_signed(state, req, &pending).await,
+        Screened::Refuse(e) => Err(e),
+        Screened::Knock(host) => Err(knock(state, host, req.body.unwrap_or_default()).await),
     }
+}
+
+/// Step 3, for a request the gate let through: the checks that need no key, then the key
+/// (cached, or fetched with a signed GET), then the signature; the key is fetched again only
+/// when the signature itself failed, at most once a minute per key.
+async fn verify_signed(
+    state: &AppState,
+    req: &RequestParts<'_>,
+    pending: &httpsig::PendingSignature,
+) -> Result<RemoteActor, InboxError> {
     let opts = VerifyOptions {
         scheme: state.config.base_url.scheme(),
         ..VerifyOptions::default()
     };
     // Stale, replayed, tampered or under-signed: refused before anyone's key is fetched.
-    httpsig::precheck(req, &pending, SystemTime::now(), &opts)?;
+    httpsig::precheck(req, pending, SystemTime::now(), &opts)?;
     let key_error = |e: FetchError| InboxError::Key(e.to_string());
     let signer = fetch::key_owner(state, pending.key_id(), false)
         .await
         .map_err(key_error)?;
     let pem = signer.public_key_pem.clone().unwrap_or_default();
-    match httpsig::verify_with(req, &pending, &pem, SystemTime::now(), &opts) {
+    match httpsig::verify_prechecked(req, pending, &pem, &opts) {
         Ok(_) => Ok(signer),
         Err(first) if !httpsig::key_may_have_rotated(&first) => Err(first.into()),
         Err(first) if !refetch_allowed(pending.key_id(), Instant::now()) => Err(first.into()),
@@ -336,7 +351,7 @@ pub async fn verify_request(
             if fresh_pem == pem {
                 return Err(first.into());
             }
-            httpsig::verify_with(req, &pending, &fresh_pem, SystemTime::now(), &opts)?;
+            httpsig::verify_prechecked(req, pending, &fresh_pem, &opts)?;
             Ok(fresh)
         }
     }

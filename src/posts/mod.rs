@@ -1004,6 +1004,20 @@ mod tests {
         publish(&mut conn, dir.path(), &urls()).unwrap();
         assert_eq!(count(&other, Listing::Public).unwrap(), 0);
         assert_eq!(count(&other, Listing::Outbox).unwrap(), 1);
+
+        // And it is memory, not a recount: with the trigger gone, a change the generation does
+        // not record stays unseen until the generation moves.
+        conn.execute_batch("DROP TRIGGER posts_generation_update")
+            .unwrap();
+        conn.execute(
+            "UPDATE posts SET visibility = 'public' WHERE deleted_at IS NULL",
+            [],
+        )
+        .unwrap();
+        assert_eq!(count(&other, Listing::Public).unwrap(), 0, "remembered");
+        conn.execute("UPDATE posts_generation SET n = n + 1", [])
+            .unwrap();
+        assert_eq!(count(&other, Listing::Public).unwrap(), 1);
     }
 
     #[test]

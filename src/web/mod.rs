@@ -204,20 +204,26 @@ async fn inbox(req: HttpRequest, state: State, mut payload: web::Payload) -> Htt
             let peek = read_at_most(&mut payload, crate::inbox::KNOCK_PEEK).await;
             Err(crate::inbox::knock(&state, host, &peek).await)
         }
-        Screened::Pass => {
+        Screened::Pass(pending) => {
             let declared = req
                 .headers()
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-            if declared.is_some_and(|n| n > MAX_BODY) {
-                return too_large();
-            }
-            match payload.to_bytes_limited(MAX_BODY).await {
+            // A declared length over the limit is refused before a byte of the body is read.
+            let body = if declared.is_some_and(|n| n > MAX_BODY) {
+                Ok(Err(()))
+            } else {
+                payload
+                    .to_bytes_limited(MAX_BODY)
+                    .await
+                    .map(|limited| limited.map_err(|_| ()))
+            };
+            match body {
                 Ok(Ok(body)) => {
                     parts.body = Some(&body);
-                    crate::inbox::receive(&state, &parts).await
+                    crate::inbox::receive(&state, &parts, &pending).await
                 }
-                Ok(Err(_)) => return too_large(),
+                Ok(Err(_)) => Err(InboxError::TooLarge),
                 Err(e) => Err(InboxError::BadActivity(format!("reading the body: {e}"))),
             }
         }
@@ -241,15 +247,6 @@ async fn inbox(req: HttpRequest, state: State, mut payload: web::Payload) -> Htt
                 .body(msg)
         }
     }
-}
-
-fn too_large() -> HttpResponse {
-    HttpResponse::PayloadTooLarge()
-        .content_type("text/plain; charset=utf-8")
-        .body(format!(
-            "the body is larger than {} bytes",
-            crate::inbox::MAX_BODY
-        ))
 }
 
 /// Up to `limit` bytes of a body, and no more read from the connection (it is then closed).

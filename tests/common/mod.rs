@@ -111,6 +111,43 @@ impl TestSite {
         hortus::db::open(&self.dir.join("hortus.db")).expect("db")
     }
 
+    /// Runs `hortus serve` for this site as a separate process on the site's port (the test's
+    /// listener is given up), and waits until it answers. `run` numbers the log files when a
+    /// test starts it more than once.
+    pub async fn spawn_serve(&mut self, run: u32) -> ServeProcess {
+        drop(self.listener.take());
+        let name = |ext: &str| self.tmp.path().join(format!("serve-{run}.{ext}"));
+        let (stdout, stderr) = (name("out"), name("log"));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hortus"))
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("serve")
+            .env("HORTUS_LOG", "info")
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("spawn hortus serve");
+        let server = ServeProcess {
+            child,
+            stdout,
+            stderr,
+        };
+        let client = client();
+        for _ in 0..200 {
+            if let Ok(resp) = client
+                .get(self.url("/users/alice"))
+                .header("Accept", AP)
+                .send()
+                .await
+                && resp.status().is_success()
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("hortus serve did not start:\n{}", server.log());
+    }
+
     /// Starts the server on the bound port; it stops when the test's runtime ends.
     pub async fn start(&mut self) -> Arc<AppState> {
         let site = Site::open(&self.dir).expect("open site");
@@ -125,13 +162,30 @@ impl TestSite {
     }
 }
 
-/// A child process (a real `hortus serve`) killed and reaped when the test ends, however it ends.
-pub struct KillOnDrop(pub std::process::Child);
+/// `hortus serve` as a separate process (the real binary, `HORTUS_LOG=info`), its stdout and
+/// stderr kept in files; killed and reaped when dropped, however the test ends.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
 
-impl Drop for KillOnDrop {
+impl ServeProcess {
+    /// What it printed for the owner (publish reports, URLs).
+    pub fn out(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// Its log and warnings.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for ServeProcess {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -1,0 +1,44 @@
+# Shared by the benchmark scripts (sourced, not run): installing what they need, building
+# Hortus, timing a command, and the 10,000-post site they all measure.
+# The caller sets `here` (the benches/ folder) and POSTS and USER_NAME before using them.
+
+root=$(cd "$here/.." && pwd)
+export HORTUS_LOG=${HORTUS_LOG:-warn}
+
+need() { # need COMMAND PACKAGE: install from Debian only when missing
+    command -v "$1" >/dev/null 2>&1 && return
+    echo "installing $2 ..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+build_hortus() { # sets load_before (taken first: other work skews every figure) and hortus
+    load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+    echo "== building (cargo build --release)" >&2
+    (cd "$root" && cargo build --release --quiet)
+    hortus="$root/target/release/hortus"
+}
+
+# timed LABEL CMD...: wall seconds and peak RSS (MiB) into $LABEL_s / $LABEL_mb; the command's
+# stdout and stderr kept in $work/LABEL.out and $work/LABEL.err.
+timed() {
+    local out="$work/time-$1.txt" label=$1
+    shift
+    /usr/bin/time -v -o "$out" "$@" >"$work/$label.out" 2>"$work/$label.err"
+    printf -v "${label}_s" '%s' "$(awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$out")"
+    printf -v "${label}_mb" '%s' "$(awk -F': ' '/Maximum resident set size/{printf "%.1f", $2/1024}' "$out")"
+}
+
+# make_site ADDR:PORT: `hortus init` in $work/site with exactly $POSTS posts from gen_posts.py
+# (seeded: every script measures the same posts). Sets site, base and slug (a post from the
+# middle of the archive).
+make_site() {
+    site="$work/site"
+    base="http://$1"
+    "$hortus" --dir "$site" init --domain "$1" --user "$USER_NAME" --base-url "$base" \
+        --listen "$1" >/dev/null
+    rm -f "$site/content/posts/hello.md"
+    echo "== generating $POSTS posts" >&2
+    local gen
+    gen=$(python3 "$here/gen_posts.py" "$site" "$POSTS")
+    slug=$(sed -n 's/^bench_slug=//p' <<<"$gen")
+}

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use url::Url;
 
+use super::public_keys::{self, PublishedKey};
 use crate::federation::{self, Decision};
 use crate::web::AppState;
 
@@ -97,9 +98,21 @@ fn profile_url(v: &Value) -> Option<String> {
     }
 }
 
-/// Parses an actor document fetched from (or signed for) `expected_id`. The id's origin must be
-/// the URL's origin: a server may only speak for its own actors.
+/// Parses an actor document fetched from (or signed for) `fetched_from`. The id's origin must be
+/// the URL's origin: a server may only speak for its own actors. Its key is the first one it
+/// publishes that it may own (see [`parse_actor_keyed`]).
 pub fn parse_actor(doc: &Value, fetched_from: &Url) -> Result<RemoteActor, String> {
+    parse_actor_keyed(doc, fetched_from, None)
+}
+
+/// [`parse_actor`], keeping the key whose id is `key_id` when given. A key is kept only when its
+/// id is on the actor's origin and its `owner` (if it says one) is the actor: a server cannot
+/// claim a key id on another server, nor an actor someone else's key (issue 9).
+pub fn parse_actor_keyed(
+    doc: &Value,
+    fetched_from: &Url,
+    key_id: Option<&str>,
+) -> Result<RemoteActor, String> {
     let id = str_field(doc, "id").ok_or("no id")?;
     let id_url = Url::parse(id).map_err(|_| "id is not a URL")?;
     if id_url.origin() != fetched_from.origin() {
@@ -122,24 +135,21 @@ pub fn parse_actor(doc: &Value, fetched_from: &Url) -> Result<RemoteActor, Strin
         .and_then(|e| str_field(e, "sharedInbox"))
         .filter(|s| same_origin(s))
         .map(str::to_string);
-    let (public_key_id, public_key_pem) = match doc.get("publicKey") {
-        // Some servers publish a list of keys; the first RSA one is what signs.
-        Some(Value::Array(keys)) => keys
-            .iter()
-            .find(|k| str_field(k, "publicKeyPem").is_some())
-            .map(|k| {
-                (
-                    str_field(k, "id").map(str::to_string),
-                    str_field(k, "publicKeyPem").map(str::to_string),
-                )
-            })
-            .unwrap_or((None, None)),
-        Some(k) => (
-            str_field(k, "id").map(str::to_string),
-            str_field(k, "publicKeyPem").map(str::to_string),
-        ),
-        None => (None, None),
+    let own = |k: &PublishedKey| same_origin(&k.id) && k.owner.as_deref().is_none_or(|o| o == id);
+    let mut keys = public_keys::published_keys(doc).into_iter();
+    let key = match key_id {
+        Some(want) => keys.find(|k| k.id == want),
+        // The first one (an actor whose first key is not its own is refused below).
+        None => keys.next(),
     };
+    if let Some(k) = &key
+        && !own(k)
+    {
+        return Err(format!(
+            "its key {} is not its own (another server or another owner)",
+            k.id.chars().take(200).collect::<String>()
+        ));
+    }
     let username = str_field(doc, "preferredUsername");
     Ok(RemoteActor {
         id: id.to_string(),
@@ -148,13 +158,69 @@ pub fn parse_actor(doc: &Value, fetched_from: &Url) -> Result<RemoteActor, Strin
         shared_inbox,
         handle: username.map(|u| format!("{u}@{}", host_of(&id_url))),
         name: str_field(doc, "name").map(|n| n.chars().take(200).collect()),
+        // Shown as the profile link only; never an identity (mentions and replies resolve by
+        // actor id), since any server may put any URL here.
         url: profile_url(doc),
-        public_key_id,
-        public_key_pem,
+        public_key_id: key.as_ref().map(|k| k.id.clone()),
+        public_key_pem: key.map(|k| k.pem),
     })
 }
 
-pub fn store_actor(conn: &Connection, actor: &RemoteActor, raw: &Value) -> rusqlite::Result<()> {
+/// Why an actor was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the key {key} already belongs to {owner}; a key id cannot change owner")]
+    KeyTaken { key: String, owner: String },
+    #[error("the key {key} is not on the server of {actor}")]
+    KeyElsewhere { key: String, actor: String },
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+impl From<StoreError> for FetchError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Db(e) => FetchError::Db(e.to_string()),
+            other => FetchError::Invalid {
+                url: match &other {
+                    StoreError::KeyTaken { key, .. } | StoreError::KeyElsewhere { key, .. } => {
+                        key.chars().take(200).collect()
+                    }
+                    StoreError::Db(_) => String::new(),
+                },
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Stores (or refreshes) an actor. Its key id must be on its own origin and belong to no other
+/// actor: the inbox finds signers by key id (`cached_by_key`), so a key id that changed owner
+/// would let one server sign as another (issue 9). The unique index of migration 08 says the
+/// same to any other writer.
+pub fn store_actor(conn: &Connection, actor: &RemoteActor, raw: &Value) -> Result<(), StoreError> {
+    if let Some(key) = &actor.public_key_id {
+        let on_origin = match (Url::parse(key), Url::parse(&actor.id)) {
+            (Ok(k), Ok(a)) => k.origin() == a.origin(),
+            _ => false,
+        };
+        if !on_origin {
+            return Err(StoreError::KeyElsewhere {
+                key: key.clone(),
+                actor: actor.id.clone(),
+            });
+        }
+        let owner: Option<String> = conn
+            .prepare_cached("SELECT id FROM remote_actors WHERE public_key_id = ?1 AND id <> ?2")?
+            .query_row(params![key, actor.id], |r| r.get(0))
+            .optional()?;
+        if let Some(owner) = owner {
+            return Err(StoreError::KeyTaken {
+                key: key.clone(),
+                owner,
+            });
+        }
+    }
     conn.execute(
         "INSERT INTO remote_actors (id, host, inbox, shared_inbox, handle, name, url, public_key_id,
              public_key_pem, raw, fetched_at)
@@ -264,8 +330,18 @@ pub async fn actor(state: &AppState, id: &str, refresh: bool) -> Result<RemoteAc
             return Ok(actor);
         }
     }
+    fetch_actor(state, id, None).await
+}
+
+/// The full actor `id`, fetched with a signed GET (GoToSocial answers actors only to those),
+/// keeping the key `key_id` when given; stored.
+async fn fetch_actor(
+    state: &AppState,
+    id: &str,
+    key_id: Option<&str>,
+) -> Result<RemoteActor, FetchError> {
     let (from, doc) = get_document(state, id).await?;
-    let actor = parse_actor(&doc, &from).map_err(|reason| FetchError::Invalid {
+    let actor = parse_actor_keyed(&doc, &from, key_id).map_err(|reason| FetchError::Invalid {
         url: id.to_string(),
         reason,
     })?;
@@ -283,9 +359,12 @@ pub async fn actor(state: &AppState, id: &str, refresh: bool) -> Result<RemoteAc
     Ok(actor)
 }
 
-/// The actor that owns `key_id`, with its key. Accepts `actor#main-key` (Mastodon, Threads) and a
-/// separate key document whose `owner` points back at the actor (GoToSocial's `/main-key`). The
-/// owner's own document must list the key: a server cannot claim someone else's key.
+/// The actor that owns `key_id`, with its key. The key URL may answer (PROTOCOL.md §3) the
+/// full actor (`actor#main-key`: Mastodon, Threads, snac), a bare key document `{id, owner,
+/// publicKeyPem}`, or GoToSocial's stub Person (`id` = the actor, `publicKey` = the key, no
+/// `inbox`); the key may sit in `publicKey` (object or array) or be an FEP-521a Multikey. Only
+/// the full actor is stored, and it must list the key: the owner named by a key document must
+/// be on the key's origin, and a server cannot claim someone else's key.
 pub async fn key_owner(
     state: &AppState,
     key_id: &str,
@@ -301,34 +380,21 @@ pub async fn key_owner(
             return Ok(actor);
         }
     }
+    let invalid = |reason: String| FetchError::Invalid {
+        url: key_id.chars().take(200).collect(),
+        reason,
+    };
     let key_url =
         Url::parse(key_id).map_err(|_| FetchError::BadUrl(key_id.chars().take(200).collect()))?;
     let mut doc_url = key_url.clone();
     doc_url.set_fragment(None);
     let (from, doc) = get_document(state, doc_url.as_str()).await?;
-    let actor_id = if doc.get("inbox").is_some() {
-        str_field(&doc, "id").unwrap_or_default().to_string()
-    } else {
-        // A key document: follow its owner, on the same server.
-        let owner = str_field(&doc, "owner").ok_or_else(|| FetchError::Invalid {
-            url: key_id.to_string(),
-            reason: "neither an actor nor a key with an owner".into(),
-        })?;
-        let owner_url =
-            Url::parse(owner).map_err(|_| FetchError::BadUrl(owner.chars().take(200).collect()))?;
-        if owner_url.origin() != from.origin() {
-            return Err(FetchError::Invalid {
-                url: key_id.to_string(),
-                reason: "the key's owner is on another server".into(),
-            });
-        }
-        owner.to_string()
-    };
+    if from.origin() != key_url.origin() {
+        return Err(invalid("the key URL answered from another server".into()));
+    }
     let actor = if doc.get("inbox").is_some() {
-        let actor = parse_actor(&doc, &from).map_err(|reason| FetchError::Invalid {
-            url: key_id.to_string(),
-            reason,
-        })?;
+        // The full actor itself.
+        let actor = parse_actor_keyed(&doc, &from, Some(key_id)).map_err(invalid)?;
         let stored = actor.clone();
         state
             .db
@@ -336,13 +402,27 @@ pub async fn key_owner(
             .await?;
         actor
     } else {
-        actor(state, &actor_id, true).await?
+        // A key document or a stub: it names the owner, whose full actor is the authority.
+        let key = public_keys::find_key(&doc, key_id).ok_or_else(|| {
+            invalid("it publishes no key with this id (not an actor, key document or stub)".into())
+        })?;
+        let owner = match key.owner {
+            Some(owner) => owner,
+            // A stub Person without `owner` in its key: the stub's id is the actor.
+            None => str_field(&doc, "id")
+                .filter(|id| *id != key_id)
+                .map(str::to_string)
+                .ok_or_else(|| invalid("the key names no owner".into()))?,
+        };
+        let owner_url = Url::parse(&owner)
+            .map_err(|_| FetchError::BadUrl(owner.chars().take(200).collect()))?;
+        if owner_url.origin() != key_url.origin() {
+            return Err(invalid("the key's owner is on another server".into()));
+        }
+        fetch_actor(state, &owner, Some(key_id)).await?
     };
     if actor.public_key_id.as_deref() != Some(key_id) || actor.public_key_pem.is_none() {
-        return Err(FetchError::Invalid {
-            url: key_id.to_string(),
-            reason: format!("{} does not list this key", actor.id),
-        });
+        return Err(invalid(format!("{} does not list this key", actor.id)));
     }
     Ok(actor)
 }
@@ -476,5 +556,85 @@ mod tests {
             Some(a.clone())
         );
         assert_eq!(a.delivery_inbox(), "https://a.example/inbox");
+    }
+
+    #[test]
+    fn a_key_id_belongs_to_one_actor_on_its_own_server() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let actor = |id: &str, key: &str| {
+            json!({"id": id, "type": "Person", "inbox": format!("{id}/inbox"),
+                "publicKey": {"id": key, "owner": id, "publicKeyPem": "PEM"}})
+        };
+        let v = "https://v.example/users/ваня";
+        let v_key = format!("{v}#main-key");
+        let doc = actor(v, &v_key);
+        store_actor(&conn, &parse_actor(&doc, &url(v)).unwrap(), &doc).unwrap();
+
+        // Another server naming V's key id: not its own key.
+        let e = "https://e.example/users/e";
+        let err = parse_actor(&actor(e, &v_key), &url(e)).unwrap_err();
+        assert!(err.contains("not its own"), "{err}");
+        // Another actor on V's server, or a stored row written by hand: the key has an owner.
+        let w = "https://v.example/users/w";
+        let taken = parse_actor(&actor(w, &v_key), &url(w)).unwrap();
+        assert!(matches!(
+            store_actor(&conn, &taken, &Value::Null),
+            Err(StoreError::KeyTaken { .. })
+        ));
+        let mut elsewhere = parse_actor(&actor(e, &format!("{e}#k")), &url(e)).unwrap();
+        elsewhere.public_key_id = Some(v_key.clone());
+        assert!(matches!(
+            store_actor(&conn, &elsewhere, &Value::Null),
+            Err(StoreError::KeyElsewhere { .. })
+        ));
+        // A key owned by somebody else in the document itself.
+        let mut doc = actor(w, &format!("{w}#k"));
+        doc["publicKey"]["owner"] = json!(v);
+        assert!(parse_actor(&doc, &url(w)).is_err());
+        assert_eq!(cached_by_key(&conn, &v_key).unwrap().unwrap().id, v);
+    }
+
+    #[test]
+    fn migration_clears_shared_and_foreign_key_ids() {
+        let conn = crate::db::open_in_memory().unwrap();
+        // The index exists, and refuses a second owner whoever writes.
+        let insert = |id: &str, host: &str, key: &str| {
+            conn.execute(
+                "INSERT INTO remote_actors (id, host, inbox, public_key_id, public_key_pem, raw, fetched_at)
+                 VALUES (?1, ?2, ?1, ?3, 'PEM', '{}', '2026-01-01T00:00:00Z')",
+                params![id, host, key],
+            )
+        };
+        insert("https://a.example/u", "a.example", "https://a.example/u#k").unwrap();
+        assert!(insert("https://b.example/u", "b.example", "https://a.example/u#k").is_err());
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM remote_actors WHERE public_key_id = 'x'",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("remote_actors_public_key_id"), "{plan}");
+        // Before the index: duplicates and key ids on another host lose their key.
+        conn.execute_batch("DROP INDEX remote_actors_public_key_id")
+            .unwrap();
+        insert("https://b.example/u", "b.example", "https://a.example/u#k").unwrap();
+        insert(
+            "https://c.example:8443/u",
+            "c.example:8443",
+            "https://c.example:8443/u#k",
+        )
+        .unwrap();
+        insert("https://d.example/u", "d.example", "https://evil.example/k").unwrap();
+        conn.execute_batch(include_str!("../../migrations/08-key-ids/up.sql"))
+            .unwrap();
+        let kept: Vec<String> = conn
+            .prepare("SELECT id FROM remote_actors WHERE public_key_id IS NOT NULL ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kept, ["https://c.example:8443/u"]);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod fetch;
 pub mod incoming;
+pub mod public_keys;
 pub mod teaser;
 
 use serde_json::{Value, json};

@@ -52,7 +52,9 @@ async fn fetch_actor(state: &AppState, account: &str) -> Result<(RemoteActor, Va
     let (stored, raw) = (actor.clone(), doc.clone());
     state
         .db
-        .call(move |c| fetch::store_actor(c, &stored, &raw).map_err(OwnerError::from))
+        .call(move |c| {
+            fetch::store_actor(c, &stored, &raw).map_err(|e| OwnerError::Fetch(e.into()))
+        })
         .await?;
     Ok((actor, doc))
 }
@@ -244,7 +246,7 @@ async fn check_target(state: &AppState, old: &str, new: &str) -> Result<(), Stri
     }
     state
         .db
-        .call(move |c| fetch::store_actor(c, &actor, &doc).map_err(crate::db::DbError::from))
+        .call(move |c| fetch::store_actor(c, &actor, &doc).map_err(fetch::FetchError::from))
         .await
         .map_err(|e| format!("refused: {e}"))
 }

@@ -26,13 +26,9 @@ fn known_author(conn: &Connection, urls: &Urls, url: &str) -> rusqlite::Result<O
         // Answering oneself: nobody to notify.
         return Ok(None);
     }
-    let stored: Option<String> = conn
-        .query_row(
-            "SELECT actor_id FROM remote_notes WHERE (id = ?1 OR url = ?1) AND deleted_at IS NULL",
-            [url],
-            |r| r.get(0),
-        )
-        .optional()?;
+    // By id, or by a page URL on the note's own server: a note's `url` elsewhere may name a
+    // post on a server the owner never allowed (issue 9).
+    let stored = super::store::remote_note_named(conn, url)?.map(|(actor, _)| actor);
     if stored.is_some() {
         return Ok(stored);
     }

@@ -49,19 +49,54 @@ impl Relevance {
     }
 }
 
+/// Whether `target` names the remote note `id` whose page is `url`: its id, or its page URL
+/// when that is on the note's own server. A `url` elsewhere is only what the note's server
+/// says, and may name another server's post (issue 9): never an identity.
+pub fn names_note(id: &str, url: Option<&str>, target: &str) -> bool {
+    if id == target {
+        return true;
+    }
+    url == Some(target)
+        && match (url::Url::parse(id), url::Url::parse(target)) {
+            (Ok(a), Ok(b)) => a.origin() == b.origin(),
+            _ => false,
+        }
+}
+
+/// The remote note (not deleted) that `target` names, by [`names_note`]: `(actor_id,
+/// thread_post_id)`.
+pub fn remote_note_named(
+    conn: &Connection,
+    target: &str,
+) -> rusqlite::Result<Option<(String, Option<i64>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, url, actor_id, thread_post_id FROM remote_notes
+         WHERE (id = ?1 OR url = ?1) AND deleted_at IS NULL",
+    )?;
+    let rows = stmt.query_map([target], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<i64>>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, url, actor, thread) = row?;
+        if names_note(&id, url.as_deref(), target) {
+            return Ok(Some((actor, thread)));
+        }
+    }
+    Ok(None)
+}
+
 /// The thread a remote post belongs to: our post it answers, the thread of the remote post it
 /// answers, or the thread of our post that answers someone (a local reply).
 fn thread_of(conn: &Connection, urls: &Urls, in_reply_to: &str) -> rusqlite::Result<Option<i64>> {
     if let Some(post) = local_post(conn, urls, in_reply_to)? {
         return Ok(Some(post.id));
     }
-    conn.query_row(
-        "SELECT thread_post_id FROM remote_notes
-         WHERE (id = ?1 OR url = ?1) AND deleted_at IS NULL AND thread_post_id IS NOT NULL",
-        [in_reply_to],
-        |r| r.get(0),
-    )
-    .optional()
+    Ok(remote_note_named(conn, in_reply_to)?.and_then(|(_, thread)| thread))
 }
 
 pub fn classify(conn: &Connection, urls: &Urls, note: &RemoteNote) -> rusqlite::Result<Relevance> {
@@ -173,7 +208,13 @@ pub fn receive_note(
         conn.execute(
             "UPDATE remote_notes SET thread_post_id = ?1
              WHERE thread_post_id IS NULL AND (in_reply_to = ?2 OR (?3 IS NOT NULL AND in_reply_to = ?3))",
-            params![thread, note.id, note.url],
+            params![
+                thread,
+                note.id,
+                note.url
+                    .as_deref()
+                    .filter(|u| names_note(&note.id, Some(u), u))
+            ],
         )?;
     }
     Ok(if before.is_some() {

@@ -145,15 +145,18 @@ pub fn recipients(conn: &Connection, post: &Post) -> Result<Vec<String>, Deliver
         )?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
+    // By actor id (resolved over WebFinger, or from the handle, which is derived from the actor
+    // id's own host), never by `href`/`url`: any server can claim any profile URL (issue 9).
     let mut by_mention = conn.prepare_cached(
         "SELECT COALESCE(NULLIF(shared_inbox, ''), inbox) FROM remote_actors
-         WHERE id = ?1 OR url = ?1 OR (handle IS NOT NULL AND lower(handle) = lower(?2))
-         LIMIT 1",
+         WHERE id = COALESCE(?1, (SELECT id FROM remote_actors
+                                  WHERE handle IS NOT NULL AND lower(handle) = lower(?2)
+                                  ORDER BY fetched_at DESC LIMIT 1))",
     )?;
     for m in &post.mentions {
         let handle = m.name.trim_start_matches('@');
         let inbox: Option<String> = by_mention
-            .query_row(params![m.href, handle], |r| r.get(0))
+            .query_row(params![m.actor, handle], |r| r.get(0))
             .optional()?;
         if let Some(inbox) = inbox
             && !inboxes.contains(&inbox)

@@ -14,7 +14,7 @@ pub mod effects;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -68,6 +68,15 @@ impl InboxError {
 impl From<crate::db::DbError> for InboxError {
     fn from(e: crate::db::DbError) -> Self {
         InboxError::Internal(e.to_string())
+    }
+}
+
+impl From<fetch::StoreError> for InboxError {
+    fn from(e: fetch::StoreError) -> Self {
+        match e {
+            fetch::StoreError::Db(e) => InboxError::Internal(e.to_string()),
+            refused => InboxError::BadActivity(refused.to_string()),
+        }
     }
 }
 
@@ -327,12 +336,39 @@ async fn verify_signed(
     req: &RequestParts<'_>,
     pending: &httpsig::PendingSignature,
 ) -> Result<RemoteActor, InboxError> {
+    let signer = verify_key(state, req, pending).await?;
+    // The gate judged the keyId's server; what signed is the actor that owns the key. They must
+    // be the same server, and it is the signer's that the policy judges (issue 9): a key id is
+    // never a way in for a server the policy refuses.
+    let key_host = Url::parse(pending.key_id()).map(|u| host_of(&u)).ok();
+    let signer_url = Url::parse(&signer.id)
+        .map_err(|_| InboxError::Key(format!("the signer {} is not a URL", signer.id)))?;
+    if key_host.as_deref() != Some(host_of(&signer_url).as_str()) {
+        return Err(InboxError::Key(format!(
+            "the key {} belongs to {}, on another server",
+            pending.key_id(),
+            signer.id
+        )));
+    }
+    if let Decision::Refused(reason) = state.policy.decide_url(&signer_url) {
+        tracing::info!(signer = %signer.id, %reason, "refused a signer the policy does not allow");
+        return Err(InboxError::Refused(host_of(&signer_url)));
+    }
+    Ok(signer)
+}
+
+/// The key and the signature: see [`verify_signed`].
+async fn verify_key(
+    state: &AppState,
+    req: &RequestParts<'_>,
+    pending: &httpsig::PendingSignature,
+) -> Result<RemoteActor, InboxError> {
     let opts = VerifyOptions {
         scheme: state.config.base_url.scheme(),
         ..VerifyOptions::default()
     };
     // Stale, replayed, tampered or under-signed: refused before anyone's key is fetched.
-    httpsig::precheck(req, pending, SystemTime::now(), &opts)?;
+    httpsig::precheck(req, pending, (state.clock)(), &opts)?;
     let key_error = |e: FetchError| InboxError::Key(e.to_string());
     let signer = fetch::key_owner(state, pending.key_id(), false)
         .await

@@ -41,7 +41,13 @@ pub struct AppState {
     pub policy: PolicyHandle,
     /// The guarded client for every outgoing request (`federation::http_client`).
     pub http: reqwest::Client,
+    /// What time the inbox judges signatures at: now in production; a captured request's own
+    /// `Date` in tests that replay real peers' traffic (tests/peers.rs).
+    pub clock: Clock,
 }
+
+/// A source of the current time.
+pub type Clock = Arc<dyn Fn() -> std::time::SystemTime + Send + Sync>;
 
 impl AppState {
     pub fn new(
@@ -57,6 +63,7 @@ impl AppState {
         AppState {
             policy,
             http,
+            clock: Arc::new(std::time::SystemTime::now),
             layout: Layout::new(&config, &urls),
             profile: ProfileView::new(&config, &urls),
             config,

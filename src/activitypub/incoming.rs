@@ -88,6 +88,18 @@ impl Activity {
                 "the activity id is not on the actor's server",
             ));
         }
+        // What an Undo takes back is the actor's own activity: an embedded one must be on the
+        // actor's server (a bare id is matched against what this actor stored).
+        if kind == "Undo"
+            && env.object.is_object()
+            && let Some(inner) = id_of(&env.object)
+            && http_url(inner, "the undone activity's id is not an http(s) URL")?.origin()
+                != actor_url.origin()
+        {
+            return Err(ParseError::Field(
+                "the undone activity is not on the actor's server",
+            ));
+        }
         Ok(Activity {
             id: env.id,
             kind,
@@ -110,6 +122,8 @@ mod tests {
         assert_eq!(a.actor, "https://a.example/u/b");
         let embedded = br#"{"id":"https://a.example/1","type":["Create"],"actor":{"id":"https://a.example/u/b"}}"#;
         assert_eq!(Activity::parse(embedded).unwrap().kind, "Create");
+        let undo = br#"{"id":"https://a.example/2","type":"Undo","actor":"https://a.example/u/b","object":{"id":"https://a.example/f/1","type":"Follow"}}"#;
+        assert_eq!(Activity::parse(undo).unwrap().kind, "Undo");
         for bad in [
             &b"[]"[..],
             b"not json",
@@ -118,6 +132,7 @@ mod tests {
             br#"{"id":"https://a.example/1","type":"Follow","actor":{"name":"x"}}"#,
             br#"{"id":"https://a.example/1","type":7,"actor":"https://a.example/u/b"}"#,
             br#"{"id":"javascript:alert(1)","type":"Follow","actor":"javascript:alert(1)"}"#,
+            br#"{"id":"https://a.example/2","type":"Undo","actor":"https://a.example/u/b","object":{"id":"https://v.example/f/1","type":"Follow"}}"#,
         ] {
             assert!(
                 Activity::parse(bad).is_err(),

@@ -215,6 +215,18 @@ pub fn http_client(
     policy: PolicyHandle,
     user_agent: &str,
 ) -> Result<reqwest::Client, FederationError> {
+    http_client_with(cfg, policy, user_agent, |builder| builder)
+}
+
+/// [`http_client`], with a last word on the builder before it is built. Tests use it to reach
+/// pretend servers by their real names (`resolve` to a loopback address, `add_root_certificate`
+/// for a throwaway CA); the guard's redirect policy and per-hop checks stay in place.
+pub fn http_client_with(
+    cfg: &FederationConfig,
+    policy: PolicyHandle,
+    user_agent: &str,
+    customize: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+) -> Result<reqwest::Client, FederationError> {
     let redirect_cfg = cfg.clone();
     let redirects = reqwest::redirect::Policy::custom(move |attempt| {
         // `previous` starts with the original URL, so it holds one URL per hop already taken.
@@ -226,7 +238,7 @@ pub fn http_client(
             Err(refused) => attempt.error(refused),
         }
     });
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .user_agent(user_agent)
         .dns_resolver(GuardedResolver {
             allow_private: cfg.allow_private_addresses,
@@ -236,7 +248,8 @@ pub fn http_client(
         .no_proxy()
         .referer(false)
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT);
+    customize(builder)
         .build()
         .map_err(FederationError::HttpClient)
 }

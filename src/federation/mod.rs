@@ -21,7 +21,7 @@ pub mod policy;
 pub use domain::{HostPort, Pattern, PatternError, PatternProblem};
 pub use guard::{
     GuardedResolver, ReadError, RefusedFetch, ResolveError, address_allowed, check_url,
-    http_client, read_capped, user_agent,
+    http_client, http_client_with, read_capped, user_agent,
 };
 pub use knocks::{Knock, MAX_KNOCK_ROWS, forget_knocks, knocks, record_knock};
 pub use lists::{

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod peer;
+pub mod tls_peer;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -188,7 +188,9 @@ fn every_captured_document_parses_and_every_signature_verifies_at_its_own_date()
                 let id = doc["id"].as_str().unwrap_or_else(|| panic!("{ctx}: no id"));
                 let actor = fetch::parse_actor(doc, &Url::parse(id).unwrap())
                     .unwrap_or_else(|e| panic!("{ctx}: {e}"));
-                assert!(actor.public_key_pem.is_some(), "{ctx}: no usable key");
+                if !public_keys::published_keys(doc).is_empty() {
+                    assert!(actor.public_key_pem.is_some(), "{ctx}: no usable key");
+                }
             } else if doc["type"] == "Note" {
                 let note = hortus::conversation::note::RemoteNote::parse(doc)
                     .unwrap_or_else(|| panic!("{ctx}: the Note does not parse"));
@@ -240,6 +242,10 @@ fn every_captured_document_parses_and_every_signature_verifies_at_its_own_date()
 /// One implementation's captured POSTs, each at its own Date, through the real inbox of a
 /// Hortus at alice.test; its documents served under the real host name by a TLS peer.
 async fn replay(imp: &Implementation, ca: &Ca, ip_peer: &str, ip_site: &str) {
+    if !imp.requests().iter().any(|r| r.method == "POST") {
+        // Documents copied from an implementation's docs: parsed by the test above.
+        return;
+    }
     let actor = imp
         .actor()
         .unwrap_or_else(|| panic!("{}: no actor document", imp.name));

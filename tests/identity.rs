@@ -54,7 +54,7 @@ async fn a_blocked_server_cannot_sign_under_the_key_id_of_an_allowed_one() {
     let v = Peer::start("127.0.0.6", false);
     site.allow(&e.host);
     site.allow(&v.host);
-    site.start().await;
+    let state = site.start().await;
 
     // E, allowed, is known here; then it says its key is V's key id (with E's own key).
     let follow = e.activity("Follow", json!(site.url("/users/alice")));
@@ -68,6 +68,10 @@ async fn a_blocked_server_cannot_sign_under_the_key_id_of_an_allowed_one() {
         .insert("/users/bob".into(), claimed.clone());
     // Refused (or at least not applied): checked below, after the attack it would enable.
     send(&e, &site, &e.activity("Update", claimed)).await;
+
+    // A refetch of E's actor, which now names V's key id, is refused the same way.
+    let refetched = hortus::activitypub::fetch::actor(&state, &e.actor, true).await;
+    assert!(refetched.is_err(), "{refetched:?}");
 
     // E is blocked; it signs with its own key, naming V's key id.
     hortus::federation::block_add(&site.db(), &e.host).unwrap();
@@ -174,4 +178,42 @@ async fn a_reply_target_is_found_by_its_id_never_by_a_url_a_peer_claims() {
         )
         .unwrap();
     assert!(!mentions.contains(&e.actor), "{mentions}");
+}
+
+/// Should a row tie a key id to an actor on another server anyway (written before migration 08
+/// cleaned such rows, or by a future bug), the policy still judges the server that signed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_policy_judges_the_signers_server_after_verifying() {
+    let mut site = TestSite::federating("127.0.0.2");
+    site.write_post("hello.md", "+++\ntitle = \"Hello\"\n+++\nHallo, Gärtchen.");
+    site.publish();
+    let e = Peer::start("127.0.0.8", false);
+    let v = Peer::start("127.0.0.9", false);
+    site.allow(&v.host);
+    site.db()
+        .execute(
+            "INSERT INTO remote_actors (id, host, inbox, public_key_id, public_key_pem, raw, fetched_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, '{}', '2026-11-29T00:00:00Z')",
+            rusqlite::params![
+                e.actor,
+                e.host,
+                format!("{}/inbox", e.actor),
+                v.key_id,
+                e.public_pem
+            ],
+        )
+        .unwrap();
+    site.start().await;
+    let mut forger = e.clone();
+    forger.key_id = v.key_id.clone();
+    let note = reply(
+        &e,
+        &site,
+        "1",
+        &format!("{}/@bob/1", e.base),
+        "Trojanisches Pferd 🐴",
+    );
+    let (status, body) = send(&forger, &site, &e.activity("Create", note)).await;
+    assert_ne!(status, 202, "{body}");
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM remote_notes"), 0);
 }

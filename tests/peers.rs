@@ -494,3 +494,71 @@ async fn a_follow_signed_with_an_fep_521a_rsa_multikey_gets_202_and_an_accept() 
     )
     .await;
 }
+
+/// The other direction of issue 10: `hortus follow gwen@gts.test` used to stay pending for ever,
+/// GoToSocial's Accept refused like its Follow. GoToSocial's captured shapes (WebFinger, actor
+/// answering signed GETs only, stub Person at the key URL), with a key made here so the test can
+/// sign the Accept as GoToSocial would.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follow_of_a_gotosocial_account_is_accepted_through_its_stub_key() {
+    let imp = implementations()
+        .into_iter()
+        .find(|i| i.name == "gotosocial-0.19.2")
+        .expect("the GoToSocial captures");
+    let doc = |f: &str| imp.files[f]["document"].clone();
+    let (private_pem, public_pem) = httpsig::generate_keypair().unwrap();
+    let mut stub = doc("key-url.json");
+    stub["publicKey"]["publicKeyPem"] = json!(public_pem);
+    let mut actor = doc("actor.json");
+    actor["publicKey"]["publicKeyPem"] = json!(public_pem);
+    let ca = Ca::new();
+    let gts = TlsPeer::start("127.0.14.1", "gts.test", &ca);
+    gts.serve("/users/gwen/main-key", stub, false);
+    gts.serve("/users/gwen", actor, true);
+    gts.serve("/.well-known/webfinger", doc("webfinger.json"), false);
+    let alice = Alice::start("127.0.14.2", &[&gts], &ca).await;
+
+    hortus::owner::follow(&alice.state, "gwen@gts.test")
+        .await
+        .unwrap_or_else(|e| panic!("follow: {e}"));
+    let follow = gts.wait_for_post("/users/gwen/inbox").await.json();
+    assert_eq!(follow["type"], "Follow");
+
+    let accept = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": "https://gts.test/users/gwen/accepts/01JDQ7A2W8ZK1B6V3N4M5P6Q7R",
+        "type": "Accept",
+        "actor": "https://gts.test/users/gwen",
+        "object": follow,
+    })
+    .to_string();
+    let key = httpsig::load_private_key(&private_pem).unwrap();
+    let inbox = Url::parse("https://alice.test/users/alice/inbox").unwrap();
+    let mut headers = httpsig::sign_post(
+        &inbox,
+        accept.as_bytes(),
+        "application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\"",
+        "https://gts.test/users/gwen/main-key",
+        &key,
+        SystemTime::now(),
+    )
+    .unwrap();
+    headers.push((
+        "Content-Type".into(),
+        "application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\"".into(),
+    ));
+    headers.push(("Host".into(), "alice.test".into()));
+    let (status, body) = alice
+        .send("POST", inbox.path(), &headers, accept.as_bytes())
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let state: String = alice
+        .db()
+        .query_row(
+            "SELECT state FROM following WHERE actor_id = 'https://gts.test/users/gwen'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(state, "accepted");
+}

@@ -179,17 +179,13 @@ pub enum StoreError {
 
 impl From<StoreError> for FetchError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Db(e) => FetchError::Db(e.to_string()),
-            other => FetchError::Invalid {
-                url: match &other {
-                    StoreError::KeyTaken { key, .. } | StoreError::KeyElsewhere { key, .. } => {
-                        key.chars().take(200).collect()
-                    }
-                    StoreError::Db(_) => String::new(),
-                },
-                reason: other.to_string(),
-            },
+        let key = match &e {
+            StoreError::Db(db) => return FetchError::Db(db.to_string()),
+            StoreError::KeyTaken { key, .. } | StoreError::KeyElsewhere { key, .. } => key,
+        };
+        FetchError::Invalid {
+            url: key.chars().take(200).collect(),
+            reason: e.to_string(),
         }
     }
 }

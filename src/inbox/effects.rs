@@ -59,7 +59,7 @@ async fn follow(
     state
         .db
         .call(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let existing: Option<String> = tx
                 .query_row("SELECT state FROM followers WHERE actor_id = ?1", [&follower.id], |r| r.get(0))
                 .ok();
@@ -187,7 +187,7 @@ async fn delete(
     state
         .db
         .call(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             forget_actor(&tx, &id)?;
             conversation::receive::forget_actor(&tx, &id)?;
             tx.commit()?;

@@ -20,6 +20,10 @@ use crate::posts::Mention;
 use crate::urls::Urls;
 use crate::web::AppState;
 
+/// The author of remote post `?1`, named by id or by url (index `remote_notes_url`).
+pub(crate) const KNOWN_AUTHOR: &str =
+    "SELECT actor_id FROM remote_notes WHERE (id = ?1 OR url = ?1) AND deleted_at IS NULL";
+
 /// The author of what `url` names, if known here without the network.
 fn known_author(conn: &Connection, urls: &Urls, url: &str) -> rusqlite::Result<Option<String>> {
     if super::store::local_post_slug(urls, url).is_some() {
@@ -27,11 +31,7 @@ fn known_author(conn: &Connection, urls: &Urls, url: &str) -> rusqlite::Result<O
         return Ok(None);
     }
     let stored: Option<String> = conn
-        .query_row(
-            "SELECT actor_id FROM remote_notes WHERE (id = ?1 OR url = ?1) AND deleted_at IS NULL",
-            [url],
-            |r| r.get(0),
-        )
+        .query_row(KNOWN_AUTHOR, [url], |r| r.get(0))
         .optional()?;
     if stored.is_some() {
         return Ok(stored);

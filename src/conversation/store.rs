@@ -49,19 +49,29 @@ impl Relevance {
     }
 }
 
+/// The thread of the remote post `?1` names by id or by url (index `remote_notes_url`).
+pub(crate) const THREAD_OF_REMOTE: &str = "SELECT thread_post_id FROM remote_notes
+     WHERE (id = ?1 OR url = ?1) AND deleted_at IS NULL AND thread_post_id IS NOT NULL";
+/// What is stored of remote post `?1`, before an edit is taken.
+pub(crate) const EXISTING_NOTE: &str =
+    "SELECT actor_id, updated, deleted_at IS NOT NULL FROM remote_notes WHERE id = ?1";
+/// Replies that arrived before their parent `?2` (id) or `?3` (url) join its thread `?1`.
+pub(crate) const ADOPT_EARLIER_REPLIES: &str = "UPDATE remote_notes SET thread_post_id = ?1
+     WHERE thread_post_id IS NULL AND (in_reply_to = ?2 OR (?3 IS NOT NULL AND in_reply_to = ?3))";
+/// An actor's posts become tombstones when the actor is deleted.
+pub(crate) const FORGET_ACTOR_NOTES: &str =
+    "UPDATE remote_notes SET deleted_at = ?2, content_html = '', summary = NULL,
+     attachments = '[]', url = NULL, raw = '{}'
+     WHERE actor_id = ?1 AND deleted_at IS NULL";
+
 /// The thread a remote post belongs to: our post it answers, the thread of the remote post it
 /// answers, or the thread of our post that answers someone (a local reply).
 fn thread_of(conn: &Connection, urls: &Urls, in_reply_to: &str) -> rusqlite::Result<Option<i64>> {
     if let Some(post) = local_post(conn, urls, in_reply_to)? {
         return Ok(Some(post.id));
     }
-    conn.query_row(
-        "SELECT thread_post_id FROM remote_notes
-         WHERE (id = ?1 OR url = ?1) AND deleted_at IS NULL AND thread_post_id IS NOT NULL",
-        [in_reply_to],
-        |r| r.get(0),
-    )
-    .optional()
+    conn.query_row(THREAD_OF_REMOTE, [in_reply_to], |r| r.get(0))
+        .optional()
 }
 
 pub fn classify(conn: &Connection, urls: &Urls, note: &RemoteNote) -> rusqlite::Result<Relevance> {
@@ -90,17 +100,13 @@ struct Existing {
 }
 
 fn existing(conn: &Connection, id: &str) -> rusqlite::Result<Option<Existing>> {
-    conn.query_row(
-        "SELECT actor_id, updated, deleted_at IS NOT NULL FROM remote_notes WHERE id = ?1",
-        [id],
-        |r| {
-            Ok(Existing {
-                actor_id: r.get(0)?,
-                updated: r.get(1)?,
-                deleted: r.get(2)?,
-            })
-        },
-    )
+    conn.query_row(EXISTING_NOTE, [id], |r| {
+        Ok(Existing {
+            actor_id: r.get(0)?,
+            updated: r.get(1)?,
+            deleted: r.get(2)?,
+        })
+    })
     .optional()
 }
 
@@ -190,11 +196,7 @@ fn receive_note_in(
     )?;
     if let Some(thread) = rel.thread_post_id {
         // Replies to this post that arrived before it (and were kept as mentions) join the thread.
-        conn.execute(
-            "UPDATE remote_notes SET thread_post_id = ?1
-             WHERE thread_post_id IS NULL AND (in_reply_to = ?2 OR (?3 IS NOT NULL AND in_reply_to = ?3))",
-            params![thread, note.id, note.url],
-        )?;
+        conn.execute(ADOPT_EARLIER_REPLIES, params![thread, note.id, note.url])?;
     }
     Ok(if before.is_some() {
         Outcome::Updated
@@ -226,12 +228,7 @@ pub fn delete_note(
 
 /// An actor that deleted itself: its posts and reactions go too.
 pub fn forget_actor(conn: &Connection, actor: &str, now: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE remote_notes SET deleted_at = ?2, content_html = '', summary = NULL,
-             attachments = '[]', url = NULL, raw = '{}'
-         WHERE actor_id = ?1 AND deleted_at IS NULL",
-        params![actor, now],
-    )?;
+    conn.execute(FORGET_ACTOR_NOTES, params![actor, now])?;
     conn.execute("DELETE FROM reactions WHERE actor_id = ?1", [actor])?;
     Ok(())
 }

@@ -14,6 +14,9 @@ use crate::activitypub::{self as ap, fetch};
 use crate::conversation;
 use crate::web::AppState;
 
+/// A follower's state, read before a Follow is answered.
+pub(crate) const FOLLOWER_STATE: &str = "SELECT state FROM followers WHERE actor_id = ?1";
+
 pub async fn apply(
     state: &AppState,
     activity: &Activity,
@@ -61,7 +64,7 @@ async fn follow(
         .call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let existing: Option<String> = tx
-                .query_row("SELECT state FROM followers WHERE actor_id = ?1", [&follower.id], |r| r.get(0))
+                .query_row(FOLLOWER_STATE, [&follower.id], |r| r.get(0))
                 .ok();
             let accept_now = match existing.as_deref() {
                 Some("accepted") => true,

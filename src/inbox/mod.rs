@@ -128,7 +128,7 @@ pub async fn receive(
         .db
         .call(move |c| {
             let n = c.execute(
-                "INSERT OR IGNORE INTO inbox_seen (activity_id, received_at) VALUES (?1, ?2)",
+                MARK_SEEN,
                 rusqlite::params![
                     id,
                     crate::posts::format_time(time::OffsetDateTime::now_utc())
@@ -149,14 +149,19 @@ pub async fn receive(
         let id = activity.id.clone();
         let _ = state
             .db
-            .call(move |c| {
-                c.execute("DELETE FROM inbox_seen WHERE activity_id = ?1", [id])
-                    .map_err(InboxError::from)
-            })
+            .call(move |c| c.execute(FORGET_SEEN, [id]).map_err(InboxError::from))
             .await;
     }
     result
 }
+
+/// Each activity id is processed once (primary key of inbox_seen).
+pub(crate) const MARK_SEEN: &str =
+    "INSERT OR IGNORE INTO inbox_seen (activity_id, received_at) VALUES (?1, ?2)";
+/// An activity whose effects failed is forgotten, so the peer's retry is processed.
+pub(crate) const FORGET_SEEN: &str = "DELETE FROM inbox_seen WHERE activity_id = ?1";
+/// The hourly prune of old ids (index `inbox_seen_received`).
+pub(crate) const PRUNE_SEEN: &str = "DELETE FROM inbox_seen WHERE received_at < ?1";
 
 /// How long activity ids are remembered for deduplication. Peers retry for days at most.
 pub const SEEN_RETENTION: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
@@ -166,10 +171,7 @@ pub fn prune_seen(
     conn: &rusqlite::Connection,
     cutoff: time::OffsetDateTime,
 ) -> rusqlite::Result<usize> {
-    conn.execute(
-        "DELETE FROM inbox_seen WHERE received_at < ?1",
-        [crate::posts::format_time(cutoff)],
-    )
+    conn.execute(PRUNE_SEEN, [crate::posts::format_time(cutoff)])
 }
 
 /// Prunes the dedupe table once an hour, for as long as the server runs.
@@ -356,6 +358,9 @@ async fn verify_signed(
         }
     }
 }
+
+#[cfg(test)]
+mod query_plans;
 
 #[cfg(test)]
 mod tests {

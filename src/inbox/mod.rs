@@ -199,7 +199,7 @@ pub async fn refresh_policy(state: &AppState) {
     let policy = state.policy.clone();
     let result = state
         .db
-        .call(move |c| {
+        .read(move |c| {
             policy
                 .reload_if_changed(c)
                 .map_err(|e| InboxError::Internal(e.to_string()))

@@ -802,3 +802,50 @@ async fn signatures_that_do_not_cover_the_host_are_refused() {
         2
     );
 }
+
+/// Issue 9.5: a request signed for another server (its `host` covered) and replayed here with
+/// that server's Host header still verifies; the inbox refuses it because the Host is not ours.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_signed_for_another_server_is_refused() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let peer = Peer::start("127.0.0.49", false);
+    site.allow(&peer.host);
+    site.start().await;
+    let inbox = site.url("/inbox");
+    let port = url::Url::parse(&inbox).unwrap().port().unwrap();
+    let key = hortus::httpsig::load_private_key(&peer.private_pem).unwrap();
+    let send = async |signed_for: &str, host: &str, body: &str| {
+        let headers = hortus::httpsig::sign_post(
+            &url::Url::parse(signed_for).unwrap(),
+            body.as_bytes(),
+            AP,
+            &peer.key_id,
+            &key,
+            SystemTime::now(),
+        )
+        .unwrap();
+        let mut req = reqwest::Client::new()
+            .post(&inbox)
+            .header("Content-Type", AP)
+            .header("Host", host)
+            .body(body.to_string());
+        for (n, v) in headers {
+            req = req.header(n, v);
+        }
+        req.send().await.unwrap().status().as_u16()
+    };
+    let elsewhere = format!("127.0.0.9:{port}");
+    let follow = peer
+        .activity("Follow", json!(site.url("/users/alice")))
+        .to_string();
+    assert_eq!(
+        send(&format!("http://{elsewhere}/inbox"), &elsewhere, &follow).await,
+        401
+    );
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM inbox_seen"), 0);
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM followers"), 0);
+    // Addressed here, the same request is accepted.
+    let ours = format!("127.0.0.2:{port}");
+    assert_eq!(send(&inbox, &ours, &follow).await, 202);
+    assert_eq!(accepted_followers(&site), 1);
+}

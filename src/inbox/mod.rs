@@ -44,6 +44,8 @@ pub enum InboxError {
     Refused(String),
     #[error("the signer is not the activity's actor")]
     ActorMismatch,
+    #[error("the request is addressed to {0}, not to this server")]
+    NotAddressedHere(String),
     #[error("bad activity: {0}")]
     BadActivity(String),
     #[error("bad activity: {0}")]
@@ -57,7 +59,10 @@ impl InboxError {
         match self {
             InboxError::ContentType => 415,
             InboxError::TooLarge => 413,
-            InboxError::Signature(_) | InboxError::Key(_) | InboxError::ActorMismatch => 401,
+            InboxError::Signature(_)
+            | InboxError::Key(_)
+            | InboxError::ActorMismatch
+            | InboxError::NotAddressedHere(_) => 401,
             InboxError::Refused(_) => 403,
             InboxError::BadActivity(_) | InboxError::Parse(_) => 400,
             InboxError::Internal(_) => 500,
@@ -321,6 +326,25 @@ pub async fn verify_request(
     }
 }
 
+/// The signature covers the Host header (see `httpsig::precheck`); that stops a request made
+/// for another server only if the Host it covers is ours. Reverse proxies pass it through
+/// unchanged (the generated nginx and Caddy configurations do), as signatures need anyway.
+fn addressed_here(req: &RequestParts<'_>, base: &Url) -> Result<(), InboxError> {
+    let host = req.header("host").unwrap_or_default();
+    let shown = || host.chars().take(100).collect::<String>();
+    if host.is_empty() || host.contains(['/', '\\', '@', '?', '#', ' ']) {
+        return Err(InboxError::NotAddressedHere(shown()));
+    }
+    // Parsed as a URL of our scheme: case, IDNA and a spelled-out default port compare equal.
+    let named = Url::parse(&format!("{}://{host}/", base.scheme()))
+        .map_err(|_| InboxError::NotAddressedHere(shown()))?;
+    if named.host() != base.host() || named.port_or_known_default() != base.port_or_known_default()
+    {
+        return Err(InboxError::NotAddressedHere(shown()));
+    }
+    Ok(())
+}
+
 /// Step 3, for a request the gate let through: the checks that need no key, then the key
 /// (cached, or fetched with a signed GET), then the signature; the key is fetched again only
 /// when the signature itself failed, at most once a minute per key.
@@ -335,6 +359,7 @@ async fn verify_signed(
     };
     // Stale, replayed, tampered or under-signed: refused before anyone's key is fetched.
     httpsig::precheck(req, pending, SystemTime::now(), &opts)?;
+    addressed_here(req, &state.config.base_url)?;
     let key_error = |e: FetchError| InboxError::Key(e.to_string());
     let signer = fetch::key_owner(state, pending.key_id(), false)
         .await
@@ -365,6 +390,35 @@ mod query_plans;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_requests_addressed_to_our_host_pass() {
+        let check = |base: &str, host: &str| {
+            let headers = vec![("host".to_string(), host.to_string())];
+            let req = RequestParts {
+                method: "POST",
+                path_and_query: "/inbox",
+                headers: &headers,
+                body: None,
+            };
+            addressed_here(&req, &Url::parse(base).unwrap()).is_ok()
+        };
+        assert!(check("https://example.net", "example.net"));
+        assert!(check("https://example.net", "EXAMPLE.net:443"));
+        assert!(check("http://127.0.0.2:8080", "127.0.0.2:8080"));
+        assert!(check("https://xn--bcher-kva.example", "bücher.example"));
+        for other in [
+            "other.example",
+            "example.net:8443",
+            "example.net.evil.example",
+            "evil.example@example.net",
+            "example.net/x",
+            "",
+        ] {
+            assert!(!check("https://example.net", other), "{other}");
+        }
+        assert!(!check("http://127.0.0.2:8080", "127.0.0.2:8081"));
+    }
 
     #[test]
     fn prune_forgets_only_old_ids() {

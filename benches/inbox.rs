@@ -23,6 +23,9 @@ const LIKES: usize = 20_000;
 const LIMIT: Duration = Duration::from_secs(120);
 const T: &str = "2026-01-01T00:00:00Z";
 
+/// A request ready to send: its headers (signature included) and body.
+type SignedPost = (Vec<(String, String)>, Vec<u8>);
+
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -139,7 +142,7 @@ async fn run(posts: usize, concurrency: usize) -> (String, f64) {
     // Every request signed before the clock starts.
     let inbox = url::Url::parse(&format!("{base}/inbox")).expect("url");
     let t_sign = Instant::now();
-    let requests: Vec<(Vec<(String, String)>, Vec<u8>)> = (0..posts)
+    let requests: Vec<SignedPost> = (0..posts)
         .map(|n| {
             let actor = peer_actor(n % SENDERS);
             let activity = match n % 3 {

@@ -249,9 +249,10 @@ pub async fn state(site: &Site) -> Result<Arc<AppState>, AppError> {
         &federation::user_agent(&site.config.base_url),
     )?;
     drop(conn);
-    // Reads run in parallel under WAL; one connection per core plus one keeps both busy.
-    let connections = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
-    let db = Db::open(&site.db_path(), connections).await?;
+    // One writer, and a reader per core for pages and documents: under WAL they read in
+    // parallel, and never wait behind a write transaction.
+    let readers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let db = Db::open(&site.db_path(), readers).await?;
     Ok(Arc::new(AppState::new(
         site.config.clone(),
         site.dir.clone(),

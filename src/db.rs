@@ -52,55 +52,123 @@ pub fn open_in_memory() -> Result<Connection, DbError> {
     Ok(conn)
 }
 
-/// The async boundary to SQLite: a few connections, each on its own thread (tokio-rusqlite), used
-/// round-robin. WAL lets them read in parallel; writes serialise inside SQLite.
+/// The async boundary to SQLite: one writer connection and a few read-only ones, each on its
+/// own thread (tokio-rusqlite).
+///
+/// [`Db::call`] runs on the writer: every write, and every read that decides a write. SQLite
+/// lets one connection write at a time anyway, so writes queue here instead of in the busy
+/// handler. [`Db::read`] runs on a reader, round-robin: a page or document read never waits
+/// behind a slow write transaction queued on the writer's thread (WAL readers see the last
+/// commit and are not blocked by the write lock). Readers are `query_only`: a write sent to
+/// one fails instead of slipping past the writer.
 #[derive(Clone)]
 pub struct Db {
-    conns: Arc<Vec<tokio_rusqlite::Connection>>,
+    writer: tokio_rusqlite::Connection,
+    readers: Arc<Vec<tokio_rusqlite::Connection>>,
     next: Arc<AtomicUsize>,
 }
 
 impl Db {
-    pub async fn open(path: &Path, connections: usize) -> Result<Db, DbError> {
-        // Migrate once on a plain connection before the pool exists.
+    /// The writer plus `readers` read-only connections (none: reads share the writer).
+    pub async fn open(path: &Path, readers: usize) -> Result<Db, DbError> {
+        // Migrate once on a plain connection before the others exist.
         drop(open(path)?);
-        let mut conns = Vec::with_capacity(connections.max(1));
-        for _ in 0..connections.max(1) {
+        let connect = async |query_only: bool| {
             let conn = tokio_rusqlite::Connection::open(path)
                 .await
                 .map_err(|e| DbError::Closed(e.to_string()))?;
-            conn.call(|c| configure(c))
-                .await
-                .map_err(|e| DbError::Closed(e.to_string()))?;
-            conns.push(conn);
+            conn.call(move |c| {
+                configure(c)?;
+                if query_only {
+                    c.pragma_update(None, "query_only", true)?;
+                }
+                Ok::<_, rusqlite::Error>(())
+            })
+            .await
+            .map_err(|e| DbError::Closed(e.to_string()))?;
+            Ok::<_, DbError>(conn)
+        };
+        let writer = connect(false).await?;
+        let mut pool = Vec::with_capacity(readers);
+        for _ in 0..readers {
+            pool.push(connect(true).await?);
         }
         Ok(Db {
-            conns: Arc::new(conns),
+            writer,
+            readers: Arc::new(pool),
             next: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    /// Runs `f` on a database thread, never on the async worker that awaits it.
+    /// Runs `f` on the writer's thread, never on the async worker that awaits it.
     pub async fn call<F, R, E>(&self, f: F) -> Result<R, E>
     where
         F: FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
         R: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
-        match self.conns[i]
-            .call(move |c| Ok::<_, rusqlite::Error>(f(c)))
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => Err(E::from(DbError::Closed(e.to_string()))),
+        run(&self.writer, f).await
+    }
+
+    /// Runs a read-only `f` on a reader's thread: it never queues behind the writer.
+    pub async fn read<F, R, E>(&self, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        if self.readers.is_empty() {
+            return run(&self.writer, f).await;
         }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        run(&self.readers[i], f).await
+    }
+}
+
+async fn run<F, R, E>(conn: &tokio_rusqlite::Connection, f: F) -> Result<R, E>
+where
+    F: FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
+    R: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    match conn.call(move |c| Ok::<_, rusqlite::Error>(f(c))).await {
+        Ok(r) => r,
+        Err(e) => Err(E::from(DbError::Closed(e.to_string()))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn readers_refuse_writes_and_see_the_writers_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), 2).await.unwrap();
+        db.call(|c| c.execute("INSERT INTO keys (name, private_pem, public_pem, created_at) VALUES ('x', 'p', 'q', 't')", []).map_err(DbError::from))
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let seen: String = db
+                .read(|c| {
+                    c.query_row("SELECT public_pem FROM keys WHERE name = 'x'", [], |r| {
+                        r.get(0)
+                    })
+                    .map_err(DbError::from)
+                })
+                .await
+                .unwrap();
+            assert_eq!(seen, "q");
+            let write = db
+                .read(|c| c.execute("DELETE FROM keys", []).map_err(DbError::from))
+                .await;
+            assert!(
+                matches!(&write, Err(DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                    if e.code == rusqlite::ErrorCode::ReadOnly),
+                "{write:?}"
+            );
+        }
+    }
 
     #[test]
     fn migrations_are_valid() {

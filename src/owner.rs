@@ -209,7 +209,7 @@ pub fn answer_follower(
     }
     let kind = if approve { "Accept" } else { "Reject" };
     let activity = ap::answer_follow(&state.urls, kind, &actor, &follow_id);
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     if approve {
         tx.execute(
             "UPDATE followers SET state = 'accepted' WHERE actor_id = ?1",
@@ -262,7 +262,7 @@ pub async fn follow(state: &AppState, account: &str) -> Result<String, OwnerErro
     state
         .db
         .call(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute(
                 "INSERT INTO following (actor_id, follow_id, state, created_at) VALUES (?1, ?2, 'pending', ?3)
                  ON CONFLICT (actor_id) DO UPDATE SET follow_id = ?2, state = 'pending'",
@@ -289,7 +289,7 @@ pub async fn unfollow(state: &AppState, account: &str) -> Result<String, OwnerEr
     state
         .db
         .call(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let follow_id: Option<String> = tx
                 .query_row(
                     "SELECT follow_id FROM following WHERE actor_id = ?1",

@@ -677,3 +677,175 @@ async fn blocking_a_server_while_running_refuses_it_at_once() {
         0
     );
 }
+
+/// Issue 9.5: a signature that leaves out the server it was meant for (`host`, `@authority`)
+/// could have been made for another server and replayed here; the live inbox refuses it with
+/// 401 and stores nothing, while the same hand-made signature with the host covered is
+/// accepted (so the refusal is about coverage, not about the hand signing).
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_that_do_not_cover_the_host_are_refused() {
+    use base64::Engine as _;
+    let mut site = TestSite::federating("127.0.0.2");
+    let peer = Peer::start("127.0.0.48", false);
+    site.allow(&peer.host);
+    site.start().await;
+    let inbox = site.url("/inbox");
+    let authority = url::Url::parse(&inbox)
+        .map(|u| format!("{}:{}", u.host_str().unwrap(), u.port().unwrap()))
+        .unwrap();
+    let key = hortus::httpsig::load_private_key(&peer.private_pem).unwrap();
+    let rsa_sha256 = |text: &str| {
+        let mut signer =
+            openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+        signer.update(text.as_bytes()).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(signer.sign_to_vec().unwrap())
+    };
+    let send = async |body: &str, headers: Vec<(String, String)>| {
+        let mut req = reqwest::Client::new()
+            .post(&inbox)
+            .header("Content-Type", AP)
+            .body(body.to_string());
+        for (n, v) in headers {
+            req = req.header(n, v);
+        }
+        req.send().await.unwrap().status().as_u16()
+    };
+    let note = |text: &str| {
+        peer.activity(
+            "Create",
+            json!({"id": format!("{}/notes/{}", peer.base, text.len()), "type": "Note",
+                   "attributedTo": peer.actor, "to": [site.url("/users/alice")],
+                   "content": text}),
+        )
+        .to_string()
+    };
+
+    // draft-cavage over `(request-target) date digest`, as a peer might sign it.
+    let cavage = |body: &str, with_host: bool| {
+        let date = httpdate::fmt_http_date(SystemTime::now());
+        let digest = hortus::httpsig::digest_header(body.as_bytes());
+        let (names, text) = if with_host {
+            (
+                "(request-target) host date digest",
+                format!(
+                    "(request-target): post /inbox\nhost: {authority}\ndate: {date}\ndigest: {digest}"
+                ),
+            )
+        } else {
+            (
+                "(request-target) date digest",
+                format!("(request-target): post /inbox\ndate: {date}\ndigest: {digest}"),
+            )
+        };
+        let signature = format!(
+            "keyId=\"{}\",algorithm=\"rsa-sha256\",headers=\"{names}\",signature=\"{}\"",
+            peer.key_id,
+            rsa_sha256(&text)
+        );
+        vec![
+            ("Date".to_string(), date),
+            ("Digest".to_string(), digest),
+            ("Signature".to_string(), signature),
+        ]
+    };
+    let body = note("東京と大阪 — مرحبا بالعالم 🌷");
+    assert_eq!(send(&body, cavage(&body, false)).await, 401);
+
+    // RFC 9421 over `@method @path content-digest`: no `@authority`, no `@target-uri`.
+    let rfc9421 = |body: &str, with_authority: bool| {
+        let created = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let digest = hortus::httpsig::content_digest_header(body.as_bytes());
+        let (list, authority_line) = if with_authority {
+            (
+                "(\"@method\" \"@path\" \"@authority\" \"content-digest\")",
+                format!("\"@authority\": {authority}\n"),
+            )
+        } else {
+            ("(\"@method\" \"@path\" \"content-digest\")", String::new())
+        };
+        let params = format!("{list};created={created};keyid=\"{}\"", peer.key_id);
+        let base = format!(
+            "\"@method\": POST\n\"@path\": /inbox\n{authority_line}\"content-digest\": {digest}\n\"@signature-params\": {params}"
+        );
+        vec![
+            ("Content-Digest".to_string(), digest),
+            ("Signature-Input".to_string(), format!("sig1={params}")),
+            (
+                "Signature".to_string(),
+                format!("sig1=:{}:", rsa_sha256(&base)),
+            ),
+        ]
+    };
+    let body = note("Ünïcödé ✓ नमस्ते 👋🏽");
+    assert_eq!(send(&body, rfc9421(&body, false)).await, 401);
+    assert_eq!(
+        site.db()
+            .query_row("SELECT COUNT(*) FROM inbox_seen", [], |r| r
+                .get::<_, i64>(0))
+            .unwrap(),
+        0
+    );
+
+    // The same signatures with the host covered are accepted.
+    let body = note("東京と大阪 — مرحبا بالعالم 🌷 (host)");
+    assert_eq!(send(&body, cavage(&body, true)).await, 202);
+    let body = note("Ünïcödé ✓ नमस्ते 👋🏽 (@authority)");
+    assert_eq!(send(&body, rfc9421(&body, true)).await, 202);
+    assert_eq!(
+        site.db()
+            .query_row("SELECT COUNT(*) FROM inbox_seen", [], |r| r
+                .get::<_, i64>(0))
+            .unwrap(),
+        2
+    );
+}
+
+/// Issue 9.5: a request signed for another server (its `host` covered) and replayed here with
+/// that server's Host header still verifies; the inbox refuses it because the Host is not ours.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_signed_for_another_server_is_refused() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let peer = Peer::start("127.0.0.49", false);
+    site.allow(&peer.host);
+    site.start().await;
+    let inbox = site.url("/inbox");
+    let port = url::Url::parse(&inbox).unwrap().port().unwrap();
+    let key = hortus::httpsig::load_private_key(&peer.private_pem).unwrap();
+    let send = async |signed_for: &str, host: &str, body: &str| {
+        let headers = hortus::httpsig::sign_post(
+            &url::Url::parse(signed_for).unwrap(),
+            body.as_bytes(),
+            AP,
+            &peer.key_id,
+            &key,
+            SystemTime::now(),
+        )
+        .unwrap();
+        let mut req = reqwest::Client::new()
+            .post(&inbox)
+            .header("Content-Type", AP)
+            .header("Host", host)
+            .body(body.to_string());
+        for (n, v) in headers {
+            req = req.header(n, v);
+        }
+        req.send().await.unwrap().status().as_u16()
+    };
+    let elsewhere = format!("127.0.0.9:{port}");
+    let follow = peer
+        .activity("Follow", json!(site.url("/users/alice")))
+        .to_string();
+    assert_eq!(
+        send(&format!("http://{elsewhere}/inbox"), &elsewhere, &follow).await,
+        401
+    );
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM inbox_seen"), 0);
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM followers"), 0);
+    // Addressed here, the same request is accepted.
+    let ours = format!("127.0.0.2:{port}");
+    assert_eq!(send(&inbox, &ours, &follow).await, 202);
+    assert_eq!(accepted_followers(&site), 1);
+}

@@ -739,3 +739,65 @@ async fn a_hidden_social_graph_shows_counts_only() {
     let (_, outbox) = get_json(&site.url("/users/alice/outbox")).await;
     assert_eq!(outbox["first"], site.url("/users/alice/outbox/page/1"));
 }
+
+/// Issue 9.6: pages and documents are read on their own connections, so a slow write
+/// transaction (an IMMEDIATE one holding SQLite's write lock) does not hold them up. The
+/// writer holds its transaction until every page has answered; had a page queued behind it,
+/// the writer would give up waiting after 30 s instead, and the test fails on that order of
+/// events (no clock threshold is asserted).
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_answer_while_a_write_transaction_is_held() {
+    let mut site = TestSite::new("127.0.0.2");
+    site.write_post(
+        "garden.md",
+        "+++\ntitle = \"庭の記録\"\ntags = [\"garden\"]\n+++\nالحديقة في الربيع 🌷 — Ünïcödé\n",
+    );
+    site.publish();
+    let state = site.start().await;
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let writer = tokio::spawn({
+        let state = state.clone();
+        async move {
+            state
+                .db
+                .call(move |c| {
+                    let tx =
+                        c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    tx.execute(
+                        "UPDATE reply_settings_site SET replies_off = 1 WHERE id = 1",
+                        [],
+                    )?;
+                    let _ = held_tx.send(());
+                    let released = release_rx
+                        .recv_timeout(std::time::Duration::from_secs(30))
+                        .is_ok();
+                    tx.rollback()?;
+                    Ok::<_, hortus::db::DbError>(released)
+                })
+                .await
+        }
+    });
+    held_rx.await.expect("the writer holds its transaction");
+    // More requests than there are connections, so round-robin would reach every one.
+    for round in 0..3 {
+        for (path, accept) in [
+            ("/", "text/html"),
+            ("/posts/garden", "text/html"),
+            ("/posts/garden", AP),
+            ("/tags/garden", "text/html"),
+            ("/users/alice/outbox/page/1", AP),
+            ("/sitemap.xml", "application/xml"),
+        ] {
+            let resp = get(&site.url(path), accept).await;
+            assert_eq!(resp.status(), 200, "{path} ({accept}), round {round}");
+        }
+    }
+    // (Already gone if the writer gave up waiting: the assertion below says so.)
+    let _ = release_tx.send(());
+    let released = writer.await.unwrap().unwrap();
+    assert!(
+        released,
+        "a page waited for the write transaction to end instead of answering while it was held"
+    );
+}

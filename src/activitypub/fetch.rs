@@ -320,7 +320,7 @@ pub async fn actor(state: &AppState, id: &str, refresh: bool) -> Result<RemoteAc
         let lookup = id.to_string();
         let cached = state
             .db
-            .call(move |c| cached_actor(c, &lookup).map_err(FetchError::from))
+            .read(move |c| cached_actor(c, &lookup).map_err(FetchError::from))
             .await?;
         if let Some(actor) = cached {
             return Ok(actor);
@@ -370,7 +370,7 @@ pub async fn key_owner(
         let lookup = key_id.to_string();
         let cached = state
             .db
-            .call(move |c| cached_by_key(c, &lookup).map_err(FetchError::from))
+            .read(move |c| cached_by_key(c, &lookup).map_err(FetchError::from))
             .await?;
         if let Some(actor) = cached.filter(|a| a.public_key_pem.is_some()) {
             return Ok(actor);

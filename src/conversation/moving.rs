@@ -104,7 +104,7 @@ pub async fn move_to(state: &AppState, account: &str) -> Result<String, OwnerErr
     let queued = state
         .db
         .call(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let inboxes = follower_inboxes(&tx)?;
             let n = crate::delivery::enqueue(&tx, &activity, &inboxes)
                 .map_err(|e| OwnerError::Queue(e.to_string()))?;
@@ -144,7 +144,7 @@ fn record(
 
 /// Moves the follower row of `old` to `new`, keeping its state and Follow id.
 fn move_follower(conn: &mut Connection, old: &str, new: &str) -> rusqlite::Result<bool> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let n = tx.execute(
         "INSERT INTO followers (actor_id, follow_id, state, created_at)
          SELECT ?2, follow_id, state, ?3 FROM followers WHERE actor_id = ?1

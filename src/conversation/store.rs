@@ -1,7 +1,7 @@
 //! The conversation tables (migrations/05-conversation): plain functions over a `&Connection`.
 //! Every write is idempotent: the same activity applied twice leaves the same rows.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
 use super::note::{self, RemoteNote};
@@ -69,10 +69,7 @@ pub fn remote_note_named(
     conn: &Connection,
     target: &str,
 ) -> rusqlite::Result<Option<(String, Option<i64>)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, url, actor_id, thread_post_id FROM remote_notes
-         WHERE (id = ?1 OR url = ?1) AND deleted_at IS NULL",
-    )?;
+    let mut stmt = conn.prepare_cached(REMOTE_NOTE_NAMED)?;
     let rows = stmt.query_map([target], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -89,6 +86,22 @@ pub fn remote_note_named(
     }
     Ok(None)
 }
+
+/// Remote posts `?1` may name, by id or by url (index `remote_notes_url`); [`names_note`]
+/// decides which of them it really names.
+pub(crate) const REMOTE_NOTE_NAMED: &str = "SELECT id, url, actor_id, thread_post_id FROM remote_notes
+     WHERE (id = ?1 OR url = ?1) AND deleted_at IS NULL";
+/// What is stored of remote post `?1`, before an edit is taken.
+pub(crate) const EXISTING_NOTE: &str =
+    "SELECT actor_id, updated, deleted_at IS NOT NULL FROM remote_notes WHERE id = ?1";
+/// Replies that arrived before their parent `?2` (id) or `?3` (url) join its thread `?1`.
+pub(crate) const ADOPT_EARLIER_REPLIES: &str = "UPDATE remote_notes SET thread_post_id = ?1
+     WHERE thread_post_id IS NULL AND (in_reply_to = ?2 OR (?3 IS NOT NULL AND in_reply_to = ?3))";
+/// An actor's posts become tombstones when the actor is deleted.
+pub(crate) const FORGET_ACTOR_NOTES: &str =
+    "UPDATE remote_notes SET deleted_at = ?2, content_html = '', summary = NULL,
+     attachments = '[]', url = NULL, raw = '{}'
+     WHERE actor_id = ?1 AND deleted_at IS NULL";
 
 /// The thread a remote post belongs to: our post it answers, the thread of the remote post it
 /// answers, or the thread of our post that answers someone (a local reply).
@@ -125,23 +138,39 @@ struct Existing {
 }
 
 fn existing(conn: &Connection, id: &str) -> rusqlite::Result<Option<Existing>> {
-    conn.query_row(
-        "SELECT actor_id, updated, deleted_at IS NOT NULL FROM remote_notes WHERE id = ?1",
-        [id],
-        |r| {
-            Ok(Existing {
-                actor_id: r.get(0)?,
-                updated: r.get(1)?,
-                deleted: r.get(2)?,
-            })
-        },
-    )
+    conn.query_row(EXISTING_NOTE, [id], |r| {
+        Ok(Existing {
+            actor_id: r.get(0)?,
+            updated: r.get(1)?,
+            deleted: r.get(2)?,
+        })
+    })
     .optional()
 }
 
 /// Stores a remote post sent by `sender` (a Create, or an Update: edits overwrite). Only posts
 /// that concern the owner are kept; the caller has checked that `sender` wrote it.
+///
+/// One IMMEDIATE transaction: what is stored decides whether the upsert runs (an older edit
+/// never wins, a tombstone stays), so nothing may be written between that read and the
+/// upsert. Without it, a newer edit stored by another connection in between was overwritten
+/// (a lost update); a deferred transaction would fail with SQLITE_BUSY_SNAPSHOT instead.
+/// Fails if `conn` is already inside a transaction.
 pub fn receive_note(
+    conn: &Connection,
+    urls: &Urls,
+    note: &RemoteNote,
+    raw: &Value,
+    sender_host: &str,
+    now: &str,
+) -> rusqlite::Result<Outcome> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let outcome = receive_note_in(&tx, urls, note, raw, sender_host, now)?;
+    tx.commit()?;
+    Ok(outcome)
+}
+
+fn receive_note_in(
     conn: &Connection,
     urls: &Urls,
     note: &RemoteNote,
@@ -205,17 +234,11 @@ pub fn receive_note(
     )?;
     if let Some(thread) = rel.thread_post_id {
         // Replies to this post that arrived before it (and were kept as mentions) join the thread.
-        conn.execute(
-            "UPDATE remote_notes SET thread_post_id = ?1
-             WHERE thread_post_id IS NULL AND (in_reply_to = ?2 OR (?3 IS NOT NULL AND in_reply_to = ?3))",
-            params![
-                thread,
-                note.id,
-                note.url
-                    .as_deref()
-                    .filter(|u| names_note(&note.id, Some(u), u))
-            ],
-        )?;
+        let own_url = note
+            .url
+            .as_deref()
+            .filter(|u| names_note(&note.id, Some(u), u));
+        conn.execute(ADOPT_EARLIER_REPLIES, params![thread, note.id, own_url])?;
     }
     Ok(if before.is_some() {
         Outcome::Updated
@@ -247,12 +270,7 @@ pub fn delete_note(
 
 /// An actor that deleted itself: its posts and reactions go too.
 pub fn forget_actor(conn: &Connection, actor: &str, now: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE remote_notes SET deleted_at = ?2, content_html = '', summary = NULL,
-             attachments = '[]', url = NULL, raw = '{}'
-         WHERE actor_id = ?1 AND deleted_at IS NULL",
-        params![actor, now],
-    )?;
+    conn.execute(FORGET_ACTOR_NOTES, params![actor, now])?;
     conn.execute("DELETE FROM reactions WHERE actor_id = ?1", [actor])?;
     Ok(())
 }
@@ -417,6 +435,80 @@ mod tests {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap()
+    }
+
+    /// Issue 9.6: another connection (a second inbox request, or `hortus` beside the server)
+    /// stores a newer edit while an older one is being received. SQLite's authorizer runs the
+    /// other connection's write exactly between the first connection's read of what is stored
+    /// and its upsert (when the statement after that read is prepared), so the interleaving
+    /// is exact, not timed. The newer edit must win.
+    #[test]
+    fn a_newer_edit_racing_an_older_one_is_never_lost() {
+        use rusqlite::hooks::{AuthAction, Authorization};
+        use std::sync::{Arc, Mutex};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/posts")).unwrap();
+        std::fs::write(dir.path().join("content/posts/hi.md"), "Hello").unwrap();
+        let path = dir.path().join("t.db");
+        let u = urls();
+        let now = "2026-01-03T00:00:00Z";
+        let id = "https://m.example/n/1";
+        let parent = "https://me.example/posts/hi.json";
+        let (first, raw) = reply(id, parent, "<p>最初の版</p>", Some("2026-01-01T00:00:00Z"));
+        {
+            let mut setup = crate::db::open(&path).unwrap();
+            posts::publish(&mut setup, dir.path(), &u).unwrap();
+            receive_note(&setup, &u, &first, &raw, "m.example", now).unwrap();
+        }
+        let (older, older_raw) = reply(id, parent, "<p>قديم</p>", Some("2026-01-01T06:00:00Z"));
+        let (newest, newest_raw) =
+            reply(id, parent, "<p>最新 ✓ 🌱</p>", Some("2026-01-02T00:00:00Z"));
+
+        // A fresh connection, so every statement of A's is prepared (and authorized) anew.
+        let a = crate::db::open(&path).unwrap();
+        // B never waits for a lock, so a held lock shows at once as SQLITE_BUSY.
+        let b = crate::db::open(&path).unwrap();
+        b.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let raced: Arc<Mutex<Option<rusqlite::Result<Outcome>>>> = Arc::default();
+        let slot = raced.clone();
+        let (bu, bn, braw) = (u.clone(), newest.clone(), newest_raw.clone());
+        let mut selects = 0;
+        a.authorizer(Some(move |ctx: rusqlite::hooks::AuthContext<'_>| {
+            // The first SELECT is the read of what is stored; B writes as the next statement
+            // (a SELECT or the upsert itself) is prepared.
+            let next_statement = match ctx.action {
+                AuthAction::Select => {
+                    selects += 1;
+                    selects > 1
+                }
+                AuthAction::Insert { .. } | AuthAction::Update { .. } => selects > 0,
+                _ => false,
+            };
+            let mut slot = slot.lock().unwrap();
+            if next_statement && slot.is_none() {
+                *slot = Some(receive_note(&b, &bu, &bn, &braw, "m.example", now));
+            }
+            Authorization::Allow
+        }))
+        .unwrap();
+        let a_result = receive_note(&a, &u, &older, &older_raw, "m.example", now);
+        a.authorizer(None::<fn(rusqlite::hooks::AuthContext<'_>) -> Authorization>)
+            .unwrap();
+        assert!(
+            a_result.is_ok(),
+            "the older edit fails no one: {a_result:?}"
+        );
+        let b_result = raced.lock().unwrap().take().expect("B ran during A");
+        if b_result.is_err() {
+            // A held the write lock from its first read on: B, like a peer, tries again.
+            assert!(
+                matches!(&b_result, Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy),
+                "{b_result:?}"
+            );
+            receive_note(&a, &u, &newest, &newest_raw, "m.example", now).unwrap();
+        }
+        assert_eq!(content(&a, id).0, "<p>最新 ✓ 🌱</p>");
     }
 
     #[test]

@@ -118,7 +118,8 @@ impl Deliverer {
     ) -> Result<Deliverer, DeliveryError> {
         let db_path = state.site_dir.join(crate::config::DB_FILE);
         let lock = take_lock(&state.site_dir.join(LOCK_FILE))?;
-        let db = Db::open(&db_path, 1).await?;
+        // The queue is written at every step: the writer alone.
+        let db = Db::open(&db_path, 0).await?;
         let owner = format!("{}:{}", std::process::id(), uuid::Uuid::now_v7());
         let recovered = {
             let owner = owner.clone();

@@ -349,6 +349,12 @@ pub(crate) fn precheck(
             "digest, as the request has a body",
         ));
     }
+    // Without `host` a request signed for another server verifies here too: anyone it was
+    // sent to could replay it to us within the clock window (issue 9). Mastodon, snac,
+    // GoToSocial, Fedify and Hortus itself all sign it.
+    if !sig.covers("host") {
+        return Err(VerifyError::InsufficientCoverage("host"));
+    }
     if sig.covers("date") {
         clock.check_date_header(req)?;
     }

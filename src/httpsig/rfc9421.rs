@@ -299,6 +299,13 @@ pub(crate) fn precheck(
             "content-digest, as the request has a body",
         ));
     }
+    // The server the request was meant for must be signed (see `cavage::precheck`):
+    // `@authority`, or `@target-uri`, whose value holds the authority (RFC 9421 §2.2.2).
+    if !(covers("@authority") || covers("@target-uri")) {
+        return Err(VerifyError::InsufficientCoverage(
+            "@authority or @target-uri",
+        ));
+    }
     if let Some(created) = sig.created {
         clock.check_signed_at(created)?;
     }

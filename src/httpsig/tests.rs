@@ -837,6 +837,100 @@ fn signed_digest_must_be_present() {
     );
 }
 
+/// Issue 9.5: a signature that does not cover `host` verifies for any server the request
+/// reaches, so one sent to another server could be replayed here.
+#[test]
+fn cavage_signature_must_cover_host() {
+    let body = "{\"type\":\"Like\",\"content\":\"東京 مرحبا 🌱\"}".as_bytes();
+    let date = httpdate::fmt_http_date(at(NOW));
+    let mut headers = owned(&[
+        ("Host", "hortus.example"),
+        ("Date", &date),
+        ("Digest", &digest_header(body)),
+    ]);
+    let unsigned_host = |headers: &[(String, String)], names: &str, method: &str| {
+        let req = parts(
+            method,
+            "/inbox",
+            headers,
+            (method == "POST").then_some(body),
+        );
+        cavage_sign(
+            &format!("keyId=\"{KEY_ID}\",algorithm=\"rsa-sha256\",headers=\"{names}\""),
+            &req,
+            None,
+            &KEY.0,
+        )
+    };
+    let without = unsigned_host(&headers, "(request-target) date digest", "POST");
+    let with = unsigned_host(&headers, "(request-target) host date digest", "POST");
+    let get_without = unsigned_host(&headers, "(request-target) date", "GET");
+    headers.push(("signature".into(), without));
+    let req = parts("POST", "/inbox", &headers, Some(body));
+    assert_eq!(
+        check(&req, &KEY.1, at(NOW)),
+        Err(VerifyError::InsufficientCoverage("host"))
+    );
+    // The same signature over the same request is otherwise sound: only host is missing.
+    set(&mut headers, "signature", &with);
+    let req = parts("POST", "/inbox", &headers, Some(body));
+    assert!(check(&req, &KEY.1, at(NOW)).is_ok());
+    // GETs (signed fetches) alike.
+    set(&mut headers, "signature", &get_without);
+    let req = parts("GET", "/inbox", &headers, None);
+    assert_eq!(
+        check(&req, &KEY.1, at(NOW)),
+        Err(VerifyError::InsufficientCoverage("host"))
+    );
+}
+
+/// Issue 9.5 for RFC 9421: the authority must be covered, as `@authority` or inside
+/// `@target-uri`.
+#[test]
+fn rfc9421_signature_must_cover_the_authority() {
+    let body = "{\"type\":\"Note\",\"content\":\"Ünïcödé 大阪 👋🏽\"}".as_bytes();
+    let digest = content_digest_header(body);
+    let sign = |components: &str| {
+        let input =
+            format!("sig1=({components});created={NOW};keyid=\"{KEY_ID}\";alg=\"rsa-v1_5-sha256\"");
+        let mut headers = owned(&[
+            ("Host", "hortus.example"),
+            ("Content-Type", "application/activity+json"),
+            ("Content-Digest", &digest),
+            ("Signature-Input", &input),
+            ("Signature", "sig1=:AAAA:"),
+        ]);
+        let req = parts("POST", "/inbox", &headers, Some(body));
+        let Form::Rfc9421(sig) = signature_key_id(&req).unwrap().form else {
+            panic!("expected RFC 9421")
+        };
+        let base = rfc9421::signature_base(&sig, &req, "https").unwrap();
+        let signature = crypto::sign_rsa_sha256(&KEY.0, base.as_bytes()).unwrap();
+        set(
+            &mut headers,
+            "Signature",
+            &format!("sig1=:{}:", STANDARD.encode(signature)),
+        );
+        headers
+    };
+    let without = sign("\"@method\" \"@path\" \"content-digest\"");
+    let req = parts("POST", "/inbox", &without, Some(body));
+    assert_eq!(
+        check(&req, &KEY.1, at(NOW)),
+        Err(VerifyError::InsufficientCoverage(
+            "@authority or @target-uri"
+        ))
+    );
+    for covered in [
+        "\"@method\" \"@path\" \"@authority\" \"content-digest\"",
+        "\"@method\" \"@target-uri\" \"content-digest\"",
+    ] {
+        let headers = sign(covered);
+        let req = parts("POST", "/inbox", &headers, Some(body));
+        assert!(check(&req, &KEY.1, at(NOW)).is_ok(), "{covered}");
+    }
+}
+
 #[test]
 fn signed_host_must_be_present() {
     let mut headers = signed_get("https://peer.example/users/bob", at(NOW));

@@ -14,6 +14,9 @@ use crate::activitypub::{self as ap, fetch};
 use crate::conversation;
 use crate::web::AppState;
 
+/// A follower's state, read before a Follow is answered.
+pub(crate) const FOLLOWER_STATE: &str = "SELECT state FROM followers WHERE actor_id = ?1";
+
 pub async fn apply(
     state: &AppState,
     activity: &Activity,
@@ -59,9 +62,9 @@ async fn follow(
     state
         .db
         .call(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let existing: Option<String> = tx
-                .query_row("SELECT state FROM followers WHERE actor_id = ?1", [&follower.id], |r| r.get(0))
+                .query_row(FOLLOWER_STATE, [&follower.id], |r| r.get(0))
                 .ok();
             let accept_now = match existing.as_deref() {
                 Some("accepted") => true,
@@ -187,7 +190,7 @@ async fn delete(
     state
         .db
         .call(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             forget_actor(&tx, &id)?;
             conversation::receive::forget_actor(&tx, &id)?;
             tx.commit()?;

@@ -44,6 +44,8 @@ pub enum InboxError {
     Refused(String),
     #[error("the signer is not the activity's actor")]
     ActorMismatch,
+    #[error("the request is addressed to {0}, not to this server")]
+    NotAddressedHere(String),
     #[error("bad activity: {0}")]
     BadActivity(String),
     #[error("bad activity: {0}")]
@@ -57,7 +59,10 @@ impl InboxError {
         match self {
             InboxError::ContentType => 415,
             InboxError::TooLarge => 413,
-            InboxError::Signature(_) | InboxError::Key(_) | InboxError::ActorMismatch => 401,
+            InboxError::Signature(_)
+            | InboxError::Key(_)
+            | InboxError::ActorMismatch
+            | InboxError::NotAddressedHere(_) => 401,
             InboxError::Refused(_) => 403,
             InboxError::BadActivity(_) | InboxError::Parse(_) => 400,
             InboxError::Internal(_) => 500,
@@ -137,7 +142,7 @@ pub async fn receive(
         .db
         .call(move |c| {
             let n = c.execute(
-                "INSERT OR IGNORE INTO inbox_seen (activity_id, received_at) VALUES (?1, ?2)",
+                MARK_SEEN,
                 rusqlite::params![
                     id,
                     crate::posts::format_time(time::OffsetDateTime::now_utc())
@@ -158,14 +163,19 @@ pub async fn receive(
         let id = activity.id.clone();
         let _ = state
             .db
-            .call(move |c| {
-                c.execute("DELETE FROM inbox_seen WHERE activity_id = ?1", [id])
-                    .map_err(InboxError::from)
-            })
+            .call(move |c| c.execute(FORGET_SEEN, [id]).map_err(InboxError::from))
             .await;
     }
     result
 }
+
+/// Each activity id is processed once (primary key of inbox_seen).
+pub(crate) const MARK_SEEN: &str =
+    "INSERT OR IGNORE INTO inbox_seen (activity_id, received_at) VALUES (?1, ?2)";
+/// An activity whose effects failed is forgotten, so the peer's retry is processed.
+pub(crate) const FORGET_SEEN: &str = "DELETE FROM inbox_seen WHERE activity_id = ?1";
+/// The hourly prune of old ids (index `inbox_seen_received`).
+pub(crate) const PRUNE_SEEN: &str = "DELETE FROM inbox_seen WHERE received_at < ?1";
 
 /// How long activity ids are remembered for deduplication. Peers retry for days at most.
 pub const SEEN_RETENTION: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
@@ -175,10 +185,7 @@ pub fn prune_seen(
     conn: &rusqlite::Connection,
     cutoff: time::OffsetDateTime,
 ) -> rusqlite::Result<usize> {
-    conn.execute(
-        "DELETE FROM inbox_seen WHERE received_at < ?1",
-        [crate::posts::format_time(cutoff)],
-    )
+    conn.execute(PRUNE_SEEN, [crate::posts::format_time(cutoff)])
 }
 
 /// Prunes the dedupe table once an hour, for as long as the server runs.
@@ -206,7 +213,7 @@ pub async fn refresh_policy(state: &AppState) {
     let policy = state.policy.clone();
     let result = state
         .db
-        .call(move |c| {
+        .read(move |c| {
             policy
                 .reload_if_changed(c)
                 .map_err(|e| InboxError::Internal(e.to_string()))
@@ -328,6 +335,25 @@ pub async fn verify_request(
     }
 }
 
+/// The signature covers the Host header (see `httpsig::precheck`); that stops a request made
+/// for another server only if the Host it covers is ours. Reverse proxies pass it through
+/// unchanged (the generated nginx and Caddy configurations do), as signatures need anyway.
+fn addressed_here(req: &RequestParts<'_>, base: &Url) -> Result<(), InboxError> {
+    let host = req.header("host").unwrap_or_default();
+    let shown = || host.chars().take(100).collect::<String>();
+    if host.is_empty() || host.contains(['/', '\\', '@', '?', '#', ' ']) {
+        return Err(InboxError::NotAddressedHere(shown()));
+    }
+    // Parsed as a URL of our scheme: case, IDNA and a spelled-out default port compare equal.
+    let named = Url::parse(&format!("{}://{host}/", base.scheme()))
+        .map_err(|_| InboxError::NotAddressedHere(shown()))?;
+    if named.host() != base.host() || named.port_or_known_default() != base.port_or_known_default()
+    {
+        return Err(InboxError::NotAddressedHere(shown()));
+    }
+    Ok(())
+}
+
 /// Step 3, for a request the gate let through: the checks that need no key, then the key
 /// (cached, or fetched with a signed GET), then the signature; the key is fetched again only
 /// when the signature itself failed, at most once a minute per key.
@@ -369,6 +395,7 @@ async fn verify_key(
     };
     // Stale, replayed, tampered or under-signed: refused before anyone's key is fetched.
     httpsig::precheck(req, pending, (state.clock)(), &opts)?;
+    addressed_here(req, &state.config.base_url)?;
     let key_error = |e: FetchError| InboxError::Key(e.to_string());
     let signer = fetch::key_owner(state, pending.key_id(), false)
         .await
@@ -394,8 +421,40 @@ async fn verify_key(
 }
 
 #[cfg(test)]
+mod query_plans;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_requests_addressed_to_our_host_pass() {
+        let check = |base: &str, host: &str| {
+            let headers = vec![("host".to_string(), host.to_string())];
+            let req = RequestParts {
+                method: "POST",
+                path_and_query: "/inbox",
+                headers: &headers,
+                body: None,
+            };
+            addressed_here(&req, &Url::parse(base).unwrap()).is_ok()
+        };
+        assert!(check("https://example.net", "example.net"));
+        assert!(check("https://example.net", "EXAMPLE.net:443"));
+        assert!(check("http://127.0.0.2:8080", "127.0.0.2:8080"));
+        assert!(check("https://xn--bcher-kva.example", "bücher.example"));
+        for other in [
+            "other.example",
+            "example.net:8443",
+            "example.net.evil.example",
+            "evil.example@example.net",
+            "example.net/x",
+            "",
+        ] {
+            assert!(!check("https://example.net", other), "{other}");
+        }
+        assert!(!check("http://127.0.0.2:8080", "127.0.0.2:8081"));
+    }
 
     #[test]
     fn prune_forgets_only_old_ids() {

@@ -395,7 +395,7 @@ async fn listing_page(
     let per_page = state.config.site.posts_per_page;
     let (posts, total) = state
         .db
-        .call(move |c| {
+        .read(move |c| {
             let listing = tag.as_deref().map_or(Listing::Public, Listing::Tag);
             let total = posts::count(c, listing)?;
             let offset = u64::from(page - 1) * u64::from(per_page);
@@ -439,7 +439,7 @@ async fn post(req: HttpRequest, state: State, path: web::Path<String>) -> WebRes
     let lookup = slug.clone();
     let found = state
         .db
-        .call(move |c| posts::by_slug(c, &lookup).map_err(WebError::from))
+        .read(move |c| posts::by_slug(c, &lookup).map_err(WebError::from))
         .await?;
     let json = json_url || wants_activity_json(&req);
     if json && let Some(refusal) = signed_fetch_gate(&req, &state).await {
@@ -501,7 +501,7 @@ async fn load_conversation(
     let policy = state.policy.clone();
     state
         .db
-        .call(move |c| {
+        .read(move |c| {
             // Allow and block lists change from the command line: one single-row read.
             if let Err(e) = policy.reload_if_changed(c) {
                 tracing::warn!(error = %e, "could not reload the federation policy");
@@ -712,7 +712,7 @@ async fn collection(
     }
     let total = state
         .db
-        .call(move |c| count_collection(c, kind).map_err(WebError::from))
+        .read(move |c| count_collection(c, kind).map_err(WebError::from))
         .await?;
     let mut doc = ap::collection(&kind.id(&state.urls), total, COLLECTION_PAGE_SIZE);
     if kind.hidden(&state.config) {
@@ -743,7 +743,7 @@ async fn collection_page(
     let offset = i64::from(page - 1) * i64::from(COLLECTION_PAGE_SIZE);
     let (total, posts, actors) = state
         .db
-        .call(move |c| {
+        .read(move |c| {
             let total = count_collection(c, kind)?;
             let mut posts = Vec::new();
             let mut actors = Vec::new();
@@ -878,7 +878,7 @@ async fn nodeinfo(req: HttpRequest, state: State, path: web::Path<String>) -> We
     }
     let local_posts = state
         .db
-        .call(|c| posts::count(c, Listing::Outbox).map_err(WebError::from))
+        .read(|c| posts::count(c, Listing::Outbox).map_err(WebError::from))
         .await?;
     let profile = format!("http://nodeinfo.diaspora.software/ns/schema/{version}#");
     Ok(HttpResponse::Ok()

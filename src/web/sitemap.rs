@@ -41,7 +41,7 @@ fn url_entry(out: &mut String, loc: &str, lastmod: Option<&str>) {
 pub async fn sitemap(state: State) -> WebResult {
     let (posts, tags) = state
         .db
-        .call(|c| {
+        .read(|c| {
             let mut posts = Vec::new();
             let mut offset = 0u64;
             loop {

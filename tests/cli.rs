@@ -70,6 +70,44 @@ fn init_new_publish_round_trip() {
     );
 }
 
+/// Issue 9.3: one Japanese sentence with `&` panicked every path that builds the post's Note.
+#[test]
+fn publish_and_export_posts_of_multi_script_text_with_ampersands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = init_site(&tmp, "");
+    std::fs::write(
+        dir.join("content/posts/kansai.md"),
+        "+++\ntitle = \"東京&大阪府\"\n+++\n東京&大阪府 — مرحبا & שלום 👩‍👩‍👧 e\u{301}&#x1F600;\n",
+    )
+    .unwrap();
+    let long: String = "東京&大阪府、京都&奈良。مرحبا & 👩‍👩‍👧 ".repeat(40);
+    std::fs::write(dir.join("content/posts/long.md"), format!("{long}\n")).unwrap();
+    let out = hortus(&dir, &["publish"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let site = tmp.path().join("out");
+    let out = hortus(&dir, &["export", site.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let notes: Vec<String> = walk(&site)
+        .into_iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter(|t| t.contains("\"Note\"") && t.contains("東京&amp;大阪府"))
+        .collect();
+    assert!(notes.len() >= 2, "both Notes exported: {}", notes.len());
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[test]
 fn bad_front_matter_names_file_line_and_fix_and_publishes_nothing() {
     let tmp = tempfile::tempdir().unwrap();

@@ -582,9 +582,11 @@ fn csv_records(text: &str) -> Vec<(usize, Vec<String>)> {
 /// Keeps reports readable when a file holds junk.
 fn clip(s: &str) -> String {
     const MAX: usize = 200;
-    match s.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
+    let head = crate::text::truncate_chars(s, MAX);
+    if head.len() < s.len() {
+        format!("{head}…")
+    } else {
+        s.to_string()
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod domain;
 pub mod guard;
+pub mod knock_limit;
 pub mod knocks;
 pub mod lists;
 pub mod policy;
@@ -23,6 +24,7 @@ pub use guard::{
     GuardedResolver, ReadError, RefusedFetch, ResolveError, address_allowed, check_url,
     http_client, read_capped, user_agent,
 };
+pub use knock_limit::{KnockLimiter, KnockLimits};
 pub use knocks::{Knock, MAX_KNOCK_ROWS, forget_knocks, knocks, record_knock};
 pub use lists::{
     ImportFormat, ImportReport, List, ListChange, ListEntry, RestoreReport, SkippedLine,

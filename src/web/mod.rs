@@ -41,6 +41,8 @@ pub struct AppState {
     pub policy: PolicyHandle,
     /// The guarded client for every outgoing request (`federation::http_client`).
     pub http: reqwest::Client,
+    /// How often refused requests may write a knock.
+    pub knock_limiter: crate::federation::KnockLimiter,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
         AppState {
             policy,
             http,
+            knock_limiter: crate::federation::KnockLimiter::default(),
             layout: Layout::new(&config, &urls),
             profile: ProfileView::new(&config, &urls),
             config,
@@ -172,7 +175,8 @@ async fn signed_fetch_gate(req: &HttpRequest, state: &AppState) -> Option<HttpRe
         headers: &headers,
         body: None,
     };
-    match crate::inbox::verify_request(state, &parts).await {
+    let peer = req.peer_addr().map(|a| a.ip());
+    match crate::inbox::verify_request(state, &parts, peer).await {
         Ok(_) => None,
         Err(e) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
@@ -202,7 +206,8 @@ async fn inbox(req: HttpRequest, state: State, mut payload: web::Payload) -> Htt
         Screened::Refuse(e) => Err(e),
         Screened::Knock(host) => {
             let peek = read_at_most(&mut payload, crate::inbox::KNOCK_PEEK).await;
-            Err(crate::inbox::knock(&state, host, &peek).await)
+            let peer = req.peer_addr().map(|a| a.ip());
+            Err(crate::inbox::knock(&state, host, peer, &peek).await)
         }
         Screened::Pass(pending) => {
             let declared = req

@@ -450,3 +450,71 @@ fn demo_refuses_an_address_its_links_do_not_point_at() {
         "{msg}"
     );
 }
+
+/// Issue 9.4: remote names, handles and ids reach the owner's terminal without the control
+/// characters that would retitle it, rewrite its screen or flip the text around them.
+#[test]
+fn remote_strings_reach_the_terminal_without_control_characters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = init_site(&tmp, "");
+    let evil = "\x1b]0;pwned\x07";
+    let handle = format!("مريم{evil}\u{202e}moc.knab\u{2066}@東京.example\x1b[2J\u{9b}31m");
+    {
+        let conn = hortus::db::open(&dir.join("hortus.db")).unwrap();
+        conn.execute(
+            "INSERT INTO remote_actors (id, host, inbox, handle, name, raw, fetched_at)
+             VALUES (?1, 'xn--1lqs71d.example', 'https://xn--1lqs71d.example/inbox', ?2, ?2, '{}',
+                     '2026-01-01T00:00:00Z')",
+            rusqlite::params![
+                format!("https://xn--1lqs71d.example/u/ユーザー{evil}"),
+                handle
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO followers (actor_id, follow_id, state, created_at)
+             SELECT id, 'https://xn--1lqs71d.example/f/1', 'pending', '2026-01-01T00:00:00Z'
+             FROM remote_actors",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO following (actor_id, follow_id, state, created_at)
+             SELECT id, 'https://example.net/f/1', 'accepted', '2026-01-01T00:00:00Z'
+             FROM remote_actors",
+            [],
+        )
+        .unwrap();
+        // A row stored before knock fields were cleaned on the way in.
+        conn.execute(
+            "INSERT INTO knocks (host, actor, activity_type, count, first_seen, last_seen)
+             VALUES ('spam.example', ?1, ?2, 1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+            rusqlite::params![
+                format!("https://spam.example/{evil}\u{202e}ユーザー"),
+                format!("Follow\n{evil}")
+            ],
+        )
+        .unwrap();
+    }
+    for args in [
+        &["inbox"][..],
+        &["inbox", "--json"],
+        &["followers"],
+        &["followers", "pending"],
+        &["following"],
+        &["knocks"],
+    ] {
+        let out = hortus(&dir, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        let shown = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !shown.contains(['\x1b', '\x07', '\u{9b}', '\u{202e}', '\u{2066}']),
+            "{args:?} printed control characters: {shown:?}"
+        );
+        assert!(
+            shown.contains("مريم]0;pwnedmoc.knab@東京.example")
+                || shown.contains("https://spam.example/]0;pwnedユーザー"),
+            "{args:?}: {shown:?}"
+        );
+    }
+}

@@ -430,4 +430,43 @@ mod tests {
                 .contains("https://b.example/u/new,true,false,")
         );
     }
+
+    /// Issue 9.4: a remote handle holding a comma and a newline was written raw, adding a row
+    /// that a later import followed.
+    #[test]
+    fn exported_handles_round_trip_as_one_row_each_and_import_no_extra_accounts() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let evil = "ユーザー,true,false,\nmallory@evil.example";
+        for (id, handle) in [
+            ("https://xn--r8jz45g.example/u/1", "علي@xn--r8jz45g.example"),
+            ("https://evil.example/u/2", evil),
+            ("https://東京.example/u/3", "\"東京\"@xn--1lqs71d.example"),
+        ] {
+            conn.execute(
+                "INSERT INTO remote_actors (id, host, inbox, handle, raw, fetched_at)
+                 VALUES (?1, 'h', ?1, ?2, '{}', 'x')",
+                [id, handle],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO followers (actor_id, follow_id, state, created_at)
+                 VALUES (?1, ?1, 'accepted', 'x')",
+                [id],
+            )
+            .unwrap();
+        }
+        let csv = export_followers(&conn).unwrap();
+        let records: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.as_bytes())
+            .records()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(records.len(), 3, "one row per follower: {csv}");
+        assert!(records.iter().any(|r| &r[0] == evil), "{csv}");
+        assert!(records.iter().all(|r| r.len() == 4), "{csv}");
+        assert_eq!(
+            parse_accounts_csv(&csv),
+            ["علي@xn--r8jz45g.example"],
+            "no account made of pieces of a name: {csv}"
+        );
+    }
 }

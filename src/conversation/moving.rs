@@ -272,9 +272,10 @@ pub async fn add_moved_to(state: &AppState, actor: &mut Value) -> Result<(), cra
     Ok(())
 }
 
-/// `hortus export-followers`: accepted followers as Mastodon's CSV (`user@host` per line).
+/// `hortus export-followers`: accepted followers as Mastodon's CSV (`user@host` per line),
+/// written by the `csv` crate so a remote handle holding commas, quotes or line breaks stays one
+/// quoted field.
 pub fn export_followers(conn: &Connection) -> rusqlite::Result<String> {
-    let mut out = format!("{CSV_HEADER}\n");
     let mut stmt = conn.prepare(
         "SELECT f.actor_id, a.handle FROM followers f LEFT JOIN remote_actors a ON a.id = f.actor_id
          WHERE f.state = 'accepted' ORDER BY COALESCE(a.handle, f.actor_id)",
@@ -282,23 +283,43 @@ pub fn export_followers(conn: &Connection) -> rusqlite::Result<String> {
     let rows = stmt.query_map([], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
     })?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let mut write = |record: &[&str]| {
+        // Writing to memory fails only on allocation, which aborts anyway.
+        let _ = csv.write_record(record);
+    };
+    write(&CSV_HEADER.split(',').collect::<Vec<_>>());
     for row in rows {
         let (id, handle) = row?;
-        let _ = writeln!(out, "{},true,false,", handle.unwrap_or(id));
+        write(&[handle.as_deref().unwrap_or(&id), "true", "false", ""]);
     }
-    Ok(out)
+    let bytes = csv
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .unwrap_or_default();
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The accounts in a followers/following CSV: Mastodon's (with or without its header), or one
-/// `user@host` (or actor URL) per line.
+/// `user@host` (or actor URL) per line; `#` starts a comment line. Read with the `csv` crate;
+/// a first field with white space or control characters in it is no account (it is a handle
+/// someone chose to look like several).
 pub fn parse_accounts_csv(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for line in text.lines() {
-        let first = line.split(',').next().unwrap_or_default().trim();
-        let first = first.trim_matches('"').trim_start_matches('@');
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    for record in reader.records() {
+        let Ok(record) = record else { continue };
+        let first = record.get(0).unwrap_or_default().trim();
+        let first = first.trim_start_matches('@');
         if first.is_empty()
             || first.eq_ignore_ascii_case("Account address")
-            || first.starts_with('#')
+            || first
+                .chars()
+                .any(|c| c.is_whitespace() || crate::text::is_unsafe_char(c) || c == '"')
         {
             continue;
         }

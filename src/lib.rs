@@ -17,5 +17,6 @@ pub mod owner;
 pub mod posts;
 pub mod scaffold;
 pub mod text;
+pub mod times;
 pub mod urls;
 pub mod web;

@@ -52,16 +52,5 @@ pub enum FederationError {
     HttpClient(reqwest::Error),
 }
 
-/// RFC 3339, UTC, whole seconds: the same width every time, so text order is time order.
-pub(crate) fn timestamp(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
+/// RFC 3339, UTC, whole seconds: see [`crate::times`].
+pub(crate) use crate::times::rfc3339 as timestamp;

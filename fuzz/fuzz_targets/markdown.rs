@@ -6,17 +6,20 @@
 use std::cell::RefCell;
 use std::sync::LazyLock;
 
+use hortus_fuzz::posts::markdown::{render, render_plain};
+use hortus_fuzz::text::{html_blocks, is_unsafe_char, strip_controls, truncate_chars};
+use hortus_fuzz::urls::Urls;
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::{
     BufferQueue, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
-use hortus_fuzz::posts::markdown::{render, render_plain};
-use hortus_fuzz::text::{html_blocks, is_unsafe_char, strip_controls, truncate_chars};
-use hortus_fuzz::urls::Urls;
 use libfuzzer_sys::fuzz_target;
 
 static URLS: LazyLock<Urls> = LazyLock::new(|| {
-    Urls::new(&url::Url::parse("https://example.net").expect("a constant URL"), "alice")
+    Urls::new(
+        &url::Url::parse("https://example.net").expect("a constant URL"),
+        "alice",
+    )
 });
 
 /// Collects every problem the rendered HTML's tags show.
@@ -49,7 +52,8 @@ impl TokenSink for Check {
                     // Only a well-formed scheme is one (RFC 3986 §3.1); "htt@s:x" is a path.
                     .filter(|s| {
                         s.starts_with(|c: char| c.is_ascii_alphabetic())
-                            && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                            && s.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
                     });
                 let bad_url = matches!(attr, "href" | "src")
                     && scheme.is_some_and(|s| !matches!(s, "http" | "https" | "mailto"));

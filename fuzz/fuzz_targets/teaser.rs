@@ -11,7 +11,10 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 
 static URLS: LazyLock<Urls> = LazyLock::new(|| {
-    Urls::new(&url::Url::parse("https://example.net").expect("a constant URL"), "alice")
+    Urls::new(
+        &url::Url::parse("https://example.net").expect("a constant URL"),
+        "alice",
+    )
 });
 
 const PAGE: &str = "https://example.net/posts/%E6%9D%B1%E4%BA%AC";

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Fuzz the HTTP Signature parsers (fuzz/, cargo-fuzz + libFuzzer + AddressSanitizer) for SECONDS
-# per target, default 60. Prints runs and exec/s per target; exits non-zero if any target crashes
-# (panic, sanitizer report, or an input slower than 10 s), leaving the input in
-# fuzz/artifacts/<target>/ and the log in fuzz/artifacts/<target>.log.
+# Fuzz the HTTP Signature parsers, the activity parser, the teaser and the Markdown renderer
+# (fuzz/, cargo-fuzz + libFuzzer + AddressSanitizer) for SECONDS per target, default 60. Prints
+# runs and exec/s per target; exits non-zero if any target crashes (panic, sanitizer report, or an
+# input slower than 10 s), leaving the input in fuzz/artifacts/<target>/ and the log in
+# fuzz/artifacts/<target>.log.
 #
 # The machine has one stable toolchain and can fetch no other, so RUSTC_BOOTSTRAP=1 lets stable
 # rustc take the -Z flags cargo-fuzz passes. cargo-fuzz itself comes from crates.io.

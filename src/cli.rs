@@ -206,8 +206,14 @@ fn answer(dir: &std::path::Path, account: &str, approve: bool) -> Result<()> {
         let mut conn = crate::db::open(&state.site_dir.join(crate::config::DB_FILE))?;
         Ok(owner::answer_follower(&mut conn, state, account, approve)?)
     })?;
-    print!("{out}");
+    show(&out);
     Ok(())
+}
+
+/// Prints command output that may hold remote strings (names, handles, actor ids, errors a
+/// peer answered with): never a control character or bidi override, only our own layout.
+fn show(out: &str) {
+    print!("{}", crate::text::for_terminal(out));
 }
 
 fn list_command(dir: &std::path::Path, list: List, action: ListAction) -> Result<()> {
@@ -224,7 +230,7 @@ fn list_command(dir: &std::path::Path, list: List, action: ListAction) -> Result
             owner::list_import(&conn, list, &text)?
         }
     };
-    print!("{out}");
+    show(&out);
     Ok(())
 }
 
@@ -283,7 +289,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let status = crate::delivery::queue::status(&conn, now)?;
-            print!("{}", crate::delivery::queue::render_status(&status, now));
+            show(&crate::delivery::queue::render_status(&status, now));
             Ok(())
         }
         Command::Serve { listen } => {
@@ -295,10 +301,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Block { action } => list_command(&cli.dir, List::Block, action),
         Command::Knocks { limit } => {
             let site = Site::open(&cli.dir)?;
-            print!(
-                "{}",
-                owner::knocks(&crate::db::open(&site.db_path())?, limit)?
-            );
+            show(&owner::knocks(&crate::db::open(&site.db_path())?, limit)?);
             Ok(())
         }
         Command::Followers { action } => {
@@ -306,42 +309,37 @@ pub fn run(cli: Cli) -> Result<()> {
             let conn = crate::db::open(&site.db_path())?;
             let mode = site.config.federation.mode;
             match action.unwrap_or(FollowersAction::List) {
-                FollowersAction::List => print!("{}", owner::followers(&conn, None)?),
-                FollowersAction::Pending => print!("{}", owner::followers(&conn, Some("pending"))?),
-                FollowersAction::Restore { domain } => {
-                    print!("{}", owner::restore(&conn, mode, &domain)?)
-                }
+                FollowersAction::List => show(&owner::followers(&conn, None)?),
+                FollowersAction::Pending => show(&owner::followers(&conn, Some("pending"))?),
+                FollowersAction::Restore { domain } => show(&owner::restore(&conn, mode, &domain)?),
                 FollowersAction::Approve { account } => answer(&cli.dir, &account, true)?,
                 FollowersAction::Reject { account } => answer(&cli.dir, &account, false)?,
             }
             Ok(())
         }
         Command::Follow { account } => {
-            print!(
-                "{}",
-                with_state(&cli.dir, async |s| Ok(owner::follow(s, &account).await?))?
-            );
+            show(&with_state(&cli.dir, async |s| {
+                Ok(owner::follow(s, &account).await?)
+            })?);
             Ok(())
         }
         Command::Unfollow { account } => {
-            print!(
-                "{}",
-                with_state(&cli.dir, async |s| Ok(owner::unfollow(s, &account).await?))?
-            );
+            show(&with_state(&cli.dir, async |s| {
+                Ok(owner::unfollow(s, &account).await?)
+            })?);
             Ok(())
         }
         Command::Following => {
             let site = Site::open(&cli.dir)?;
-            print!("{}", owner::following(&crate::db::open(&site.db_path())?)?);
+            show(&owner::following(&crate::db::open(&site.db_path())?)?);
             Ok(())
         }
         Command::Inbox { limit, json } => {
             let site = Site::open(&cli.dir)?;
             let conn = crate::db::open(&site.db_path())?;
-            print!(
-                "{}",
-                crate::conversation::commands::inbox(&conn, &site.urls, limit, json)?
-            );
+            show(&crate::conversation::commands::inbox(
+                &conn, &site.urls, limit, json,
+            )?);
             Ok(())
         }
         Command::Replies { action } => {
@@ -354,33 +352,27 @@ pub fn run(cli: Cli) -> Result<()> {
                 RepliesAction::Off { slug } => commands::switch(&conn, slug.as_deref(), true)?,
                 RepliesAction::On { slug } => commands::switch(&conn, slug.as_deref(), false)?,
             };
-            print!("{out}");
+            show(&out);
             Ok(())
         }
         Command::Move { account } => {
-            print!(
-                "{}",
-                with_state(&cli.dir, async |s| Ok(
-                    crate::conversation::moving::move_to(s, &account).await?
-                ))?
-            );
+            show(&with_state(&cli.dir, async |s| {
+                Ok(crate::conversation::moving::move_to(s, &account).await?)
+            })?);
             Ok(())
         }
         Command::ExportFollowers => {
             let site = Site::open(&cli.dir)?;
             let conn = crate::db::open(&site.db_path())?;
-            print!("{}", crate::conversation::moving::export_followers(&conn)?);
+            show(&crate::conversation::moving::export_followers(&conn)?);
             Ok(())
         }
         Command::ImportFollows { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            print!(
-                "{}",
-                with_state(&cli.dir, async |s| Ok(
-                    crate::conversation::moving::import_follows(s, &text).await
-                ))?
-            );
+            show(&with_state(&cli.dir, async |s| {
+                Ok(crate::conversation::moving::import_follows(s, &text).await)
+            })?);
             Ok(())
         }
         Command::Export {
@@ -428,7 +420,8 @@ pub fn run(cli: Cli) -> Result<()> {
 /// What a publish looked up and queued, for the owner.
 fn print_lookups_and_queue(published: &app::Published) {
     for line in &published.lookups {
-        println!("{line}");
+        // Lookups quote what remote servers answered.
+        println!("{}", crate::text::for_terminal(line));
     }
     let queued = &published.queued;
     if !queued.activities.is_empty() {
@@ -450,7 +443,10 @@ fn report_published(outcome: std::result::Result<app::Published, app::AppError>)
             }
             print_lookups_and_queue(&published);
         }
-        Err(e) => eprintln!("warning: posts not published:\n{e}"),
+        Err(e) => eprintln!(
+            "warning: posts not published:\n{}",
+            crate::text::for_terminal(&e.to_string())
+        ),
     }
 }
 
@@ -508,7 +504,7 @@ fn export(dir: &std::path::Path, mut opts: crate::export::ExportOptions) -> Resu
         eprintln!("warning: {w}");
     }
     if human {
-        print!("{}", done.summary());
+        show(&done.summary());
     } else {
         println!("{}", done.to_json());
     }

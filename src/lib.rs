@@ -16,5 +16,7 @@ pub mod keys;
 pub mod owner;
 pub mod posts;
 pub mod scaffold;
+pub mod text;
+pub mod times;
 pub mod urls;
 pub mod web;

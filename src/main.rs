@@ -11,7 +11,8 @@ fn main() -> std::process::ExitCode {
     match hortus::cli::run(hortus::cli::Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors may quote what a peer sent: no control characters reach the terminal.
+            eprintln!("error: {}", hortus::text::for_terminal(&format!("{e:#}")));
             std::process::ExitCode::FAILURE
         }
     }

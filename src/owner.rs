@@ -42,7 +42,7 @@ fn describe_suspended(out: &mut String, verb: &str, list: &[SuspendedFollower]) 
     }
     let _ = writeln!(out, "{} follower(s) {verb}:", list.len());
     for f in list {
-        let _ = writeln!(out, "  {}", f.actor_id);
+        let _ = writeln!(out, "  {}", safe(&f.actor_id));
     }
 }
 
@@ -118,6 +118,12 @@ pub fn list_import(conn: &Connection, list: List, text: &str) -> Result<String, 
     Ok(out)
 }
 
+/// A remote string in a line of the owner's terminal (issue 9.4): rows written before fields
+/// were cleaned on the way in, and peers' handles and ids, pass through the same filter.
+fn safe(remote: &str) -> String {
+    crate::text::strip_controls(remote)
+}
+
 pub fn knocks(conn: &Connection, limit: usize) -> Result<String, OwnerError> {
     let knocks = federation::knocks(conn, limit)?;
     let mut out = String::new();
@@ -133,16 +139,16 @@ pub fn knocks(conn: &Connection, limit: usize) -> Result<String, OwnerError> {
         let _ = writeln!(
             out,
             "{}\t{} request(s), last {}\t{}\n  actors: {}\n  allow with: hortus allow add {}",
-            k.host,
+            safe(&k.host),
             k.count,
             k.last_seen,
-            types.join(", "),
+            safe(&types.join(", ")),
             if k.sample_actors.is_empty() {
                 "(unknown)".into()
             } else {
-                k.sample_actors.join(", ")
+                safe(&k.sample_actors.join(", "))
             },
-            k.host.split(':').next().unwrap_or(&k.host),
+            safe(k.host.split(':').next().unwrap_or(&k.host)),
         );
     }
     Ok(out)
@@ -167,8 +173,9 @@ pub fn followers(conn: &Connection, state_filter: Option<&str>) -> Result<String
         let (id, state, created, handle) = row?;
         let _ = writeln!(
             out,
-            "{state}\t{}\t{id}\tsince {created}",
-            handle.unwrap_or_default()
+            "{state}\t{}\t{}\tsince {created}",
+            safe(&handle.unwrap_or_default()),
+            safe(&id)
         );
     }
     if out.is_empty() {
@@ -325,7 +332,12 @@ pub fn following(conn: &Connection) -> Result<String, OwnerError> {
     let mut out = String::new();
     for row in rows {
         let (id, state, handle) = row?;
-        let _ = writeln!(out, "{state}\t{}\t{id}", handle.unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "{state}\t{}\t{}",
+            safe(&handle.unwrap_or_default()),
+            safe(&id)
+        );
     }
     if out.is_empty() {
         out.push_str("(none)\n");

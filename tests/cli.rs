@@ -70,6 +70,44 @@ fn init_new_publish_round_trip() {
     );
 }
 
+/// Issue 9.3: one Japanese sentence with `&` panicked every path that builds the post's Note.
+#[test]
+fn publish_and_export_posts_of_multi_script_text_with_ampersands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = init_site(&tmp, "");
+    std::fs::write(
+        dir.join("content/posts/kansai.md"),
+        "+++\ntitle = \"東京&大阪府\"\n+++\n東京&大阪府 — مرحبا & שלום 👩‍👩‍👧 e\u{301}&#x1F600;\n",
+    )
+    .unwrap();
+    let long: String = "東京&大阪府、京都&奈良。مرحبا & 👩‍👩‍👧 ".repeat(40);
+    std::fs::write(dir.join("content/posts/long.md"), format!("{long}\n")).unwrap();
+    let out = hortus(&dir, &["publish"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let site = tmp.path().join("out");
+    let out = hortus(&dir, &["export", site.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let notes: Vec<String> = walk(&site)
+        .into_iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter(|t| t.contains("\"Note\"") && t.contains("東京&amp;大阪府"))
+        .collect();
+    assert!(notes.len() >= 2, "both Notes exported: {}", notes.len());
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[test]
 fn bad_front_matter_names_file_line_and_fix_and_publishes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -411,4 +449,72 @@ fn demo_refuses_an_address_its_links_do_not_point_at() {
         msg.contains("fix: run `hortus demo --listen 127.0.0.1:8080`"),
         "{msg}"
     );
+}
+
+/// Issue 9.4: remote names, handles and ids reach the owner's terminal without the control
+/// characters that would retitle it, rewrite its screen or flip the text around them.
+#[test]
+fn remote_strings_reach_the_terminal_without_control_characters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = init_site(&tmp, "");
+    let evil = "\x1b]0;pwned\x07";
+    let handle = format!("مريم{evil}\u{202e}moc.knab\u{2066}@東京.example\x1b[2J\u{9b}31m");
+    {
+        let conn = hortus::db::open(&dir.join("hortus.db")).unwrap();
+        conn.execute(
+            "INSERT INTO remote_actors (id, host, inbox, handle, name, raw, fetched_at)
+             VALUES (?1, 'xn--1lqs71d.example', 'https://xn--1lqs71d.example/inbox', ?2, ?2, '{}',
+                     '2026-01-01T00:00:00Z')",
+            rusqlite::params![
+                format!("https://xn--1lqs71d.example/u/ユーザー{evil}"),
+                handle
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO followers (actor_id, follow_id, state, created_at)
+             SELECT id, 'https://xn--1lqs71d.example/f/1', 'pending', '2026-01-01T00:00:00Z'
+             FROM remote_actors",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO following (actor_id, follow_id, state, created_at)
+             SELECT id, 'https://example.net/f/1', 'accepted', '2026-01-01T00:00:00Z'
+             FROM remote_actors",
+            [],
+        )
+        .unwrap();
+        // A row stored before knock fields were cleaned on the way in.
+        conn.execute(
+            "INSERT INTO knocks (host, actor, activity_type, count, first_seen, last_seen)
+             VALUES ('spam.example', ?1, ?2, 1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+            rusqlite::params![
+                format!("https://spam.example/{evil}\u{202e}ユーザー"),
+                format!("Follow\n{evil}")
+            ],
+        )
+        .unwrap();
+    }
+    for args in [
+        &["inbox"][..],
+        &["inbox", "--json"],
+        &["followers"],
+        &["followers", "pending"],
+        &["following"],
+        &["knocks"],
+    ] {
+        let out = hortus(&dir, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        let shown = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !shown.contains(['\x1b', '\x07', '\u{9b}', '\u{202e}', '\u{2066}']),
+            "{args:?} printed control characters: {shown:?}"
+        );
+        assert!(
+            shown.contains("مريم]0;pwnedmoc.knab@東京.example")
+                || shown.contains("https://spam.example/]0;pwnedユーザー"),
+            "{args:?}: {shown:?}"
+        );
+    }
 }

@@ -165,7 +165,7 @@ async fn posts_edits_and_removals_reach_followers_on_several_servers_signed() {
         content.contains(&format!("href=\"{}\"", site.url("/posts/walk"))),
         "{content}"
     );
-    let visible: usize = hortus::activitypub::teaser::text_paragraphs(content)
+    let visible: usize = hortus::text::html_blocks(content)
         .iter()
         .map(|p| p.chars().count() + 2)
         .sum();

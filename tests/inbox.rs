@@ -159,6 +159,8 @@ async fn refused_peer_gets_403_costs_no_request_and_is_recorded_as_a_knock() {
         json!({"type": "Note", "content": "x".repeat(4 * 1024 * 1024)}),
     );
     big["id"] = json!(format!("{}/big", peer.base));
+    // One knock per server per second is written (issue 9.4): wait that second out.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(peer.post(&site.url("/inbox"), &big).await.status(), 403);
     let knocks = hortus::federation::knocks(&site.db(), 10).unwrap();
     assert_eq!(knocks[0].count, 2);
@@ -167,6 +169,70 @@ async fn refused_peer_gets_403_costs_no_request_and_is_recorded_as_a_knock() {
     site.allow(&peer.host);
     let again = peer.activity("Follow", json!(site.url("/users/alice")));
     assert_eq!(peer.post(&site.url("/inbox"), &again).await.status(), 202);
+}
+
+/// Issue 9.4: a knock is written after only a syntax check, so a flood from one address naming
+/// a new server and actor each time must not write a row each time; and the attacker-chosen
+/// actor string is stored and shown without its terminal escapes and bidi controls.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_refused_posts_writes_few_knocks_and_stores_them_clean() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let peer = Peer::start("127.0.0.4", false);
+    site.start().await;
+    let inbox = site.url("/inbox");
+    let mut statuses = Vec::new();
+    let started = std::time::Instant::now();
+    for i in 0..150 {
+        // Header values are ASCII: the host in its IDNA form (東京).
+        let host = format!("h{i}.xn--1lqs71d.example");
+        let key_id = format!("https://{host}/users/u{i}#main-key");
+        let mut follow = peer.activity("Follow", json!(site.url("/users/alice")));
+        follow["actor"] = json!(format!(
+            "https://{host}/users/\x1b]0;pwned\x07مستخدم{i}\u{202e}gpj.exe\u{2067}\u{9b}2J"
+        ));
+        let body = follow.to_string();
+        let resp = peer
+            .post_raw(&inbox, body.as_bytes(), SystemTime::now(), |h| {
+                for (n, v) in h.iter_mut() {
+                    if n.eq_ignore_ascii_case("signature") {
+                        *v = v.replace(&peer.key_id, &key_id);
+                    }
+                }
+            })
+            .await;
+        statuses.push(resp.status().as_u16());
+    }
+    assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");
+    // One address's budget: a burst of 10, then one more per 6 seconds the flood lasted.
+    let budget = 10 + started.elapsed().as_secs() as i64 / 6;
+    let rows = count(&site, "SELECT COUNT(*) FROM knocks");
+    assert!((1..=budget).contains(&rows), "{rows} rows > {budget}");
+    assert!(rows < 30, "{rows} rows for 150 requests");
+    assert!(peer.received().is_empty(), "no request to any of them");
+
+    let actors: Vec<String> = site
+        .db()
+        .prepare("SELECT actor FROM knocks")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for a in &actors {
+        assert!(
+            !a.chars().any(hortus::text::is_unsafe_char),
+            "stored raw: {a:?}"
+        );
+        assert!(
+            a.contains("]0;pwnedمستخدم") && a.ends_with("gpj.exe2J"),
+            "{a:?}"
+        );
+    }
+    let shown = hortus::owner::knocks(&site.db(), 100).unwrap();
+    assert!(
+        !shown.contains('\x1b') && !shown.contains('\u{202e}') && shown.contains("مستخدم0"),
+        "{shown:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

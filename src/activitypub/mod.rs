@@ -502,6 +502,29 @@ mod tests {
         }
     }
 
+    /// Issue 9.3: `&amp;` followed by CJK put a byte cut inside 府 and panicked.
+    #[test]
+    fn notes_of_multi_script_text_with_entities_build() {
+        let (config, urls) = site_parts();
+        let site = Site {
+            config: &config,
+            urls: &urls,
+        };
+        let rendered = crate::posts::markdown::render("東京&大阪府", &urls);
+        let mut p = post(Visibility::Public, vec![]);
+        p.content_html = rendered.html.clone();
+        let n = note(&site, &p);
+        assert_eq!(n["content"], rendered.html.as_str(), "short: sent whole");
+        // Long enough to be cut to a teaser: the text goes through plain-text extraction.
+        let long = "東京&大阪府 مرحبا بالعالم 👩‍👩‍👧 e\u{301}&#x1F600; ".repeat(40);
+        p.content_html = crate::posts::markdown::render(&long, &urls).html;
+        p.title = Some("東京&大阪府".into());
+        let n = note(&site, &p);
+        let content = n["content"].as_str().unwrap();
+        assert!(content.contains("東京&amp;大阪府"), "{content}");
+        assert!(content.contains("…</p>"), "{content}");
+    }
+
     #[test]
     fn visibility_and_mentions_address_as_mastodon_reads_them() {
         let (config, urls) = site_parts();

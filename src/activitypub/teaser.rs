@@ -13,13 +13,14 @@
 //! break as two, which is at least what Threads and Mastodon count.
 
 use crate::posts::markdown::escape;
+use crate::text::{html_blocks, truncate_chars};
 
 /// What a Note's content may hold before it is cut.
 pub const TEASER_CHARS: usize = 500;
 
 /// The Note `content` for a post: see the module documentation for the rule.
 pub fn federated_content(title: Option<&str>, content_html: &str, page_url: &str) -> String {
-    let paragraphs = text_paragraphs(content_html);
+    let paragraphs = html_blocks(content_html);
     let text_len = joined_len(&paragraphs);
     let title_len = title.map_or(0, |t| t.chars().count() + 2);
     let link_len = page_url.chars().count() + 2;
@@ -72,11 +73,12 @@ fn excerpt(paragraphs: &[String], budget: usize) -> Vec<String> {
 
 /// The first `max` characters of `text`, shortened to the last whole word, plus "…".
 fn cut_at_word(text: &str, max: usize) -> String {
-    let head: String = text.chars().take(max).collect();
+    let head = truncate_chars(text, max);
+    // Offsets from `head` slice `head` only, at a boundary `rfind` found.
     let cut = match head.rfind(char::is_whitespace) {
         // Keep the cut word-aligned unless that throws away most of the room (one long word).
         Some(i) if head[..i].chars().count() * 2 >= max => &head[..i],
-        _ => head.as_str(),
+        _ => head,
     };
     let cut = cut.trim_end_matches(|c: char| c.is_whitespace() || ",;:—–-".contains(c));
     format!("{cut}…")
@@ -87,112 +89,6 @@ fn joined_len(paragraphs: &[String]) -> usize {
     chars + 2 * paragraphs.len().saturating_sub(1)
 }
 
-/// The visible text of sanitised post HTML, one string per block (paragraph, list item, heading,
-/// quote, code block); line breaks inside a block are kept as `\n`.
-pub fn text_paragraphs(html: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current = String::new();
-    let mut rest = html;
-    let mut in_pre = false;
-    let flush = |current: &mut String, blocks: &mut Vec<String>| {
-        let text = current.trim().to_string();
-        if !text.is_empty() {
-            blocks.push(text);
-        }
-        current.clear();
-    };
-    while !rest.is_empty() {
-        if let Some(after) = rest.strip_prefix('<') {
-            let end = after.find('>').map_or(after.len(), |i| i + 1);
-            let tag = &after[..end.saturating_sub(1).min(after.len())];
-            rest = &after[end.min(after.len())..];
-            let closing = tag.starts_with('/');
-            let name: String = tag
-                .trim_start_matches('/')
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric())
-                .collect::<String>()
-                .to_ascii_lowercase();
-            match name.as_str() {
-                "br" => current.push('\n'),
-                "pre" => {
-                    in_pre = !closing;
-                    flush(&mut current, &mut blocks);
-                }
-                "p" | "li" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote" | "ul"
-                | "ol" | "tr" | "table" | "div" | "hr" | "dt" | "dd" => {
-                    flush(&mut current, &mut blocks);
-                    if name == "li" && !closing {
-                        current.push_str("• ");
-                    }
-                }
-                "td" | "th" if closing => current.push(' '),
-                _ => {}
-            }
-            continue;
-        }
-        let end = rest.find('<').unwrap_or(rest.len());
-        let text = decode_entities(&rest[..end]);
-        if in_pre {
-            current.push_str(&text);
-        } else {
-            // HTML collapses runs of white space, and so do we.
-            for (i, word) in text.split(char::is_whitespace).enumerate() {
-                if i > 0 && !current.ends_with([' ', '\n']) && !current.is_empty() {
-                    current.push(' ');
-                }
-                current.push_str(word);
-            }
-        }
-        rest = &rest[end..];
-    }
-    flush(&mut current, &mut blocks);
-    blocks
-}
-
-/// Decodes the entities an HTML serialiser writes: the five named ones, `&nbsp;` and numeric
-/// references. Anything else is left as written.
-fn decode_entities(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(semi) = rest[..rest.len().min(12)].find(';') else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let entity = &rest[1..semi];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            "nbsp" => Some('\u{a0}'),
-            _ => entity
-                .strip_prefix("#x")
-                .or_else(|| entity.strip_prefix("#X"))
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +96,7 @@ mod tests {
     const PAGE: &str = "https://example.net/posts/long";
 
     fn visible_len(html: &str) -> usize {
-        joined_len(&text_paragraphs(html))
+        joined_len(&html_blocks(html))
     }
 
     #[test]
@@ -249,14 +145,29 @@ mod tests {
     }
 
     #[test]
-    fn text_is_extracted_and_entities_decoded() {
-        let p = text_paragraphs(
-            "<p>a &lt;b&gt; &amp;&#39;c&#x27;\n  d<br>e</p><pre><code>x  y\nz</code></pre><li>i</li>",
-        );
-        assert_eq!(p, ["a <b> &'c' d\ne", "x  y\nz", "• i"]);
-        // Escaped again on the way out.
+    fn entities_are_escaped_again_on_the_way_out() {
         let long = format!("<p>&lt;script&gt; {}</p>", "w ".repeat(300));
         let c = federated_content(None, &long, PAGE);
         assert!(c.starts_with("<p>&lt;script&gt; w w"), "{c}");
+    }
+
+    /// Issue 9.3: `&amp;` then CJK put a byte cut inside 府.
+    #[test]
+    fn multi_script_teasers_are_cut_at_characters() {
+        let para = "東京&amp;大阪府、مرحبا بالعالم 👩‍👩‍👧 e\u{301} ".repeat(30);
+        let html = format!("<p>東京&amp;大阪府</p><p>{para}</p><p>{para}</p>");
+        for title in [None, Some("東京&大阪府")] {
+            let c = federated_content(title, &html, PAGE);
+            assert!(visible_len(&c) <= TEASER_CHARS, "{c}");
+            assert!(c.contains("<p>東京&amp;大阪府</p>"), "{c}");
+            assert!(c.contains("…</p>"), "{c}");
+        }
+        // One long word of CJK (no spaces): cut inside it, at a character.
+        let c = federated_content(
+            None,
+            &format!("<p>{}</p>", "東京&amp;大阪府".repeat(200)),
+            PAGE,
+        );
+        assert!(visible_len(&c) <= TEASER_CHARS, "{c}");
     }
 }

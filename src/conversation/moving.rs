@@ -274,9 +274,10 @@ pub async fn add_moved_to(state: &AppState, actor: &mut Value) -> Result<(), cra
     Ok(())
 }
 
-/// `hortus export-followers`: accepted followers as Mastodon's CSV (`user@host` per line).
+/// `hortus export-followers`: accepted followers as Mastodon's CSV (`user@host` per line),
+/// written by the `csv` crate so a remote handle holding commas, quotes or line breaks stays one
+/// quoted field.
 pub fn export_followers(conn: &Connection) -> rusqlite::Result<String> {
-    let mut out = format!("{CSV_HEADER}\n");
     let mut stmt = conn.prepare(
         "SELECT f.actor_id, a.handle FROM followers f LEFT JOIN remote_actors a ON a.id = f.actor_id
          WHERE f.state = 'accepted' ORDER BY COALESCE(a.handle, f.actor_id)",
@@ -284,23 +285,43 @@ pub fn export_followers(conn: &Connection) -> rusqlite::Result<String> {
     let rows = stmt.query_map([], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
     })?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let mut write = |record: &[&str]| {
+        // Writing to memory fails only on allocation, which aborts anyway.
+        let _ = csv.write_record(record);
+    };
+    write(&CSV_HEADER.split(',').collect::<Vec<_>>());
     for row in rows {
         let (id, handle) = row?;
-        let _ = writeln!(out, "{},true,false,", handle.unwrap_or(id));
+        write(&[handle.as_deref().unwrap_or(&id), "true", "false", ""]);
     }
-    Ok(out)
+    let bytes = csv
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .unwrap_or_default();
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The accounts in a followers/following CSV: Mastodon's (with or without its header), or one
-/// `user@host` (or actor URL) per line.
+/// `user@host` (or actor URL) per line; `#` starts a comment line. Read with the `csv` crate;
+/// a first field with white space or control characters in it is no account (it is a handle
+/// someone chose to look like several).
 pub fn parse_accounts_csv(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for line in text.lines() {
-        let first = line.split(',').next().unwrap_or_default().trim();
-        let first = first.trim_matches('"').trim_start_matches('@');
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    for record in reader.records() {
+        let Ok(record) = record else { continue };
+        let first = record.get(0).unwrap_or_default().trim();
+        let first = first.trim_start_matches('@');
         if first.is_empty()
             || first.eq_ignore_ascii_case("Account address")
-            || first.starts_with('#')
+            || first
+                .chars()
+                .any(|c| c.is_whitespace() || crate::text::is_unsafe_char(c) || c == '"')
         {
             continue;
         }
@@ -430,6 +451,45 @@ mod tests {
             export_followers(&conn)
                 .unwrap()
                 .contains("https://b.example/u/new,true,false,")
+        );
+    }
+
+    /// Issue 9.4: a remote handle holding a comma and a newline was written raw, adding a row
+    /// that a later import followed.
+    #[test]
+    fn exported_handles_round_trip_as_one_row_each_and_import_no_extra_accounts() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let evil = "ユーザー,true,false,\nmallory@evil.example";
+        for (id, handle) in [
+            ("https://xn--r8jz45g.example/u/1", "علي@xn--r8jz45g.example"),
+            ("https://evil.example/u/2", evil),
+            ("https://東京.example/u/3", "\"東京\"@xn--1lqs71d.example"),
+        ] {
+            conn.execute(
+                "INSERT INTO remote_actors (id, host, inbox, handle, raw, fetched_at)
+                 VALUES (?1, 'h', ?1, ?2, '{}', 'x')",
+                [id, handle],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO followers (actor_id, follow_id, state, created_at)
+                 VALUES (?1, ?1, 'accepted', 'x')",
+                [id],
+            )
+            .unwrap();
+        }
+        let csv = export_followers(&conn).unwrap();
+        let records: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.as_bytes())
+            .records()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(records.len(), 3, "one row per follower: {csv}");
+        assert!(records.iter().any(|r| &r[0] == evil), "{csv}");
+        assert!(records.iter().all(|r| r.len() == 4), "{csv}");
+        assert_eq!(
+            parse_accounts_csv(&csv),
+            ["علي@xn--r8jz45g.example"],
+            "no account made of pieces of a name: {csv}"
         );
     }
 }

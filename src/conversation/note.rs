@@ -95,13 +95,7 @@ pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
 }
 
 /// Whole seconds, UTC: what the conversation tables store, so times sort as text.
-pub fn format_time(t: OffsetDateTime) -> String {
-    let t = t
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
-}
+pub use crate::times::rfc3339 as format_time;
 
 /// `url` may be a string, a Link, or an array of them (Threads): the first http(s) text/html.
 fn page_url(v: &Value) -> Option<String> {

@@ -199,7 +199,33 @@ pub fn list(conn: &Connection, urls: &Urls, limit: usize) -> Result<Vec<Notifica
         tb.cmp(&ta).then_with(|| b.at.cmp(&a.at))
     });
     out.truncate(limit);
+    // Every field may come from a peer; JSON readers get the same clean text (issue 9.4).
+    for n in &mut out {
+        n.clean();
+    }
     Ok(out)
+}
+
+impl Notification {
+    fn clean(&mut self) {
+        let safe = crate::text::strip_controls;
+        for field in [&mut self.kind, &mut self.at, &mut self.actor] {
+            *field = safe(field);
+        }
+        for field in [
+            &mut self.account,
+            &mut self.post,
+            &mut self.post_url,
+            &mut self.object,
+            &mut self.url,
+            &mut self.text,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *field = safe(field);
+        }
+    }
 }
 
 /// One line per notification, for the terminal.
@@ -209,11 +235,13 @@ pub fn render(list: &[Notification]) -> String {
         out.push_str("Nothing yet.\n");
     }
     for n in list {
-        let when = n.at.get(..16).unwrap_or(&n.at).replace('T', " ");
-        let who = n.account.as_deref().unwrap_or(&n.actor);
+        // Every field may come from a peer: one line each, no control characters (issue 9.4).
+        let safe = crate::text::strip_controls;
+        let when = safe(n.at.get(..16).unwrap_or(&n.at)).replace('T', " ");
+        let who = safe(n.account.as_deref().unwrap_or(&n.actor));
         let _ = write!(out, "{when}  {:<14} {who}", n.kind);
         if let Some(post) = &n.post {
-            let _ = write!(out, "  on {post}");
+            let _ = write!(out, "  on {}", safe(post));
         }
         if n.private {
             out.push_str("  [private]");
@@ -223,10 +251,10 @@ pub fn render(list: &[Notification]) -> String {
         }
         out.push('\n');
         if let Some(text) = n.text.as_deref().filter(|t| !t.is_empty()) {
-            let _ = writeln!(out, "    {text}");
+            let _ = writeln!(out, "    {}", safe(text));
         }
         if let Some(url) = n.url.as_deref().or(n.object.as_deref()) {
-            let _ = writeln!(out, "    {url}");
+            let _ = writeln!(out, "    {}", safe(url));
         }
     }
     out

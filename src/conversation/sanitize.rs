@@ -119,15 +119,7 @@ pub fn text_of(html: &str, max_chars: usize) -> String {
 /// The text of `html`, whole words only, cut at `max_chars` with an ellipsis; and whether it
 /// was cut (so a longer input would not have changed it).
 fn words_of(html: &str, max_chars: usize) -> (String, bool) {
-    // A space before every tag keeps paragraphs and line breaks apart once the tags are gone.
-    let cleaned = Builder::empty().clean(&html.replace('<', " <")).to_string();
-    let text = cleaned
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&nbsp;", " ")
-        .replace("&amp;", "&");
+    let text = crate::text::html_blocks(html).join(" ");
     let mut out = String::new();
     let mut chars = 0;
     for w in text.split_whitespace() {
@@ -161,12 +153,8 @@ pub fn http_url(value: &str) -> Option<String> {
 /// the text around it: "moc.elgoog" spoofing), length bounded. Templates escape it and isolate
 /// names in `<bdi>`; right-to-left names themselves are untouched.
 pub fn plain_text(value: &str, max_chars: usize) -> String {
-    value
-        .chars()
-        .filter(|c| !c.is_control() || *c == ' ')
-        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
-        .take(max_chars)
-        .collect::<String>()
+    let clean = crate::text::strip_controls(value);
+    crate::text::truncate_chars(&clean, max_chars)
         .trim()
         .to_string()
 }

@@ -2,7 +2,9 @@
 //! (PROTOCOL.md §7) and decide whether to allow them.
 //!
 //! Storage is bounded whatever a peer sends: one row per (server, actor, activity type), at most
-//! [`MAX_KNOCK_ROWS`] rows (the least recently seen go first), and every field truncated.
+//! [`MAX_KNOCK_ROWS`] rows (the least recently seen go first), every field stripped of control
+//! characters and truncated (so at most about 2.5 KB a row). How often a refused request may
+//! write at all is [`super::knock_limit`]'s business.
 
 use rusqlite::{Connection, params};
 use time::OffsetDateTime;
@@ -57,11 +59,11 @@ fn record_knock_capped(
 ) -> Result<(), FederationError> {
     let host = match HostPort::parse(host) {
         Ok(h) => h.to_string(),
-        Err(_) => truncate(host.trim(), MAX_HOST_CHARS).to_lowercase(),
+        Err(_) => field(host, MAX_HOST_CHARS).to_lowercase(),
     };
-    let host = truncate(&host, MAX_HOST_CHARS);
-    let actor = truncate(actor.unwrap_or("").trim(), MAX_ACTOR_CHARS);
-    let activity_type = truncate(activity_type.unwrap_or("").trim(), MAX_TYPE_CHARS);
+    let host = field(&host, MAX_HOST_CHARS);
+    let actor = field(actor.unwrap_or(""), MAX_ACTOR_CHARS);
+    let activity_type = field(activity_type.unwrap_or(""), MAX_TYPE_CHARS);
     let now = timestamp(now);
     let count: i64 = conn
         .prepare_cached(
@@ -127,6 +129,13 @@ pub fn knocks(conn: &Connection, limit: usize) -> Result<Vec<Knock>, FederationE
     Ok(out)
 }
 
+/// A field as stored: attacker-chosen, so without control characters (they would reach the
+/// owner's terminal) and at most `max_chars` characters of at most 4 bytes each.
+fn field(value: &str, max_chars: usize) -> String {
+    let clean = crate::text::strip_controls(value);
+    crate::text::truncate_chars(clean.trim(), max_chars).to_string()
+}
+
 /// Forgets the knocks of one server (e.g. once it is allowed), or all with `None`.
 pub fn forget_knocks(conn: &Connection, host: Option<&str>) -> Result<usize, FederationError> {
     Ok(match host {
@@ -136,13 +145,6 @@ pub fn forget_knocks(conn: &Connection, host: Option<&str>) -> Result<usize, Fed
         }
         None => conn.execute("DELETE FROM knocks", [])?,
     })
-}
-
-fn truncate(s: &str, max_chars: usize) -> &str {
-    match s.char_indices().nth(max_chars) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 #[cfg(test)]
@@ -221,6 +223,28 @@ mod tests {
         assert!(h.chars().count() <= MAX_HOST_CHARS);
         assert_eq!(a.chars().count(), MAX_ACTOR_CHARS);
         assert_eq!(t.chars().count(), MAX_TYPE_CHARS);
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_table() {
+        let conn = open_in_memory().unwrap();
+        let actor =
+            "https://東京.example/users/\x1b]0;pwned\x07ユーザー\u{202e}txt.exe\u{2066}\u{9b}2J";
+        record_knock(
+            &conn,
+            "東京.example",
+            Some(actor),
+            Some("Fol\nlow\u{202d}"),
+            T0,
+        )
+        .unwrap();
+        let k = knocks(&conn, 10).unwrap();
+        assert_eq!(
+            k[0].sample_actors,
+            ["https://東京.example/users/]0;pwnedユーザーtxt.exe2J"]
+        );
+        assert_eq!(k[0].sample_types, [("Follow".to_string(), 1)]);
+        assert_eq!(k[0].host, "xn--1lqs71d.example");
     }
 
     #[test]

@@ -479,7 +479,7 @@ fn parse_lines(text: &str) -> Vec<ImportRow> {
 
 fn parse_mastodon_csv(text: &str, list: List) -> Vec<ImportRow> {
     let mut records = csv_records(text).into_iter();
-    let Some((_, header)) = records.next() else {
+    let Some((_, Ok(header))) = records.next() else {
         return Vec::new();
     };
     let column = |name: &str| {
@@ -492,6 +492,17 @@ fn parse_mastodon_csv(text: &str, list: List) -> Vec<ImportRow> {
     let comment_at = column("public_comment");
     let mut rows = Vec::new();
     for (line, fields) in records {
+        let fields = match fields {
+            Ok(fields) => fields,
+            Err(reason) => {
+                rows.push(ImportRow::Skipped(SkippedLine {
+                    line,
+                    text: String::new(),
+                    reason,
+                }));
+                continue;
+            }
+        };
         let field = |i: Option<usize>| i.and_then(|i| fields.get(i)).map(|s| s.trim());
         let domain = field(Some(domain_at)).unwrap_or("");
         if domain.is_empty() && fields.iter().all(|f| f.trim().is_empty()) {
@@ -529,62 +540,58 @@ fn parse_mastodon_csv(text: &str, list: List) -> Vec<ImportRow> {
     rows
 }
 
-/// RFC 4180 records with the 1-based line each starts on: quoted fields may hold commas,
-/// doubled quotes and newlines (Mastodon's public comments do).
-fn csv_records(text: &str) -> Vec<(usize, Vec<String>)> {
+/// RFC 4180 records (read by the `csv` crate) with the 1-based line each starts on: quoted
+/// fields may hold commas, doubled quotes and newlines (Mastodon's public comments do). A record
+/// the reader cannot make sense of is kept as its error, so the report can name its line.
+fn csv_records(text: &str) -> Vec<(usize, Result<Vec<String>, String>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut records = Vec::new();
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut line = 1;
-    let mut start = 1;
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted => {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    field.push('"');
-                } else {
-                    quoted = false;
+    let mut record = csv::StringRecord::new();
+    // Lines counted from byte offsets: after "\r\n" the reader may place a record at its "\n".
+    let line_at = |byte: u64| {
+        let bytes = text.as_bytes();
+        let mut end = usize::try_from(byte).unwrap_or(usize::MAX).min(bytes.len());
+        while bytes.get(end).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+            end += 1;
+        }
+        1 + bytes[..end].iter().filter(|&&b| b == b'\n').count()
+    };
+    loop {
+        let start = reader.position().byte();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let at = record.position().map_or(start, |p| p.byte());
+                let fields: Vec<String> = record.iter().map(str::to_string).collect();
+                if !(fields.len() == 1 && fields[0].trim().is_empty()) {
+                    records.push((line_at(at), Ok(fields)));
                 }
             }
-            '"' if field.trim().is_empty() => {
-                field.clear();
-                quoted = true;
-            }
-            ',' if !quoted => fields.push(std::mem::take(&mut field)),
-            '\n' if !quoted => {
-                fields.push(std::mem::take(&mut field));
-                records.push((start, std::mem::take(&mut fields)));
-                line += 1;
-                start = line;
-            }
-            '\r' if !quoted && chars.peek() == Some(&'\n') => {}
-            c => {
-                if c == '\n' {
-                    line += 1;
+            Err(e) => {
+                let at = e.position().map_or(start, |p| p.byte());
+                // An I/O error would repeat forever; a bad record does not stop the reader.
+                let stop = matches!(e.kind(), csv::ErrorKind::Io(_));
+                records.push((line_at(at), Err(e.to_string())));
+                if stop {
+                    break;
                 }
-                field.push(c);
             }
         }
     }
-    if !field.is_empty() || !fields.is_empty() {
-        fields.push(field);
-        records.push((start, fields));
-    }
     records
-        .into_iter()
-        .filter(|(_, f)| !(f.len() == 1 && f[0].trim().is_empty()))
-        .collect()
 }
 
 /// Keeps reports readable when a file holds junk.
 fn clip(s: &str) -> String {
     const MAX: usize = 200;
-    match s.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
+    let head = crate::text::truncate_chars(s, MAX);
+    if head.len() < s.len() {
+        format!("{head}…")
+    } else {
+        s.to_string()
     }
 }
 
@@ -800,7 +807,7 @@ mod tests {
                     loud.example,silence,false,false,,false\r\n\
                     meh.example,noop,false,false,,false\r\n\
                     ha*sh.example,suspend,false,false,,true\r\n\
-                    multi.example,suspend,false,false,\"line one\nline two\",false\r\n\
+                    multi.example,suspend,false,false,\"一行目, \"\"引用\"\"\nسطر 2 👩‍👩‍👧\",false\r\n\
                     bad domain,suspend,false,false,,false\r\n\
                     spam.example,suspend,false,false,,false\r\n";
         let r = import_domains(&conn, List::Block, text).unwrap();
@@ -832,6 +839,10 @@ mod tests {
             .filter_map(|e| e.note)
             .collect();
         assert!(notes.contains(&"Spam, lots of it".to_string()), "{notes:?}");
+        assert!(
+            notes.contains(&"一行目, \"引用\"\nسطر 2 👩‍👩‍👧".to_string()),
+            "{notes:?}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 pub mod domain;
 pub mod guard;
+pub mod knock_limit;
 pub mod knocks;
 pub mod lists;
 pub mod policy;
@@ -23,6 +24,7 @@ pub use guard::{
     GuardedResolver, ReadError, RefusedFetch, ResolveError, address_allowed, check_url,
     http_client, http_client_with, read_capped, user_agent,
 };
+pub use knock_limit::{KnockLimiter, KnockLimits};
 pub use knocks::{Knock, MAX_KNOCK_ROWS, forget_knocks, knocks, record_knock};
 pub use lists::{
     ImportFormat, ImportReport, List, ListChange, ListEntry, RestoreReport, SkippedLine,
@@ -50,16 +52,5 @@ pub enum FederationError {
     HttpClient(reqwest::Error),
 }
 
-/// RFC 3339, UTC, whole seconds: the same width every time, so text order is time order.
-pub(crate) fn timestamp(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
+/// RFC 3339, UTC, whole seconds: see [`crate::times`].
+pub(crate) use crate::times::rfc3339 as timestamp;

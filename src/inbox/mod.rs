@@ -300,8 +300,20 @@ async fn gate(state: &AppState, head: &RequestParts<'_>) -> Screened {
     }
 }
 
-/// Records that `host` knocked (with what `peek` of its body shows) and says so.
-pub async fn knock(state: &AppState, host: String, peek: &[u8]) -> InboxError {
+/// Records that `host` knocked from `peer` (with what `peek` of its body shows), unless the
+/// knock limiter says it has written enough lately, and says so.
+pub async fn knock(
+    state: &AppState,
+    host: String,
+    peer: Option<std::net::IpAddr>,
+    peek: &[u8],
+) -> InboxError {
+    if !state
+        .knock_limiter
+        .admit(peer, &host, std::time::Instant::now())
+    {
+        return InboxError::Refused(host);
+    }
     let (actor, kind) = knock_details(peek);
     let h = host.clone();
     let recorded = state
@@ -327,11 +339,12 @@ pub async fn knock(state: &AppState, host: String, peek: &[u8]) -> InboxError {
 pub async fn verify_request(
     state: &AppState,
     req: &RequestParts<'_>,
+    peer: Option<std::net::IpAddr>,
 ) -> Result<RemoteActor, InboxError> {
     match gate(state, req).await {
         Screened::Pass(pending) => verify_signed(state, req, &pending).await,
         Screened::Refuse(e) => Err(e),
-        Screened::Knock(host) => Err(knock(state, host, req.body.unwrap_or_default()).await),
+        Screened::Knock(host) => Err(knock(state, host, peer, req.body.unwrap_or_default()).await),
     }
 }
 

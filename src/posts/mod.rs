@@ -528,9 +528,8 @@ fn now_utc() -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::now_utc())
 }
 
-pub fn format_time(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
+/// Whole seconds, UTC, as every table stores times: see [`crate::times`].
+pub use crate::times::rfc3339 as format_time;
 
 /// Writes the drafts into the database in one transaction: new → created, changed → updated
 /// (same id, `updated` bumped), missing → deleted (tombstoned). Unchanged posts are not touched.

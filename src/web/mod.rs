@@ -44,6 +44,8 @@ pub struct AppState {
     /// What time the inbox judges signatures at: now in production; a captured request's own
     /// `Date` in tests that replay real peers' traffic (tests/peers.rs).
     pub clock: Clock,
+    /// How often refused requests may write a knock.
+    pub knock_limiter: crate::federation::KnockLimiter,
 }
 
 /// A source of the current time.
@@ -64,6 +66,7 @@ impl AppState {
             policy,
             http,
             clock: Arc::new(std::time::SystemTime::now),
+            knock_limiter: crate::federation::KnockLimiter::default(),
             layout: Layout::new(&config, &urls),
             profile: ProfileView::new(&config, &urls),
             config,
@@ -179,7 +182,8 @@ async fn signed_fetch_gate(req: &HttpRequest, state: &AppState) -> Option<HttpRe
         headers: &headers,
         body: None,
     };
-    match crate::inbox::verify_request(state, &parts).await {
+    let peer = req.peer_addr().map(|a| a.ip());
+    match crate::inbox::verify_request(state, &parts, peer).await {
         Ok(_) => None,
         Err(e) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
@@ -209,7 +213,8 @@ async fn inbox(req: HttpRequest, state: State, mut payload: web::Payload) -> Htt
         Screened::Refuse(e) => Err(e),
         Screened::Knock(host) => {
             let peek = read_at_most(&mut payload, crate::inbox::KNOCK_PEEK).await;
-            Err(crate::inbox::knock(&state, host, &peek).await)
+            let peer = req.peer_addr().map(|a| a.ip());
+            Err(crate::inbox::knock(&state, host, peer, &peek).await)
         }
         Screened::Pass(pending) => {
             let declared = req

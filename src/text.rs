@@ -1,0 +1,260 @@
+//! Text handling that no input can make panic or misbehave (issue 9): the visible text of HTML
+//! as a browser parses it (html5ever, through ammonia), cuts at character boundaries, and remote
+//! strings stripped of the control characters that could rewrite a terminal or flip the text
+//! around them before they are stored or printed.
+//!
+//! Never slice a string by byte offsets taken from another string (an escaped copy, a decoded
+//! copy): that is how `東京&amp;大阪府` once panicked the teaser.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use ammonia::Builder;
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::{
+    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
+
+/// The first `max_chars` characters (Unicode scalar values) of `s`.
+pub fn truncate_chars(s: &str, max_chars: usize) -> &str {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Characters that must never reach storage or a terminal from a remote peer: C0 (ESC, BEL,
+/// CR, LF, TAB…), DEL and C1 (CSI, OSC…) controls, which a terminal obeys; the bidirectional
+/// marks, embeddings, overrides and isolates, which reorder the text around them ("Trojan
+/// Source", CVE-2021-42574); and the line and paragraph separators.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// A remote string as one safe line: every [`is_unsafe_char`] removed (tabs and line breaks
+/// too, so a field cannot fake extra lines or columns). Right-to-left text itself is kept.
+pub fn strip_controls(s: &str) -> String {
+    s.chars().filter(|&c| !is_unsafe_char(c)).collect()
+}
+
+/// Output for the terminal that may hold remote strings: each line and tab-separated column
+/// passes through [`strip_controls`]; only the layout's own `\n` and `\t` are kept.
+pub fn for_terminal(s: &str) -> String {
+    s.split('\n')
+        .map(|line| {
+            line.split('\t')
+                .map(strip_controls)
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Elements that end a block of text.
+const BLOCKS: [&str; 22] = [
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "table",
+    "tr",
+    "hr",
+    "section",
+    "article",
+    "header",
+    "footer",
+];
+
+/// Keeps only the elements [`html_blocks`] reads; the text of every other element stays, and
+/// `<script>`/`<style>` are dropped with their content (ammonia's default).
+static STRUCTURE: LazyLock<Builder<'static>> = LazyLock::new(|| {
+    let mut tags: HashSet<&'static str> = BLOCKS.into_iter().collect();
+    tags.extend(["br", "pre", "td", "th"]);
+    let mut b = Builder::empty();
+    b.tags(tags).strip_comments(true);
+    b
+});
+
+/// The visible text of an HTML fragment, one string per block (paragraph, list item, heading,
+/// quote, code block). Line breaks (`<br>`) inside a block are kept as `\n`; runs of white space
+/// collapse except inside `<pre>`; list items start with "• ".
+///
+/// Two html5ever passes: ammonia's tree builder first turns any markup (unclosed, misnested,
+/// scripts) into well-formed HTML of the few elements read here, then html5ever's tokenizer reads
+/// it, decoding character references as a browser does. The tokenizer streams, so no nesting
+/// depth reaches the call stack.
+pub fn html_blocks(html: &str) -> Vec<String> {
+    let normal = STRUCTURE.clean(html).to_string();
+    let sink = BlockSink::default();
+    let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
+    let queue = BufferQueue::default();
+    queue.push_back(StrTendril::from_slice(&normal));
+    // Our sink never asks to stop for a script, so one feed reads everything.
+    let _ = tokenizer.feed(&queue);
+    tokenizer.end();
+    let mut out = tokenizer.sink.0.take();
+    out.flush();
+    out.blocks
+}
+
+#[derive(Default)]
+struct BlockSink(RefCell<Blocks>);
+
+impl TokenSink for BlockSink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let mut out = self.0.borrow_mut();
+        match token {
+            Token::CharacterTokens(text) => out.text(&text),
+            Token::TagToken(tag) => out.tag(&tag.name, tag.kind == TagKind::EndTag),
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+#[derive(Default)]
+struct Blocks {
+    blocks: Vec<String>,
+    current: String,
+    /// Depth of `<pre>` elements around the text.
+    pre: usize,
+}
+
+impl Blocks {
+    fn flush(&mut self) {
+        let text = self.current.trim();
+        if !text.is_empty() && text != "•" {
+            self.blocks.push(text.to_string());
+        }
+        self.current.clear();
+    }
+
+    fn tag(&mut self, name: &str, closing: bool) {
+        match name {
+            "br" => self.current.push('\n'),
+            "pre" => {
+                self.flush();
+                self.pre = if closing {
+                    self.pre.saturating_sub(1)
+                } else {
+                    self.pre + 1
+                };
+            }
+            "td" | "th" if closing => self.current.push(' '),
+            t if BLOCKS.contains(&t) => {
+                self.flush();
+                if t == "li" && !closing {
+                    self.current.push_str("• ");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        if self.pre > 0 {
+            self.current.push_str(text);
+            return;
+        }
+        // HTML collapses runs of white space, and so do we.
+        for (i, word) in text.split(char::is_whitespace).enumerate() {
+            if i > 0 && !self.current.is_empty() && !self.current.ends_with([' ', '\n']) {
+                self.current.push(' ');
+            }
+            self.current.push_str(word);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_counts_characters_of_every_script() {
+        assert_eq!(truncate_chars("東京&大阪府", 3), "東京&");
+        assert_eq!(truncate_chars("مرحبا", 2), "مر");
+        assert_eq!(
+            truncate_chars("e\u{301}x", 1),
+            "e",
+            "a combining mark is a character"
+        );
+        assert_eq!(truncate_chars("👩‍👩‍👧", 1), "👩");
+        assert_eq!(truncate_chars("short", 99), "short");
+        for s in ["東京&大阪府", "👩‍👩‍👧é", "שלום"] {
+            for n in 0..12 {
+                assert!(s.starts_with(truncate_chars(s, n)));
+            }
+        }
+    }
+
+    #[test]
+    fn controls_and_bidi_overrides_are_removed_right_to_left_text_stays() {
+        let evil = "\x1b]0;pwned\x07東京\u{202e}gnp.exe\u{2066}\u{9b}31m مرحبا\r\n\tשלום\u{7f}";
+        assert_eq!(strip_controls(evil), "]0;pwned東京gnp.exe31m مرحباשלום");
+        assert_eq!(
+            for_terminal("a\x1b[2J\tb\u{202e}c\nנ\u{85}d\n"),
+            "a[2J\tbc\nנd\n",
+            "layout kept, controls gone"
+        );
+        assert_eq!(
+            strip_controls("👩‍👩‍👧 e\u{301}"),
+            "👩‍👩‍👧 e\u{301}",
+            "ZWJ and marks stay"
+        );
+    }
+
+    #[test]
+    fn text_is_extracted_and_entities_decoded_by_the_html_parser() {
+        let p = html_blocks(
+            "<p>a &lt;b&gt; &amp;&#39;c&#x27;\n  d<br>e</p><pre><code>x  y\nz</code></pre><li>i</li>",
+        );
+        assert_eq!(p, ["a <b> &'c' d\ne", "x  y\nz", "• i"]);
+        assert_eq!(
+            html_blocks(
+                "<p>東京&amp;大阪府 &#x1F600;&nbsp;مرحبا</p><h2>見出し</h2><script>x</script>"
+            ),
+            ["東京&大阪府 😀 مرحبا", "見出し"],
+            "a no-break space is white space too"
+        );
+        // What a browser does with broken references and markup.
+        assert_eq!(
+            html_blocks("&amp大阪 &#0; &#xD800; &unknown; <b>未<i>閉"),
+            ["&大阪 \u{FFFD} \u{FFFD} &unknown; 未閉"]
+        );
+        assert_eq!(
+            html_blocks("<table><tr><td>一</td><td>二</td></tr></table>"),
+            ["一 二"]
+        );
+        assert!(html_blocks("").is_empty());
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        let html = format!("{}深い{}", "<div>".repeat(3_000), "</div>".repeat(3_000));
+        assert_eq!(html_blocks(&html), ["深い"]);
+    }
+}

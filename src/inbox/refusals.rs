@@ -258,9 +258,14 @@ mod tests {
             check_of(&InboxError::Signature(VerifyError::DigestMismatch)),
             "digest"
         );
-        assert_eq!(check_of(&InboxError::Signature(VerifyError::TooOld(3600))), "clock");
         assert_eq!(
-            check_of(&InboxError::Signature(VerifyError::InsufficientCoverage("digest"))),
+            check_of(&InboxError::Signature(VerifyError::TooOld(3600))),
+            "clock"
+        );
+        assert_eq!(
+            check_of(&InboxError::Signature(VerifyError::InsufficientCoverage(
+                "digest"
+            ))),
             "coverage"
         );
         assert_eq!(

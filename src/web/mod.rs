@@ -261,12 +261,7 @@ async fn inbox(req: HttpRequest, state: State, mut payload: web::Payload) -> Htt
 
 /// Records a refusal of a request from an allowed server, with the actor and type its body
 /// claims (unverified: only shown, and matched to a pending follow, never acted on).
-async fn record_refusal(
-    state: &AppState,
-    key_id: &str,
-    body: &[u8],
-    e: &crate::inbox::InboxError,
-) {
+async fn record_refusal(state: &AppState, key_id: &str, body: &[u8], e: &crate::inbox::InboxError) {
     use crate::inbox::refusals;
     if !refusals::worth_recording(e) {
         return;
@@ -276,13 +271,7 @@ async fn record_refusal(
     };
     let host = crate::activitypub::fetch::host_of(&key_url);
     let (actor, kind) = crate::inbox::knock_details(body);
-    let seen = refusals::NewRefusal::new(
-        &host,
-        e,
-        Some(key_id),
-        actor.as_deref(),
-        kind.as_deref(),
-    );
+    let seen = refusals::NewRefusal::new(&host, e, Some(key_id), actor.as_deref(), kind.as_deref());
     let recorded = state
         .db
         .call(move |c| {

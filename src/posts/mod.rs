@@ -686,11 +686,16 @@ fn resolve_mentions(conn: &Connection, post: &mut Post) -> rusqlite::Result<()> 
         return Ok(());
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT id FROM remote_actors WHERE lower(handle) = lower(?1) ORDER BY fetched_at DESC LIMIT 1",
+        "SELECT id, json_valid(raw) AND json_extract(raw, '$.type') = 'Group'
+         FROM remote_actors WHERE lower(handle) = lower(?1) ORDER BY fetched_at DESC LIMIT 1",
     )?;
     for m in &mut post.mentions {
         let handle = m.name.trim_start_matches('@');
-        m.actor = stmt.query_row([handle], |r| r.get(0)).optional()?;
+        let found: Option<(String, bool)> = stmt
+            .query_row([handle], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        m.group = found.as_ref().is_some_and(|(_, group)| *group);
+        m.actor = found.map(|(id, _)| id);
     }
     Ok(())
 }

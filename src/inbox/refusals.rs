@@ -284,7 +284,8 @@ mod tests {
     fn a_repeat_within_the_hour_counts_on_one_entry() {
         let conn = crate::db::open_in_memory().unwrap();
         let t0 = OffsetDateTime::now_utc();
-        let actor = Some("https://gts.example/users/gwen");
+        let gwen = "https://gts.example/users/gwen";
+        let actor = Some(gwen);
         let key = Some("https://gts.example/users/gwen/main-key");
         let seen = NewRefusal::new("GTS.example", &bad_sig(), key, actor, Some("Accept"));
         let rec = |at| record(&conn, &seen, at);
@@ -299,7 +300,7 @@ mod tests {
         let all = recent(&conn, 10).unwrap();
         assert_eq!(all.len(), 3);
         assert!(all.iter().all(|r| r.host == "gts.example"));
-        let found = latest_for_actor(&conn, actor.unwrap(), "1970-01-01T00:00:00Z")
+        let found = latest_for_actor(&conn, gwen, "1970-01-01T00:00:00Z")
             .unwrap()
             .unwrap();
         assert_eq!(found.activity_type.as_deref(), Some("Accept"));

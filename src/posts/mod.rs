@@ -686,7 +686,8 @@ fn resolve_mentions(conn: &Connection, post: &mut Post) -> rusqlite::Result<()> 
         return Ok(());
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT id, json_valid(raw) AND json_extract(raw, '$.type') = 'Group'
+        "SELECT id, CASE WHEN json_valid(raw)
+                    THEN COALESCE(json_extract(raw, '$.type') = 'Group', 0) ELSE 0 END
          FROM remote_actors WHERE lower(handle) = lower(?1) ORDER BY fetched_at DESC LIMIT 1",
     )?;
     for m in &mut post.mentions {

@@ -160,3 +160,75 @@ async fn refusals_from_refused_servers_are_knocks_not_problems() {
     assert_eq!(knocks.len(), 1);
     assert_eq!(knocks[0]["actor"], refused.host);
 }
+
+/// Issue 10.5: every refused request logs one line naming the check that failed and the keyId
+/// (read from the real `hortus serve`'s log).
+#[tokio::test(flavor = "multi_thread")]
+async fn each_refusal_logs_the_failed_check_and_the_key_id() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let allowed = Peer::start("127.0.0.3", false);
+    let refused = Peer::start("127.0.0.4", false);
+    site.allow(&allowed.host);
+    let serve = site.spawn_serve(1).await;
+    let inbox = site.url("/inbox");
+
+    let follow = allowed.activity("Follow", json!(site.url("/users/alice")));
+    // A signature made by another key than the actor publishes.
+    let mut forger = allowed.clone();
+    forger.private_pem = hortus::httpsig::generate_keypair().expect("keys").0;
+    assert_eq!(forger.post(&inbox, &follow).await.status(), 401);
+    // A stale date.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 3600);
+    let body = follow.to_string();
+    let resp = allowed.post_raw(&inbox, body.as_bytes(), old, |_| {}).await;
+    assert_eq!(resp.status(), 401);
+    // A body that does not match its digest.
+    let resp = allowed
+        .post_raw(&inbox, body.as_bytes(), std::time::SystemTime::now(), |h| {
+            for (n, v) in h.iter_mut() {
+                if n.eq_ignore_ascii_case("digest") {
+                    *v = "SHA-256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+                }
+            }
+        })
+        .await;
+    assert_eq!(resp.status(), 401);
+    // A server the policy refuses.
+    let knock = refused.activity("Follow", json!(site.url("/users/alice")));
+    assert_eq!(refused.post(&inbox, &knock).await.status(), 403);
+
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The log may be coloured: drop ANSI escapes (ESC [ ... m) before matching.
+    let mut log = String::new();
+    let raw = serve.log();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            log.push(c);
+        }
+    }
+    let refusals: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("inbox refused a request"))
+        .collect();
+    assert_eq!(refusals.len(), 4, "one line per refused request:\n{log}");
+    for (check, key) in [
+        ("signature", &allowed.key_id),
+        ("clock", &allowed.key_id),
+        ("digest", &allowed.key_id),
+        ("policy", &refused.key_id),
+    ] {
+        assert!(
+            refusals
+                .iter()
+                .any(|l| l.contains(&format!("check=\"{check}\"")) && l.contains(key.as_str())),
+            "a {check} refusal naming {key}:\n{log}"
+        );
+    }
+}

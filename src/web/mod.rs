@@ -175,6 +175,8 @@ async fn signed_fetch_gate(req: &HttpRequest, state: &AppState) -> Option<HttpRe
     match crate::inbox::verify_request(state, &parts).await {
         Ok(_) => None,
         Err(e) => {
+            let key_id = crate::httpsig::signature_key_id(&parts).ok();
+            crate::inbox::refusals::log(&e, key_id.as_ref().map(|p| p.key_id()));
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
             Some(
                 HttpResponse::build(status)

@@ -1099,6 +1099,25 @@ mod tests {
             listed[0].mentions[0].actor.as_deref(),
             Some("https://example.org/users/bob")
         );
+        assert!(!post.mentions[0].group, "raw without a type is no group");
+
+        // A community (its stored actor JSON says Group) is marked so the post is addressed to
+        // it (FEP-1b12); garbage in `raw` is no group and no error.
+        conn.execute(
+            "INSERT INTO remote_actors (id, host, inbox, handle, raw, fetched_at)
+             VALUES ('https://elsewhere.net/c/carol', 'elsewhere.net', 'https://elsewhere.net/inbox',
+                     'carol@elsewhere.net', '{\"type\":\"Group\"}', '2026-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE remote_actors SET raw = 'not json' WHERE id = 'https://example.org/users/bob'",
+            [],
+        )
+        .unwrap();
+        let post = by_slug(&conn, "hi").unwrap().unwrap();
+        assert!(post.mentions[1].group, "{:?}", post.mentions[1]);
+        assert!(!post.mentions[0].group, "{:?}", post.mentions[0]);
     }
 
     #[test]

@@ -207,12 +207,12 @@ const MAX_GROUP_TITLE_CHARS: usize = 200;
 pub fn note(site: &Site, post: &Post) -> Value {
     let u = site.urls;
     let (to, cc) = addressing(post, u);
-    // Long and titled posts go out as a teaser linking to the page (see `teaser`).
-    let content = teaser::federated_content(
-        post.title.as_deref(),
-        &post.content_html,
-        &u.post_page(&post.slug),
-    );
+    // Long and titled posts go out as a teaser linking to the page (see `teaser`). A post to a
+    // group carries its title in `name`, shown above the body there: not repeated in the body.
+    let lead = (object_type(post) == "Note")
+        .then_some(post.title.as_deref())
+        .flatten();
+    let content = teaser::federated_content(lead, &post.content_html, &u.post_page(&post.slug));
     let mut tags: Vec<Value> = post
         .tags
         .iter()
@@ -620,6 +620,10 @@ mod tests {
         let n = note(&site, &p);
         assert_eq!(n["type"], "Page");
         assert_eq!(n["name"], "Rosen im Garten 🌹 — 庭のバラ");
+        assert!(
+            !n["content"].as_str().unwrap().contains("Rosen im Garten"),
+            "the title is the Page's name, not repeated in its body: {n}"
+        );
         assert_eq!(n["audience"], garden);
         assert_eq!(n["to"], json!([garden, PUBLIC]), "the group first");
         assert_eq!(

@@ -232,3 +232,39 @@ async fn each_refusal_logs_the_failed_check_and_the_key_id() {
         );
     }
 }
+
+/// With signed fetch on, an allowed server whose signed GET does not verify is a problem too:
+/// it cannot read the owner's posts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_get_that_fails_from_an_allowed_server_is_a_problem() {
+    let mut site = TestSite::federating_with("127.0.0.2", |cfg| {
+        *cfg = cfg.replace("signed_fetch = false", "signed_fetch = true");
+    });
+    site.write_post("hallo.md", "+++\ntitle = \"Hallo\"\n+++\nHallo 世界");
+    site.publish();
+    let allowed = Peer::start("127.0.0.3", false);
+    site.allow(&allowed.host);
+    site.start().await;
+
+    let url = site.url("/posts/hallo.json");
+    let (wrong, _) = hortus::httpsig::generate_keypair().expect("keys");
+    let key = hortus::httpsig::load_private_key(&wrong).unwrap();
+    let headers = hortus::httpsig::sign_get(
+        &url::Url::parse(&url).unwrap(),
+        &allowed.key_id,
+        &key,
+        std::time::SystemTime::now(),
+    )
+    .unwrap();
+    let mut req = client().get(&url).header("Accept", AP);
+    for (n, v) in headers {
+        req = req.header(n, v);
+    }
+    assert_eq!(req.send().await.unwrap().status(), 401);
+
+    let listed = problems(&site);
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(listed[0]["server"], allowed.host);
+    assert_eq!(listed[0]["check"], "signature");
+    assert_eq!(listed[0]["object"], allowed.key_id);
+}

@@ -177,6 +177,11 @@ async fn signed_fetch_gate(req: &HttpRequest, state: &AppState) -> Option<HttpRe
         Err(e) => {
             let key_id = crate::httpsig::signature_key_id(&parts).ok();
             crate::inbox::refusals::log(&e, key_id.as_ref().map(|p| p.key_id()));
+            if let Some(pending) = &key_id {
+                // An allowed server that cannot read us is as much a problem as one we cannot
+                // read: the owner sees it in `hortus inbox` (issue 10.4).
+                record_refusal(state, pending.key_id(), &[], &e).await;
+            }
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
             Some(
                 HttpResponse::build(status)

@@ -320,24 +320,44 @@ pub async fn unfollow(state: &AppState, account: &str) -> Result<String, OwnerEr
 
 pub fn following(conn: &Connection) -> Result<String, OwnerError> {
     let mut stmt = conn.prepare(
-        "SELECT f.actor_id, f.state, a.handle FROM following f LEFT JOIN remote_actors a ON a.id = f.actor_id ORDER BY f.created_at",
+        "SELECT f.actor_id, f.state, a.handle, f.created_at FROM following f LEFT JOIN remote_actors a ON a.id = f.actor_id ORDER BY f.created_at",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, Option<String>>(2)?,
+            r.get::<_, String>(3)?,
         ))
     })?;
     let mut out = String::new();
     for row in rows {
-        let (id, state, handle) = row?;
+        let (id, state, handle, since) = row?;
         let _ = writeln!(
             out,
             "{state}\t{}\t{}",
             safe(&handle.unwrap_or_default()),
             safe(&id)
         );
+        if state != "pending" {
+            continue;
+        }
+        // A follow stays pending when its Accept never arrived or was refused here: say which
+        // (issue 10.4), matching the refused activity's actor to the account followed.
+        if let Some(r) = crate::inbox::refusals::latest_for_actor(conn, &id, &since)? {
+            let what = match r.activity_type.as_deref() {
+                Some("Accept") => "its Accept",
+                _ => "a request from it",
+            };
+            let _ = writeln!(
+                out,
+                "    still pending: {what} was refused here at {} ({}× at the {} check): {}; see hortus inbox",
+                r.last_at,
+                r.count,
+                safe(&r.check),
+                safe(&r.reason)
+            );
+        }
     }
     if out.is_empty() {
         out.push_str("(none)\n");

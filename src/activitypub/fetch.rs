@@ -476,6 +476,16 @@ pub async fn webfinger(state: &AppState, account: &str) -> Result<String, FetchE
         url: url.to_string(),
         reason: e.to_string(),
     })?;
+    webfinger_self(&jrd)
+        .map(str::to_string)
+        .ok_or_else(|| FetchError::Invalid {
+            url: url.to_string(),
+            reason: "no self link to an ActivityPub actor".into(),
+        })
+}
+
+/// The actor id in a WebFinger answer: the `self` link typed as ActivityPub JSON.
+pub fn webfinger_self(jrd: &Value) -> Option<&str> {
     jrd.get("links")
         .and_then(Value::as_array)
         .into_iter()
@@ -486,11 +496,6 @@ pub async fn webfinger(state: &AppState, account: &str) -> Result<String, FetchE
                     .is_some_and(|t| t.contains("activity+json") || t.contains("ld+json"))
         })
         .and_then(|l| str_field(l, "href"))
-        .map(str::to_string)
-        .ok_or_else(|| FetchError::Invalid {
-            url: url.to_string(),
-            reason: "no self link to an ActivityPub actor".into(),
-        })
 }
 
 #[cfg(test)]

@@ -179,20 +179,42 @@ pub fn addressing(post: &Post, urls: &Urls) -> (Vec<String>, Vec<String>) {
         }
     }
     to.sort_by_key(|a| a != PUBLIC);
+    // FEP-1b12: a post for a group names the group in `to`, first, as PieFed's own posts do
+    // (tests/fixtures/peers/piefed/page.json). Lemmy reads `audience` first; without it, it
+    // dereferences the ids of `to` and `cc` (merged by itertools::merge, so roughly in URL
+    // order), skipping only the literal Public IRI, until one is a community (lemmy
+    // crates/apub/objects/src/protocol/page.rs, `InCommunity for Page`).
+    if let Some(group) = audience(post) {
+        cc.retain(|a| a != group);
+        to.retain(|a| a != group);
+        to.insert(0, group.to_string());
+    }
     (to, cc)
 }
+
+/// The group (FEP-1b12) a post is for: the first mentioned account known to be a `Group`.
+/// Lemmy, Mbin and PieFed take one community per post.
+pub fn audience(post: &Post) -> Option<&str> {
+    post.mentions
+        .iter()
+        .filter(|m| m.group)
+        .find_map(|m| m.actor.as_deref())
+}
+
+/// The longest title Lemmy accepts for a post (its `MAX_TITLE_LENGTH`, 200 characters).
+const MAX_GROUP_TITLE_CHARS: usize = 200;
 
 /// A post as a Note. Titled posts lead with the title, since Mastodon shows no `name` on Notes;
 /// long ones are cut to a teaser ([`teaser::federated_content`]).
 pub fn note(site: &Site, post: &Post) -> Value {
     let u = site.urls;
     let (to, cc) = addressing(post, u);
-    // Long and titled posts go out as a teaser linking to the page (see `teaser`).
-    let content = teaser::federated_content(
-        post.title.as_deref(),
-        &post.content_html,
-        &u.post_page(&post.slug),
-    );
+    // Long and titled posts go out as a teaser linking to the page (see `teaser`). A post to a
+    // group carries its title in `name`, shown above the body there: not repeated in the body.
+    let lead = (object_type(post) == "Note")
+        .then_some(post.title.as_deref())
+        .flatten();
+    let content = teaser::federated_content(lead, &post.content_html, &u.post_page(&post.slug));
     let mut tags: Vec<Value> = post
         .tags
         .iter()
@@ -225,7 +247,7 @@ pub fn note(site: &Site, post: &Post) -> Value {
     let mut note = json!({
         "@context": note_context(),
         "id": u.post_object(&post.slug),
-        "type": "Note",
+        "type": object_type(post),
         "attributedTo": u.actor(),
         "content": content,
         "contentMap": { language: content },
@@ -242,7 +264,37 @@ pub fn note(site: &Site, post: &Post) -> Value {
     if let Some(updated) = post.updated {
         note["updated"] = json!(format_time(updated));
     }
+    if let Some(group) = audience(post) {
+        // FEP-1b12: `audience` names the group; Lemmy reads it first to find the community.
+        note["audience"] = json!(group);
+    }
+    if object_type(post) == "Page" {
+        // A community post needs a title (`name`): the post's, or its opening words.
+        let title = post
+            .title
+            .as_deref()
+            .map(|t| t.chars().take(MAX_GROUP_TITLE_CHARS).collect::<String>())
+            .unwrap_or_else(|| {
+                crate::conversation::sanitize::text_of(&post.content_html, MAX_GROUP_TITLE_CHARS)
+            });
+        note["name"] = json!(title);
+    }
     note
+}
+
+/// `Note`, except for a post to a group: `Page`. Lemmy 1.0 reads a `Create` of a `Note` as a
+/// comment when its `inReplyTo` resolves and otherwise as a private message (it fetches `to[0]`
+/// as the recipient: that is how it came to fetch the Public collection, issue 10); only `Page`
+/// (or `Article`, `Video`, `Event`) becomes a post in a community (lemmy
+/// crates/apub/activities/src/activity_lists.rs, create_or_update/note_wrapper.rs,
+/// objects/src/protocol/page.rs). Mbin and PieFed read `Page` the same way. Mastodon shows a
+/// `Page` as its title and a link to the page.
+pub fn object_type(post: &Post) -> &'static str {
+    if audience(post).is_some() && post.in_reply_to.is_none() {
+        "Page"
+    } else {
+        "Note"
+    }
 }
 
 /// A Tombstone for a deleted post (served with 410 Gone).
@@ -251,7 +303,7 @@ pub fn tombstone(site: &Site, post: &Post) -> Value {
         "@context": AS_CONTEXT,
         "id": site.urls.post_object(&post.slug),
         "type": "Tombstone",
-        "formerType": "Note",
+        "formerType": object_type(post),
     });
     if let Some(d) = post.deleted_at {
         t["deleted"] = json!(format_time(d));
@@ -266,7 +318,7 @@ pub fn create(site: &Site, post: &Post) -> Value {
         .as_object_mut()
         .and_then(|o| o.remove("@context"))
         .unwrap_or(json!(AS_CONTEXT));
-    json!({
+    let mut activity = json!({
         "@context": context,
         "id": format!("{}#create", site.urls.post_object(&post.slug)),
         "type": "Create",
@@ -275,7 +327,12 @@ pub fn create(site: &Site, post: &Post) -> Value {
         "to": object["to"].clone(),
         "cc": object["cc"].clone(),
         "object": object,
-    })
+    });
+    // FEP-1b12 puts `audience` on the activity as well as on its object.
+    if let Some(group) = activity["object"].get("audience").cloned() {
+        activity["audience"] = group;
+    }
+    activity
 }
 
 /// The Update sent when a post is edited: the same object id with a newer `updated`
@@ -536,11 +593,13 @@ mod tests {
             name: "@bob@b.example".into(),
             href: "https://b.example/@bob".into(),
             actor: Some("https://b.example/users/bob".into()),
+            group: false,
         };
         let unknown = Mention {
             name: "@carol@c.example".into(),
             href: "https://c.example/@carol".into(),
             actor: None,
+            group: false,
         };
         let n = note(
             &site,
@@ -559,5 +618,58 @@ mod tests {
         let n = note(&site, &post(Visibility::Followers, vec![known]));
         assert_eq!(n["to"], json!([urls.followers()]));
         assert_eq!(n["cc"], json!(["https://b.example/users/bob"]));
+    }
+
+    #[test]
+    fn a_post_for_a_group_is_a_titled_page_addressed_to_it() {
+        let (config, urls) = site_parts();
+        let site = Site {
+            config: &config,
+            urls: &urls,
+        };
+        let garden = "https://lemmy.example/c/garden";
+        let group = Mention {
+            name: "@garden@lemmy.example".into(),
+            href: "https://lemmy.example/c/garden".into(),
+            actor: Some(garden.into()),
+            group: true,
+        };
+        let bob = Mention {
+            name: "@bob@b.example".into(),
+            href: "https://b.example/@bob".into(),
+            actor: Some("https://b.example/users/bob".into()),
+            group: false,
+        };
+        let mut p = post(Visibility::Public, vec![bob, group]);
+        p.title = Some("Rosen im Garten 🌹 — 庭のバラ".into());
+        let n = note(&site, &p);
+        assert_eq!(n["type"], "Page");
+        assert_eq!(n["name"], "Rosen im Garten 🌹 — 庭のバラ");
+        assert!(
+            !n["content"].as_str().unwrap().contains("Rosen im Garten"),
+            "the title is the Page's name, not repeated in its body: {n}"
+        );
+        assert_eq!(n["audience"], garden);
+        assert_eq!(n["to"], json!([garden, PUBLIC]), "the group first");
+        assert_eq!(
+            n["cc"],
+            json!([urls.followers(), "https://b.example/users/bob"])
+        );
+        let c = create(&site, &p);
+        assert_eq!(c["audience"], garden);
+        assert_eq!(c["to"], n["to"]);
+        assert_eq!(tombstone(&site, &p)["formerType"], "Page");
+
+        // Untitled: the opening words are the title.
+        p.title = None;
+        p.content_html = "<p>مرحبا بالحديقة and its <em>roses</em></p>".into();
+        assert_eq!(note(&site, &p)["name"], "مرحبا بالحديقة and its roses");
+        // A reply in a group's thread stays a Note (Lemmy reads it as a comment).
+        p.in_reply_to = Some("https://lemmy.example/post/1".into());
+        assert_eq!(note(&site, &p)["type"], "Note");
+        // No group, no audience.
+        let plain = create(&site, &post(Visibility::Public, vec![]));
+        assert!(plain.get("audience").is_none(), "{plain}");
+        assert_eq!(plain["object"]["type"], "Note");
     }
 }

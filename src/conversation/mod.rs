@@ -17,6 +17,7 @@ pub mod moving;
 pub mod note;
 pub mod notifications;
 pub mod receive;
+pub mod relayed;
 pub mod replying;
 pub mod sanitize;
 pub mod store;

@@ -13,7 +13,7 @@ use crate::urls::Urls;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Notification {
-    /// follower, follow_request, reply, mention, quote, like, boost, knock, move
+    /// follower, follow_request, reply, mention, quote, like, boost, knock, move, problem
     pub kind: String,
     /// RFC 3339, UTC.
     pub at: String,
@@ -34,6 +34,14 @@ pub struct Notification {
     pub private: bool,
     /// The owner hid it from the page.
     pub hidden: bool,
+    /// For a problem: the server whose request was refused, the check that refused it and how
+    /// often within the hour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<i64>,
 }
 
 impl Notification {
@@ -50,6 +58,9 @@ impl Notification {
             text: None,
             private: false,
             hidden: false,
+            server: None,
+            check: None,
+            count: None,
         }
     }
 }
@@ -167,6 +178,30 @@ fn moves(conn: &Connection, out: &mut Vec<Notification>) -> rusqlite::Result<()>
     Ok(())
 }
 
+/// Requests from allowed servers that the inbox refused (`inbox::refusals`): one entry per
+/// server, check and reason per hour, with its count.
+fn problems(conn: &Connection, limit: usize, out: &mut Vec<Notification>) -> rusqlite::Result<()> {
+    for r in crate::inbox::refusals::recent(conn, limit)? {
+        let mut n = Notification::new("problem", r.last_at, r.actor_id.unwrap_or(r.host.clone()));
+        let what = r.activity_type.as_deref().unwrap_or("request");
+        let times = if r.count > 1 {
+            format!(" ({}× since {})", r.count, r.first_at)
+        } else {
+            String::new()
+        };
+        n.text = Some(format!(
+            "{what} from {} refused at the {} check{times}: {}",
+            r.host, r.check, r.reason
+        ));
+        n.object = r.key_id;
+        n.server = Some(r.host);
+        n.check = Some(r.check);
+        n.count = Some(r.count);
+        out.push(n);
+    }
+    Ok(())
+}
+
 /// Every notification, newest first, at most `limit`.
 pub fn list(conn: &Connection, urls: &Urls, limit: usize) -> Result<Vec<Notification>, String> {
     let mut out = Vec::new();
@@ -175,6 +210,7 @@ pub fn list(conn: &Connection, urls: &Urls, limit: usize) -> Result<Vec<Notifica
     remote_posts(conn, urls, &mut out).map_err(db)?;
     reactions(conn, urls, &mut out).map_err(db)?;
     moves(conn, &mut out).map_err(db)?;
+    problems(conn, limit, &mut out).map_err(db)?;
     for k in crate::federation::knocks(conn, limit).map_err(|e| e.to_string())? {
         let types: Vec<String> = k
             .sample_types

@@ -114,6 +114,10 @@ pub async fn react(
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
+    // A group relaying a comment or vote (FEP-1b12) announces the activity, not a post.
+    if activity.kind == "Announce" && super::relayed::is_relay(&activity.object) {
+        return super::relayed::receive(state, activity, signer).await;
+    }
     let Some(kind) = ReactionKind::of_activity(&activity.kind) else {
         return Ok(());
     };

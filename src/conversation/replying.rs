@@ -86,6 +86,8 @@ pub fn link_reply_mentions(conn: &Connection, urls: &Urls) -> rusqlite::Result<u
                 .and_then(|p| super::sanitize::http_url(&p))
                 .unwrap_or_else(|| author.clone()),
             actor: Some(author),
+            // The author a reply answers: a reply is a comment, never addressed as a group post.
+            group: false,
         });
         conn.execute(
             "UPDATE posts SET mentions = ?2 WHERE id = ?1",

@@ -11,6 +11,7 @@
 //! Verification happens at arrival, never in a worker: Threads' signatures expire in minutes.
 
 pub mod effects;
+pub mod refusals;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -92,7 +93,7 @@ impl From<rusqlite::Error> for InboxError {
 }
 
 /// What refused servers are recorded with: top-level `type` and `actor`, if the body has them.
-fn knock_details(body: &[u8]) -> (Option<String>, Option<String>) {
+pub(crate) fn knock_details(body: &[u8]) -> (Option<String>, Option<String>) {
     #[derive(Deserialize)]
     struct Peek {
         #[serde(rename = "type")]

@@ -17,6 +17,10 @@ pub struct Mention {
     /// The account's actor id, when Hortus knows the account; only then is it addressed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The account is a `Group` (a Lemmy, Mbin or PieFed community): the post is addressed to
+    /// it as FEP-1b12 asks, so that it becomes a post there (`activitypub::addressing`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub group: bool,
 }
 
 #[derive(Debug, Default)]
@@ -127,6 +131,7 @@ fn linkify<'e>(
                         name: name.clone(),
                         href: href.clone(),
                         actor: None,
+                        group: false,
                     });
                 }
                 out.push(Event::Html(CowStr::from(format!(

@@ -685,11 +685,17 @@ fn resolve_mentions(conn: &Connection, post: &mut Post) -> rusqlite::Result<()> 
         return Ok(());
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT id FROM remote_actors WHERE lower(handle) = lower(?1) ORDER BY fetched_at DESC LIMIT 1",
+        "SELECT id, CASE WHEN json_valid(raw)
+                    THEN COALESCE(json_extract(raw, '$.type') = 'Group', 0) ELSE 0 END
+         FROM remote_actors WHERE lower(handle) = lower(?1) ORDER BY fetched_at DESC LIMIT 1",
     )?;
     for m in &mut post.mentions {
         let handle = m.name.trim_start_matches('@');
-        m.actor = stmt.query_row([handle], |r| r.get(0)).optional()?;
+        let found: Option<(String, bool)> = stmt
+            .query_row([handle], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        m.group = found.as_ref().is_some_and(|(_, group)| *group);
+        m.actor = found.map(|(id, _)| id);
     }
     Ok(())
 }
@@ -1092,6 +1098,25 @@ mod tests {
             listed[0].mentions[0].actor.as_deref(),
             Some("https://example.org/users/bob")
         );
+        assert!(!post.mentions[0].group, "raw without a type is no group");
+
+        // A community (its stored actor JSON says Group) is marked so the post is addressed to
+        // it (FEP-1b12); garbage in `raw` is no group and no error.
+        conn.execute(
+            "INSERT INTO remote_actors (id, host, inbox, handle, raw, fetched_at)
+             VALUES ('https://elsewhere.net/c/carol', 'elsewhere.net', 'https://elsewhere.net/inbox',
+                     'carol@elsewhere.net', '{\"type\":\"Group\"}', '2026-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE remote_actors SET raw = 'not json' WHERE id = 'https://example.org/users/bob'",
+            [],
+        )
+        .unwrap();
+        let post = by_slug(&conn, "hi").unwrap().unwrap();
+        assert!(post.mentions[1].group, "{:?}", post.mentions[1]);
+        assert!(!post.mentions[0].group, "{:?}", post.mentions[0]);
     }
 
     #[test]

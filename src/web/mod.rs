@@ -186,6 +186,13 @@ async fn signed_fetch_gate(req: &HttpRequest, state: &AppState) -> Option<HttpRe
     match crate::inbox::verify_request(state, &parts, peer).await {
         Ok(_) => None,
         Err(e) => {
+            let key_id = crate::httpsig::signature_key_id(&parts).ok();
+            crate::inbox::refusals::log(&e, key_id.as_ref().map(|p| p.key_id()));
+            if let Some(pending) = &key_id {
+                // An allowed server that cannot read us is as much a problem as one we cannot
+                // read: the owner sees it in `hortus inbox` (issue 10.4).
+                record_refusal(state, pending.key_id(), &[], &e).await;
+            }
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
             Some(
                 HttpResponse::build(status)
@@ -207,6 +214,11 @@ async fn inbox(req: HttpRequest, state: State, mut payload: web::Payload) -> Htt
         headers: &headers,
         body: None,
     };
+    // Named in the log line of a refusal (issue 10.5); parsed again here because `screen`
+    // keeps it only for servers it lets through.
+    let key_id = crate::httpsig::signature_key_id(&parts)
+        .ok()
+        .map(|p| p.key_id().to_string());
     // The head first: a wrong content type, a missing signature or a refused server is
     // answered before the body is read (of a refused server's, only a peek for the knock).
     let outcome = match crate::inbox::screen(&state, &parts).await {
@@ -230,25 +242,30 @@ async fn inbox(req: HttpRequest, state: State, mut payload: web::Payload) -> Htt
                     .await
                     .map(|limited| limited.map_err(|_| ()))
             };
-            match body {
+            let (outcome, body) = match body {
                 Ok(Ok(body)) => {
                     parts.body = Some(&body);
-                    crate::inbox::receive(&state, &parts, &pending).await
+                    let outcome = crate::inbox::receive(&state, &parts, &pending).await;
+                    (outcome, body)
                 }
-                Ok(Err(_)) => Err(InboxError::TooLarge),
-                Err(e) => Err(InboxError::BadActivity(format!("reading the body: {e}"))),
+                Ok(Err(_)) => (Err(InboxError::TooLarge), Default::default()),
+                Err(e) => (
+                    Err(InboxError::BadActivity(format!("reading the body: {e}"))),
+                    Default::default(),
+                ),
+            };
+            if let Err(e) = &outcome {
+                // An allowed server refused: the owner sees it in `hortus inbox` (issue 10.4).
+                record_refusal(&state, pending.key_id(), &body, e).await;
             }
+            outcome
         }
     };
     match outcome {
         Ok(()) => HttpResponse::Accepted().finish(),
         Err(e) => {
+            crate::inbox::refusals::log(&e, key_id.as_deref());
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            if status.is_server_error() {
-                tracing::error!(error = %e, "inbox failed");
-            } else {
-                tracing::info!(error = %e, status = status.as_u16(), "inbox refused a request");
-            }
             let msg = if status.is_server_error() {
                 "internal error".to_string()
             } else {
@@ -258,6 +275,31 @@ async fn inbox(req: HttpRequest, state: State, mut payload: web::Payload) -> Htt
                 .content_type("text/plain; charset=utf-8")
                 .body(msg)
         }
+    }
+}
+
+/// Records a refusal of a request from an allowed server, with the actor and type its body
+/// claims (unverified: only shown, and matched to a pending follow, never acted on).
+async fn record_refusal(state: &AppState, key_id: &str, body: &[u8], e: &crate::inbox::InboxError) {
+    use crate::inbox::refusals;
+    if !refusals::worth_recording(e) {
+        return;
+    }
+    let Ok(key_url) = url::Url::parse(key_id) else {
+        return;
+    };
+    let host = crate::activitypub::fetch::host_of(&key_url);
+    let (actor, kind) = crate::inbox::knock_details(body);
+    let seen = refusals::NewRefusal::new(&host, e, Some(key_id), actor.as_deref(), kind.as_deref());
+    let recorded = state
+        .db
+        .call(move |c| {
+            refusals::record(c, &seen, time::OffsetDateTime::now_utc())
+                .map_err(crate::inbox::InboxError::from)
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "could not record a refused request");
     }
 }
 

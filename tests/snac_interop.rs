@@ -207,7 +207,7 @@ async fn snac_and_hortus_follow_post_edit_delete_reply_like_boost_over_tls() {
             .ok_or(list)
     })
     .await;
-    // snac keeps its Follow in following/ until the Accept arrives, then keeps the Accept.
+    // snac stores the Accept it receives in following/, beside the actor it follows.
     wait_for("snac records alice's Accept", logs, || async {
         let following = peer.user_files("following");
         following

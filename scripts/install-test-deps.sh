@@ -63,3 +63,41 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null;
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
+
+# --- A second live peer for tests/snac_interop.rs ------------------------------------------------
+# snac2 (an ActivityPub server in C) is packaged in bookworm-backports only. The suite is added to
+# apt's sources with the mirror URI the main suite already uses (a file of our own, written only
+# when no source lists the suite), then snac2 is installed from it. Needs root the first time.
+if ! command -v snac >/dev/null; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-test-deps: snac2 missing; run this script as root to apt-get install it" >&2
+    exit 1
+  fi
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  [ -n "$codename" ] || { echo "install-test-deps: no VERSION_CODENAME in /etc/os-release" >&2; exit 1; }
+  if ! grep -rqsE "^[^#]*(Suites:.*[[:space:]]|deb .*[[:space:]])${codename}-backports([[:space:]]|$)" \
+      /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    # The URI of the main suite: deb822 (`URIs:` of the stanza whose Suites has the codename) or
+    # one-line (`deb URI codename ...`).
+    mirror=$(awk -v c="$codename" '
+      /^URIs:/ { uri = $2 }
+      /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) found = uri }
+      /^$/ { uri = "" }
+      END { print found }' /etc/apt/sources.list.d/*.sources 2>/dev/null)
+    if [ -z "$mirror" ]; then
+      mirror=$(awk -v c="$codename" '$1 == "deb" && $3 == c { print $2; exit }' \
+        /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null)
+    fi
+    [ -n "$mirror" ] || { echo "install-test-deps: no apt source for $codename found to copy the mirror from" >&2; exit 1; }
+    echo "install-test-deps: adding ${codename}-backports from $mirror"
+    printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$mirror" "$codename" >/etc/apt/sources.list.d/hortus-test-backports.sources
+  fi
+  echo "install-test-deps: apt-get install -t ${codename}-backports snac2"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -t "${codename}-backports" snac2 >/dev/null
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now snac2 >/dev/null 2>&1 || true
+  fi
+fi

@@ -1,9 +1,9 @@
 //! The extended corpus (issue 10.2): documents other servers publish, each folder under
-//! `tests/fixtures/peers/<implementation>/` with a `SOURCE.md` saying where every file comes from
+//! `tests/fixtures/published/<implementation>/` with a `SOURCE.md` saying where every file comes from
 //! and an `expected.json` saying what Hortus must read from it. Every document is read with the
 //! parser Hortus uses for it: actors with `fetch::parse_actor`, posts with the conversation note
 //! parser, activities with the inbox's `Activity::parse`, WebFinger with the self-link rule of
-//! `fetch::webfinger`. Folders without `expected.json` (captured traffic) have their own test.
+//! `fetch::webfinger`. Captured traffic (`tests/fixtures/peers/`) has its own test, tests/peers.rs.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use serde_json::Value;
 use url::Url;
 
 fn corpus() -> Vec<(PathBuf, Value)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/peers");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/published");
     let mut folders: Vec<(PathBuf, Value)> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .filter_map(|entry| {
@@ -147,7 +147,7 @@ fn every_published_document_reads_as_expected() {
 /// group in `audience` (Lemmy, Mitra), and Lemmy's community is a `Group` with a shared inbox.
 #[test]
 fn group_shapes_name_their_community() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/peers");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/published");
     let comment = read(&root.join("lemmy"), "comment.json");
     assert_eq!(
         comment["audience"],

@@ -180,7 +180,7 @@ pub fn addressing(post: &Post, urls: &Urls) -> (Vec<String>, Vec<String>) {
     }
     to.sort_by_key(|a| a != PUBLIC);
     // FEP-1b12: a post for a group names the group in `to`, first, as PieFed's own posts do
-    // (tests/fixtures/peers/piefed/page.json). Lemmy reads `audience` first; without it, it
+    // (tests/fixtures/published/piefed/page.json). Lemmy reads `audience` first; without it, it
     // dereferences the ids of `to` and `cc` (merged by itertools::merge, so roughly in URL
     // order), skipping only the literal Public IRI, until one is a community (lemmy
     // crates/apub/objects/src/protocol/page.rs, `InCommunity for Page`).

@@ -89,7 +89,8 @@ pub fn remote_note_named(
 
 /// Remote posts `?1` may name, by id or by url (index `remote_notes_url`); [`names_note`]
 /// decides which of them it really names.
-pub(crate) const REMOTE_NOTE_NAMED: &str = "SELECT id, url, actor_id, thread_post_id FROM remote_notes
+pub(crate) const REMOTE_NOTE_NAMED: &str =
+    "SELECT id, url, actor_id, thread_post_id FROM remote_notes
      WHERE (id = ?1 OR url = ?1) AND deleted_at IS NULL";
 /// What is stored of remote post `?1`, before an edit is taken.
 pub(crate) const EXISTING_NOTE: &str =

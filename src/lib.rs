@@ -5,6 +5,7 @@ pub mod activitypub;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod conversation;
 pub mod db;
 pub mod delivery;

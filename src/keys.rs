@@ -42,7 +42,7 @@ pub fn ensure(conn: &Connection, name: &'static str) -> Result<(), KeyError> {
                 name,
                 private,
                 public,
-                crate::posts::format_time(time::OffsetDateTime::now_utc())
+                crate::times::rfc3339(time::OffsetDateTime::now_utc())
             ],
         )?;
     }

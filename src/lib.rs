@@ -2,6 +2,8 @@
 //! under their own domain, federating only with the servers its owner allows.
 
 pub mod activitypub;
+pub mod actors;
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -11,6 +13,7 @@ pub mod db;
 pub mod delivery;
 pub mod export;
 pub mod federation;
+pub mod graph;
 pub mod httpsig;
 pub mod inbox;
 pub mod keys;
@@ -18,6 +21,7 @@ pub mod owner;
 pub mod posts;
 pub mod scaffold;
 pub mod text;
+pub mod timeline;
 pub mod times;
 pub mod urls;
 pub mod web;

@@ -1,0 +1,77 @@
+//! A post as stored and shown, and the small pure helpers its fields are built with (slugs,
+//! content hashes).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Mention, Visibility};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attachment {
+    /// Path under the site directory, e.g. `media/cat.jpg`; served at `/media/cat.jpg`.
+    pub path: String,
+    pub media_type: String,
+    pub alt: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub id: i64,
+    pub slug: String,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub content_html: String,
+    pub visibility: Visibility,
+    pub language: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub sensitive: bool,
+    pub tags: Vec<String>,
+    pub mentions: Vec<Mention>,
+    pub attachments: Vec<Attachment>,
+    pub published: OffsetDateTime,
+    pub updated: Option<OffsetDateTime>,
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+impl Post {
+    pub fn is_public_listed(&self) -> bool {
+        self.deleted_at.is_none() && self.visibility == Visibility::Public
+    }
+    /// Public or unlisted: may be shown on its permalink and served as JSON to anyone.
+    pub fn is_world_readable(&self) -> bool {
+        self.deleted_at.is_none() && self.visibility != Visibility::Followers
+    }
+}
+
+pub fn slugify(text: &str) -> String {
+    let mut slug = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+        if slug.len() >= 80 {
+            break;
+        }
+    }
+    slug.trim_end_matches('-').to_string()
+}
+
+pub(crate) fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= 120
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && !slug.starts_with('-')
+}
+
+pub fn hex_sha256(data: &[u8]) -> String {
+    openssl::sha::sha256(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

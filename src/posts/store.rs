@@ -1,0 +1,222 @@
+//! Reading posts back from the `posts` table: one by slug or id, and the listings pages and
+//! collections show (home, tags, outbox), with their counts.
+
+use rusqlite::{Connection, OptionalExtension};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::Visibility;
+use super::post::Post;
+
+const POST_COLUMNS: &str = "id, slug, title, summary, content_html, visibility, language, in_reply_to, \
+     sensitive, tags, mentions, attachments, published, updated, deleted_at";
+
+fn parse_time(s: Option<String>) -> Option<OffsetDateTime> {
+    s.and_then(|s| OffsetDateTime::parse(&s, &Rfc3339).ok())
+}
+
+fn row_to_post(r: &rusqlite::Row) -> rusqlite::Result<Post> {
+    let visibility: String = r.get(5)?;
+    let tags: String = r.get(9)?;
+    let mentions: String = r.get(10)?;
+    let attachments: String = r.get(11)?;
+    Ok(Post {
+        id: r.get(0)?,
+        slug: r.get(1)?,
+        title: r.get(2)?,
+        summary: r.get(3)?,
+        content_html: r.get(4)?,
+        visibility: Visibility::parse(&visibility).unwrap_or(Visibility::Followers),
+        language: r.get(6)?,
+        in_reply_to: r.get(7)?,
+        sensitive: r.get(8)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        mentions: serde_json::from_str(&mentions).unwrap_or_default(),
+        attachments: serde_json::from_str(&attachments).unwrap_or_default(),
+        published: parse_time(Some(r.get(12)?)).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        updated: parse_time(r.get(13)?),
+        deleted_at: parse_time(r.get(14)?),
+    })
+}
+
+/// Fills in each mention's actor id when Hortus knows the account (it follows, is followed, or
+/// was looked up): Mastodon notifies only when a Mention's `href` is the actor id and the actor
+/// is addressed. Unknown accounts are linked but not addressed.
+fn resolve_mentions(conn: &Connection, post: &mut Post) -> rusqlite::Result<()> {
+    if post.mentions.is_empty() {
+        return Ok(());
+    }
+    for m in &mut post.mentions {
+        let handle = m.name.trim_start_matches('@');
+        let found = crate::actors::id_by_handle(conn, handle)?;
+        m.group = found.as_ref().is_some_and(|(_, group)| *group);
+        m.actor = found.map(|(id, _)| id);
+    }
+    Ok(())
+}
+
+fn load_one(
+    conn: &Connection,
+    filter: &str,
+    key: &dyn rusqlite::ToSql,
+) -> rusqlite::Result<Option<Post>> {
+    let sql = format!("SELECT {POST_COLUMNS} FROM posts WHERE {filter}");
+    let found = conn
+        .prepare_cached(&sql)?
+        .query_row([key], row_to_post)
+        .optional()?;
+    let Some(mut post) = found else {
+        return Ok(None);
+    };
+    resolve_mentions(conn, &mut post)?;
+    Ok(Some(post))
+}
+
+/// A post by slug, deleted or not (the caller decides between 200, 404 and 410).
+pub fn by_slug(conn: &Connection, slug: &str) -> rusqlite::Result<Option<Post>> {
+    load_one(conn, "slug = ?1", &slug)
+}
+
+pub fn by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Post>> {
+    load_one(conn, "id = ?1", &id)
+}
+
+/// Which posts a listing shows.
+#[derive(Debug, Clone, Copy)]
+pub enum Listing<'a> {
+    /// Home page and feed: public posts only.
+    Public,
+    /// Public posts with a tag.
+    Tag(&'a str),
+    /// The ActivityPub outbox: public and unlisted posts.
+    Outbox,
+}
+
+impl Listing<'_> {
+    /// The WHERE clause; a tag listing binds its tag as `:tag`.
+    fn filter(&self) -> &'static str {
+        match self {
+            Listing::Public => "deleted_at IS NULL AND visibility = 'public'",
+            Listing::Tag(_) => {
+                "deleted_at IS NULL AND visibility = 'public' \
+                 AND id IN (SELECT post_id FROM post_tags WHERE tag = :tag)"
+            }
+            Listing::Outbox => "deleted_at IS NULL AND visibility IN ('public', 'unlisted')",
+        }
+    }
+
+    /// For `visibility IN (…)` SQLite's planner scans the table; the listing index answers both
+    /// visibilities with two range searches (migration 06). Tags go through post_tags instead.
+    fn source(&self) -> &'static str {
+        match self {
+            Listing::Tag(_) => "posts",
+            Listing::Public | Listing::Outbox => "posts INDEXED BY posts_listing",
+        }
+    }
+
+    /// The listing's own parameters, beside `extra` (e.g. limit and offset).
+    fn bind<'p>(
+        &self,
+        tag: &'p dyn rusqlite::ToSql,
+        extra: &[(&'p str, &'p dyn rusqlite::ToSql)],
+    ) -> Vec<(&'p str, &'p dyn rusqlite::ToSql)> {
+        let mut params = extra.to_vec();
+        if matches!(self, Listing::Tag(_)) {
+            params.push((":tag", tag));
+        }
+        params
+    }
+
+    /// Names the listing in [`count`]'s memory.
+    fn key(&self) -> String {
+        match self {
+            Listing::Public => "public".into(),
+            Listing::Outbox => "outbox".into(),
+            Listing::Tag(t) => format!("tag:{}", t.to_lowercase()),
+        }
+    }
+
+    fn tag(&self) -> String {
+        match self {
+            Listing::Tag(t) => t.to_lowercase(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Newest first, `limit` posts after skipping `offset`.
+pub fn list(
+    conn: &Connection,
+    listing: Listing,
+    limit: u32,
+    offset: u64,
+) -> rusqlite::Result<Vec<Post>> {
+    // The page's ids come from the listing index alone; whole rows are read only for them.
+    // Sorting whole rows instead made every outbox page (two visibilities, so no index order)
+    // read and sort the full table: most of a 10,000-post export went there.
+    let sql = format!(
+        "SELECT {POST_COLUMNS} FROM posts WHERE id IN (\
+           SELECT id FROM {} WHERE {} ORDER BY published DESC, id DESC \
+           LIMIT :limit OFFSET :offset) \
+         ORDER BY published DESC, id DESC",
+        listing.source(),
+        listing.filter()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let (tag, offset) = (listing.tag(), offset as i64);
+    let params = listing.bind(&tag, &[(":limit", &limit), (":offset", &offset)]);
+    let mut posts: Vec<Post> = stmt
+        .query_map(params.as_slice(), row_to_post)?
+        .collect::<Result<_, _>>()?;
+    for post in &mut posts {
+        resolve_mentions(conn, post)?;
+    }
+    Ok(posts)
+}
+
+/// How many posts a listing holds. Remembered per database file until posts or tags change
+/// (migration 07's generation number), outside transactions only: what a transaction sees
+/// before it commits must never be remembered.
+pub fn count(conn: &Connection, listing: Listing) -> rusqlite::Result<u64> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Key = (String, String);
+    static COUNTS: OnceLock<Mutex<HashMap<Key, (i64, u64)>>> = OnceLock::new();
+
+    let path = conn.path().filter(|p| !p.is_empty());
+    let (Some(path), true) = (path, conn.is_autocommit()) else {
+        return count_now(conn, listing);
+    };
+    let generation: i64 = conn
+        .prepare_cached("SELECT n FROM posts_generation WHERE id = 1")?
+        .query_row([], |r| r.get(0))?;
+    let key = (path.to_string(), listing.key());
+    let counts = COUNTS.get_or_init(Default::default);
+    if let Some(&(g, n)) = counts.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+        && g == generation
+    {
+        return Ok(n);
+    }
+    // Counted after reading the generation: a change committed in between makes the pair
+    // stale-looking (older generation), never wrongly fresh.
+    let n = count_now(conn, listing)?;
+    let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+    if counts.len() >= 4096 {
+        counts.clear(); // one entry per tag asked for: bounded, whatever crawlers request
+    }
+    counts.insert(key, (generation, n));
+    Ok(n)
+}
+
+fn count_now(conn: &Connection, listing: Listing) -> rusqlite::Result<u64> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM {} WHERE {}",
+        listing.source(),
+        listing.filter()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let tag = listing.tag();
+    let params = listing.bind(&tag, &[]);
+    let n: i64 = stmt.query_row(params.as_slice(), |r| r.get(0))?;
+    Ok(n as u64)
+}

@@ -288,15 +288,11 @@ pub fn server(
     listener: TcpListener,
 ) -> Result<actix_web::dev::Server, AppError> {
     let media_dir = state.site_dir.clone();
-    let data = web::Data::new(state);
-    // One knock limiter for the whole server, not one per worker thread.
-    let knocks = web::Data::new(federation::KnockLimiter::default());
+    let shared = Shared::new(state);
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(data.clone())
-            .app_data(knocks.clone())
             .wrap(middleware::Compress::default())
-            .configure(site_web::configure)
+            .configure(|cfg| shared.routes(cfg))
             .service(site_web::media_service(&media_dir))
             .default_service(web::to(site_web::fallback))
     })
@@ -304,6 +300,36 @@ pub fn server(
     .shutdown_timeout(10)
     .run();
     Ok(server)
+}
+
+/// What every request of one server shares, made once per server (not per worker thread):
+/// the pages' state, the context the inbox takes, and the inbox's knock limiter.
+#[derive(Clone)]
+pub struct Shared {
+    state: web::Data<Arc<AppState>>,
+    ctx: web::Data<Arc<Context>>,
+    knocks: web::Data<federation::KnockLimiter>,
+}
+
+impl Shared {
+    pub fn new(state: Arc<AppState>) -> Shared {
+        Shared {
+            ctx: web::Data::new(state.ctx.clone()),
+            state: web::Data::new(state),
+            knocks: web::Data::new(federation::KnockLimiter::default()),
+        }
+    }
+
+    /// The shared data and every route, in order: the pages and documents, then the inbox.
+    /// `app::server` and the static export (`export::render`) both build their App with it,
+    /// so the two cannot drift.
+    pub fn routes(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(self.state.clone())
+            .app_data(self.ctx.clone())
+            .app_data(self.knocks.clone())
+            .configure(site_web::configure)
+            .configure(crate::inbox::http::configure);
+    }
 }
 
 pub fn bind(addr: &str) -> Result<TcpListener, AppError> {

@@ -97,13 +97,12 @@ fn worker(
         .enable_all()
         .build()
         .map_err(RenderError::Runtime)?;
+    let shared = crate::app::Shared::new(state.clone());
     rt.block_on(async {
         // The same App as `app::server`, minus compression (no client asks for it here).
         let app = test::init_service(
             App::new()
-                .app_data(web::Data::new(state.clone()))
-                .app_data(web::Data::new(crate::federation::KnockLimiter::default()))
-                .configure(crate::web::configure)
+                .configure(|cfg| shared.routes(cfg))
                 .default_service(web::to(crate::web::fallback)),
         )
         .await;

@@ -11,6 +11,7 @@
 //! Verification happens at arrival, never in a worker: Threads' signatures expire in minutes.
 
 pub mod effects;
+pub mod http;
 pub mod refusals;
 
 use std::collections::HashMap;

@@ -7,7 +7,7 @@ use actix_web::HttpResponse;
 use actix_web::http::header;
 use rusqlite::Connection;
 
-use super::{State, WebError, WebResult};
+use super::state::{State, WebError, WebResult};
 use crate::posts::markdown::escape;
 use crate::posts::{self, Listing};
 

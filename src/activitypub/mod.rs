@@ -275,9 +275,7 @@ pub fn note(site: &Site, post: &Post) -> Value {
             .title
             .as_deref()
             .map(|t| t.chars().take(MAX_GROUP_TITLE_CHARS).collect::<String>())
-            .unwrap_or_else(|| {
-                crate::conversation::sanitize::text_of(&post.content_html, MAX_GROUP_TITLE_CHARS)
-            });
+            .unwrap_or_else(|| crate::text::text_of(&post.content_html, MAX_GROUP_TITLE_CHARS));
         note["name"] = json!(title);
     }
     note

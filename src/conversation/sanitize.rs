@@ -98,46 +98,6 @@ pub fn remote_html(html: &str) -> String {
     FINAL.clean(&normal).to_string()
 }
 
-/// Plain text from remote HTML (for excerpts in `hortus inbox`): tags dropped, entities decoded.
-pub fn text_of(html: &str, max_chars: usize) -> String {
-    // Pages ask for 60–200 characters of posts that may be long: parse only a generous prefix
-    // (markup included), and the whole only when that prefix held too little text.
-    let budget = max_chars.saturating_mul(8).saturating_add(256);
-    if html.len() > budget {
-        let mut cut = budget;
-        while !html.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let (text, complete) = words_of(&html[..cut], max_chars);
-        if complete {
-            return text;
-        }
-    }
-    words_of(html, max_chars).0
-}
-
-/// The text of `html`, whole words only, cut at `max_chars` with an ellipsis; and whether it
-/// was cut (so a longer input would not have changed it).
-fn words_of(html: &str, max_chars: usize) -> (String, bool) {
-    let text = crate::text::html_blocks(html).join(" ");
-    let mut out = String::new();
-    let mut chars = 0;
-    for w in text.split_whitespace() {
-        let n = w.chars().count();
-        if chars + n + 1 > max_chars {
-            out.push('…');
-            return (out, true);
-        }
-        if !out.is_empty() {
-            out.push(' ');
-            chars += 1;
-        }
-        out.push_str(w);
-        chars += n;
-    }
-    (out, false)
-}
-
 /// A URL from a remote document that may become an `href`: absolute http(s) only, so no
 /// `javascript:` or `data:` link ever reaches a page.
 pub fn http_url(value: &str) -> Option<String> {
@@ -148,16 +108,7 @@ pub fn http_url(value: &str) -> Option<String> {
     (matches!(url.scheme(), "http" | "https") && url.host_str().is_some()).then(|| url.to_string())
 }
 
-/// Plain text from a remote field shown as text (names, content warnings): control characters
-/// and bidirectional overrides, embeddings and isolates removed (a display name must not flip
-/// the text around it: "moc.elgoog" spoofing), length bounded. Templates escape it and isolate
-/// names in `<bdi>`; right-to-left names themselves are untouched.
-pub fn plain_text(value: &str, max_chars: usize) -> String {
-    let clean = crate::text::strip_controls(value);
-    crate::text::truncate_chars(&clean, max_chars)
-        .trim()
-        .to_string()
-}
+pub use crate::text::{plain_text, text_of};
 
 #[cfg(test)]
 mod tests {
@@ -225,20 +176,5 @@ mod tests {
             text_of("<p>Hello &amp; <b>bye</b></p><p>x</p>", 100),
             "Hello & bye x"
         );
-    }
-
-    #[test]
-    fn excerpts_of_long_posts_read_only_a_prefix_and_match_the_whole() {
-        // Markup-heavy paragraphs: the prefix alone may hold too little text.
-        let link = "<a href=\"https://example.org/a/very/long/path/that/takes/bytes\">w</a> ";
-        let heavy = format!("<p>{}</p><p>{}</p>", link.repeat(300), "word ".repeat(3000));
-        let plain = format!("<p>{}</p>", "Ünïcode wörds &amp; more ".repeat(2000));
-        for html in [&heavy, &plain] {
-            for max in [10, 60, 200, 1000] {
-                assert_eq!(text_of(html, max), words_of(html, max).0, "{max}");
-                assert!(text_of(html, max).chars().count() <= max + 1, "{max}");
-            }
-        }
-        assert_eq!(text_of("<p>short</p>", 200), "short");
     }
 }

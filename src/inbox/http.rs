@@ -7,9 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{
-    InboxError, KNOCK_PEEK, MAX_BODY, Screened, knock, knock_details, receive, refusals, screen,
-};
+use super::{InboxError, KNOCK_PEEK, MAX_BODY, Screened, knock, knock_details, receive, screen};
+use crate::activitypub::refusal as refusals;
 use crate::context::Context;
 use crate::federation::KnockLimiter;
 

@@ -40,7 +40,7 @@ pub(super) async fn signed_fetch_gate(
         Ok(_) => None,
         Err(e) => {
             let key_id = crate::httpsig::signature_key_id(&parts).ok();
-            crate::inbox::refusals::log(&e, key_id.as_ref().map(|p| p.key_id()));
+            crate::activitypub::refusal::log(&e, key_id.as_ref().map(|p| p.key_id()));
             if let Some(pending) = &key_id {
                 // An allowed server that cannot read us is as much a problem as one we cannot
                 // read: the owner sees it in `hortus inbox` (issue 10.4).

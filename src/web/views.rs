@@ -103,7 +103,7 @@ fn human(t: OffsetDateTime) -> String {
 
 /// The first words of a post's text, for titles and descriptions.
 pub fn excerpt(html: &str, max_chars: usize) -> String {
-    crate::conversation::sanitize::text_of(html, max_chars)
+    crate::text::text_of(html, max_chars)
 }
 
 impl PostView {

@@ -269,6 +269,36 @@ pub async fn state(site: &Site) -> Result<Arc<AppState>, AppError> {
     Ok(Arc::new(AppState::new(context(site).await?)))
 }
 
+/// `hortus serve` and `hortus demo`: publish, then serve on `addr` until SIGINT/SIGTERM,
+/// publishing again whenever content/ changes. `published` gets every publish's outcome (a
+/// failed one is reported, not fatal: what was published before stays online); `ready` is told
+/// the bound address and whether content/ is watched, after the first publish.
+pub fn serve_site(
+    site: Site,
+    addr: &str,
+    published: impl Fn(Result<Published, AppError>) + Send + Sync + 'static,
+    ready: impl FnOnce(&Site, std::net::SocketAddr, Option<&AppError>),
+) -> Result<(), AppError> {
+    let listener = bind(addr)?;
+    let local = listener.local_addr()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let state = state(&site).await?;
+        published(publish(&site, &state).await);
+        // A saved post goes online (and to followers) without a separate `hortus publish`.
+        let runtime = tokio::runtime::Handle::current();
+        let (watched, watching) = (site.clone(), state.clone());
+        let watcher = watch_content(&site, move || {
+            published(runtime.block_on(publish(&watched, &watching)));
+        });
+        ready(&site, local, watcher.as_ref().err());
+        let _watcher = watcher.ok();
+        serve(state, listener).await
+    })
+}
+
 /// Runs the server on an already bound listener until SIGINT/SIGTERM.
 /// The delivery workers run beside it and stop after it, finishing or releasing what is in flight.
 pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), AppError> {

@@ -26,6 +26,15 @@ pub enum ScaffoldError {
     Db(#[from] crate::db::DbError),
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
+    #[error(
+        "{config}: the demo site was made for http://{serves}, not {listen}\n  fix: run `hortus demo --listen {serves}`, or remove {dir} to make a new one"
+    )]
+    DemoAddress {
+        config: String,
+        serves: String,
+        listen: String,
+        dir: String,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ScaffoldError + '_ {
@@ -318,6 +327,36 @@ Followers only: this never appears on a public page, in the outbox or in the fee
 "#,
     ),
 ];
+
+/// What `hortus init` tells the owner it made, and what to run next.
+pub fn init_summary(config: &Config, dir: &Path) -> String {
+    format!(
+        "Created a Hortus site for @{} in {}\n  config:  {}\n  posts:   {}\n  next:    hortus publish && hortus serve",
+        config.handle(),
+        dir.display(),
+        dir.join(CONFIG_FILE).display(),
+        dir.join("content/posts").display(),
+    )
+}
+
+/// The demo site in `dir` must be served where its `base_url` points: every link of the demo
+/// is built from it, so on another address the pages would point at a server that is not there.
+pub fn check_demo_address(dir: &Path, base: &url::Url, listen: &str) -> Result<(), ScaffoldError> {
+    let serves = format!(
+        "{}:{}",
+        base.host_str().unwrap_or_default(),
+        base.port_or_known_default().unwrap_or(80)
+    );
+    if serves == listen {
+        return Ok(());
+    }
+    Err(ScaffoldError::DemoAddress {
+        config: dir.join(CONFIG_FILE).display().to_string(),
+        serves,
+        listen: listen.to_string(),
+        dir: dir.display().to_string(),
+    })
+}
 
 /// `hortus demo`: a site in `dir` with sample posts and an avatar, unless one is there already.
 /// Returns true when it created the site.

@@ -1,4 +1,9 @@
-//! The command line. Users script against it: keep names and flags stable.
+//! The command line: clap types, and one dispatch arm per command that calls the command's
+//! handler beside its domain (`owner`, `conversation::commands`, `delivery::queue`, `scaffold`,
+//! `app`, `export`) and prints what it returns; terminal rendering is `report`'s. Users script
+//! against it: keep names and flags stable.
+
+pub mod report;
 
 use std::path::PathBuf;
 
@@ -8,8 +13,8 @@ use clap::{Parser, Subcommand};
 use crate::app::{self, Site};
 use crate::federation::List;
 use crate::owner;
-use crate::posts::SyncReport;
 use crate::scaffold;
+use report::show;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -210,12 +215,6 @@ fn answer(dir: &std::path::Path, account: &str, approve: bool) -> Result<()> {
     Ok(())
 }
 
-/// Prints command output that may hold remote strings (names, handles, actor ids, errors a
-/// peer answered with): never a control character or bidi override, only our own layout.
-fn show(out: &str) {
-    print!("{}", crate::text::for_terminal(out));
-}
-
 fn list_command(dir: &std::path::Path, list: List, action: ListAction) -> Result<()> {
     let site = Site::open(dir)?;
     let conn = crate::db::open(&site.db_path())?;
@@ -252,13 +251,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 listen,
             };
             let config = scaffold::init(&opts)?;
-            println!(
-                "Created a Hortus site for @{} in {}\n  config:  {}\n  posts:   {}\n  next:    hortus publish && hortus serve",
-                config.handle(),
-                cli.dir.display(),
-                cli.dir.join(crate::config::CONFIG_FILE).display(),
-                cli.dir.join("content/posts").display(),
-            );
+            println!("{}", scaffold::init_summary(&config, &cli.dir));
             Ok(())
         }
         Command::New { title } => {
@@ -274,8 +267,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     &cli.dir,
                     async |state| Ok(app::publish(&site, state).await?),
                 )?;
-            print_report(&published.report);
-            print_lookups_and_queue(&published);
+            report::print_report(&published.report);
+            report::print_lookups_and_queue(&published);
             Ok(())
         }
         Command::Queue { action } => {
@@ -397,84 +390,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("Created a demo site in {}", path.display());
             }
             let site = Site::open(&path)?;
-            let base = &site.config.base_url;
-            let serves = format!(
-                "{}:{}",
-                base.host_str().unwrap_or_default(),
-                base.port_or_known_default().unwrap_or(80)
-            );
-            if serves != listen {
-                // Every link of the demo is built from its base_url: on another address the
-                // pages would point at a server that is not there.
-                anyhow::bail!(
-                    "{}: the demo site was made for http://{serves}, not {listen}\n  fix: run `hortus demo --listen {serves}`, or remove {} to make a new one",
-                    path.join(crate::config::CONFIG_FILE).display(),
-                    path.display()
-                );
-            }
+            scaffold::check_demo_address(&path, &site.config.base_url, &listen)?;
             serve(site, &listen)
         }
     }
-}
-
-/// What a publish looked up and queued, for the owner.
-fn print_lookups_and_queue(published: &app::Published) {
-    for line in &published.lookups {
-        // Lookups quote what remote servers answered.
-        println!("{}", crate::text::for_terminal(line));
-    }
-    let queued = &published.queued;
-    if !queued.activities.is_empty() {
-        println!(
-            "queued {} deliveries of {} activities (hortus serve sends them)",
-            queued.deliveries,
-            queued.activities.len()
-        );
-    }
-}
-
-/// While serving, a publish that fails is reported, not fatal: what was published before
-/// stays online.
-fn report_published(outcome: std::result::Result<app::Published, app::AppError>) {
-    match outcome {
-        Ok(published) => {
-            if !published.report.is_empty() {
-                print_report(&published.report);
-            }
-            print_lookups_and_queue(&published);
-        }
-        Err(e) => eprintln!(
-            "warning: posts not published:\n{}",
-            crate::text::for_terminal(&e.to_string())
-        ),
-    }
-}
-
-/// Warnings go to stderr, so a script reading stdout never sees them.
-fn print_warnings(report: &SyncReport) {
-    for w in &report.warnings {
-        eprintln!("warning: {w}");
-    }
-}
-
-fn print_report(report: &SyncReport) {
-    print_warnings(report);
-    for (_, slug) in &report.created {
-        println!("created  {slug}");
-    }
-    for (_, slug) in &report.updated {
-        println!("updated  {slug}");
-    }
-    for (_, slug) in &report.deleted {
-        println!("deleted  {slug}");
-    }
-    println!(
-        "{} created, {} updated, {} deleted, {} unchanged",
-        report.created.len(),
-        report.updated.len(),
-        report.deleted.len(),
-        report.unchanged
-    );
 }
 
 /// `hortus export`: a person at a terminal gets a progress bar and a summary; a script gets one
@@ -485,65 +404,18 @@ fn export(dir: &std::path::Path, mut opts: crate::export::ExportOptions) -> Resu
     let published = with_state(dir, async |state| Ok(app::publish(&site, state).await?))?;
     let report = published.report;
     let human = std::io::stdout().is_terminal();
-    if human {
-        if !report.is_empty() {
-            print_report(&report);
-        }
-    } else if !report.is_empty() {
-        print_warnings(&report);
-        eprintln!(
-            "published: {} created, {} updated, {} deleted",
-            report.created.len(),
-            report.updated.len(),
-            report.deleted.len()
-        );
-    }
+    report::export_published(&report, human);
     opts.progress = std::io::stderr().is_terminal();
     let done = crate::export::export(&site, &opts)?;
-    for w in &done.warnings {
-        eprintln!("warning: {w}");
-    }
-    if human {
-        show(&done.summary());
-    } else {
-        println!("{}", done.to_json());
-    }
+    report::export_done(&done, human);
     Ok(())
 }
 
 fn serve(site: Site, addr: &str) -> Result<()> {
-    let listener = app::bind(addr)?;
-    let local = listener.local_addr().context("reading the bound address")?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    rt.block_on(async {
-        let state = app::state(&site).await?;
-        report_published(app::publish(&site, &state).await);
-        let u = &site.urls;
-        println!(
-            "Hortus is serving @{} on http://{local}",
-            site.config.handle()
-        );
-        println!("  home page:  {}", u.home());
-        println!("  actor:      {}", u.actor());
-        println!(
-            "  webfinger:  {}?resource=acct:{}",
-            u.webfinger(),
-            site.config.handle()
-        );
-        println!("  feed:       {}", u.feed());
-        // A saved post goes online (and to followers) without a separate `hortus publish`.
-        let runtime = tokio::runtime::Handle::current();
-        let (watched, watching) = (site.clone(), state.clone());
-        let _watcher = app::watch_content(&site, move || {
-            report_published(runtime.block_on(app::publish(&watched, &watching)));
-        })
-        .map_err(|e| eprintln!("warning: {e}; run `hortus publish` after editing posts"))
-        .ok();
-        println!("Watching content/ for changes. Press Ctrl-C to stop.");
-        app::serve(state, listener).await
-    })?;
-    Ok(())
+    Ok(app::serve_site(
+        site,
+        addr,
+        report::report_published,
+        report::serving,
+    )?)
 }

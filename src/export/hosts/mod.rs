@@ -134,7 +134,7 @@ pub fn encoded_pattern(s: &str) -> String {
 
 /// The WebFinger resources that name `w`, as case-insensitive patterns over the raw (encoded)
 /// or decoded query value: `acct:user@domain`, `user@domain`, `@user@domain` and its URLs.
-/// Same rules as `web::resolve_resource`.
+/// Same rules as `web::wellknown::resolve_resource`.
 pub fn webfinger_patterns(w: &Webfinger, encoded: bool) -> Vec<String> {
     let p = |s: &str| {
         if encoded {

@@ -11,8 +11,8 @@ use url::Url;
 use super::FederationError;
 use super::domain::{HostPort, Pattern};
 use super::policy::{Decision, Policy, Rules};
-use super::timestamp;
 use crate::config::FederationMode;
+use crate::times::rfc3339 as timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum List {

@@ -13,6 +13,7 @@
 //! hash lookup and a knock, never an outgoing request.
 
 pub mod domain;
+mod error;
 pub mod guard;
 pub mod knock_limit;
 pub mod knocks;
@@ -20,6 +21,7 @@ pub mod lists;
 pub mod policy;
 
 pub use domain::{HostPort, Pattern, PatternError, PatternProblem};
+pub use error::FederationError;
 pub use guard::{
     GuardedResolver, ReadError, RefusedFetch, ResolveError, address_allowed, check_url,
     http_client, http_client_with, read_capped, user_agent,
@@ -32,25 +34,3 @@ pub use lists::{
     enforce_policy, import_domains, restore_followers, suspended_followers,
 };
 pub use policy::{Decision, Policy, PolicyHandle, Refusal, policy_version};
-
-#[derive(Debug, thiserror::Error)]
-pub enum FederationError {
-    #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
-    #[error(transparent)]
-    Pattern(#[from] PatternError),
-    #[error(
-        "the {list} list holds {pattern:?}, which is not a valid entry: {source}\n  fix: delete \
-         it with `sqlite3 hortus.db \"DELETE FROM federation_domains WHERE pattern = '{pattern}'\"`"
-    )]
-    CorruptEntry {
-        list: String,
-        pattern: String,
-        source: PatternError,
-    },
-    #[error("cannot build the HTTP client: {0}")]
-    HttpClient(reqwest::Error),
-}
-
-/// RFC 3339, UTC, whole seconds: see [`crate::times`].
-pub(crate) use crate::times::rfc3339 as timestamp;

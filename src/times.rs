@@ -23,6 +23,11 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     )
 }
 
+/// The current time as Hortus stores it.
+pub fn now() -> String {
+    rfc3339(OffsetDateTime::now_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use actix_web::{App, HttpServer, middleware, web};
 
 use crate::config::{self, Config};
+use crate::context::Context;
 use crate::db::Db;
 use crate::federation::{self, HostPort, PolicyHandle};
 use crate::keys;
@@ -229,8 +230,8 @@ fn watch_error(what: &str, e: &notify::Error) -> AppError {
     AppError::Io(std::io::Error::other(format!("cannot watch {what}: {e}")))
 }
 
-/// Everything the HTTP server shares, loaded from a site.
-pub async fn state(site: &Site) -> Result<Arc<AppState>, AppError> {
+/// The application context of a site: config, database, keys, policy, client.
+pub async fn context(site: &Site) -> Result<Arc<Context>, AppError> {
     let conn = crate::db::open(&site.db_path())?;
     let actor_key = keys::load(&conn, keys::ACTOR)?;
     let instance_key = keys::load(&conn, keys::INSTANCE)?;
@@ -253,7 +254,7 @@ pub async fn state(site: &Site) -> Result<Arc<AppState>, AppError> {
     // parallel, and never wait behind a write transaction.
     let readers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let db = Db::open(&site.db_path(), readers).await?;
-    Ok(Arc::new(AppState::new(
+    Ok(Arc::new(Context::new(
         site.config.clone(),
         site.dir.clone(),
         db,
@@ -263,11 +264,16 @@ pub async fn state(site: &Site) -> Result<Arc<AppState>, AppError> {
     )))
 }
 
+/// Everything the HTTP server shares: the context, and what pages add to it.
+pub async fn state(site: &Site) -> Result<Arc<AppState>, AppError> {
+    Ok(Arc::new(AppState::new(context(site).await?)))
+}
+
 /// Runs the server on an already bound listener until SIGINT/SIGTERM.
 /// The delivery workers run beside it and stop after it, finishing or releasing what is in flight.
 pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), AppError> {
     let workers = crate::delivery::worker::start(&state).await?;
-    let maintenance = crate::inbox::spawn_maintenance(state.clone());
+    let maintenance = crate::inbox::spawn_maintenance(state.ctx.clone());
     let served = server(state, listener)?.await;
     maintenance.abort();
     if let Some(workers) = workers {
@@ -283,9 +289,12 @@ pub fn server(
 ) -> Result<actix_web::dev::Server, AppError> {
     let media_dir = state.site_dir.clone();
     let data = web::Data::new(state);
+    // One knock limiter for the whole server, not one per worker thread.
+    let knocks = web::Data::new(federation::KnockLimiter::default());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(knocks.clone())
             .wrap(middleware::Compress::default())
             .configure(site_web::configure)
             .service(site_web::media_service(&media_dir))

@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod conversation;
 pub mod db;
 pub mod delivery;

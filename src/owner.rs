@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::activitypub::{self as ap, fetch};
 use crate::config::FederationMode;
+use crate::context::Context;
 use crate::federation::{self, List, ListChange, SuspendedFollower};
-use crate::web::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OwnerError {
@@ -204,7 +204,7 @@ fn find_follower(
 /// which the running server delivers.
 pub fn answer_follower(
     conn: &mut Connection,
-    state: &AppState,
+    ctx: &Context,
     who: &str,
     approve: bool,
 ) -> Result<String, OwnerError> {
@@ -215,7 +215,7 @@ pub fn answer_follower(
         )));
     }
     let kind = if approve { "Accept" } else { "Reject" };
-    let activity = ap::answer_follow(&state.urls, kind, &actor, &follow_id);
+    let activity = ap::answer_follow(&ctx.urls, kind, &actor, &follow_id);
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     if approve {
         tx.execute(
@@ -250,23 +250,23 @@ pub fn restore(conn: &Connection, mode: FederationMode, entry: &str) -> Result<S
 }
 
 /// Resolves `user@host` or an actor URL to a fetched, cached actor.
-async fn resolve(state: &AppState, account: &str) -> Result<fetch::RemoteActor, OwnerError> {
+async fn resolve(ctx: &Context, account: &str) -> Result<fetch::RemoteActor, OwnerError> {
     let id = if account.starts_with("https://") || account.starts_with("http://") {
         account.to_string()
     } else {
-        fetch::webfinger(state, account).await?
+        fetch::webfinger(&fetch::Remote::of(ctx), account).await?
     };
-    Ok(fetch::actor(state, &id, true).await?)
+    Ok(fetch::actor(&fetch::Remote::of(ctx), &id, true).await?)
 }
 
 /// `hortus follow`: sends a Follow (through the queue); the Accept or Reject arrives in the inbox.
-pub async fn follow(state: &AppState, account: &str) -> Result<String, OwnerError> {
-    let target = resolve(state, account).await?;
-    let follow_id = ap::new_activity_id(&state.urls);
-    let activity = ap::follow(&state.urls, &follow_id, &target.id);
+pub async fn follow(ctx: &Context, account: &str) -> Result<String, OwnerError> {
+    let target = resolve(ctx, account).await?;
+    let follow_id = ap::new_activity_id(&ctx.urls);
+    let activity = ap::follow(&ctx.urls, &follow_id, &target.id);
     let target_id = target.id.clone();
     let inbox = target.inbox.clone();
-    state
+    ctx
         .db
         .call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -288,13 +288,12 @@ pub async fn follow(state: &AppState, account: &str) -> Result<String, OwnerErro
 }
 
 /// `hortus unfollow`: Undo with the whole Follow embedded (Threads needs it).
-pub async fn unfollow(state: &AppState, account: &str) -> Result<String, OwnerError> {
-    let target = resolve(state, account).await?;
+pub async fn unfollow(ctx: &Context, account: &str) -> Result<String, OwnerError> {
+    let target = resolve(ctx, account).await?;
     let target_id = target.id.clone();
-    let urls = state.urls.clone();
+    let urls = ctx.urls.clone();
     let inbox = target.inbox.clone();
-    state
-        .db
+    ctx.db
         .call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let follow_id: Option<String> = tx
@@ -383,17 +382,17 @@ pub fn unresolved_mentions(conn: &Connection) -> Result<Vec<String>, OwnerError>
 /// Looks mentioned accounts up over WebFinger so posts address them by actor id. Only servers
 /// the policy allows are asked; the others stay unresolved (linked, never addressed). Returns
 /// lines for the owner.
-pub async fn resolve_mentions(state: &AppState, handles: &[String]) -> Vec<String> {
+pub async fn resolve_mentions(ctx: &Context, handles: &[String]) -> Vec<String> {
     let mut lines = Vec::new();
     let mut refused = 0;
     for handle in handles {
         let host = handle.rsplit_once('@').map_or("", |(_, h)| h);
-        if !state.policy.decide(host).is_allowed() {
+        if !ctx.policy.decide(host).is_allowed() {
             refused += 1;
             continue;
         }
-        let line = match fetch::webfinger(state, handle).await {
-            Ok(id) => match fetch::actor(state, &id, true).await {
+        let line = match fetch::webfinger(&fetch::Remote::of(ctx), handle).await {
+            Ok(id) => match fetch::actor(&fetch::Remote::of(ctx), &id, true).await {
                 Ok(actor) => format!("mention @{handle} → {}", actor.id),
                 Err(e) => format!("mention @{handle} not resolved: {e}"),
             },

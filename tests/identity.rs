@@ -70,7 +70,12 @@ async fn a_blocked_server_cannot_sign_under_the_key_id_of_an_allowed_one() {
     send(&e, &site, &e.activity("Update", claimed)).await;
 
     // A refetch of E's actor, which now names V's key id, is refused the same way.
-    let refetched = hortus::activitypub::fetch::actor(&state, &e.actor, true).await;
+    let refetched = hortus::activitypub::fetch::actor(
+        &hortus::activitypub::fetch::Remote::of(&state),
+        &e.actor,
+        true,
+    )
+    .await;
     assert!(refetched.is_err(), "{refetched:?}");
 
     // E is blocked; it signs with its own key, naming V's key id.

@@ -8,8 +8,11 @@ use serde_json::Value;
 use url::Url;
 
 use super::public_keys::{self, PublishedKey};
-use crate::federation::{self, Decision};
-use crate::web::AppState;
+use crate::config::FederationConfig;
+use crate::context::Context;
+use crate::db::Db;
+use crate::federation::{self, Decision, PolicyHandle};
+use crate::keys::KeyPair;
 
 /// What Mastodon sends; peers answer it with JSON.
 pub const ACCEPT: &str = "application/activity+json, application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\"";
@@ -275,19 +278,47 @@ pub fn cached_by_key(conn: &Connection, key_id: &str) -> rusqlite::Result<Option
     .optional()
 }
 
+/// What fetching a remote document needs, and nothing else: taken from the [`Context`] by
+/// [`Remote::of`].
+pub struct Remote<'a> {
+    /// The guarded client (`federation::http_client`).
+    pub http: &'a reqwest::Client,
+    /// Every URL is checked against it before the request (and the client after redirects).
+    pub policy: &'a PolicyHandle,
+    pub limits: &'a FederationConfig,
+    /// GETs are signed as the instance actor (`urls.instance_actor_key()`).
+    pub key_id: String,
+    pub key: &'a KeyPair,
+    /// The remote-actor cache.
+    pub db: &'a Db,
+}
+
+impl<'a> Remote<'a> {
+    pub fn of(ctx: &'a Context) -> Remote<'a> {
+        Remote {
+            http: &ctx.http,
+            policy: &ctx.policy,
+            limits: &ctx.config.federation,
+            key_id: ctx.urls.instance_actor_key(),
+            key: &ctx.instance_key,
+            db: &ctx.db,
+        }
+    }
+}
+
 /// A signed GET of an ActivityPub document. Every URL is checked against the policy and the
 /// private-address guard first; the request is signed with the instance actor's key.
-pub async fn get_document(state: &AppState, url: &str) -> Result<(Url, Value), FetchError> {
+pub async fn get_document(remote: &Remote<'_>, url: &str) -> Result<(Url, Value), FetchError> {
     let parsed =
         Url::parse(url).map_err(|_| FetchError::BadUrl(url.chars().take(200).collect()))?;
-    federation::check_url(&parsed, &state.config.federation, &state.policy.current())?;
+    federation::check_url(&parsed, remote.limits, &remote.policy.current())?;
     let headers = crate::httpsig::sign_get(
         &parsed,
-        &state.urls.instance_actor_key(),
-        &state.instance_key.private,
+        &remote.key_id,
+        &remote.key.private,
         SystemTime::now(),
     )?;
-    let mut req = state.http.get(parsed.clone()).header("Accept", ACCEPT);
+    let mut req = remote.http.get(parsed.clone()).header("Accept", ACCEPT);
     for (name, value) in headers {
         req = req.header(name, value);
     }
@@ -315,10 +346,14 @@ pub async fn get_document(state: &AppState, url: &str) -> Result<(Url, Value), F
 }
 
 /// The actor, from the cache unless `refresh` (or absent), fetched and stored otherwise.
-pub async fn actor(state: &AppState, id: &str, refresh: bool) -> Result<RemoteActor, FetchError> {
+pub async fn actor(
+    remote: &Remote<'_>,
+    id: &str,
+    refresh: bool,
+) -> Result<RemoteActor, FetchError> {
     if !refresh {
         let lookup = id.to_string();
-        let cached = state
+        let cached = remote
             .db
             .read(move |c| cached_actor(c, &lookup).map_err(FetchError::from))
             .await?;
@@ -326,17 +361,17 @@ pub async fn actor(state: &AppState, id: &str, refresh: bool) -> Result<RemoteAc
             return Ok(actor);
         }
     }
-    fetch_actor(state, id, None).await
+    fetch_actor(remote, id, None).await
 }
 
 /// The full actor `id`, fetched with a signed GET (GoToSocial answers actors only to those),
 /// keeping the key `key_id` when given; stored.
 async fn fetch_actor(
-    state: &AppState,
+    remote: &Remote<'_>,
     id: &str,
     key_id: Option<&str>,
 ) -> Result<RemoteActor, FetchError> {
-    let (from, doc) = get_document(state, id).await?;
+    let (from, doc) = get_document(remote, id).await?;
     let actor = parse_actor_keyed(&doc, &from, key_id).map_err(|reason| FetchError::Invalid {
         url: id.to_string(),
         reason,
@@ -348,7 +383,7 @@ async fn fetch_actor(
         });
     }
     let stored = actor.clone();
-    state
+    remote
         .db
         .call(move |c| store_actor(c, &stored, &doc).map_err(FetchError::from))
         .await?;
@@ -362,13 +397,13 @@ async fn fetch_actor(
 /// the full actor is stored, and it must list the key: the owner named by a key document must
 /// be on the key's origin, and a server cannot claim someone else's key.
 pub async fn key_owner(
-    state: &AppState,
+    remote: &Remote<'_>,
     key_id: &str,
     refresh: bool,
 ) -> Result<RemoteActor, FetchError> {
     if !refresh {
         let lookup = key_id.to_string();
-        let cached = state
+        let cached = remote
             .db
             .read(move |c| cached_by_key(c, &lookup).map_err(FetchError::from))
             .await?;
@@ -384,7 +419,7 @@ pub async fn key_owner(
         Url::parse(key_id).map_err(|_| FetchError::BadUrl(key_id.chars().take(200).collect()))?;
     let mut doc_url = key_url.clone();
     doc_url.set_fragment(None);
-    let (from, doc) = get_document(state, doc_url.as_str()).await?;
+    let (from, doc) = get_document(remote, doc_url.as_str()).await?;
     if from.origin() != key_url.origin() {
         return Err(invalid("the key URL answered from another server".into()));
     }
@@ -392,7 +427,7 @@ pub async fn key_owner(
         // The full actor itself.
         let actor = parse_actor_keyed(&doc, &from, Some(key_id)).map_err(invalid)?;
         let stored = actor.clone();
-        state
+        remote
             .db
             .call(move |c| store_actor(c, &stored, &doc).map_err(FetchError::from))
             .await?;
@@ -415,7 +450,7 @@ pub async fn key_owner(
         if owner_url.origin() != key_url.origin() {
             return Err(invalid("the key's owner is on another server".into()));
         }
-        fetch_actor(state, &owner, Some(key_id)).await?
+        fetch_actor(remote, &owner, Some(key_id)).await?
     };
     if actor.public_key_id.as_deref() != Some(key_id) || actor.public_key_pem.is_none() {
         return Err(invalid(format!("{} does not list this key", actor.id)));
@@ -425,7 +460,7 @@ pub async fn key_owner(
 
 /// Resolves `user@host` (or `@user@host`, or `acct:`) over WebFinger to an actor id. Uses https
 /// unless `allow_http` (then http, for loopback tests).
-pub async fn webfinger(state: &AppState, account: &str) -> Result<String, FetchError> {
+pub async fn webfinger(remote: &Remote<'_>, account: &str) -> Result<String, FetchError> {
     let acct = account
         .trim()
         .trim_start_matches("acct:")
@@ -434,7 +469,7 @@ pub async fn webfinger(state: &AppState, account: &str) -> Result<String, FetchE
         .rsplit_once('@')
         .filter(|(u, h)| !u.is_empty() && !h.is_empty() && !h.contains('/'))
         .ok_or_else(|| FetchError::BadUrl(format!("{account} is not user@host")))?;
-    let scheme = if state.config.federation.allow_http {
+    let scheme = if remote.limits.allow_http {
         "http"
     } else {
         "https"
@@ -443,14 +478,14 @@ pub async fn webfinger(state: &AppState, account: &str) -> Result<String, FetchE
         .map_err(|_| FetchError::BadUrl(account.to_string()))?;
     url.query_pairs_mut()
         .append_pair("resource", &format!("acct:{user}@{host}"));
-    if let Decision::Refused(reason) = state.policy.decide_url(&url) {
+    if let Decision::Refused(reason) = remote.policy.decide_url(&url) {
         return Err(FetchError::Refused(federation::RefusedFetch::Policy {
             url: url.to_string(),
             reason,
         }));
     }
-    federation::check_url(&url, &state.config.federation, &state.policy.current())?;
-    let resp = state
+    federation::check_url(&url, remote.limits, &remote.policy.current())?;
+    let resp = remote
         .http
         .get(url.clone())
         .header("Accept", "application/jrd+json, application/json")

@@ -4,6 +4,7 @@
 pub mod fetch;
 pub mod incoming;
 pub mod public_keys;
+pub mod refusal;
 pub mod teaser;
 
 use serde_json::{Value, json};

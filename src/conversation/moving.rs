@@ -13,11 +13,12 @@ use url::Url;
 
 use super::note::format_time;
 use crate::activitypub::fetch::{self, RemoteActor, id_of};
+use crate::activitypub::incoming::Activity;
+use crate::activitypub::refusal::InboxError;
 use crate::activitypub::{self as ap};
+use crate::context::Context;
 use crate::federation::Decision;
-use crate::inbox::{Activity, InboxError};
 use crate::owner::OwnerError;
-use crate::web::AppState;
 
 /// The header Mastodon writes in `following_accounts.csv` and reads back on import.
 pub const CSV_HEADER: &str = "Account address,Show boosts,Notify on new posts,Languages";
@@ -36,13 +37,13 @@ pub fn lists_alias(doc: &Value, id: &str) -> bool {
 }
 
 /// Fetches an actor afresh (by URL or `user@host`), with its raw document.
-async fn fetch_actor(state: &AppState, account: &str) -> Result<(RemoteActor, Value), OwnerError> {
+async fn fetch_actor(ctx: &Context, account: &str) -> Result<(RemoteActor, Value), OwnerError> {
     let id = if account.starts_with("https://") || account.starts_with("http://") {
         account.to_string()
     } else {
-        fetch::webfinger(state, account).await?
+        fetch::webfinger(&fetch::Remote::of(ctx), account).await?
     };
-    let (from, doc) = fetch::get_document(state, &id).await?;
+    let (from, doc) = fetch::get_document(&fetch::Remote::of(ctx), &id).await?;
     let actor = fetch::parse_actor(&doc, &from).map_err(|reason| {
         OwnerError::Fetch(fetch::FetchError::Invalid {
             url: id.clone(),
@@ -50,8 +51,7 @@ async fn fetch_actor(state: &AppState, account: &str) -> Result<(RemoteActor, Va
         })
     })?;
     let (stored, raw) = (actor.clone(), doc.clone());
-    state
-        .db
+    ctx.db
         .call(move |c| {
             fetch::store_actor(c, &stored, &raw).map_err(|e| OwnerError::Fetch(e.into()))
         })
@@ -84,9 +84,9 @@ pub fn move_activity(urls: &crate::urls::Urls, target: &str) -> Value {
 }
 
 /// `hortus move ACCOUNT`.
-pub async fn move_to(state: &AppState, account: &str) -> Result<String, OwnerError> {
-    let (target, doc) = fetch_actor(state, account).await?;
-    let me = state.urls.actor();
+pub async fn move_to(ctx: &Context, account: &str) -> Result<String, OwnerError> {
+    let (target, doc) = fetch_actor(ctx, account).await?;
+    let me = ctx.urls.actor();
     if target.id == me {
         return Err(OwnerError::Usage("that is this account".into()));
     }
@@ -98,10 +98,10 @@ pub async fn move_to(state: &AppState, account: &str) -> Result<String, OwnerErr
             target.id
         )));
     }
-    let activity = move_activity(&state.urls, &target.id);
+    let activity = move_activity(&ctx.urls, &target.id);
     let activity_id = activity["id"].as_str().unwrap_or_default().to_string();
     let target_id = target.id.clone();
-    let queued = state
+    let queued = ctx
         .db
         .call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -158,7 +158,7 @@ fn move_follower(conn: &mut Connection, old: &str, new: &str) -> rusqlite::Resul
 
 /// An inbound Move: `actor` = `object` = the old account (the signer), `target` the new one.
 pub async fn receive(
-    state: &AppState,
+    ctx: &Context,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
@@ -177,7 +177,7 @@ pub async fn receive(
     let id = activity.id.clone();
     let (is_follower, is_followed) = {
         let old = old.clone();
-        state
+        ctx
             .db
             .call(move |c| {
                 let count = |sql: &str| c.query_row(sql, [&old], |r| r.get::<_, i64>(0));
@@ -192,21 +192,20 @@ pub async fn receive(
     let outcome = if !is_follower && !is_followed {
         None
     } else {
-        match check_target(state, &old, &new).await {
+        match check_target(ctx, &old, &new).await {
             Err(why) => Some(why),
             Ok(()) => {
                 let mut done = Vec::new();
                 if is_follower {
                     let (o, n) = (old.clone(), new.clone());
-                    state
-                        .db
+                    ctx.db
                         .call(move |c| move_follower(c, &o, &n).map_err(InboxError::from))
                         .await?;
                     done.push("the follower now follows from the new account".to_string());
                 }
                 if is_followed {
                     // As Mastodon does for the accounts its users follow: follow the new one.
-                    done.push(match crate::owner::follow(state, &new).await {
+                    done.push(match crate::owner::follow(ctx, &new).await {
                         Ok(_) => "a Follow of the new account is queued".to_string(),
                         Err(e) => format!("following the new account failed: {e}"),
                     });
@@ -220,20 +219,19 @@ pub async fn receive(
         return Ok(());
     };
     tracing::info!(%old, %new, %outcome, "Move");
-    state
-        .db
+    ctx.db
         .call(move |c| record(c, &old, &new, &id, &outcome).map_err(InboxError::from))
         .await
 }
 
 /// The new account must be on an allowed server and list the old one (fetched afresh, from its
 /// own server: the Move's word is not enough).
-async fn check_target(state: &AppState, old: &str, new: &str) -> Result<(), String> {
+async fn check_target(ctx: &Context, old: &str, new: &str) -> Result<(), String> {
     let url = Url::parse(new).map_err(|_| "refused: the target is not a URL".to_string())?;
-    if let Decision::Refused(reason) = state.policy.decide_url(&url) {
+    if let Decision::Refused(reason) = ctx.policy.decide_url(&url) {
         return Err(format!("refused: the new account's server is {reason}"));
     }
-    let (from, doc) = fetch::get_document(state, new)
+    let (from, doc) = fetch::get_document(&fetch::Remote::of(ctx), new)
         .await
         .map_err(|e| format!("refused: cannot fetch the new account ({e})"))?;
     let actor = fetch::parse_actor(&doc, &from)
@@ -244,8 +242,7 @@ async fn check_target(state: &AppState, old: &str, new: &str) -> Result<(), Stri
     if !lists_alias(&doc, old) {
         return Err("refused: the new account does not list the old one in alsoKnownAs".into());
     }
-    state
-        .db
+    ctx.db
         .call(move |c| fetch::store_actor(c, &actor, &doc).map_err(fetch::FetchError::from))
         .await
         .map_err(|e| format!("refused: {e}"))
@@ -262,9 +259,9 @@ pub fn moved_to(conn: &Connection, me: &str) -> rusqlite::Result<Option<String>>
 }
 
 /// Adds `movedTo` to the owner's actor document once the owner has moved.
-pub async fn add_moved_to(state: &AppState, actor: &mut Value) -> Result<(), crate::db::DbError> {
-    let me = state.urls.actor();
-    if let Some(target) = state
+pub async fn add_moved_to(ctx: &Context, actor: &mut Value) -> Result<(), crate::db::DbError> {
+    let me = ctx.urls.actor();
+    if let Some(target) = ctx
         .db
         .call(move |c| moved_to(c, &me).map_err(crate::db::DbError::from))
         .await?
@@ -347,19 +344,18 @@ fn host_of_account(account: &str) -> Option<String> {
 }
 
 /// `hortus import-follows FILE`: follows every account in the CSV whose server is allowed.
-pub async fn import_follows(state: &AppState, text: &str) -> String {
+pub async fn import_follows(ctx: &Context, text: &str) -> String {
     let accounts = parse_accounts_csv(text);
     let mut out = String::new();
     let (mut queued, mut refused, mut failed) = (0, 0, 0);
     for account in &accounts {
-        let allowed =
-            host_of_account(account).is_some_and(|h| state.policy.decide(&h).is_allowed());
+        let allowed = host_of_account(account).is_some_and(|h| ctx.policy.decide(&h).is_allowed());
         if !allowed {
             refused += 1;
             let _ = writeln!(out, "  skipped {account}: its server is not allowed");
             continue;
         }
-        match crate::owner::follow(state, account).await {
+        match crate::owner::follow(ctx, account).await {
             Ok(_) => queued += 1,
             Err(e) => {
                 failed += 1;

@@ -8,8 +8,9 @@ use url::Url;
 use super::note::{RemoteNote, format_time};
 use super::store::{self, Outcome, ReactionKind};
 use crate::activitypub::fetch::{self, RemoteActor, id_of};
-use crate::inbox::{Activity, InboxError};
-use crate::web::AppState;
+use crate::activitypub::incoming::Activity;
+use crate::activitypub::refusal::InboxError;
+use crate::context::Context;
 
 fn now() -> String {
     format_time(time::OffsetDateTime::now_utc())
@@ -26,7 +27,7 @@ fn same_origin(a: &str, b: &str) -> bool {
 /// sender's own server (the signature covers it, and a server speaks only for its own objects),
 /// fetched from its origin when only its id was sent. `None`: not the sender's object.
 async fn sender_object(
-    state: &AppState,
+    ctx: &Context,
     signer: &RemoteActor,
     object: &Value,
 ) -> Result<Option<Value>, InboxError> {
@@ -41,7 +42,7 @@ async fn sender_object(
         return Ok(Some(object.clone()));
     }
     // Only the id: fetch it from its origin (policy-checked and signed, like every fetch).
-    let (from, doc) = fetch::get_document(state, id)
+    let (from, doc) = fetch::get_document(&fetch::Remote::of(ctx), id)
         .await
         .map_err(|e| InboxError::BadActivity(format!("cannot fetch the object: {e}")))?;
     if fetch::id_of(&doc) != Some(id) || !same_origin(from.as_str(), id) {
@@ -54,11 +55,11 @@ async fn sender_object(
 
 /// Create or Update of a post: stored when it answers, quotes or mentions the owner.
 pub async fn post(
-    state: &AppState,
+    ctx: &Context,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
-    let Some(raw) = sender_object(state, signer, &activity.object).await? else {
+    let Some(raw) = sender_object(ctx, signer, &activity.object).await? else {
         return Ok(());
     };
     let Some(note) = RemoteNote::parse(&raw) else {
@@ -70,9 +71,9 @@ pub async fn post(
         tracing::debug!(id = %note.id, "a post attributed to someone else; ignored");
         return Ok(());
     }
-    let urls = state.urls.clone();
+    let urls = ctx.urls.clone();
     let host = signer.host.clone();
-    let outcome = state
+    let outcome = ctx
         .db
         .call(move |c| {
             store::receive_note(c, &urls, &note, &raw, &host, &now()).map_err(InboxError::from)
@@ -84,7 +85,7 @@ pub async fn post(
 
 /// Delete of a post (by id or Tombstone) by its author.
 pub async fn delete(
-    state: &AppState,
+    ctx: &Context,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
@@ -93,7 +94,7 @@ pub async fn delete(
     };
     let sender = signer.id.clone();
     let raw = activity.raw.clone();
-    let outcome = state
+    let outcome = ctx
         .db
         .call(move |c| store::delete_note(c, &id, &sender, &raw, &now()).map_err(InboxError::from))
         .await?;
@@ -110,13 +111,13 @@ pub fn forget_actor(conn: &rusqlite::Connection, actor: &str) -> rusqlite::Resul
 
 /// Like, EmojiReact or Announce of one of our posts.
 pub async fn react(
-    state: &AppState,
+    ctx: &Context,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
     // A group relaying a comment or vote (FEP-1b12) announces the activity, not a post.
     if activity.kind == "Announce" && super::relayed::is_relay(&activity.object) {
-        return super::relayed::receive(state, activity, signer).await;
+        return super::relayed::receive(ctx, activity, signer).await;
     }
     let Some(kind) = ReactionKind::of_activity(&activity.kind) else {
         return Ok(());
@@ -124,11 +125,11 @@ pub async fn react(
     let Some(target) = id_of(&activity.object).map(str::to_string) else {
         return Ok(());
     };
-    let urls = state.urls.clone();
+    let urls = ctx.urls.clone();
     let actor = signer.id.clone();
     let id = activity.id.clone();
     let raw = activity.raw.clone();
-    let outcome = state
+    let outcome = ctx
         .db
         .call(move |c| {
             let Some(post) = store::local_post(c, &urls, &target)? else {
@@ -145,7 +146,7 @@ pub async fn react(
 /// Undo of a like or boost. `Ok(true)` when the Undo was about a reaction (handled), `Ok(false)`
 /// when it names something else (a bare id that is no reaction of ours may be a Follow).
 pub async fn undo_reaction(
-    state: &AppState,
+    ctx: &Context,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<bool, InboxError> {
@@ -167,9 +168,9 @@ pub async fn undo_reaction(
     }
     let activity_id = id_of(object).map(str::to_string);
     let target = object.get("object").and_then(id_of).map(str::to_string);
-    let urls = state.urls.clone();
+    let urls = ctx.urls.clone();
     let actor = signer.id.clone();
-    let removed = state
+    let removed = ctx
         .db
         .call(move |c| {
             let target = match (kind, target) {

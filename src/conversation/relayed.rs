@@ -13,8 +13,9 @@ use url::Url;
 use super::note::{RemoteNote, format_time};
 use super::store::{self, ReactionKind};
 use crate::activitypub::fetch::{self, RemoteActor, id_of};
-use crate::inbox::{Activity, InboxError};
-use crate::web::AppState;
+use crate::activitypub::incoming::Activity;
+use crate::activitypub::refusal::InboxError;
+use crate::context::Context;
 
 fn same_origin(a: &str, b: &str) -> bool {
     match (Url::parse(a), Url::parse(b)) {
@@ -32,8 +33,8 @@ pub fn is_relay(object: &Value) -> bool {
 }
 
 /// Fetches `id` from its origin and checks that it answered with itself.
-async fn from_origin(state: &AppState, id: &str) -> Result<Value, String> {
-    let (from, doc) = fetch::get_document(state, id)
+async fn from_origin(ctx: &Context, id: &str) -> Result<Value, String> {
+    let (from, doc) = fetch::get_document(&fetch::Remote::of(ctx), id)
         .await
         .map_err(|e| e.to_string())?;
     if id_of(&doc) != Some(id) || !same_origin(from.as_str(), id) {
@@ -45,14 +46,14 @@ async fn from_origin(state: &AppState, id: &str) -> Result<Value, String> {
 /// Handles an Announce whose object is an activity (see [`is_relay`]). What cannot be verified
 /// at its origin is acknowledged and left out, with a log line saying why.
 pub async fn receive(
-    state: &AppState,
+    ctx: &Context,
     announce: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
     let Some(id) = id_of(&announce.object).map(str::to_string) else {
         return Ok(());
     };
-    let inner = match from_origin(state, &id).await {
+    let inner = match from_origin(ctx, &id).await {
         Ok(doc) => doc,
         Err(reason) => {
             tracing::info!(group = %signer.id, %id, %reason, "a relayed activity could not be verified at its origin; ignored");
@@ -71,8 +72,8 @@ pub async fn receive(
         return Ok(());
     }
     match kind {
-        "Create" | "Update" => post(state, &inner, &actor).await,
-        "Like" | "EmojiReact" => like(state, &inner, &id, &actor).await,
+        "Create" | "Update" => post(ctx, &inner, &actor).await,
+        "Like" | "EmojiReact" => like(ctx, &inner, &id, &actor).await,
         other => {
             // Dislikes, removals and moderation have no place in Hortus.
             tracing::debug!(kind = other, %id, "relayed activity acknowledged, not handled");
@@ -83,7 +84,7 @@ pub async fn receive(
 
 /// A relayed comment: its object, from the fetched activity when it embeds one of the actor's
 /// own server, else fetched by id; stored when it answers, quotes or mentions the owner.
-async fn post(state: &AppState, inner: &Value, actor: &str) -> Result<(), InboxError> {
+async fn post(ctx: &Context, inner: &Value, actor: &str) -> Result<(), InboxError> {
     let Some(object_id) = inner.get("object").and_then(id_of).map(str::to_string) else {
         return Ok(());
     };
@@ -96,7 +97,7 @@ async fn post(state: &AppState, inner: &Value, actor: &str) -> Result<(), InboxE
         .cloned();
     let raw = match embedded {
         Some(o) => o,
-        None => match from_origin(state, &object_id).await {
+        None => match from_origin(ctx, &object_id).await {
             Ok(doc) => doc,
             Err(reason) => {
                 tracing::info!(id = %object_id, %reason, "a relayed post could not be fetched; ignored");
@@ -114,9 +115,9 @@ async fn post(state: &AppState, inner: &Value, actor: &str) -> Result<(), InboxE
     let host = Url::parse(actor)
         .map(|u| fetch::host_of(&u))
         .unwrap_or_default();
-    let urls = state.urls.clone();
+    let urls = ctx.urls.clone();
     let now = format_time(time::OffsetDateTime::now_utc());
-    let outcome = state
+    let outcome = ctx
         .db
         .call(move |c| {
             store::receive_note(c, &urls, &note, &raw, &host, &now).map_err(InboxError::from)
@@ -127,14 +128,14 @@ async fn post(state: &AppState, inner: &Value, actor: &str) -> Result<(), InboxE
 }
 
 /// A relayed vote for one of our posts counts as a like from its voter.
-async fn like(state: &AppState, inner: &Value, id: &str, actor: &str) -> Result<(), InboxError> {
+async fn like(ctx: &Context, inner: &Value, id: &str, actor: &str) -> Result<(), InboxError> {
     let Some(target) = inner.get("object").and_then(id_of).map(str::to_string) else {
         return Ok(());
     };
-    let urls = state.urls.clone();
+    let urls = ctx.urls.clone();
     let (actor, id, raw) = (actor.to_string(), id.to_string(), inner.clone());
     let now = format_time(time::OffsetDateTime::now_utc());
-    let outcome = state
+    let outcome = ctx
         .db
         .call(move |c| {
             let Some(post) = store::local_post(c, &urls, &target)? else {

@@ -15,10 +15,10 @@ use url::Url;
 
 use super::note::format_time;
 use crate::activitypub::fetch::{self, id_of};
+use crate::context::Context;
 use crate::federation::Decision;
 use crate::posts::Mention;
 use crate::urls::Urls;
-use crate::web::AppState;
 
 /// The author of what `url` names, if known here without the network.
 fn known_author(conn: &Connection, urls: &Urls, url: &str) -> rusqlite::Result<Option<String>> {
@@ -132,9 +132,9 @@ pub fn unresolved_targets(conn: &Connection, urls: &Urls) -> rusqlite::Result<Ve
 /// Fetches the objects that published posts answer when their author is not yet known, and
 /// remembers each author. Run after syncing posts and before federating them (`hortus
 /// publish`). Returns one line per problem, for the owner; nothing here stops a publish.
-pub async fn resolve_targets(state: &AppState) -> Vec<String> {
-    let urls = state.urls.clone();
-    let unknown = state
+pub async fn resolve_targets(ctx: &Context) -> Vec<String> {
+    let urls = ctx.urls.clone();
+    let unknown = ctx
         .db
         .call(move |c| unresolved_targets(c, &urls).map_err(crate::db::DbError::from))
         .await;
@@ -144,7 +144,7 @@ pub async fn resolve_targets(state: &AppState) -> Vec<String> {
     };
     let mut problems = Vec::new();
     for url in unknown {
-        if let Err(e) = resolve_one(state, &url).await {
+        if let Err(e) = resolve_one(ctx, &url).await {
             problems.push(format!(
                 "in_reply_to {url}: {e}; the reply is published but its author is not notified"
             ));
@@ -153,14 +153,14 @@ pub async fn resolve_targets(state: &AppState) -> Vec<String> {
     problems
 }
 
-async fn resolve_one(state: &AppState, url: &str) -> Result<(), String> {
+async fn resolve_one(ctx: &Context, url: &str) -> Result<(), String> {
     let parsed = Url::parse(url).map_err(|_| "not a URL".to_string())?;
-    if let Decision::Refused(reason) = state.policy.decide_url(&parsed) {
+    if let Decision::Refused(reason) = ctx.policy.decide_url(&parsed) {
         return Err(format!(
             "its server is not allowed ({reason}); `hortus allow add` it first"
         ));
     }
-    let (from, doc) = fetch::get_document(state, url)
+    let (from, doc) = fetch::get_document(&fetch::Remote::of(ctx), url)
         .await
         .map_err(|e| e.to_string())?;
     let object_id = id_of(&doc).ok_or("the document has no id")?.to_string();
@@ -169,12 +169,11 @@ async fn resolve_one(state: &AppState, url: &str) -> Result<(), String> {
     if !same_origin(&object_id, &from) || !same_origin(author, &from) {
         return Err("the document speaks for another server".into());
     }
-    let actor = fetch::actor(state, author, false)
+    let actor = fetch::actor(&fetch::Remote::of(ctx), author, false)
         .await
         .map_err(|e| e.to_string())?;
     let url = url.to_string();
-    state
-        .db
+    ctx.db
         .call(move |c| {
             c.execute(
                 "INSERT INTO reply_targets (url, object_id, actor_id, resolved_at)

@@ -24,9 +24,9 @@ use super::schedule::{Backoff, Clock, Verdict, parse_retry_after, verdict};
 use super::{DeliveryError, WAKE};
 use crate::activitypub::CONTENT_TYPE;
 use crate::config::FederationConfig;
+use crate::context::Context;
 use crate::db::Db;
 use crate::federation::{self, PolicyHandle};
-use crate::web::AppState;
 
 /// The lock file beside the database that marks a live worker pool.
 pub const LOCK_FILE: &str = "hortus.delivery.lock";
@@ -112,12 +112,12 @@ impl Deliverer {
     /// A worker pool for the site `state` serves. Fails with [`DeliveryError::Busy`] when another
     /// pool (another `hortus serve`) delivers for this site.
     pub async fn new(
-        state: &AppState,
+        ctx: &Context,
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Deliverer, DeliveryError> {
-        let db_path = state.site_dir.join(crate::config::DB_FILE);
-        let lock = take_lock(&state.site_dir.join(LOCK_FILE))?;
+        let db_path = ctx.site_dir.join(crate::config::DB_FILE);
+        let lock = take_lock(&ctx.site_dir.join(LOCK_FILE))?;
         // The queue is written at every step: the writer alone.
         let db = Db::open(&db_path, 0).await?;
         let owner = format!("{}:{}", std::process::id(), uuid::Uuid::now_v7());
@@ -134,11 +134,11 @@ impl Deliverer {
         Ok(Deliverer {
             inner: Arc::new(Inner {
                 db,
-                http: state.http.clone(),
-                policy: state.policy.clone(),
-                federation: state.config.federation.clone(),
-                key: state.actor_key.private.clone(),
-                key_id: state.urls.actor_key(),
+                http: ctx.http.clone(),
+                policy: ctx.policy.clone(),
+                federation: ctx.config.federation.clone(),
+                key: ctx.actor_key.private.clone(),
+                key_id: ctx.urls.actor_key(),
                 settings,
                 clock,
                 owner,
@@ -518,8 +518,8 @@ fn log_task(joined: Result<Result<Step, DeliveryError>, tokio::task::JoinError>)
 
 /// Starts the worker pool for a running server: `None` (with a warning) when another server
 /// already delivers for this site.
-pub async fn start(state: &AppState) -> Result<Option<Workers>, DeliveryError> {
-    match Deliverer::new(state, Settings::default(), Arc::new(super::SystemClock)).await {
+pub async fn start(ctx: &Context) -> Result<Option<Workers>, DeliveryError> {
+    match Deliverer::new(ctx, Settings::default(), Arc::new(super::SystemClock)).await {
         Ok(d) => Ok(Some(Workers::start(d))),
         Err(DeliveryError::Busy(path)) => {
             tracing::warn!(lock = %path, "another hortus serve delivers for this site; this one will not");

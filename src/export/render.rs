@@ -102,6 +102,7 @@ fn worker(
         let app = test::init_service(
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                .app_data(web::Data::new(crate::federation::KnockLimiter::default()))
                 .configure(crate::web::configure)
                 .default_service(web::to(crate::web::fallback)),
         )

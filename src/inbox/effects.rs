@@ -11,28 +11,28 @@ use url::Url;
 use super::{Activity, InboxError};
 use crate::activitypub::fetch::RemoteActor;
 use crate::activitypub::{self as ap, fetch};
+use crate::context::Context;
 use crate::conversation;
-use crate::web::AppState;
 
 /// A follower's state, read before a Follow is answered.
 pub(crate) const FOLLOWER_STATE: &str = "SELECT state FROM followers WHERE actor_id = ?1";
 
 pub async fn apply(
-    state: &AppState,
+    ctx: &Context,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
     match activity.kind.as_str() {
-        "Follow" => follow(state, activity, signer).await,
-        "Undo" => undo(state, activity, signer).await,
-        "Accept" | "Reject" => follow_answered(state, activity, signer).await,
-        "Delete" => delete(state, activity, signer).await,
-        "Update" => update(state, activity, signer).await,
-        "Create" => conversation::receive::post(state, activity, signer).await,
+        "Follow" => follow(ctx, activity, signer).await,
+        "Undo" => undo(ctx, activity, signer).await,
+        "Accept" | "Reject" => follow_answered(ctx, activity, signer).await,
+        "Delete" => delete(ctx, activity, signer).await,
+        "Update" => update(ctx, activity, signer).await,
+        "Create" => conversation::receive::post(ctx, activity, signer).await,
         "Like" | "EmojiReact" | "Announce" => {
-            conversation::receive::react(state, activity, signer).await
+            conversation::receive::react(ctx, activity, signer).await
         }
-        "Move" => conversation::moving::receive(state, activity, signer).await,
+        "Move" => conversation::moving::receive(ctx, activity, signer).await,
         other => {
             tracing::debug!(kind = other, id = %activity.id, "activity acknowledged, not handled");
             Ok(())
@@ -48,18 +48,18 @@ fn now() -> String {
 /// followers by hand; then the follow waits in `hortus followers pending`. A repeated Follow
 /// of an accepted follower gets the Accept again: that is how peers repair a lost Accept.
 async fn follow(
-    state: &AppState,
+    ctx: &Context,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
-    if fetch::id_of(&activity.object) != Some(state.urls.actor().as_str()) {
+    if fetch::id_of(&activity.object) != Some(ctx.urls.actor().as_str()) {
         return Ok(());
     }
-    let manual = state.config.federation.manually_approves_followers;
+    let manual = ctx.config.federation.manually_approves_followers;
     let follower = signer.clone();
     let follow_id = activity.id.clone();
-    let urls = state.urls.clone();
-    state
+    let urls = ctx.urls.clone();
+    ctx
         .db
         .call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -97,12 +97,8 @@ async fn follow(
 
 /// Undo of a Follow removes the follower. The Follow may be embedded or referenced by id.
 /// Undo of a like or boost goes to conversations (a bare id is tried as a reaction first).
-async fn undo(
-    state: &AppState,
-    activity: &Activity,
-    signer: &RemoteActor,
-) -> Result<(), InboxError> {
-    if conversation::receive::undo_reaction(state, activity, signer).await? {
+async fn undo(ctx: &Context, activity: &Activity, signer: &RemoteActor) -> Result<(), InboxError> {
+    if conversation::receive::undo_reaction(ctx, activity, signer).await? {
         return Ok(());
     }
     let object = &activity.object;
@@ -123,8 +119,7 @@ async fn undo(
     let follow_id = fetch::id_of(object).map(str::to_string);
     let embedded = object.is_object();
     let signer_id = signer.id.clone();
-    state
-        .db
+    ctx.db
         .call(move |c| {
             // An embedded Follow names its actor (checked above); a bare id must match the one
             // we stored for this follower.
@@ -143,7 +138,7 @@ async fn undo(
 
 /// Accept or Reject of the owner's Follow. Unknown ones are acknowledged and ignored.
 async fn follow_answered(
-    state: &AppState,
+    ctx: &Context,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
@@ -154,7 +149,7 @@ async fn follow_answered(
         "rejected"
     };
     let signer_id = signer.id.clone();
-    let changed = state
+    let changed = ctx
         .db
         .call(move |c| {
             Ok::<_, InboxError>(c.execute(
@@ -179,16 +174,15 @@ fn forget_actor(c: &Connection, actor_id: &str) -> rusqlite::Result<()> {
 /// Delete of an actor (by itself) forgets it entirely, its replies and reactions too. Other
 /// deletions belong to conversations.
 async fn delete(
-    state: &AppState,
+    ctx: &Context,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
     if fetch::id_of(&activity.object) != Some(signer.id.as_str()) {
-        return conversation::receive::delete(state, activity, signer).await;
+        return conversation::receive::delete(ctx, activity, signer).await;
     }
     let id = signer.id.clone();
-    state
-        .db
+    ctx.db
         .call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             forget_actor(&tx, &id)?;
@@ -202,13 +196,13 @@ async fn delete(
 /// Update of an actor by itself refreshes the cached profile, inbox and key; an Update of
 /// anything else is an edit of a post (conversations).
 async fn update(
-    state: &AppState,
+    ctx: &Context,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
     let object = &activity.object;
     if fetch::id_of(object) != Some(signer.id.as_str()) {
-        return conversation::receive::post(state, activity, signer).await;
+        return conversation::receive::post(ctx, activity, signer).await;
     }
     if !object.is_object() {
         return Ok(());
@@ -216,8 +210,7 @@ async fn update(
     let from = Url::parse(&signer.id).map_err(|_| InboxError::BadActivity("actor id".into()))?;
     let updated = fetch::parse_actor(object, &from).map_err(InboxError::BadActivity)?;
     let raw = object.clone();
-    state
-        .db
+    ctx.db
         .call(move |c| fetch::store_actor(c, &updated, &raw).map_err(InboxError::from))
         .await
 }

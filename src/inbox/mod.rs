@@ -24,73 +24,11 @@ use url::Url;
 use crate::activitypub::fetch::{self, FetchError, RemoteActor, host_of};
 pub use crate::activitypub::incoming::Activity;
 use crate::activitypub::incoming::id_of;
-use crate::federation::{self, Decision};
+use crate::context::Context;
+use crate::federation::{self, Decision, KnockLimiter};
 use crate::httpsig::{self, RequestParts, VerifyOptions};
-use crate::web::AppState;
 
-/// Mastodon caps inbound JSON at 1 MiB as well.
-pub const MAX_BODY: usize = 1024 * 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub enum InboxError {
-    #[error("unsupported content type; send application/activity+json")]
-    ContentType,
-    #[error("the body is larger than {MAX_BODY} bytes")]
-    TooLarge,
-    #[error("signature: {0}")]
-    Signature(#[from] httpsig::VerifyError),
-    #[error("cannot verify: {0}")]
-    Key(String),
-    #[error("the server {0} is not allowed to federate here")]
-    Refused(String),
-    #[error("the signer is not the activity's actor")]
-    ActorMismatch,
-    #[error("the request is addressed to {0}, not to this server")]
-    NotAddressedHere(String),
-    #[error("bad activity: {0}")]
-    BadActivity(String),
-    #[error("bad activity: {0}")]
-    Parse(#[from] crate::activitypub::incoming::ParseError),
-    #[error("internal error")]
-    Internal(String),
-}
-
-impl InboxError {
-    pub fn status(&self) -> u16 {
-        match self {
-            InboxError::ContentType => 415,
-            InboxError::TooLarge => 413,
-            InboxError::Signature(_)
-            | InboxError::Key(_)
-            | InboxError::ActorMismatch
-            | InboxError::NotAddressedHere(_) => 401,
-            InboxError::Refused(_) => 403,
-            InboxError::BadActivity(_) | InboxError::Parse(_) => 400,
-            InboxError::Internal(_) => 500,
-        }
-    }
-}
-
-impl From<crate::db::DbError> for InboxError {
-    fn from(e: crate::db::DbError) -> Self {
-        InboxError::Internal(e.to_string())
-    }
-}
-
-impl From<fetch::StoreError> for InboxError {
-    fn from(e: fetch::StoreError) -> Self {
-        match e {
-            fetch::StoreError::Db(e) => InboxError::Internal(e.to_string()),
-            refused => InboxError::BadActivity(refused.to_string()),
-        }
-    }
-}
-
-impl From<rusqlite::Error> for InboxError {
-    fn from(e: rusqlite::Error) -> Self {
-        InboxError::Internal(e.to_string())
-    }
-}
+pub use crate::activitypub::refusal::{InboxError, MAX_BODY};
 
 /// What refused servers are recorded with: top-level `type` and `actor`, if the body has them.
 pub(crate) fn knock_details(body: &[u8]) -> (Option<String>, Option<String>) {
@@ -126,11 +64,11 @@ pub fn acceptable_content_type(value: Option<&str>) -> bool {
 /// The rest of the pipeline for a request [`screen`] let through, body read: the signature
 /// verified, the activity parsed, deduplicated and acted on.
 pub async fn receive(
-    state: &AppState,
+    ctx: &Context,
     req: &RequestParts<'_>,
     pending: &httpsig::PendingSignature,
 ) -> Result<(), InboxError> {
-    let signer = verify_signed(state, req, pending).await?;
+    let signer = verify_signed(ctx, req, pending).await?;
     let body = req.body.unwrap_or_default();
     let activity = Activity::parse(body)?;
     if activity.actor != signer.id {
@@ -139,7 +77,7 @@ pub async fn receive(
         return Err(InboxError::ActorMismatch);
     }
     let id = activity.id.clone();
-    let first_time = state
+    let first_time = ctx
         .db
         .call(move |c| {
             let n = c.execute(
@@ -158,11 +96,11 @@ pub async fn receive(
         tracing::debug!(id = %activity.id, "duplicate activity ignored");
         return Ok(());
     }
-    let result = effects::apply(state, &activity, &signer).await;
+    let result = effects::apply(ctx, &activity, &signer).await;
     if result.is_err() {
         // Let the peer retry: forget the id so the retry is processed.
         let id = activity.id.clone();
-        let _ = state
+        let _ = ctx
             .db
             .call(move |c| c.execute(FORGET_SEEN, [id]).map_err(InboxError::from))
             .await;
@@ -190,13 +128,13 @@ pub fn prune_seen(
 }
 
 /// Prunes the dedupe table once an hour, for as long as the server runs.
-pub fn spawn_maintenance(state: std::sync::Arc<AppState>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_maintenance(ctx: std::sync::Arc<Context>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             tick.tick().await;
             let cutoff = time::OffsetDateTime::now_utc() - SEEN_RETENTION;
-            let pruned = state
+            let pruned = ctx
                 .db
                 .call(move |c| prune_seen(c, cutoff).map_err(InboxError::from))
                 .await;
@@ -210,9 +148,9 @@ pub fn spawn_maintenance(state: std::sync::Arc<AppState>) -> tokio::task::JoinHa
 }
 
 /// Picks up allow/block changes made by the CLI in another process: one single-row read.
-pub async fn refresh_policy(state: &AppState) {
-    let policy = state.policy.clone();
-    let result = state
+pub async fn refresh_policy(ctx: &Context) {
+    let policy = ctx.policy.clone();
+    let result = ctx
         .db
         .read(move |c| {
             policy
@@ -271,16 +209,16 @@ pub enum Screened {
 /// Steps 1 and 2 before any of the body is read: the content type, the signature's syntax,
 /// and the signer's server against the policy. A refused server costs a header parse and a
 /// peek, not a megabyte of body.
-pub async fn screen(state: &AppState, head: &RequestParts<'_>) -> Screened {
+pub async fn screen(ctx: &Context, head: &RequestParts<'_>) -> Screened {
     if !acceptable_content_type(head.header("content-type").as_deref()) {
         return Screened::Refuse(InboxError::ContentType);
     }
-    gate(state, head).await
+    gate(ctx, head).await
 }
 
 /// The policy's door, for POSTs and signed fetches alike: the signature parsed and its
 /// keyId's host checked against the policy before any key is fetched (PROTOCOL.md §7).
-async fn gate(state: &AppState, head: &RequestParts<'_>) -> Screened {
+async fn gate(ctx: &Context, head: &RequestParts<'_>) -> Screened {
     let pending = match httpsig::signature_key_id(head) {
         Ok(pending) => pending,
         Err(e) => return Screened::Refuse(e.into()),
@@ -290,8 +228,8 @@ async fn gate(state: &AppState, head: &RequestParts<'_>) -> Screened {
             httpsig::VerifyError::MalformedSignature("keyId is not a URL").into(),
         );
     };
-    refresh_policy(state).await;
-    match state.policy.decide_url(&key_url) {
+    refresh_policy(ctx).await;
+    match ctx.policy.decide_url(&key_url) {
         Decision::Refused(reason) => {
             let host = host_of(&key_url);
             tracing::info!(%host, %reason, "refused a request from a server that is not allowed");
@@ -301,23 +239,22 @@ async fn gate(state: &AppState, head: &RequestParts<'_>) -> Screened {
     }
 }
 
-/// Records that `host` knocked from `peer` (with what `peek` of its body shows), unless the
-/// knock limiter says it has written enough lately, and says so.
+/// Records that `host` knocked from `peer` (with what `peek` of its body shows), unless
+/// `knocks` says it has written enough lately, and says so. The limiter is the inbox's, one per
+/// running server (`app::server` makes it), shared by the inbox POST and signed fetches.
 pub async fn knock(
-    state: &AppState,
+    ctx: &Context,
+    knocks: &KnockLimiter,
     host: String,
     peer: Option<std::net::IpAddr>,
     peek: &[u8],
 ) -> InboxError {
-    if !state
-        .knock_limiter
-        .admit(peer, &host, std::time::Instant::now())
-    {
+    if !knocks.admit(peer, &host, std::time::Instant::now()) {
         return InboxError::Refused(host);
     }
     let (actor, kind) = knock_details(peek);
     let h = host.clone();
-    let recorded = state
+    let recorded = ctx
         .db
         .call(move |c| {
             federation::record_knock(
@@ -338,14 +275,17 @@ pub async fn knock(
 
 /// Who signed this request, if anyone we talk to: signed fetch's check, for GETs.
 pub async fn verify_request(
-    state: &AppState,
+    ctx: &Context,
+    knocks: &KnockLimiter,
     req: &RequestParts<'_>,
     peer: Option<std::net::IpAddr>,
 ) -> Result<RemoteActor, InboxError> {
-    match gate(state, req).await {
-        Screened::Pass(pending) => verify_signed(state, req, &pending).await,
+    match gate(ctx, req).await {
+        Screened::Pass(pending) => verify_signed(ctx, req, &pending).await,
         Screened::Refuse(e) => Err(e),
-        Screened::Knock(host) => Err(knock(state, host, peer, req.body.unwrap_or_default()).await),
+        Screened::Knock(host) => {
+            Err(knock(ctx, knocks, host, peer, req.body.unwrap_or_default()).await)
+        }
     }
 }
 
@@ -372,11 +312,11 @@ fn addressed_here(req: &RequestParts<'_>, base: &Url) -> Result<(), InboxError> 
 /// (cached, or fetched with a signed GET), then the signature; the key is fetched again only
 /// when the signature itself failed, at most once a minute per key.
 async fn verify_signed(
-    state: &AppState,
+    ctx: &Context,
     req: &RequestParts<'_>,
     pending: &httpsig::PendingSignature,
 ) -> Result<RemoteActor, InboxError> {
-    let signer = verify_key(state, req, pending).await?;
+    let signer = verify_key(ctx, req, pending).await?;
     // The gate judged the keyId's server; what signed is the actor that owns the key. They must
     // be the same server, and it is the signer's that the policy judges (issue 9): a key id is
     // never a way in for a server the policy refuses.
@@ -390,7 +330,7 @@ async fn verify_signed(
             signer.id
         )));
     }
-    if let Decision::Refused(reason) = state.policy.decide_url(&signer_url) {
+    if let Decision::Refused(reason) = ctx.policy.decide_url(&signer_url) {
         tracing::info!(signer = %signer.id, %reason, "refused a signer the policy does not allow");
         return Err(InboxError::Refused(host_of(&signer_url)));
     }
@@ -399,19 +339,19 @@ async fn verify_signed(
 
 /// The key and the signature: see [`verify_signed`].
 async fn verify_key(
-    state: &AppState,
+    ctx: &Context,
     req: &RequestParts<'_>,
     pending: &httpsig::PendingSignature,
 ) -> Result<RemoteActor, InboxError> {
     let opts = VerifyOptions {
-        scheme: state.config.base_url.scheme(),
+        scheme: ctx.config.base_url.scheme(),
         ..VerifyOptions::default()
     };
     // Stale, replayed, tampered or under-signed: refused before anyone's key is fetched.
-    httpsig::precheck(req, pending, (state.clock)(), &opts)?;
-    addressed_here(req, &state.config.base_url)?;
+    httpsig::precheck(req, pending, (ctx.clock)(), &opts)?;
+    addressed_here(req, &ctx.config.base_url)?;
     let key_error = |e: FetchError| InboxError::Key(e.to_string());
-    let signer = fetch::key_owner(state, pending.key_id(), false)
+    let signer = fetch::key_owner(&fetch::Remote::of(ctx), pending.key_id(), false)
         .await
         .map_err(key_error)?;
     let pem = signer.public_key_pem.clone().unwrap_or_default();
@@ -421,7 +361,7 @@ async fn verify_key(
         Err(first) if !refetch_allowed(pending.key_id(), Instant::now()) => Err(first.into()),
         Err(first) => {
             // The key may have rotated: refetch once, then give up.
-            let fresh = fetch::key_owner(state, pending.key_id(), true)
+            let fresh = fetch::key_owner(&fetch::Remote::of(ctx), pending.key_id(), true)
                 .await
                 .map_err(key_error)?;
             let fresh_pem = fresh.public_key_pem.clone().unwrap_or_default();

@@ -4,7 +4,6 @@
 pub mod sitemap;
 pub mod views;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -16,9 +15,9 @@ use serde_json::Value;
 
 use crate::activitypub::{self as ap, Site};
 use crate::config::Config;
-use crate::db::{Db, DbError};
-use crate::federation::PolicyHandle;
-use crate::keys::KeyPair;
+use crate::context::Context;
+use crate::db::DbError;
+use crate::federation::KnockLimiter;
 use crate::posts::{self, Listing, Post};
 use crate::urls::Urls;
 use views::{
@@ -27,54 +26,28 @@ use views::{
 
 static STATIC_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/static");
 
-/// Shared by every request; built once by [`AppState::new`].
+/// What pages and documents share: the application context, and what only the web needs
+/// (the page layout, the profile). Built once by [`AppState::new`]; it derefs to [`Context`], so
+/// `state.config`, `state.db` … read the context, and `&AppState` goes wherever `&Context` does.
 pub struct AppState {
-    pub config: Config,
-    pub urls: Urls,
-    pub site_dir: PathBuf,
-    pub db: Db,
-    pub actor_key: KeyPair,
-    pub instance_key: KeyPair,
+    pub ctx: Arc<Context>,
     pub layout: Layout,
     pub profile: ProfileView,
-    /// Who we talk to; reloaded when the lists change (see `federation::policy`).
-    pub policy: PolicyHandle,
-    /// The guarded client for every outgoing request (`federation::http_client`).
-    pub http: reqwest::Client,
-    /// What time the inbox judges signatures at: now in production; a captured request's own
-    /// `Date` in tests that replay real peers' traffic (tests/peers.rs).
-    pub clock: Clock,
-    /// How often refused requests may write a knock.
-    pub knock_limiter: crate::federation::KnockLimiter,
 }
 
-/// A source of the current time.
-pub type Clock = Arc<dyn Fn() -> std::time::SystemTime + Send + Sync>;
+impl std::ops::Deref for AppState {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
+}
 
 impl AppState {
-    pub fn new(
-        config: Config,
-        site_dir: PathBuf,
-        db: Db,
-        keys: (KeyPair, KeyPair),
-        policy: PolicyHandle,
-        http: reqwest::Client,
-    ) -> AppState {
-        let urls = Urls::new(&config.base_url, &config.user.name);
-        let (actor_key, instance_key) = keys;
+    pub fn new(ctx: Arc<Context>) -> AppState {
         AppState {
-            policy,
-            http,
-            clock: Arc::new(std::time::SystemTime::now),
-            knock_limiter: crate::federation::KnockLimiter::default(),
-            layout: Layout::new(&config, &urls),
-            profile: ProfileView::new(&config, &urls),
-            config,
-            urls,
-            site_dir,
-            db,
-            actor_key,
-            instance_key,
+            layout: Layout::new(&ctx.config, &ctx.urls),
+            profile: ProfileView::new(&ctx.config, &ctx.urls),
+            ctx,
         }
     }
 
@@ -87,6 +60,8 @@ impl AppState {
 }
 
 type State = web::Data<Arc<AppState>>;
+/// The inbox's knock limiter, one per running server (see `inbox::knock`).
+type Knocks = web::Data<KnockLimiter>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -170,7 +145,11 @@ pub fn header_pairs(req: &HttpRequest) -> Vec<(String, String)> {
 /// valid signature from an allowed server: 401 without one, 403 from a refused server. The
 /// actors, their keys, WebFinger, NodeInfo and the HTML pages stay public, or two signed-fetch
 /// servers would deadlock fetching each other's keys (PROTOCOL.md §2).
-async fn signed_fetch_gate(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+async fn signed_fetch_gate(
+    req: &HttpRequest,
+    state: &AppState,
+    knocks: &KnockLimiter,
+) -> Option<HttpResponse> {
     if !state.config.federation.signed_fetch {
         return None;
     }
@@ -183,7 +162,7 @@ async fn signed_fetch_gate(req: &HttpRequest, state: &AppState) -> Option<HttpRe
         body: None,
     };
     let peer = req.peer_addr().map(|a| a.ip());
-    match crate::inbox::verify_request(state, &parts, peer).await {
+    match crate::inbox::verify_request(state, knocks, &parts, peer).await {
         Ok(_) => None,
         Err(e) => {
             let key_id = crate::httpsig::signature_key_id(&parts).ok();
@@ -204,7 +183,12 @@ async fn signed_fetch_gate(req: &HttpRequest, state: &AppState) -> Option<HttpRe
     }
 }
 
-async fn inbox(req: HttpRequest, state: State, mut payload: web::Payload) -> HttpResponse {
+async fn inbox(
+    req: HttpRequest,
+    state: State,
+    knocks: Knocks,
+    mut payload: web::Payload,
+) -> HttpResponse {
     use crate::inbox::{InboxError, MAX_BODY, Screened};
     let headers = header_pairs(&req);
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -226,7 +210,7 @@ async fn inbox(req: HttpRequest, state: State, mut payload: web::Payload) -> Htt
         Screened::Knock(host) => {
             let peek = read_at_most(&mut payload, crate::inbox::KNOCK_PEEK).await;
             let peer = req.peer_addr().map(|a| a.ip());
-            Err(crate::inbox::knock(&state, host, peer, &peek).await)
+            Err(crate::inbox::knock(&state, &knocks, host, peer, &peek).await)
         }
         Screened::Pass(pending) => {
             let declared = req
@@ -477,7 +461,12 @@ async fn render_home(req: &HttpRequest, state: &AppState, page: u32) -> WebResul
     Ok(html(StatusCode::OK, body))
 }
 
-async fn post(req: HttpRequest, state: State, path: web::Path<String>) -> WebResult {
+async fn post(
+    req: HttpRequest,
+    state: State,
+    knocks: Knocks,
+    path: web::Path<String>,
+) -> WebResult {
     let raw = path.into_inner();
     let (slug, json_url) = match raw.strip_suffix(".json") {
         Some(slug) => (slug.to_string(), true),
@@ -489,7 +478,7 @@ async fn post(req: HttpRequest, state: State, path: web::Path<String>) -> WebRes
         .read(move |c| posts::by_slug(c, &lookup).map_err(WebError::from))
         .await?;
     let json = json_url || wants_activity_json(&req);
-    if json && let Some(refusal) = signed_fetch_gate(&req, &state).await {
+    if json && let Some(refusal) = signed_fetch_gate(&req, &state, &knocks).await {
         return Ok(refusal);
     }
     let Some(post) = found else {
@@ -748,13 +737,14 @@ fn count_collection(c: &rusqlite::Connection, kind: CollectionKind) -> rusqlite:
 async fn collection(
     req: HttpRequest,
     state: State,
+    knocks: Knocks,
     path: web::Path<(String, String)>,
 ) -> WebResult {
     let (name, which) = path.into_inner();
     let Some(kind) = CollectionKind::parse(&which).filter(|_| is_owner(&state, &name)) else {
         return not_found_for(&req, &state);
     };
-    if let Some(refusal) = signed_fetch_gate(&req, &state).await {
+    if let Some(refusal) = signed_fetch_gate(&req, &state, &knocks).await {
         return Ok(refusal);
     }
     let total = state
@@ -775,6 +765,7 @@ async fn collection(
 async fn collection_page(
     req: HttpRequest,
     state: State,
+    knocks: Knocks,
     path: web::Path<(String, String, String)>,
 ) -> WebResult {
     let (name, which, n) = path.into_inner();
@@ -784,7 +775,7 @@ async fn collection_page(
     if !is_owner(&state, &name) || kind.hidden(&state.config) {
         return not_found_for(&req, &state);
     }
-    if let Some(refusal) = signed_fetch_gate(&req, &state).await {
+    if let Some(refusal) = signed_fetch_gate(&req, &state, &knocks).await {
         return Ok(refusal);
     }
     let offset = i64::from(page - 1) * i64::from(COLLECTION_PAGE_SIZE);

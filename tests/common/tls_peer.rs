@@ -264,10 +264,10 @@ impl Alice {
                 hortus::federation::allow_add(&db, &p.host).expect("allow");
             }
         }
-        let mut state = hortus::app::state(&site).await.expect("state");
+        let mut ctx = hortus::app::context(&site).await.expect("context");
         let clock = Arc::new(Mutex::new(SystemTime::now()));
         {
-            let s = Arc::get_mut(&mut state).expect("state not shared yet");
+            let s = Arc::get_mut(&mut ctx).expect("context not shared yet");
             let roots = ca.certificate();
             let names: Vec<(String, SocketAddr)> =
                 peers.iter().map(|p| (p.host.clone(), p.addr)).collect();
@@ -286,6 +286,7 @@ impl Alice {
             let c = clock.clone();
             s.clock = Arc::new(move || *c.lock().unwrap());
         }
+        let state = Arc::new(hortus::web::AppState::new(ctx));
         let server = hortus::app::server(state.clone(), listener).expect("server");
         tokio::spawn(server);
         let workers = hortus::delivery::worker::start(&state)

@@ -66,29 +66,22 @@ impl Notification {
 }
 
 fn followers(conn: &Connection, out: &mut Vec<Notification>) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT f.actor_id, f.state, f.created_at, a.handle, a.url FROM followers f
-         LEFT JOIN remote_actors a ON a.id = f.actor_id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        let state: String = r.get(1)?;
+    for (f, url) in crate::graph::followers::all_with_profiles(conn)? {
+        let state = f.state;
         let kind = if state == "pending" {
             "follow_request"
         } else {
             "follower"
         };
-        let mut n = Notification::new(kind, r.get(2)?, r.get(0)?);
-        n.account = r.get(3)?;
-        n.url = r.get(4)?;
+        let mut n = Notification::new(kind, f.created_at, f.actor_id);
+        n.account = f.handle;
+        n.url = url;
         if state == "suspended" {
             n.text = Some("suspended: their server is not allowed".into());
         } else if state == "pending" {
             n.text = Some("waiting: hortus followers approve ACCOUNT".into());
         }
-        Ok(n)
-    })?;
-    for row in rows {
-        out.push(row?);
+        out.push(n);
     }
     Ok(())
 }

@@ -220,3 +220,31 @@ fn count_now(conn: &Connection, listing: Listing) -> rusqlite::Result<u64> {
     let n: i64 = stmt.query_row(params.as_slice(), |r| r.get(0))?;
     Ok(n as u64)
 }
+
+/// Every live reply: its id, the post it answers, and its mentions as stored (JSON).
+pub fn replies_with_mentions(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String)>> {
+    conn.prepare(
+        "SELECT id, in_reply_to, mentions FROM posts
+             WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    .collect()
+}
+
+/// Replaces a post's mentions (JSON), e.g. with the author of the post it answers.
+pub fn set_mentions(conn: &Connection, id: i64, mentions_json: &str) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE posts SET mentions = ?2 WHERE id = ?1",
+        rusqlite::params![id, mentions_json],
+    )
+}
+
+/// What live posts answer, each once, in order.
+pub fn reply_targets(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(
+        "SELECT DISTINCT in_reply_to FROM posts
+             WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL ORDER BY 1",
+    )?
+    .query_map([], |r| r.get(0))?
+    .collect()
+}

@@ -314,7 +314,7 @@ pub fn following(conn: &Connection) -> Result<String, OwnerError> {
         }
         // A follow stays pending when its Accept never arrived or was refused here: say which
         // (issue 10.4), matching the refused activity's actor to the account followed.
-        if let Some(r) = crate::inbox::refusals::latest_for_actor(conn, &id, &since)? {
+        if let Some(r) = crate::activitypub::refusals::latest_for_actor(conn, &id, &since)? {
             let what = match r.activity_type.as_deref() {
                 Some("Accept") => "its Accept",
                 _ => "a request from it",

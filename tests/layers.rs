@@ -28,7 +28,9 @@ const LAYERS: &[&[&str]] = &[
     &["posts", "federation"],
     &["graph"],
     &["actors"],
-    &["httpsig", "keys", "db", "urls", "config", "times", "text"],
+    &[
+        "httpsig", "keys", "db", "urls", "config", "times", "text", "sanitize",
+    ],
 ];
 
 /// Compiled alone by `fuzz/src/lib.rs` (`#[path]`): these may import only inside themselves.

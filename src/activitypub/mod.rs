@@ -5,6 +5,7 @@ pub mod fetch;
 pub mod incoming;
 pub mod public_keys;
 pub mod refusal;
+pub mod refusals;
 pub mod teaser;
 
 use serde_json::{Value, json};
@@ -275,9 +276,7 @@ pub fn note(site: &Site, post: &Post) -> Value {
             .title
             .as_deref()
             .map(|t| t.chars().take(MAX_GROUP_TITLE_CHARS).collect::<String>())
-            .unwrap_or_else(|| {
-                crate::conversation::sanitize::text_of(&post.content_html, MAX_GROUP_TITLE_CHARS)
-            });
+            .unwrap_or_else(|| crate::sanitize::text_of(&post.content_html, MAX_GROUP_TITLE_CHARS));
         note["name"] = json!(title);
     }
     note

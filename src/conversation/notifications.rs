@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::note::parse_time;
-use super::sanitize;
+use crate::sanitize;
 use crate::urls::Urls;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -174,7 +174,7 @@ fn moves(conn: &Connection, out: &mut Vec<Notification>) -> rusqlite::Result<()>
 /// Requests from allowed servers that the inbox refused (`inbox::refusals`): one entry per
 /// server, check and reason per hour, with its count.
 fn problems(conn: &Connection, limit: usize, out: &mut Vec<Notification>) -> rusqlite::Result<()> {
-    for r in crate::inbox::refusals::recent(conn, limit)? {
+    for r in crate::activitypub::refusals::recent(conn, limit)? {
         let mut n = Notification::new("problem", r.last_at, r.actor_id.unwrap_or(r.host.clone()));
         let what = r.activity_type.as_deref().unwrap_or("request");
         let times = if r.count > 1 {

@@ -70,7 +70,7 @@ pub fn link_reply_mentions(conn: &Connection, urls: &Urls) -> rusqlite::Result<u
         list.push(Mention {
             name,
             href: profile
-                .and_then(|p| super::sanitize::http_url(&p))
+                .and_then(|p| crate::sanitize::http_url(&p))
                 .unwrap_or_else(|| author.clone()),
             actor: Some(author),
             // The author a reply answers: a reply is a comment, never addressed as a group post.

@@ -11,9 +11,9 @@ use rusqlite::{Connection, params_from_iter};
 use time::OffsetDateTime;
 
 use super::note;
-use super::sanitize;
 use super::store;
 use crate::posts::{self, Post, format_time};
+use crate::sanitize;
 use crate::urls::Urls;
 
 /// Indentation stops here; deeper answers line up with the last level.

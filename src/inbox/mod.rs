@@ -11,7 +11,8 @@
 //! Verification happens at arrival, never in a worker: Threads' signatures expire in minutes.
 
 pub mod effects;
-pub mod refusals;
+// Recorded refusals live beside InboxError, below the owner's commands that show them.
+pub use crate::activitypub::refusals;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};

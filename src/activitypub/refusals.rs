@@ -14,9 +14,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
-use super::InboxError;
-use crate::conversation::sanitize::plain_text;
+use super::refusal::InboxError;
 use crate::httpsig::VerifyError;
+use crate::sanitize::plain_text;
 
 /// Distinct rows kept.
 pub const MAX_ROWS: i64 = 1_000;

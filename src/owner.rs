@@ -337,17 +337,7 @@ pub fn following(conn: &Connection) -> Result<String, OwnerError> {
 
 /// `user@host` handles mentioned in live posts that Hortus has not resolved to an actor yet.
 pub fn unresolved_mentions(conn: &Connection) -> Result<Vec<String>, OwnerError> {
-    let mut stmt = conn.prepare(
-        "SELECT DISTINCT substr(json_extract(m.value, '$.name'), 2) FROM posts p, json_each(p.mentions) m
-         WHERE p.deleted_at IS NULL
-           AND NOT EXISTS (SELECT 1 FROM remote_actors a
-                           WHERE lower(a.handle) = lower(substr(json_extract(m.value, '$.name'), 2)))
-         ORDER BY 1",
-    )?;
-    let handles = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(handles)
+    Ok(crate::posts::store::unresolved_mentions(conn)?)
 }
 
 /// Looks mentioned accounts up over WebFinger so posts address them by actor id. Only servers

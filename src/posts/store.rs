@@ -248,3 +248,27 @@ pub fn reply_targets(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     .query_map([], |r| r.get(0))?
     .collect()
 }
+
+/// The `user@host` of every mention in a live post that no cached actor has (any case), each
+/// once: what `hortus publish` looks up over WebFinger.
+pub fn unresolved_mentions(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT substr(json_extract(m.value, '$.name'), 2) FROM posts p, json_each(p.mentions) m
+         WHERE p.deleted_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM remote_actors a
+                           WHERE lower(a.handle) = lower(substr(json_extract(m.value, '$.name'), 2)))
+         ORDER BY 1",
+    )?;
+    stmt.query_map([], |r| r.get::<_, String>(0))?.collect()
+}
+
+/// The owner's world-readable posts that answer something: (id, what it answers). Only these
+/// two columns, so a site with many replies reads little per page.
+pub fn local_replies(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
+    conn.prepare_cached(
+        "SELECT id, in_reply_to FROM posts WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL
+         AND visibility != 'followers'",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
+}

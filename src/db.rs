@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use include_dir::{Dir, include_dir};
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use rusqlite_migration::Migrations;
 
 static MIGRATIONS_DIR: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");
@@ -50,6 +50,13 @@ pub fn open_in_memory() -> Result<Connection, DbError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrations().to_latest(&mut conn)?;
     Ok(conn)
+}
+
+/// An IMMEDIATE transaction on a shared `&Connection`: for work that reads then writes. A
+/// deferred one could not upgrade its read lock if the server wrote in between (SQLITE_BUSY
+/// without waiting); this one waits its turn. Fails if `conn` is already inside a transaction.
+pub fn write_transaction(conn: &Connection) -> rusqlite::Result<Transaction<'_>> {
+    Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
 }
 
 /// The async boundary to SQLite: one writer connection and a few read-only ones, each on its

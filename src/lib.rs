@@ -19,6 +19,7 @@ pub mod inbox;
 pub mod keys;
 pub mod owner;
 pub mod posts;
+pub mod sanitize;
 pub mod scaffold;
 pub mod text;
 pub mod timeline;

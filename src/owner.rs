@@ -3,12 +3,13 @@
 
 use std::fmt::Write as _;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 use crate::activitypub::{self as ap, fetch};
 use crate::config::FederationMode;
 use crate::context::Context;
 use crate::federation::{self, List, ListChange, SuspendedFollower};
+use crate::graph::{followers, following};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OwnerError {
@@ -155,22 +156,14 @@ pub fn knocks(conn: &Connection, limit: usize) -> Result<String, OwnerError> {
 }
 
 pub fn followers(conn: &Connection, state_filter: Option<&str>) -> Result<String, OwnerError> {
-    let mut stmt = conn.prepare(
-        "SELECT f.actor_id, f.state, f.created_at, a.handle FROM followers f
-         LEFT JOIN remote_actors a ON a.id = f.actor_id
-         WHERE ?1 IS NULL OR f.state = ?1 ORDER BY f.created_at",
-    )?;
-    let rows = stmt.query_map([state_filter], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<String>>(3)?,
-        ))
-    })?;
     let mut out = String::new();
-    for row in rows {
-        let (id, state, created, handle) = row?;
+    for follower in followers::list(conn, state_filter)? {
+        let followers::Follower {
+            actor_id: id,
+            state,
+            created_at: created,
+            handle,
+        } = follower;
         let _ = writeln!(
             out,
             "{state}\t{}\t{}\tsince {created}",
@@ -190,14 +183,11 @@ fn find_follower(
     who: &str,
 ) -> Result<(String, String, String, String), OwnerError> {
     let who = who.trim().trim_start_matches('@');
-    conn.query_row(
-        "SELECT f.actor_id, f.follow_id, f.state, a.inbox FROM followers f JOIN remote_actors a ON a.id = f.actor_id
-         WHERE f.actor_id = ?1 OR lower(a.handle) = lower(?1)",
-        [who],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-    )
-    .optional()?
-    .ok_or_else(|| OwnerError::Usage(format!("{who} is not a follower; see `hortus followers`")))
+    followers::find(conn, who)?
+        .map(|f| (f.actor_id, f.follow_id, f.state, f.inbox))
+        .ok_or_else(|| {
+            OwnerError::Usage(format!("{who} is not a follower; see `hortus followers`"))
+        })
 }
 
 /// Approves or rejects a pending follower: records the decision and queues the Accept/Reject,
@@ -218,12 +208,9 @@ pub fn answer_follower(
     let activity = ap::answer_follow(&ctx.urls, kind, &actor, &follow_id);
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     if approve {
-        tx.execute(
-            "UPDATE followers SET state = 'accepted' WHERE actor_id = ?1",
-            [&actor],
-        )?;
+        followers::accept(&tx, &actor)?;
     } else {
-        tx.execute("DELETE FROM followers WHERE actor_id = ?1", [&actor])?;
+        followers::remove(&tx, &actor)?;
     }
     crate::delivery::enqueue(&tx, &activity, &[inbox])
         .map_err(|e| OwnerError::Queue(e.to_string()))?;
@@ -266,16 +253,12 @@ pub async fn follow(ctx: &Context, account: &str) -> Result<String, OwnerError> 
     let activity = ap::follow(&ctx.urls, &follow_id, &target.id);
     let target_id = target.id.clone();
     let inbox = target.inbox.clone();
-    ctx
-        .db
+    ctx.db
         .call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            tx.execute(
-                "INSERT INTO following (actor_id, follow_id, state, created_at) VALUES (?1, ?2, 'pending', ?3)
-                 ON CONFLICT (actor_id) DO UPDATE SET follow_id = ?2, state = 'pending'",
-                params![target_id, follow_id, crate::posts::format_time(time::OffsetDateTime::now_utc())],
-            )?;
-            crate::delivery::enqueue(&tx, &activity, &[inbox]).map_err(|e| OwnerError::Queue(e.to_string()))?;
+            following::upsert_pending(&tx, &target_id, &follow_id, &crate::times::now())?;
+            crate::delivery::enqueue(&tx, &activity, &[inbox])
+                .map_err(|e| OwnerError::Queue(e.to_string()))?;
             tx.commit()?;
             Ok::<_, OwnerError>(())
         })
@@ -296,18 +279,12 @@ pub async fn unfollow(ctx: &Context, account: &str) -> Result<String, OwnerError
     ctx.db
         .call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let follow_id: Option<String> = tx
-                .query_row(
-                    "SELECT follow_id FROM following WHERE actor_id = ?1",
-                    [&target_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let follow_id = following::follow_id(&tx, &target_id)?;
             let Some(follow_id) = follow_id else {
                 return Err(OwnerError::Usage(format!("you do not follow {target_id}")));
             };
             let undo = ap::undo_follow(&urls, &follow_id, &target_id);
-            tx.execute("DELETE FROM following WHERE actor_id = ?1", [&target_id])?;
+            following::remove(&tx, &target_id)?;
             crate::delivery::enqueue(&tx, &undo, &[inbox])
                 .map_err(|e| OwnerError::Queue(e.to_string()))?;
             tx.commit()?;
@@ -318,20 +295,14 @@ pub async fn unfollow(ctx: &Context, account: &str) -> Result<String, OwnerError
 }
 
 pub fn following(conn: &Connection) -> Result<String, OwnerError> {
-    let mut stmt = conn.prepare(
-        "SELECT f.actor_id, f.state, a.handle, f.created_at FROM following f LEFT JOIN remote_actors a ON a.id = f.actor_id ORDER BY f.created_at",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<String>>(2)?,
-            r.get::<_, String>(3)?,
-        ))
-    })?;
     let mut out = String::new();
-    for row in rows {
-        let (id, state, handle, since) = row?;
+    for followed in following::list(conn)? {
+        let following::Followed {
+            actor_id: id,
+            state,
+            handle,
+            created_at: since,
+        } = followed;
         let _ = writeln!(
             out,
             "{state}\t{}\t{}",
@@ -343,7 +314,7 @@ pub fn following(conn: &Connection) -> Result<String, OwnerError> {
         }
         // A follow stays pending when its Accept never arrived or was refused here: say which
         // (issue 10.4), matching the refused activity's actor to the account followed.
-        if let Some(r) = crate::inbox::refusals::latest_for_actor(conn, &id, &since)? {
+        if let Some(r) = crate::activitypub::refusal::latest_for_actor(conn, &id, &since)? {
             let what = match r.activity_type.as_deref() {
                 Some("Accept") => "its Accept",
                 _ => "a request from it",
@@ -366,17 +337,7 @@ pub fn following(conn: &Connection) -> Result<String, OwnerError> {
 
 /// `user@host` handles mentioned in live posts that Hortus has not resolved to an actor yet.
 pub fn unresolved_mentions(conn: &Connection) -> Result<Vec<String>, OwnerError> {
-    let mut stmt = conn.prepare(
-        "SELECT DISTINCT substr(json_extract(m.value, '$.name'), 2) FROM posts p, json_each(p.mentions) m
-         WHERE p.deleted_at IS NULL
-           AND NOT EXISTS (SELECT 1 FROM remote_actors a
-                           WHERE lower(a.handle) = lower(substr(json_extract(m.value, '$.name'), 2)))
-         ORDER BY 1",
-    )?;
-    let handles = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(handles)
+    Ok(crate::posts::store::unresolved_mentions(conn)?)
 }
 
 /// Looks mentioned accounts up over WebFinger so posts address them by actor id. Only servers

@@ -3,8 +3,8 @@
 //! in SQL `ORDER BY` and `WHERE` comparisons, and a time read back compares equal to the one
 //! written. Peers read any RFC 3339; Mastodon itself sends whole seconds or milliseconds.
 //!
-//! `posts::format_time`, `conversation::note::format_time` and `federation::timestamp` are
-//! this function under the names their modules always used.
+//! `posts::format_time` and `conversation::note::format_time` are this function under the names
+//! their modules always used; `federation` imports it as `timestamp`.
 
 use time::{OffsetDateTime, UtcOffset};
 
@@ -21,6 +21,11 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         t.minute(),
         t.second()
     )
+}
+
+/// The current time as Hortus stores it.
+pub fn now() -> String {
+    rfc3339(OffsetDateTime::now_utc())
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 
 use std::time::SystemTime;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use url::Url;
 
@@ -49,26 +48,8 @@ impl From<crate::db::DbError> for FetchError {
     }
 }
 
-/// A remote actor as cached in `remote_actors`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RemoteActor {
-    pub id: String,
-    pub host: String,
-    pub inbox: String,
-    pub shared_inbox: Option<String>,
-    pub handle: Option<String>,
-    pub name: Option<String>,
-    pub url: Option<String>,
-    pub public_key_id: Option<String>,
-    pub public_key_pem: Option<String>,
-}
-
-impl RemoteActor {
-    /// Where deliveries for this actor go: the shared inbox when it has one.
-    pub fn delivery_inbox(&self) -> &str {
-        self.shared_inbox.as_deref().unwrap_or(&self.inbox)
-    }
-}
+// The cache (its struct and its rows) lives in crate::actors; these paths stay for callers.
+pub use crate::actors::{RemoteActor, StoreError, cached_actor, cached_by_key, store_actor};
 
 /// `host[:port]` of a URL, the form the policy and the tables use.
 pub fn host_of(url: &Url) -> String {
@@ -169,17 +150,6 @@ pub fn parse_actor_keyed(
     })
 }
 
-/// Why an actor was not stored.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the key {key} already belongs to {owner}; a key id cannot change owner")]
-    KeyTaken { key: String, owner: String },
-    #[error("the key {key} is not on the server of {actor}")]
-    KeyElsewhere { key: String, actor: String },
-    #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
-}
-
 impl From<StoreError> for FetchError {
     fn from(e: StoreError) -> Self {
         let key = match &e {
@@ -191,91 +161,6 @@ impl From<StoreError> for FetchError {
             reason: e.to_string(),
         }
     }
-}
-
-/// Stores (or refreshes) an actor. Its key id must be on its own origin and belong to no other
-/// actor: the inbox finds signers by key id (`cached_by_key`), so a key id that changed owner
-/// would let one server sign as another (issue 9). The unique index of migration 08 says the
-/// same to any other writer.
-pub fn store_actor(conn: &Connection, actor: &RemoteActor, raw: &Value) -> Result<(), StoreError> {
-    if let Some(key) = &actor.public_key_id {
-        let on_origin = match (Url::parse(key), Url::parse(&actor.id)) {
-            (Ok(k), Ok(a)) => k.origin() == a.origin(),
-            _ => false,
-        };
-        if !on_origin {
-            return Err(StoreError::KeyElsewhere {
-                key: key.clone(),
-                actor: actor.id.clone(),
-            });
-        }
-        let owner: Option<String> = conn
-            .prepare_cached("SELECT id FROM remote_actors WHERE public_key_id = ?1 AND id <> ?2")?
-            .query_row(params![key, actor.id], |r| r.get(0))
-            .optional()?;
-        if let Some(owner) = owner {
-            return Err(StoreError::KeyTaken {
-                key: key.clone(),
-                owner,
-            });
-        }
-    }
-    conn.execute(
-        "INSERT INTO remote_actors (id, host, inbox, shared_inbox, handle, name, url, public_key_id,
-             public_key_pem, raw, fetched_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT (id) DO UPDATE SET host = ?2, inbox = ?3, shared_inbox = ?4, handle = ?5,
-             name = ?6, url = ?7, public_key_id = ?8, public_key_pem = ?9, raw = ?10, fetched_at = ?11",
-        params![
-            actor.id,
-            actor.host,
-            actor.inbox,
-            actor.shared_inbox,
-            actor.handle,
-            actor.name,
-            actor.url,
-            actor.public_key_id,
-            actor.public_key_pem,
-            raw.to_string(),
-            crate::posts::format_time(time::OffsetDateTime::now_utc()),
-        ],
-    )?;
-    Ok(())
-}
-
-const ACTOR_COLUMNS: &str =
-    "id, host, inbox, shared_inbox, handle, name, url, public_key_id, public_key_pem";
-
-fn row_to_actor(r: &rusqlite::Row) -> rusqlite::Result<RemoteActor> {
-    Ok(RemoteActor {
-        id: r.get(0)?,
-        host: r.get(1)?,
-        inbox: r.get(2)?,
-        shared_inbox: r.get(3)?,
-        handle: r.get(4)?,
-        name: r.get(5)?,
-        url: r.get(6)?,
-        public_key_id: r.get(7)?,
-        public_key_pem: r.get(8)?,
-    })
-}
-
-pub fn cached_actor(conn: &Connection, id: &str) -> rusqlite::Result<Option<RemoteActor>> {
-    conn.query_row(
-        &format!("SELECT {ACTOR_COLUMNS} FROM remote_actors WHERE id = ?1"),
-        [id],
-        row_to_actor,
-    )
-    .optional()
-}
-
-pub fn cached_by_key(conn: &Connection, key_id: &str) -> rusqlite::Result<Option<RemoteActor>> {
-    conn.query_row(
-        &format!("SELECT {ACTOR_COLUMNS} FROM remote_actors WHERE public_key_id = ?1"),
-        [key_id],
-        row_to_actor,
-    )
-    .optional()
 }
 
 /// What fetching a remote document needs, and nothing else: taken from the [`Context`] by
@@ -536,6 +421,7 @@ pub fn webfinger_self(jrd: &Value) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::params;
     use serde_json::json;
 
     fn url(s: &str) -> Url {

@@ -61,13 +61,7 @@ async fn fetch_actor(ctx: &Context, account: &str) -> Result<(RemoteActor, Value
 
 /// Every inbox the owner's followers are reached at, each once.
 fn follower_inboxes(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    conn.prepare(
-        "SELECT DISTINCT COALESCE(NULLIF(a.shared_inbox, ''), a.inbox)
-         FROM followers f JOIN remote_actors a ON a.id = f.actor_id
-         WHERE f.state = 'accepted' ORDER BY 1",
-    )?
-    .query_map([], |r| r.get(0))?
-    .collect()
+    crate::graph::followers::accepted_inboxes(conn)
 }
 
 /// The Move activity: the owner's account moves to `target`.
@@ -145,13 +139,7 @@ fn record(
 /// Moves the follower row of `old` to `new`, keeping its state and Follow id.
 fn move_follower(conn: &mut Connection, old: &str, new: &str) -> rusqlite::Result<bool> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let n = tx.execute(
-        "INSERT INTO followers (actor_id, follow_id, state, created_at)
-         SELECT ?2, follow_id, state, ?3 FROM followers WHERE actor_id = ?1
-         ON CONFLICT (actor_id) DO NOTHING",
-        params![old, new, now()],
-    )?;
-    let removed = tx.execute("DELETE FROM followers WHERE actor_id = ?1", [old])?;
+    let (n, removed) = crate::graph::followers::move_to(&tx, old, new, &now())?;
     tx.commit()?;
     Ok(n > 0 || removed > 0)
 }
@@ -177,14 +165,11 @@ pub async fn receive(
     let id = activity.id.clone();
     let (is_follower, is_followed) = {
         let old = old.clone();
-        ctx
-            .db
+        ctx.db
             .call(move |c| {
-                let count = |sql: &str| c.query_row(sql, [&old], |r| r.get::<_, i64>(0));
                 Ok::<_, InboxError>((
-                    count("SELECT COUNT(*) FROM followers WHERE actor_id = ?1")? > 0,
-                    count("SELECT COUNT(*) FROM following WHERE actor_id = ?1 AND state != 'rejected'")?
-                        > 0,
+                    crate::graph::followers::is_follower(c, &old)?,
+                    crate::graph::following::is_following(c, &old)?,
                 ))
             })
             .await?
@@ -275,21 +260,14 @@ pub async fn add_moved_to(ctx: &Context, actor: &mut Value) -> Result<(), crate:
 /// written by the `csv` crate so a remote handle holding commas, quotes or line breaks stays one
 /// quoted field.
 pub fn export_followers(conn: &Connection) -> rusqlite::Result<String> {
-    let mut stmt = conn.prepare(
-        "SELECT f.actor_id, a.handle FROM followers f LEFT JOIN remote_actors a ON a.id = f.actor_id
-         WHERE f.state = 'accepted' ORDER BY COALESCE(a.handle, f.actor_id)",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-    })?;
+    let rows = crate::graph::followers::accepted_with_handles(conn)?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     let mut write = |record: &[&str]| {
         // Writing to memory fails only on allocation, which aborts anyway.
         let _ = csv.write_record(record);
     };
     write(&CSV_HEADER.split(',').collect::<Vec<_>>());
-    for row in rows {
-        let (id, handle) = row?;
+    for (id, handle) in rows {
         write(&[handle.as_deref().unwrap_or(&id), "true", "false", ""]);
     }
     let bytes = csv

@@ -6,8 +6,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::sanitize;
 use crate::activitypub::incoming::id_of;
+use crate::sanitize;
 
 /// Object types that are posts people write.
 pub const POST_TYPES: [&str; 4] = ["Note", "Article", "Page", "Question"];

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::note::parse_time;
-use super::sanitize;
+use crate::sanitize;
 use crate::urls::Urls;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -66,29 +66,22 @@ impl Notification {
 }
 
 fn followers(conn: &Connection, out: &mut Vec<Notification>) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT f.actor_id, f.state, f.created_at, a.handle, a.url FROM followers f
-         LEFT JOIN remote_actors a ON a.id = f.actor_id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        let state: String = r.get(1)?;
+    for (f, url) in crate::graph::followers::all_with_profiles(conn)? {
+        let state = f.state;
         let kind = if state == "pending" {
             "follow_request"
         } else {
             "follower"
         };
-        let mut n = Notification::new(kind, r.get(2)?, r.get(0)?);
-        n.account = r.get(3)?;
-        n.url = r.get(4)?;
+        let mut n = Notification::new(kind, f.created_at, f.actor_id);
+        n.account = f.handle;
+        n.url = url;
         if state == "suspended" {
             n.text = Some("suspended: their server is not allowed".into());
         } else if state == "pending" {
             n.text = Some("waiting: hortus followers approve ACCOUNT".into());
         }
-        Ok(n)
-    })?;
-    for row in rows {
-        out.push(row?);
+        out.push(n);
     }
     Ok(())
 }
@@ -181,7 +174,7 @@ fn moves(conn: &Connection, out: &mut Vec<Notification>) -> rusqlite::Result<()>
 /// Requests from allowed servers that the inbox refused (`inbox::refusals`): one entry per
 /// server, check and reason per hour, with its count.
 fn problems(conn: &Connection, limit: usize, out: &mut Vec<Notification>) -> rusqlite::Result<()> {
-    for r in crate::inbox::refusals::recent(conn, limit)? {
+    for r in crate::activitypub::refusal::recent(conn, limit)? {
         let mut n = Notification::new("problem", r.last_at, r.actor_id.unwrap_or(r.host.clone()));
         let what = r.activity_type.as_deref().unwrap_or("request");
         let times = if r.count > 1 {

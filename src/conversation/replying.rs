@@ -17,7 +17,7 @@ use super::note::format_time;
 use crate::activitypub::fetch::{self, id_of};
 use crate::context::Context;
 use crate::federation::Decision;
-use crate::posts::Mention;
+use crate::posts::{self, Mention};
 use crate::urls::Urls;
 
 /// The author of what `url` names, if known here without the network.
@@ -44,26 +44,13 @@ fn known_author(conn: &Connection, urls: &Urls, url: &str) -> rusqlite::Result<O
 /// `remote_actors`. Runs after every sync and before federating (`Site::publish_and_federate`);
 /// idempotent. Returns how many posts changed.
 pub fn link_reply_mentions(conn: &Connection, urls: &Urls) -> rusqlite::Result<usize> {
-    let replies: Vec<(i64, String, String)> = conn
-        .prepare(
-            "SELECT id, in_reply_to, mentions FROM posts
-             WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL",
-        )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
+    let replies = posts::store::replies_with_mentions(conn)?;
     let mut changed = 0;
     for (id, target, mentions) in replies {
         let Some(author) = known_author(conn, urls, &target)? else {
             continue;
         };
-        let known: Option<(Option<String>, Option<String>)> = conn
-            .query_row(
-                "SELECT handle, url FROM remote_actors WHERE id = ?1",
-                [&author],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((handle, profile)) = known else {
+        let Some((handle, profile)) = crate::actors::handle_and_url(conn, &author)? else {
             // Not cached: fanout could not deliver to it anyway.
             continue;
         };
@@ -83,18 +70,16 @@ pub fn link_reply_mentions(conn: &Connection, urls: &Urls) -> rusqlite::Result<u
         list.push(Mention {
             name,
             href: profile
-                .and_then(|p| super::sanitize::http_url(&p))
+                .and_then(|p| crate::sanitize::http_url(&p))
                 .unwrap_or_else(|| author.clone()),
             actor: Some(author),
             // The author a reply answers: a reply is a comment, never addressed as a group post.
             group: false,
         });
-        conn.execute(
-            "UPDATE posts SET mentions = ?2 WHERE id = ?1",
-            params![
-                id,
-                serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
-            ],
+        posts::store::set_mentions(
+            conn,
+            id,
+            &serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
         )?;
         changed += 1;
     }
@@ -111,13 +96,7 @@ fn author_of(doc: &Value) -> Option<&str> {
 
 /// What published posts answer whose author is not known yet (and not the owner).
 pub fn unresolved_targets(conn: &Connection, urls: &Urls) -> rusqlite::Result<Vec<String>> {
-    let targets: Vec<String> = conn
-        .prepare(
-            "SELECT DISTINCT in_reply_to FROM posts
-             WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL ORDER BY 1",
-        )?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let targets = posts::store::reply_targets(conn)?;
     let mut unknown = Vec::new();
     for t in targets {
         if super::store::local_post_slug(urls, &t).is_none()

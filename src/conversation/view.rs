@@ -11,9 +11,9 @@ use rusqlite::{Connection, params_from_iter};
 use time::OffsetDateTime;
 
 use super::note;
-use super::sanitize;
 use super::store;
 use crate::posts::{self, Post, format_time};
+use crate::sanitize;
 use crate::urls::Urls;
 
 /// Indentation stops here; deeper answers line up with the last level.
@@ -214,17 +214,6 @@ fn local_node(post: &Post, urls: &Urls, owner: &Owner) -> Node {
     }
 }
 
-/// The owner's world-readable posts that answer something: (id, what it answers). Only these
-/// two columns, so a site with many replies reads little per page.
-fn local_replies(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
-    conn.prepare_cached(
-        "SELECT id, in_reply_to FROM posts WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL
-         AND visibility != 'followers'",
-    )?
-    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-    .collect()
-}
-
 /// How many rows `sql` (selecting actor ids) gives for the post, from servers still shown.
 fn count(conn: &Connection, sql: &str, post_id: i64, shown: Shown) -> rusqlite::Result<u64> {
     let mut n = 0;
@@ -288,7 +277,7 @@ fn thread(
     shown: Shown,
 ) -> rusqlite::Result<Vec<ReplyView>> {
     let root_keys = [urls.post_object(&post.slug), urls.post_page(&post.slug)];
-    let candidates = local_replies(conn)?;
+    let candidates = crate::posts::store::local_replies(conn)?;
     let mut nodes: Vec<Node> = Vec::new();
     let mut known: HashSet<String> = root_keys.iter().cloned().collect();
     let mut in_thread: HashSet<i64> = HashSet::from([post.id]);

@@ -23,7 +23,7 @@
 //! profile URL or `user@host` handle): the Markdown renderer only guesses a mention's href, and
 //! Hortus never delivers to a guess.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde_json::Value;
 use std::time::SystemTime;
 
@@ -136,28 +136,12 @@ fn unix_seconds(post: &Post) -> i64 {
 /// Every inbox a post's activity goes to: accepted followers (shared inbox preferred) and
 /// mentioned accounts Hortus knows, each inbox once, in a stable order.
 pub fn recipients(conn: &Connection, post: &Post) -> Result<Vec<String>, DeliveryError> {
-    let mut inboxes: Vec<String> = conn
-        .prepare_cached(
-            "SELECT DISTINCT COALESCE(NULLIF(a.shared_inbox, ''), a.inbox)
-             FROM followers f JOIN remote_actors a ON a.id = f.actor_id
-             WHERE f.state = 'accepted'
-             ORDER BY 1",
-        )?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let mut inboxes = crate::graph::followers::accepted_inboxes(conn)?;
     // By actor id (resolved over WebFinger, or from the handle, which is derived from the actor
     // id's own host), never by `href`/`url`: any server can claim any profile URL (issue 9).
-    let mut by_mention = conn.prepare_cached(
-        "SELECT COALESCE(NULLIF(shared_inbox, ''), inbox) FROM remote_actors
-         WHERE id = COALESCE(?1, (SELECT id FROM remote_actors
-                                  WHERE handle IS NOT NULL AND lower(handle) = lower(?2)
-                                  ORDER BY fetched_at DESC LIMIT 1))",
-    )?;
     for m in &post.mentions {
         let handle = m.name.trim_start_matches('@');
-        let inbox: Option<String> = by_mention
-            .query_row(params![m.actor, handle], |r| r.get(0))
-            .optional()?;
+        let inbox = crate::actors::inbox_for(conn, m.actor.as_deref(), handle)?;
         if let Some(inbox) = inbox
             && !inboxes.contains(&inbox)
         {

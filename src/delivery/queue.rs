@@ -6,8 +6,13 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
-use super::schedule::{Backoff, Verdict};
-use super::{DeliveryError, unix_ms};
+use super::DeliveryError;
+use super::schedule::unix_ms;
+
+// Recording an attempt and the queue's status have their own files; their items keep their
+// `queue::` paths (the worker, `hortus queue` and the tests use them).
+pub use super::attempts::{AttemptResult, Claimed, Recorded, record};
+pub use super::status::{QueueStatus, ServerStatus, status};
 
 /// How long Hortus keeps trying one delivery before giving up: a peer down for a day or two
 /// still gets everything.
@@ -111,18 +116,6 @@ pub fn enqueue_at(
     }
 }
 
-/// A delivery a worker has leased and is about to send.
-#[derive(Debug, Clone)]
-pub struct Claimed {
-    pub id: i64,
-    pub activity_id: String,
-    pub inbox: String,
-    pub host: String,
-    /// Attempts made before this one.
-    pub attempts: u32,
-    pub body: String,
-}
-
 /// What a worker may take right now.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimLimits {
@@ -222,229 +215,6 @@ pub fn claim(
     Ok(claimed)
 }
 
-/// One attempt's result, ready to record.
-#[derive(Debug, Clone)]
-pub struct AttemptResult {
-    pub verdict: Verdict,
-    /// The HTTP status, when the peer answered.
-    pub status: Option<u16>,
-    /// What went wrong (with a short excerpt of the peer's answer), `None` on success.
-    pub error: Option<String>,
-    pub started: SystemTime,
-    pub duration: Duration,
-}
-
-/// Where a delivery stands after [`record`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    Done,
-    /// Will be tried again at this time (Unix ms).
-    Retrying(i64),
-    Failed,
-    /// The row was no longer pending (e.g. `hortus queue` changed it): nothing recorded.
-    Stale,
-}
-
-/// Records an attempt and moves the delivery on: done, retry later (backoff, Retry-After, never
-/// past its expiry), or failed. Updates the server's health: an answer other than 408/429/5xx
-/// closes its circuit and brings its waiting deliveries forward; a failure may pause it.
-/// A 410 from an actor's own inbox removes that follower.
-pub fn record(
-    conn: &mut Connection,
-    delivery: &Claimed,
-    result: &AttemptResult,
-    now: SystemTime,
-    backoff: &Backoff,
-) -> Result<Recorded, DeliveryError> {
-    let now_ms = unix_ms(now);
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let row: Option<(i64, i64)> = tx
-        .query_row(
-            "SELECT attempts, expires_ms FROM deliveries WHERE id = ?1 AND state = 'pending'",
-            [delivery.id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let Some((attempts, expires_ms)) = row else {
-        return Ok(Recorded::Stale);
-    };
-    let attempt = attempts + 1;
-    let error = result.error.as_deref().map(|e| truncate(e, 500));
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO delivery_attempts
-             (delivery_id, attempt, started_ms, duration_ms, status, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        delivery.id,
-        attempt,
-        unix_ms(result.started),
-        result.duration.as_millis() as i64,
-        result.status,
-        error,
-    ])?;
-
-    let finish =
-        |state: &str, error: Option<&str>| -> rusqlite::Result<()> {
-            tx.prepare_cached(
-            "UPDATE deliveries SET state = ?2, attempts = ?3, last_status = ?4, last_error = ?5,
-                 finished_ms = ?6, lease_owner = NULL, lease_until_ms = NULL
-             WHERE id = ?1",
-        )?
-        .execute(params![delivery.id, state, attempt, result.status, error, now_ms])?;
-            Ok(())
-        };
-    let retry_after = match &result.verdict {
-        Verdict::Retry { retry_after } | Verdict::RateLimited { retry_after } => Some(*retry_after),
-        _ => None,
-    };
-    let outcome = match &result.verdict {
-        Verdict::Delivered => {
-            finish("done", None)?;
-            Recorded::Done
-        }
-        Verdict::Gone => {
-            finish("failed", error.as_deref())?;
-            // The actor is gone (mitra and Mastodon drop it too). A shared inbox is a server's,
-            // not an actor's, so only actors whose own inbox this is are removed.
-            tx.execute(
-                "DELETE FROM followers WHERE actor_id IN (SELECT id FROM remote_actors WHERE inbox = ?1)",
-                [&delivery.inbox],
-            )?;
-            Recorded::Failed
-        }
-        Verdict::Rejected => {
-            finish("failed", error.as_deref())?;
-            Recorded::Failed
-        }
-        Verdict::Retry { .. } | Verdict::RateLimited { .. } => {
-            if now_ms >= expires_ms {
-                let gave_up = format!(
-                    "gave up after {} attempts: {}",
-                    attempt,
-                    error.as_deref().unwrap_or("no answer")
-                );
-                finish("failed", Some(&gave_up))?;
-                Recorded::Failed
-            } else {
-                let delay = backoff
-                    .retry_delay(attempt as u32, delivery.id)
-                    .max(retry_after.flatten().unwrap_or_default());
-                // The last try happens at the expiry, not never.
-                let next = now_ms
-                    .saturating_add(delay.as_millis() as i64)
-                    .min(expires_ms);
-                tx.prepare_cached(
-                    "UPDATE deliveries SET attempts = ?2, last_status = ?3, last_error = ?4,
-                         next_attempt_ms = ?5, lease_owner = NULL, lease_until_ms = NULL
-                     WHERE id = ?1",
-                )?
-                .execute(params![
-                    delivery.id,
-                    attempt,
-                    result.status,
-                    error,
-                    next
-                ])?;
-                Recorded::Retrying(next)
-            }
-        }
-    };
-    update_server(
-        &tx,
-        &delivery.host,
-        result,
-        error.as_deref(),
-        now_ms,
-        backoff,
-    )?;
-    tx.commit()?;
-    Ok(outcome)
-}
-
-/// The circuit breaker's bookkeeping for one attempt.
-fn update_server(
-    tx: &Connection,
-    host: &str,
-    result: &AttemptResult,
-    error: Option<&str>,
-    now_ms: i64,
-    backoff: &Backoff,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO delivery_servers (host) VALUES (?1) ON CONFLICT (host) DO NOTHING",
-    )?
-    .execute([host])?;
-    match &result.verdict {
-        Verdict::Retry { .. } => {
-            let failures: i64 = tx.query_row(
-                "UPDATE delivery_servers SET consecutive_failures = consecutive_failures + 1,
-                     last_error = ?2, last_failure_ms = ?3
-                 WHERE host = ?1 RETURNING consecutive_failures",
-                params![host, error, now_ms],
-                |r| r.get(0),
-            )?;
-            if let Some(pause) = backoff.pause_for(failures.max(0) as u32) {
-                tx.execute(
-                    "UPDATE delivery_servers SET paused_until_ms = ?2 WHERE host = ?1",
-                    params![host, now_ms.saturating_add(pause.as_millis() as i64)],
-                )?;
-                // While it stays down, whatever has run out of time is given up.
-                tx.execute(
-                    "UPDATE deliveries SET state = 'failed', finished_ms = ?2,
-                         last_error = 'gave up: the server kept failing: ' || COALESCE(last_error, ?3)
-                     WHERE host = ?1 AND state = 'pending' AND expires_ms <= ?2
-                       AND (lease_until_ms IS NULL OR lease_until_ms <= ?2)",
-                    params![host, now_ms, error],
-                )?;
-            }
-        }
-        Verdict::RateLimited { retry_after } => {
-            let pause = retry_after.unwrap_or(backoff.rate_limit_pause);
-            tx.execute(
-                "UPDATE delivery_servers SET paused_until_ms = MAX(COALESCE(paused_until_ms, 0), ?2),
-                     last_error = ?3, last_failure_ms = ?4
-                 WHERE host = ?1",
-                params![host, now_ms.saturating_add(pause.as_millis() as i64), error, now_ms],
-            )?;
-        }
-        // Refused before any request (policy, signing): says nothing about the server.
-        _ if result.status.is_none() => {}
-        _ => {
-            let was_failing: i64 = tx.query_row(
-                "SELECT consecutive_failures FROM delivery_servers WHERE host = ?1",
-                [host],
-                |r| r.get(0),
-            )?;
-            tx.execute(
-                "UPDATE delivery_servers SET consecutive_failures = 0, paused_until_ms = NULL,
-                     last_success_ms = ?2
-                 WHERE host = ?1",
-                params![host, now_ms],
-            )?;
-            if was_failing > 0 {
-                // It is back: what waited for it goes now rather than at its backoff time.
-                tx.execute(
-                    "UPDATE deliveries SET next_attempt_ms = ?2
-                     WHERE host = ?1 AND state = 'pending' AND next_attempt_ms > ?2",
-                    params![host, now_ms],
-                )?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max).collect();
-        t.push('…');
-        t
-    }
-}
-
 /// Gives back this owner's leases (graceful shutdown): the rows are due again at once.
 pub fn release(conn: &Connection, owner: &str) -> Result<usize, DeliveryError> {
     Ok(conn.execute(
@@ -531,94 +301,6 @@ pub fn normalise_server(server: &str) -> String {
     s.trim_end_matches('/').to_ascii_lowercase()
 }
 
-/// The queue at a glance, for `hortus queue`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueueStatus {
-    /// Waiting for their first attempt.
-    pub pending: u64,
-    /// Tried at least once, will be tried again.
-    pub retrying: u64,
-    pub failed: u64,
-    pub done: u64,
-    /// Servers with something pending or failed, or a failure streak; worst first.
-    pub servers: Vec<ServerStatus>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerStatus {
-    pub host: String,
-    pub pending: u64,
-    pub retrying: u64,
-    pub failed: u64,
-    pub consecutive_failures: u64,
-    /// Paused (circuit open) until this time, Unix ms, when in the future.
-    pub paused_until_ms: Option<i64>,
-    /// The last error recorded for one of its deliveries or for the server.
-    pub last_error: Option<String>,
-    /// When the next attempt is due, Unix ms.
-    pub next_attempt_ms: Option<i64>,
-}
-
-pub fn status(conn: &Connection, now: SystemTime) -> Result<QueueStatus, DeliveryError> {
-    let now_ms = unix_ms(now);
-    let mut st = QueueStatus::default();
-    conn.query_row(
-        "SELECT COALESCE(SUM(state = 'pending' AND attempts = 0), 0),
-                COALESCE(SUM(state = 'pending' AND attempts > 0), 0),
-                COALESCE(SUM(state = 'failed'), 0), COALESCE(SUM(state = 'done'), 0)
-         FROM deliveries",
-        [],
-        |r| {
-            st.pending = r.get::<_, i64>(0)? as u64;
-            st.retrying = r.get::<_, i64>(1)? as u64;
-            st.failed = r.get::<_, i64>(2)? as u64;
-            st.done = r.get::<_, i64>(3)? as u64;
-            Ok(())
-        },
-    )?;
-    let mut stmt = conn.prepare(
-        "WITH per AS (
-             SELECT host,
-                    SUM(state = 'pending' AND attempts = 0) AS pending,
-                    SUM(state = 'pending' AND attempts > 0) AS retrying,
-                    SUM(state = 'failed') AS failed,
-                    MIN(CASE WHEN state = 'pending' THEN next_attempt_ms END) AS next_ms
-             FROM deliveries GROUP BY host
-         ),
-         hosts AS (SELECT host FROM per WHERE pending + retrying + failed > 0
-                   UNION SELECT host FROM delivery_servers WHERE consecutive_failures > 0
-                                                          OR paused_until_ms > ?1)
-         SELECT h.host, COALESCE(p.pending, 0), COALESCE(p.retrying, 0), COALESCE(p.failed, 0),
-                COALESCE(s.consecutive_failures, 0),
-                CASE WHEN s.paused_until_ms > ?1 THEN s.paused_until_ms END,
-                COALESCE((SELECT last_error FROM deliveries d WHERE d.host = h.host
-                            AND d.last_error IS NOT NULL AND d.state != 'done'
-                          ORDER BY COALESCE(d.finished_ms, d.next_attempt_ms) DESC LIMIT 1),
-                         s.last_error),
-                p.next_ms
-         FROM hosts h LEFT JOIN per p ON p.host = h.host
-                      LEFT JOIN delivery_servers s ON s.host = h.host
-         ORDER BY (s.paused_until_ms > ?1) DESC, COALESCE(s.consecutive_failures, 0) DESC,
-                  COALESCE(p.failed, 0) DESC, h.host",
-    )?;
-    let rows = stmt.query_map([now_ms], |r| {
-        Ok(ServerStatus {
-            host: r.get(0)?,
-            pending: r.get::<_, i64>(1)? as u64,
-            retrying: r.get::<_, i64>(2)? as u64,
-            failed: r.get::<_, i64>(3)? as u64,
-            consecutive_failures: r.get::<_, i64>(4)? as u64,
-            paused_until_ms: r.get(5)?,
-            last_error: r.get(6)?,
-            next_attempt_ms: r.get(7)?,
-        })
-    })?;
-    for row in rows {
-        st.servers.push(row?);
-    }
-    Ok(st)
-}
-
 /// `hortus queue`'s text: totals, then each server that needs attention with its last error.
 pub fn render_status(st: &QueueStatus, now: SystemTime) -> String {
     let now_ms = unix_ms(now);
@@ -680,6 +362,7 @@ fn relative(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::schedule::{Backoff, Verdict};
     use serde_json::json;
 
     fn count(conn: &Connection, sql: &str) -> i64 {

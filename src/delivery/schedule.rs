@@ -147,6 +147,13 @@ pub fn verdict(status: u16, retry_after: Option<Duration>) -> Verdict {
     }
 }
 
+/// Milliseconds since the Unix epoch; times before it count as 0.
+pub fn unix_ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::FederationError;
 use super::domain::HostPort;
-use super::timestamp;
+use crate::times::rfc3339 as timestamp;
 
 /// Distinct (server, actor, type) rows kept.
 pub const MAX_KNOCK_ROWS: i64 = 10_000;

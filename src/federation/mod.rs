@@ -5,7 +5,8 @@
 //! - [`domain`]: entry and host syntax, normalisation ([`Pattern`], [`HostPort`]).
 //! - [`policy`]: the precedence rules, the in-memory snapshot ([`Policy`]) and the handle a
 //!   running server reloads when the lists change ([`PolicyHandle`]).
-//! - [`lists`]: the lists in SQLite, follower suspension and restore, bulk import.
+//! - [`lists`]: the allow and block lists in SQLite; [`suspension`]: what refusing a server
+//!   does to its followers, and restore; [`import`]: bulk import.
 //! - [`knocks`]: bounded record of refused requests.
 //! - [`guard`]: private-address guard, guarded DNS resolver, URL check, the HTTP client.
 //!
@@ -13,44 +14,29 @@
 //! hash lookup and a knock, never an outgoing request.
 
 pub mod domain;
+mod error;
 pub mod guard;
+pub mod import;
 pub mod knock_limit;
 pub mod knocks;
 pub mod lists;
 pub mod policy;
+pub mod suspension;
 
 pub use domain::{HostPort, Pattern, PatternError, PatternProblem};
+pub use error::FederationError;
 pub use guard::{
     GuardedResolver, ReadError, RefusedFetch, ResolveError, address_allowed, check_url,
     http_client, http_client_with, read_capped, user_agent,
 };
+pub use import::{ImportFormat, ImportReport, SkippedLine, import_domains};
 pub use knock_limit::{KnockLimiter, KnockLimits};
 pub use knocks::{Knock, MAX_KNOCK_ROWS, forget_knocks, knocks, record_knock};
 pub use lists::{
-    ImportFormat, ImportReport, List, ListChange, ListEntry, RestoreReport, SkippedLine,
-    SuspendedFollower, allow_add, allow_list, allow_remove, block_add, block_list, block_remove,
-    enforce_policy, import_domains, restore_followers, suspended_followers,
+    List, ListChange, ListEntry, allow_add, allow_list, allow_remove, block_add, block_list,
+    block_remove,
 };
 pub use policy::{Decision, Policy, PolicyHandle, Refusal, policy_version};
-
-#[derive(Debug, thiserror::Error)]
-pub enum FederationError {
-    #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
-    #[error(transparent)]
-    Pattern(#[from] PatternError),
-    #[error(
-        "the {list} list holds {pattern:?}, which is not a valid entry: {source}\n  fix: delete \
-         it with `sqlite3 hortus.db \"DELETE FROM federation_domains WHERE pattern = '{pattern}'\"`"
-    )]
-    CorruptEntry {
-        list: String,
-        pattern: String,
-        source: PatternError,
-    },
-    #[error("cannot build the HTTP client: {0}")]
-    HttpClient(reqwest::Error),
-}
-
-/// RFC 3339, UTC, whole seconds: see [`crate::times`].
-pub(crate) use crate::times::rfc3339 as timestamp;
+pub use suspension::{
+    RestoreReport, SuspendedFollower, enforce_policy, restore_followers, suspended_followers,
+};

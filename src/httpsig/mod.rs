@@ -17,140 +17,31 @@
 mod cavage;
 mod crypto;
 mod digest;
+mod error;
+mod request;
 mod rfc9421;
 #[cfg(test)]
 mod tests;
 
-use std::borrow::Cow;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use openssl::pkey::{PKey, Private, Public};
 
 pub use cavage::{CavageSignature, parse_signature_header};
 pub use crypto::{SignatureAlgorithm, generate_keypair, load_private_key, load_public_key};
 pub use digest::{content_digest_header, digest_header};
+pub use error::{SignError, VerifyError};
+pub use request::{RequestParts, SignatureForm, Verified};
 pub use rfc9421::Rfc9421Signature;
+
+// What the signature forms share, defined in request.rs and named here so `cavage` and `rfc9421`
+// import them from one place.
+pub(crate) use request::{Clock, MAX_SIGNATURE_HEADER_LEN};
+use request::{authority, check_key_id, shown};
 
 /// How far a signature's `Date` / `created` may lie from our clock, either way. Mastodon allows
 /// 5 min plus 1 h of grace; Fedify 1 h. PROTOCOL.md §3 asks for about 1 h.
 pub const DEFAULT_CLOCK_WINDOW: Duration = Duration::from_secs(60 * 60);
-
-/// Longest signature header value we parse: a 8192-bit RSA signature in base64 plus a generous
-/// keyId and header list fit in well under this.
-pub(crate) const MAX_SIGNATURE_HEADER_LEN: usize = 8 * 1024;
-
-/// A request as seen by the verifier.
-///
-/// Header names may be in any case; repeated headers should be joined with `", "` (they are
-/// joined here too if they arrive as separate pairs). Over HTTP/2 the caller puts the
-/// `:authority` into a `host` pair.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestParts<'a> {
-    pub method: &'a str,
-    /// The request target exactly as received: `/inbox` or `/users/a?page=2`.
-    pub path_and_query: &'a str,
-    pub headers: &'a [(String, String)],
-    /// The raw body bytes, before any parsing. `None` is treated as empty.
-    pub body: Option<&'a [u8]>,
-}
-
-impl<'a> RequestParts<'a> {
-    /// The value of header `name` (any case). Repeated headers are joined with `", "`.
-    pub fn header(&self, name: &str) -> Option<Cow<'a, str>> {
-        let mut values = self
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str());
-        let first = values.next()?;
-        match values.next() {
-            None => Some(Cow::Borrowed(first)),
-            Some(second) => {
-                let mut joined = format!("{first}, {second}");
-                for v in values {
-                    joined.push_str(", ");
-                    joined.push_str(v);
-                }
-                Some(Cow::Owned(joined))
-            }
-        }
-    }
-
-    fn body(&self) -> &'a [u8] {
-        self.body.unwrap_or_default()
-    }
-
-    /// A request that carries content must have it covered by a digest. GET and HEAD carry
-    /// none unless a body was actually sent.
-    fn has_content(&self) -> bool {
-        !(self.method.eq_ignore_ascii_case("GET") || self.method.eq_ignore_ascii_case("HEAD"))
-            || !self.body().is_empty()
-    }
-}
-
-/// Why an incoming signature was refused. Every variant means "answer 401"; the `Display` text
-/// is short, safe to send back to the peer, and never echoes more than a few dozen characters of
-/// its input.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    #[error("no Signature header")]
-    MissingSignature,
-    #[error("malformed Signature header: {0}")]
-    MalformedSignature(&'static str),
-    #[error("malformed Signature-Input header: {0}")]
-    MalformedSignatureInput(&'static str),
-    #[error("unsupported signature algorithm {0:?}")]
-    UnsupportedAlgorithm(String),
-    #[error("(created) and (expires) are only allowed with algorithm hs2019")]
-    PseudoHeaderNeedsHs2019,
-    #[error("unsupported covered component {0:?}")]
-    UnsupportedComponent(String),
-    #[error("signed header {0:?} is missing from the request")]
-    MissingSignedHeader(String),
-    #[error("header {0:?} has a value that cannot be signed")]
-    UnsignableHeaderValue(String),
-    #[error("the signature must cover {0}")]
-    InsufficientCoverage(&'static str),
-    #[error("no Digest or Content-Digest header")]
-    MissingDigest,
-    #[error("malformed digest header: {0}")]
-    MalformedDigest(&'static str),
-    #[error("no supported digest algorithm (sha-256 or sha-512)")]
-    UnsupportedDigest,
-    #[error("digest does not match the body")]
-    DigestMismatch,
-    #[error("malformed Date header")]
-    MalformedDate,
-    #[error("signature is too old (more than {0} s)")]
-    TooOld(u64),
-    #[error("signature is dated in the future (more than {0} s ahead)")]
-    InFuture(u64),
-    #[error("signature has expired")]
-    Expired,
-    #[error("unusable public key: {0}")]
-    BadKey(&'static str),
-    #[error("the key type does not fit algorithm {0}")]
-    KeyMismatch(&'static str),
-    #[error("signature does not verify")]
-    BadSignature,
-}
-
-/// Why an outgoing request could not be signed. These are our own faults, not the peer's.
-#[derive(Debug, thiserror::Error)]
-pub enum SignError {
-    #[error("openssl: {0}")]
-    Openssl(#[from] openssl::error::ErrorStack),
-    #[error("cannot sign a request to {0}: the URL has no host")]
-    NoHost(String),
-    #[error("keyId {0:?} contains characters that cannot be sent in a header")]
-    InvalidKeyId(String),
-    #[error("{0} cannot be sent in a header")]
-    InvalidHeaderValue(&'static str),
-    #[error("only RSA keys can sign outgoing requests")]
-    UnsupportedKey,
-    #[error("the clock is before 1970")]
-    Clock,
-}
 
 /// A parsed signature, waiting for its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,26 +70,6 @@ impl PendingSignature {
             Form::Rfc9421(_) => SignatureForm::Rfc9421,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignatureForm {
-    /// draft-cavage-http-signatures-12 `Signature:` (or `Authorization: Signature`).
-    Cavage,
-    /// RFC 9421 `Signature-Input:` + `Signature:`.
-    Rfc9421,
-}
-
-/// What a successful verification proved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verified {
-    pub key_id: String,
-    pub form: SignatureForm,
-    pub algorithm: SignatureAlgorithm,
-    /// The covered headers / components, in signed order.
-    pub covered: Vec<String>,
-    /// The cavage signature only verified with `(request-target)` stripped of its query string.
-    pub query_dropped: bool,
 }
 
 /// Settings for [`verify_with`].
@@ -374,83 +245,4 @@ pub fn sign_get_rfc9421(
     now: SystemTime,
 ) -> Result<Vec<(String, String)>, SignError> {
     rfc9421::sign(url, "GET", None, key_id, key, now)
-}
-
-/// `now` and the allowed window as Unix seconds, with saturating arithmetic so that absurd
-/// timestamps from the network cannot overflow.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock {
-    now: i64,
-    window: i64,
-}
-
-impl Clock {
-    pub(crate) fn new(now: SystemTime, window: Duration) -> Clock {
-        Clock {
-            now: unix_seconds(now),
-            window: i64::try_from(window.as_secs()).unwrap_or(i64::MAX),
-        }
-    }
-
-    /// Accept a signing time within the window on either side of now.
-    pub(crate) fn check_signed_at(&self, at: i64) -> Result<(), VerifyError> {
-        if at > self.now.saturating_add(self.window) {
-            return Err(VerifyError::InFuture(self.window.unsigned_abs()));
-        }
-        if at < self.now.saturating_sub(self.window) {
-            return Err(VerifyError::TooOld(self.window.unsigned_abs()));
-        }
-        Ok(())
-    }
-
-    pub(crate) fn check_expires(&self, expires: i64) -> Result<(), VerifyError> {
-        if expires < self.now {
-            Err(VerifyError::Expired)
-        } else {
-            Ok(())
-        }
-    }
-
-    pub(crate) fn check_date_header(&self, req: &RequestParts) -> Result<(), VerifyError> {
-        let date = req
-            .header("date")
-            .ok_or_else(|| VerifyError::MissingSignedHeader("date".into()))?;
-        let at = httpdate::parse_http_date(date.trim()).map_err(|_| VerifyError::MalformedDate)?;
-        self.check_signed_at(unix_seconds(at))
-    }
-}
-
-/// Seconds since the epoch; times before it count as 0 (they only ever come from a broken clock).
-fn unix_seconds(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// For error messages that quote peer input: at most 64 characters.
-fn shown(s: &str) -> String {
-    s.chars().take(64).collect()
-}
-
-/// `host[:port]` of a URL, the port only when it is not the scheme's default: what HTTP
-/// clients send as `Host`.
-fn authority(url: &url::Url) -> Result<String, SignError> {
-    let host = url
-        .host_str()
-        .ok_or_else(|| SignError::NoHost(url.to_string()))?;
-    Ok(match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    })
-}
-
-fn check_key_id(key_id: &str) -> Result<(), SignError> {
-    if key_id.is_empty()
-        || key_id
-            .chars()
-            .any(|c| c == '"' || c == '\\' || c.is_control())
-    {
-        return Err(SignError::InvalidKeyId(shown(key_id)));
-    }
-    Ok(())
 }

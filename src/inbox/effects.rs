@@ -4,7 +4,7 @@
 //! Follows and actor updates are handled here; conversations (replies, mentions, quotes,
 //! likes, boosts, their edits, deletions and undos) and Move in `crate::conversation`.
 
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde_json::Value;
 use url::Url;
 
@@ -13,9 +13,7 @@ use crate::activitypub::fetch::RemoteActor;
 use crate::activitypub::{self as ap, fetch};
 use crate::context::Context;
 use crate::conversation;
-
-/// A follower's state, read before a Follow is answered.
-pub(crate) const FOLLOWER_STATE: &str = "SELECT state FROM followers WHERE actor_id = ?1";
+use crate::graph::{followers, following};
 
 pub async fn apply(
     ctx: &Context,
@@ -41,7 +39,7 @@ pub async fn apply(
 }
 
 fn now() -> String {
-    crate::posts::format_time(time::OffsetDateTime::now_utc())
+    crate::times::now()
 }
 
 /// Someone follows the owner. Allowed servers get an Accept at once, unless the owner approves
@@ -59,13 +57,10 @@ async fn follow(
     let follower = signer.clone();
     let follow_id = activity.id.clone();
     let urls = ctx.urls.clone();
-    ctx
-        .db
+    ctx.db
         .call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let existing: Option<String> = tx
-                .query_row(FOLLOWER_STATE, [&follower.id], |r| r.get(0))
-                .ok();
+            let existing = followers::state_of(&tx, &follower.id).ok().flatten();
             let accept_now = match existing.as_deref() {
                 Some("accepted") => true,
                 // Suspended by the policy: the owner decides; never silently restored.
@@ -77,11 +72,7 @@ async fn follow(
                 _ if accept_now => "accepted",
                 _ => "pending",
             };
-            tx.execute(
-                "INSERT INTO followers (actor_id, follow_id, state, created_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (actor_id) DO UPDATE SET follow_id = ?2, state = ?3",
-                params![follower.id, follow_id, new_state, now()],
-            )?;
+            followers::upsert(&tx, &follower.id, &follow_id, new_state, &now())?;
             if accept_now {
                 let accept = ap::answer_follow(&urls, "Accept", &follower.id, &follow_id);
                 crate::delivery::enqueue(&tx, &accept, std::slice::from_ref(&follower.inbox))
@@ -124,12 +115,9 @@ async fn undo(ctx: &Context, activity: &Activity, signer: &RemoteActor) -> Resul
             // An embedded Follow names its actor (checked above); a bare id must match the one
             // we stored for this follower.
             if embedded {
-                c.execute("DELETE FROM followers WHERE actor_id = ?1", [&signer_id])?;
+                followers::remove(c, &signer_id)?;
             } else {
-                c.execute(
-                    "DELETE FROM followers WHERE actor_id = ?1 AND follow_id = ?2",
-                    params![signer_id, follow_id],
-                )?;
+                followers::remove_follow(c, &signer_id, follow_id.as_deref())?;
             }
             Ok::<_, InboxError>(())
         })
@@ -152,9 +140,11 @@ async fn follow_answered(
     let changed = ctx
         .db
         .call(move |c| {
-            Ok::<_, InboxError>(c.execute(
-                "UPDATE following SET state = ?3 WHERE actor_id = ?1 AND (follow_id = ?2 OR ?2 IS NULL)",
-                params![signer_id, follow_id, new_state],
+            Ok::<_, InboxError>(following::set_state(
+                c,
+                &signer_id,
+                follow_id.as_deref(),
+                new_state,
             )?)
         })
         .await?;
@@ -165,9 +155,9 @@ async fn follow_answered(
 }
 
 fn forget_actor(c: &Connection, actor_id: &str) -> rusqlite::Result<()> {
-    c.execute("DELETE FROM followers WHERE actor_id = ?1", [actor_id])?;
-    c.execute("DELETE FROM following WHERE actor_id = ?1", [actor_id])?;
-    c.execute("DELETE FROM remote_actors WHERE id = ?1", [actor_id])?;
+    followers::remove(c, actor_id)?;
+    following::remove(c, actor_id)?;
+    crate::actors::forget(c, actor_id)?;
     Ok(())
 }
 

@@ -24,16 +24,13 @@ fn inbox_path() -> Vec<(&'static str, &'static str)> {
             "cached actor by key id",
             "SELECT id FROM remote_actors WHERE public_key_id = ?1",
         ),
-        // Follow / Undo / Accept / Reject / Delete of an actor (inbox/effects.rs).
-        ("follower state", super::effects::FOLLOWER_STATE),
+        // Follow / Undo / Accept / Reject / Delete of an actor (inbox/effects.rs, SQL in graph/).
+        ("follower state", crate::graph::followers::STATE_OF),
         (
             "remove a follower's Follow",
-            "DELETE FROM followers WHERE actor_id = ?1 AND follow_id = ?2",
+            crate::graph::followers::REMOVE_FOLLOW,
         ),
-        (
-            "answer to our Follow",
-            "UPDATE following SET state = ?3 WHERE actor_id = ?1 AND (follow_id = ?2 OR ?2 IS NULL)",
-        ),
+        ("answer to our Follow", crate::graph::following::SET_STATE),
         // Replies, mentions, quotes, edits and deletes (conversation/store.rs).
         ("what is stored of a post", store::EXISTING_NOTE),
         (

@@ -220,3 +220,55 @@ fn count_now(conn: &Connection, listing: Listing) -> rusqlite::Result<u64> {
     let n: i64 = stmt.query_row(params.as_slice(), |r| r.get(0))?;
     Ok(n as u64)
 }
+
+/// Every live reply: its id, the post it answers, and its mentions as stored (JSON).
+pub fn replies_with_mentions(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String)>> {
+    conn.prepare(
+        "SELECT id, in_reply_to, mentions FROM posts
+             WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    .collect()
+}
+
+/// Replaces a post's mentions (JSON), e.g. with the author of the post it answers.
+pub fn set_mentions(conn: &Connection, id: i64, mentions_json: &str) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE posts SET mentions = ?2 WHERE id = ?1",
+        rusqlite::params![id, mentions_json],
+    )
+}
+
+/// What live posts answer, each once, in order.
+pub fn reply_targets(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(
+        "SELECT DISTINCT in_reply_to FROM posts
+             WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL ORDER BY 1",
+    )?
+    .query_map([], |r| r.get(0))?
+    .collect()
+}
+
+/// The `user@host` of every mention in a live post that no cached actor has (any case), each
+/// once: what `hortus publish` looks up over WebFinger.
+pub fn unresolved_mentions(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT substr(json_extract(m.value, '$.name'), 2) FROM posts p, json_each(p.mentions) m
+         WHERE p.deleted_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM remote_actors a
+                           WHERE lower(a.handle) = lower(substr(json_extract(m.value, '$.name'), 2)))
+         ORDER BY 1",
+    )?;
+    stmt.query_map([], |r| r.get::<_, String>(0))?.collect()
+}
+
+/// The owner's world-readable posts that answer something: (id, what it answers). Only these
+/// two columns, so a site with many replies reads little per page.
+pub fn local_replies(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
+    conn.prepare_cached(
+        "SELECT id, in_reply_to FROM posts WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL
+         AND visibility != 'followers'",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
+}

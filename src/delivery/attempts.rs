@@ -1,0 +1,241 @@
+//! Recording one attempt, in one transaction with what it changes: the delivery moves on (done,
+//! retry later, failed), and the per-server circuit breaker counts the failure or closes.
+
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::DeliveryError;
+use super::schedule::{Backoff, Verdict, unix_ms};
+
+/// A delivery a worker has leased and is about to send.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub activity_id: String,
+    pub inbox: String,
+    pub host: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub body: String,
+}
+
+/// One attempt's result, ready to record.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub verdict: Verdict,
+    /// The HTTP status, when the peer answered.
+    pub status: Option<u16>,
+    /// What went wrong (with a short excerpt of the peer's answer), `None` on success.
+    pub error: Option<String>,
+    pub started: SystemTime,
+    pub duration: Duration,
+}
+
+/// Where a delivery stands after [`record`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Done,
+    /// Will be tried again at this time (Unix ms).
+    Retrying(i64),
+    Failed,
+    /// The row was no longer pending (e.g. `hortus queue` changed it): nothing recorded.
+    Stale,
+}
+
+/// Records an attempt and moves the delivery on: done, retry later (backoff, Retry-After, never
+/// past its expiry), or failed. Updates the server's health: an answer other than 408/429/5xx
+/// closes its circuit and brings its waiting deliveries forward; a failure may pause it.
+/// A 410 from an actor's own inbox removes that follower.
+pub fn record(
+    conn: &mut Connection,
+    delivery: &Claimed,
+    result: &AttemptResult,
+    now: SystemTime,
+    backoff: &Backoff,
+) -> Result<Recorded, DeliveryError> {
+    let now_ms = unix_ms(now);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let row: Option<(i64, i64)> = tx
+        .query_row(
+            "SELECT attempts, expires_ms FROM deliveries WHERE id = ?1 AND state = 'pending'",
+            [delivery.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((attempts, expires_ms)) = row else {
+        return Ok(Recorded::Stale);
+    };
+    let attempt = attempts + 1;
+    let error = result.error.as_deref().map(|e| truncate(e, 500));
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO delivery_attempts
+             (delivery_id, attempt, started_ms, duration_ms, status, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        delivery.id,
+        attempt,
+        unix_ms(result.started),
+        result.duration.as_millis() as i64,
+        result.status,
+        error,
+    ])?;
+
+    let finish =
+        |state: &str, error: Option<&str>| -> rusqlite::Result<()> {
+            tx.prepare_cached(
+            "UPDATE deliveries SET state = ?2, attempts = ?3, last_status = ?4, last_error = ?5,
+                 finished_ms = ?6, lease_owner = NULL, lease_until_ms = NULL
+             WHERE id = ?1",
+        )?
+        .execute(params![delivery.id, state, attempt, result.status, error, now_ms])?;
+            Ok(())
+        };
+    let retry_after = match &result.verdict {
+        Verdict::Retry { retry_after } | Verdict::RateLimited { retry_after } => Some(*retry_after),
+        _ => None,
+    };
+    let outcome = match &result.verdict {
+        Verdict::Delivered => {
+            finish("done", None)?;
+            Recorded::Done
+        }
+        Verdict::Gone => {
+            finish("failed", error.as_deref())?;
+            // The actor is gone (mitra and Mastodon drop it too). A shared inbox is a server's,
+            // not an actor's, so only actors whose own inbox this is are removed.
+            crate::graph::followers::remove_by_inbox(&tx, &delivery.inbox)?;
+            Recorded::Failed
+        }
+        Verdict::Rejected => {
+            finish("failed", error.as_deref())?;
+            Recorded::Failed
+        }
+        Verdict::Retry { .. } | Verdict::RateLimited { .. } => {
+            if now_ms >= expires_ms {
+                let gave_up = format!(
+                    "gave up after {} attempts: {}",
+                    attempt,
+                    error.as_deref().unwrap_or("no answer")
+                );
+                finish("failed", Some(&gave_up))?;
+                Recorded::Failed
+            } else {
+                let delay = backoff
+                    .retry_delay(attempt as u32, delivery.id)
+                    .max(retry_after.flatten().unwrap_or_default());
+                // The last try happens at the expiry, not never.
+                let next = now_ms
+                    .saturating_add(delay.as_millis() as i64)
+                    .min(expires_ms);
+                tx.prepare_cached(
+                    "UPDATE deliveries SET attempts = ?2, last_status = ?3, last_error = ?4,
+                         next_attempt_ms = ?5, lease_owner = NULL, lease_until_ms = NULL
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    delivery.id,
+                    attempt,
+                    result.status,
+                    error,
+                    next
+                ])?;
+                Recorded::Retrying(next)
+            }
+        }
+    };
+    update_server(
+        &tx,
+        &delivery.host,
+        result,
+        error.as_deref(),
+        now_ms,
+        backoff,
+    )?;
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// The circuit breaker's bookkeeping for one attempt.
+fn update_server(
+    tx: &Connection,
+    host: &str,
+    result: &AttemptResult,
+    error: Option<&str>,
+    now_ms: i64,
+    backoff: &Backoff,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO delivery_servers (host) VALUES (?1) ON CONFLICT (host) DO NOTHING",
+    )?
+    .execute([host])?;
+    match &result.verdict {
+        Verdict::Retry { .. } => {
+            let failures: i64 = tx.query_row(
+                "UPDATE delivery_servers SET consecutive_failures = consecutive_failures + 1,
+                     last_error = ?2, last_failure_ms = ?3
+                 WHERE host = ?1 RETURNING consecutive_failures",
+                params![host, error, now_ms],
+                |r| r.get(0),
+            )?;
+            if let Some(pause) = backoff.pause_for(failures.max(0) as u32) {
+                tx.execute(
+                    "UPDATE delivery_servers SET paused_until_ms = ?2 WHERE host = ?1",
+                    params![host, now_ms.saturating_add(pause.as_millis() as i64)],
+                )?;
+                // While it stays down, whatever has run out of time is given up.
+                tx.execute(
+                    "UPDATE deliveries SET state = 'failed', finished_ms = ?2,
+                         last_error = 'gave up: the server kept failing: ' || COALESCE(last_error, ?3)
+                     WHERE host = ?1 AND state = 'pending' AND expires_ms <= ?2
+                       AND (lease_until_ms IS NULL OR lease_until_ms <= ?2)",
+                    params![host, now_ms, error],
+                )?;
+            }
+        }
+        Verdict::RateLimited { retry_after } => {
+            let pause = retry_after.unwrap_or(backoff.rate_limit_pause);
+            tx.execute(
+                "UPDATE delivery_servers SET paused_until_ms = MAX(COALESCE(paused_until_ms, 0), ?2),
+                     last_error = ?3, last_failure_ms = ?4
+                 WHERE host = ?1",
+                params![host, now_ms.saturating_add(pause.as_millis() as i64), error, now_ms],
+            )?;
+        }
+        // Refused before any request (policy, signing): says nothing about the server.
+        _ if result.status.is_none() => {}
+        _ => {
+            let was_failing: i64 = tx.query_row(
+                "SELECT consecutive_failures FROM delivery_servers WHERE host = ?1",
+                [host],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "UPDATE delivery_servers SET consecutive_failures = 0, paused_until_ms = NULL,
+                     last_success_ms = ?2
+                 WHERE host = ?1",
+                params![host, now_ms],
+            )?;
+            if was_failing > 0 {
+                // It is back: what waited for it goes now rather than at its backoff time.
+                tx.execute(
+                    "UPDATE deliveries SET next_attempt_ms = ?2
+                     WHERE host = ?1 AND state = 'pending' AND next_attempt_ms > ?2",
+                    params![host, now_ms],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}

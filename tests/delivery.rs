@@ -408,7 +408,7 @@ async fn a_server_that_keeps_failing_is_paused_probed_and_resumed() {
     assert_eq!(server.host, down.host());
     assert!(server.paused_until_ms.is_some(), "{status:?}");
     assert_eq!(server.retrying, 6);
-    let text = queue::render_status(&status, clock_now(&clock));
+    let text = hortus::cli::report::queue_status(&status, clock_now(&clock));
     assert!(text.contains("PAUSED"), "{text}");
     assert!(text.contains("HTTP 503"), "{text}");
 

@@ -282,7 +282,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let status = crate::delivery::queue::status(&conn, now)?;
-            show(&crate::delivery::queue::render_status(&status, now));
+            show(&report::queue_status(&status, now));
             Ok(())
         }
         Command::Serve { listen } => {

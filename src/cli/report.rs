@@ -3,8 +3,11 @@
 //! `text::for_terminal`: never a control character or bidi override, only our own layout.
 
 use std::net::SocketAddr;
+use std::time::SystemTime;
 
 use crate::app::{self, Site};
+use crate::delivery::schedule::unix_ms;
+use crate::delivery::status::QueueStatus;
 use crate::posts::SyncReport;
 
 /// Prints command output that may hold remote strings (names, handles, actor ids, errors a
@@ -122,4 +125,62 @@ pub fn serving(site: &Site, local: SocketAddr, watch_error: Option<&app::AppErro
         eprintln!("warning: {e}; run `hortus publish` after editing posts");
     }
     println!("Watching content/ for changes. Press Ctrl-C to stop.");
+}
+
+/// `hortus queue`'s text: totals, then each server that needs attention with its last error.
+pub fn queue_status(st: &QueueStatus, now: SystemTime) -> String {
+    let now_ms = unix_ms(now);
+    let mut out = format!(
+        "deliveries: {} pending, {} retrying, {} failed, {} done\n",
+        st.pending, st.retrying, st.failed, st.done
+    );
+    if st.servers.is_empty() {
+        out.push_str("every server is up to date\n");
+        return out;
+    }
+    for s in &st.servers {
+        let mut parts = Vec::new();
+        if let Some(until) = s.paused_until_ms {
+            parts.push(format!(
+                "PAUSED for {} after {} failures in a row",
+                relative(until - now_ms),
+                s.consecutive_failures
+            ));
+        } else if s.consecutive_failures > 0 {
+            parts.push(format!("{} failures in a row", s.consecutive_failures));
+        }
+        for (n, what) in [
+            (s.pending, "pending"),
+            (s.retrying, "retrying"),
+            (s.failed, "failed"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        if let Some(next) = s.next_attempt_ms {
+            parts.push(if next <= now_ms {
+                "next attempt due now".to_string()
+            } else {
+                format!("next attempt in {}", relative(next - now_ms))
+            });
+        }
+        out.push_str(&format!("\n{}  {}\n", s.host, parts.join(", ")));
+        if let Some(e) = &s.last_error {
+            out.push_str(&format!("    last error: {e}\n"));
+        }
+    }
+    out.push_str("\nSend a server's deliveries now: hortus queue retry SERVER\n");
+    out
+}
+
+/// `45 s`, `12 min`, `3 h`, `2 d`.
+fn relative(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..=89 => format!("{s} s"),
+        90..=5399 => format!("{} min", (s + 30) / 60),
+        5400..=172_799 => format!("{} h", (s + 1800) / 3600),
+        _ => format!("{} d", (s + 43_200) / 86_400),
+    }
 }

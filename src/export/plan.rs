@@ -155,7 +155,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The tag names a tag page accepts (`web::render_tag`); anything else would answer 404.
+/// The tag names a tag page accepts (`web/pages.rs` `render_tag`); anything else would answer 404.
 fn valid_tag(tag: &str) -> bool {
     !tag.is_empty() && tag.len() <= 100 && tag.chars().all(|c| c.is_alphanumeric() || c == '_')
 }

@@ -35,7 +35,7 @@ impl Default for KnockLimits {
     }
 }
 
-/// Shared by every request (see `AppState`).
+/// One per server, shared by every request (see `app::Shared`).
 #[derive(Debug, Default)]
 pub struct KnockLimiter {
     limits: KnockLimits,

@@ -13,6 +13,7 @@ pub mod federation;
 pub mod httpsig;
 pub mod inbox;
 pub mod keys;
+pub mod ops;
 pub mod owner;
 pub mod posts;
 pub mod scaffold;

@@ -78,6 +78,11 @@ fn service_prints_a_hardened_unit_that_systemd_analyze_accepts() {
     assert!(String::from_utf8_lossy(&root.stderr).contains("useradd --system"));
 
     let Ok(analyze) = which("systemd-analyze") else {
+        // CI installs it (scripts/install-test-deps.sh): there a missing tool is a failure.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "systemd-analyze is not installed: run scripts/install-test-deps.sh"
+        );
         eprintln!(
             "SKIPPED systemd-analyze verify: systemd-analyze is not installed (apt-get install systemd)"
         );
@@ -87,6 +92,8 @@ fn service_prints_a_hardened_unit_that_systemd_analyze_accepts() {
     std::fs::write(&file, &unit).unwrap();
     let verify = Command::new(analyze)
         .arg("verify")
+        // Off a terminal it logs to the journal otherwise, and stderr would prove nothing.
+        .env("SYSTEMD_LOG_TARGET", "console")
         .arg(&file)
         .output()
         .unwrap();
@@ -95,6 +102,21 @@ fn service_prints_a_hardened_unit_that_systemd_analyze_accepts() {
     assert!(
         verify.status.success() && complaints.trim().is_empty(),
         "systemd-analyze verify:\n{complaints}\n{unit}"
+    );
+    // And it does complain about a unit systemd would half-ignore: the check is real.
+    let broken = site.tmp.path().join("broken.service");
+    std::fs::write(&broken, unit.replace("MemoryMax=512M", "MemoryMax=lots")).unwrap();
+    let verify = Command::new(which("systemd-analyze").unwrap())
+        .arg("verify")
+        // Off a terminal it logs to the journal otherwise, and stderr would prove nothing.
+        .env("SYSTEMD_LOG_TARGET", "console")
+        .arg(&broken)
+        .output()
+        .unwrap();
+    let complaint = String::from_utf8_lossy(&verify.stderr);
+    assert!(
+        complaint.contains("broken.service:") && complaint.contains("'lots'"),
+        "{complaint}"
     );
 }
 

@@ -145,16 +145,22 @@ fn keep_copy(
     let mut name = db_path.as_os_str().to_owned();
     name.push(format!(".before-{:02}", version + 1));
     let kept = PathBuf::from(name);
-    let mut partial = kept.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    // A leftover from a copy that was interrupted.
-    let _ = std::fs::remove_file(&partial);
-    copy(conn, &partial)?;
-    std::fs::rename(&partial, &kept).map_err(|source| SnapshotError::Io {
+    let io = |source| SnapshotError::Io {
         path: kept.clone(),
         source,
-    })?;
+    };
+    // A name of its own: two commands started at once after an upgrade never share one.
+    let dir = match kept.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let partial = tempfile::Builder::new()
+        .prefix(".hortus.db.before-")
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    copy(conn, partial.path())?;
+    partial.persist(&kept).map_err(|e| io(e.error))?;
     Ok(Some(kept))
 }
 
@@ -269,11 +275,11 @@ mod tests {
             )
             .unwrap();
         assert_eq!(key, "مفتاح");
-        assert!(
-            !dir.path()
-                .join(format!("hortus.db.before-{latest:02}.partial"))
-                .exists()
-        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains("partial")), "{names:?}");
         // Opening it again, up to date, keeps nothing new and leaves the copy alone.
         drop(conn);
         let modified = std::fs::metadata(&kept).unwrap().modified().unwrap();

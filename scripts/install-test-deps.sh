@@ -31,6 +31,19 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
+# --- systemd-analyze for tests/ops.rs ------------------------------------------------------------
+# `systemd-analyze verify` checks the unit `hortus service` prints. Debian's systemd package
+# installs without starting anything when systemd is not PID 1 (a container, a CI runner).
+if ! command -v systemd-analyze >/dev/null; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-test-deps: systemd-analyze missing; run this script as root to apt-get install systemd" >&2
+    exit 1
+  fi
+  echo "install-test-deps: apt-get install systemd"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null
+fi
+
 # --- Web servers for tests/export.rs -------------------------------------------------------------
 # nginx and Caddy from Debian serve a `hortus export` on loopback with the generated
 # configuration. Installed only when missing (needs root and the Debian mirror the first time);

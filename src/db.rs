@@ -17,11 +17,13 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    #[error("keeping a copy of the database before migrating it: {0}")]
+    Snapshot(#[from] crate::ops::snapshot::SnapshotError),
     #[error("database worker stopped: {0}")]
     Closed(String),
 }
 
-fn migrations() -> Migrations<'static> {
+pub(crate) fn migrations() -> Migrations<'static> {
     // The directory is embedded at compile time; a malformed one is a build bug caught by tests.
     Migrations::from_directory(&MIGRATIONS_DIR).expect("migrations/ is well-formed")
 }
@@ -40,7 +42,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 pub fn open(path: &Path) -> Result<Connection, DbError> {
     let mut conn = Connection::open(path)?;
     configure(&conn)?;
-    migrations().to_latest(&mut conn)?;
+    let migrations = migrations();
+    crate::ops::snapshot::keep_before_migrating(&conn, path, &migrations)?;
+    migrations.to_latest(&mut conn)?;
     Ok(conn)
 }
 

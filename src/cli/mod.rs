@@ -26,6 +26,9 @@ pub struct Cli {
     /// The site directory (holds hortus.toml, hortus.db, content/ and media/).
     #[arg(long, global = true, env = "HORTUS_DIR", default_value = ".")]
     pub dir: PathBuf,
+    /// Log lines as text (coloured only on a terminal) or as JSON, one object per line.
+    #[arg(long, global = true, value_enum, env = "HORTUS_LOG_FORMAT", default_value_t = crate::ops::logs::LogFormat::Text)]
+    pub log_format: crate::ops::logs::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -133,6 +136,20 @@ pub enum Command {
         /// Write into a non-empty directory that holds no earlier export.
         #[arg(long)]
         force: bool,
+    },
+    /// Write a backup of the site to FILE (a new .tar.gz; `hortus serve` may keep running):
+    /// hortus.toml, a consistent copy of hortus.db, content/ and media/. It holds the keys.
+    Backup { file: PathBuf },
+    /// Restore a backup made by `hortus backup` into DIR, which must be new or empty.
+    Restore {
+        file: PathBuf,
+        #[arg(value_name = "DIR")]
+        into: PathBuf,
+    },
+    /// Print a systemd unit that runs `hortus serve` for this site as USER, sandboxed.
+    Service {
+        #[arg(long)]
+        user: String,
     },
     /// Create a demo site with sample posts (if absent) and serve it on http://127.0.0.1:8080.
     Demo {
@@ -385,6 +402,19 @@ pub fn run(cli: Cli) -> Result<()> {
                 progress: false,
             },
         ),
+        Command::Backup { file } => {
+            show(&crate::ops::backup::backup(&cli.dir, &file)?.summary());
+            Ok(())
+        }
+        Command::Restore { file, into } => {
+            show(&crate::ops::restore::restore(&file, &into)?.summary());
+            Ok(())
+        }
+        Command::Service { user } => {
+            let exe = std::env::current_exe().context("finding the running hortus binary")?;
+            print!("{}", crate::ops::service::unit(&user, &cli.dir, &exe)?);
+            Ok(())
+        }
         Command::Demo { path, listen } => {
             if scaffold::ensure_demo(&path, &listen)? {
                 println!("Created a demo site in {}", path.display());

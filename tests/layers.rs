@@ -18,7 +18,7 @@ use std::path::Path;
 /// Top to bottom. A module may import from its own layer (if no cycle) or any layer below.
 const LAYERS: &[&[&str]] = &[
     &["cli"],
-    &["app", "export", "scaffold"],
+    &["app", "export", "scaffold", "ops"],
     &["web", "inbox", "api"],
     &["timeline"],
     &["conversation", "owner"],
@@ -749,7 +749,9 @@ fn each_table_group_has_one_owner() {
             let write = matches!(kw, "INTO" | "UPDATE")
                 || (kw == "FROM" && i > 0 && words[i - 1].1 == "DELETE");
             let line = f.sql[..at].matches('\n').count() + 1;
-            if table.starts_with('{') && !rel.starts_with("posts/") {
+            // `db/` owns the database as a whole: a backup counts the rows of every table the
+            // schema names, whatever owns them.
+            if table.starts_with('{') && !rel.starts_with("posts/") && !rel.starts_with("db/") {
                 problems.push(format!("src/{rel}:{line}: `{kw} {table}` builds a table name at run time; call the owner's function"));
             }
             for (t, owner, every) in TABLE_OWNERS {

@@ -16,7 +16,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{CONFIG_FILE, DB_FILE};
-use crate::ops::snapshot::{self, SnapshotError};
+use crate::db::snapshot::{self, SnapshotError};
 
 /// The name of the manifest inside the archive.
 pub const MANIFEST: &str = "hortus-backup.json";
@@ -103,24 +103,6 @@ impl BackupReport {
     }
 }
 
-/// Every table's row count, and the schema version, of the database `conn`.
-pub fn count_rows(conn: &Connection) -> rusqlite::Result<(i64, BTreeMap<String, i64>)> {
-    let version = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let tables: Vec<String> = conn
-        .prepare(
-            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-        )?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut rows = BTreeMap::new();
-    for table in tables {
-        // Names come from the schema itself; quoted as identifiers all the same.
-        let sql = format!("SELECT COUNT(*) FROM \"{}\"", table.replace('"', "\"\""));
-        rows.insert(table, conn.query_row(&sql, [], |r| r.get(0))?);
-    }
-    Ok((version, rows))
-}
-
 /// Writes the backup of the site in `site_dir` to the new file `out`.
 pub fn backup(site_dir: &Path, out: &Path) -> Result<BackupReport, BackupError> {
     let db_path = site_dir.join(DB_FILE);
@@ -155,10 +137,11 @@ pub fn backup(site_dir: &Path, out: &Path) -> Result<BackupReport, BackupError> 
             path: db_copy.clone(),
             source,
         })?;
-        let (schema_version, rows) = count_rows(&conn).map_err(|source| BackupError::Sqlite {
-            path: db_copy.clone(),
-            source,
-        })?;
+        let (schema_version, rows) =
+            snapshot::count_rows(&conn).map_err(|source| BackupError::Sqlite {
+                path: db_copy.clone(),
+                source,
+            })?;
         Manifest {
             format: FORMAT,
             hortus: env!("CARGO_PKG_VERSION").to_string(),

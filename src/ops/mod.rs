@@ -1,5 +1,5 @@
 //! Running Hortus for years on a small server: backups that restore ([`backup`], [`restore`]),
-//! the copy of the database kept before a schema migration ([`snapshot`]), a hardened systemd
+//! the copy of the database kept before a schema migration (`db::snapshot`), a hardened systemd
 //! unit ([`service`]) and logs a terminal or a collector can read ([`logs`]).
 //!
 //! Everything here takes plain parameters (a site directory, a database path or connection), not
@@ -9,4 +9,3 @@ pub mod backup;
 pub mod logs;
 pub mod restore;
 pub mod service;
-pub mod snapshot;

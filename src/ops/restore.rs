@@ -16,8 +16,9 @@ use flate2::read::GzDecoder;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::config::{CONFIG_FILE, DB_FILE};
-use crate::ops::backup::{FOLDERS, FORMAT, MANIFEST, Manifest, count_rows};
-use crate::ops::snapshot;
+use crate::db::snapshot;
+use crate::db::snapshot::count_rows;
+use crate::ops::backup::{FOLDERS, FORMAT, MANIFEST, Manifest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {

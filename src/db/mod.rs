@@ -1,5 +1,8 @@
 //! Connection set-up and migrations. SQL lives beside the module that owns the data; this module
-//! only opens connections and hands async code a non-blocking way to use them.
+//! only opens connections and hands async code a non-blocking way to use them, and takes
+//! consistent copies of the whole database ([`snapshot`]: backups, the copy before a migration).
+
+pub mod snapshot;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +21,7 @@ pub enum DbError {
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("keeping a copy of the database before migrating it: {0}")]
-    Snapshot(#[from] crate::ops::snapshot::SnapshotError),
+    Snapshot(#[from] snapshot::SnapshotError),
     #[error("database worker stopped: {0}")]
     Closed(String),
 }
@@ -43,7 +46,7 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
     let mut conn = Connection::open(path)?;
     configure(&conn)?;
     let migrations = migrations();
-    crate::ops::snapshot::keep_before_migrating(&conn, path, &migrations)?;
+    snapshot::keep_before_migrating(&conn, path, &migrations)?;
     migrations.to_latest(&mut conn)?;
     Ok(conn)
 }

@@ -7,6 +7,7 @@
 //! (Copying a few pages per step would restart from scratch each time another connection writes:
 //! on a busy server it might never finish.)
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -162,6 +163,24 @@ fn keep_copy(
     copy(conn, partial.path())?;
     partial.persist(&kept).map_err(|e| io(e.error))?;
     Ok(Some(kept))
+}
+
+/// Every table's row count, and the schema version, of the database `conn`.
+pub fn count_rows(conn: &Connection) -> rusqlite::Result<(i64, BTreeMap<String, i64>)> {
+    let version = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut rows = BTreeMap::new();
+    for table in tables {
+        // Names come from the schema itself; quoted as identifiers all the same.
+        let sql = format!("SELECT COUNT(*) FROM \"{}\"", table.replace('"', "\"\""));
+        rows.insert(table, conn.query_row(&sql, [], |r| r.get(0))?);
+    }
+    Ok((version, rows))
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 
 use crate::config::{self, CONFIG_FILE, Config, DB_FILE};
 use crate::keys;
-use crate::posts::{format_time, slugify};
+use crate::posts::slugify;
+use crate::times::rfc3339;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScaffoldError {
@@ -133,7 +134,7 @@ pub fn init(o: &InitOptions) -> Result<Config, ScaffoldError> {
             return Err(ScaffoldError::Exists(dir.join(existing)));
         }
     }
-    let now = format_time(
+    let now = rfc3339(
         OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .unwrap_or(OffsetDateTime::now_utc()),
@@ -212,7 +213,7 @@ pub fn new_post(
     }
     front.push_str(&format!(
         "date = {}\ntags = []\nvisibility = \"public\"   # public | unlisted | followers\n# summary = \"content warning\"\n+++\n\n",
-        format_time(now.replace_nanosecond(0).unwrap_or(now))
+        rfc3339(now.replace_nanosecond(0).unwrap_or(now))
     ));
     for n in 1..1000 {
         let name = if n == 1 {

@@ -3,8 +3,7 @@
 //! in SQL `ORDER BY` and `WHERE` comparisons, and a time read back compares equal to the one
 //! written. Peers read any RFC 3339; Mastodon itself sends whole seconds or milliseconds.
 //!
-//! `posts::format_time` and `conversation::note::format_time` are this function under the names
-//! their modules always used; `federation` imports it as `timestamp`.
+//! [`rfc3339`] is the one way to write a time; `federation` imports it as `timestamp`.
 
 use time::{OffsetDateTime, UtcOffset};
 

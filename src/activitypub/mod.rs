@@ -10,7 +10,8 @@ pub mod teaser;
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::posts::{Post, Visibility, format_time};
+use crate::posts::{Post, Visibility};
+use crate::times::rfc3339;
 use crate::urls::Urls;
 
 pub const AS_CONTEXT: &str = "https://www.w3.org/ns/activitystreams";
@@ -253,7 +254,7 @@ pub fn note(site: &Site, post: &Post) -> Value {
         "content": content,
         "contentMap": { language: content },
         "url": u.post_page(&post.slug),
-        "published": format_time(post.published),
+        "published": rfc3339(post.published),
         "to": to,
         "cc": cc,
         "tag": tags,
@@ -263,7 +264,7 @@ pub fn note(site: &Site, post: &Post) -> Value {
         "inReplyTo": post.in_reply_to,
     });
     if let Some(updated) = post.updated {
-        note["updated"] = json!(format_time(updated));
+        note["updated"] = json!(rfc3339(updated));
     }
     if let Some(group) = audience(post) {
         // FEP-1b12: `audience` names the group; Lemmy reads it first to find the community.
@@ -305,7 +306,7 @@ pub fn tombstone(site: &Site, post: &Post) -> Value {
         "formerType": object_type(post),
     });
     if let Some(d) = post.deleted_at {
-        t["deleted"] = json!(format_time(d));
+        t["deleted"] = json!(rfc3339(d));
     }
     t
 }
@@ -322,7 +323,7 @@ pub fn create(site: &Site, post: &Post) -> Value {
         "id": format!("{}#create", site.urls.post_object(&post.slug)),
         "type": "Create",
         "actor": site.urls.actor(),
-        "published": format_time(post.published),
+        "published": rfc3339(post.published),
         "to": object["to"].clone(),
         "cc": object["cc"].clone(),
         "object": object,
@@ -341,7 +342,7 @@ pub fn update(site: &Site, post: &Post, id: &str) -> Value {
     activity["id"] = json!(id);
     activity["type"] = json!("Update");
     if let Some(updated) = post.updated {
-        activity["published"] = json!(format_time(updated));
+        activity["published"] = json!(rfc3339(updated));
     }
     activity
 }
@@ -361,7 +362,7 @@ pub fn delete(site: &Site, post: &Post, id: &str) -> Value {
         "object": {"id": object, "type": "Tombstone"},
     });
     if let Some(d) = post.deleted_at {
-        activity["published"] = json!(format_time(d));
+        activity["published"] = json!(rfc3339(d));
     }
     activity
 }

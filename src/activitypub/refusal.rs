@@ -212,8 +212,8 @@ fn record_capped(
     cap: i64,
 ) -> rusqlite::Result<i64> {
     let now = now.replace_nanosecond(0).unwrap_or(now);
-    let at = crate::posts::format_time(now);
-    let since = crate::posts::format_time(now - DEDUPE_WINDOW);
+    let at = crate::times::rfc3339(now);
+    let since = crate::times::rfc3339(now - DEDUPE_WINDOW);
     let tx = conn.unchecked_transaction()?;
     let updated: Option<i64> = tx
         .prepare_cached(

@@ -11,7 +11,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::note::format_time;
 use crate::activitypub::fetch::{self, RemoteActor, id_of};
 use crate::activitypub::incoming::Activity;
 use crate::activitypub::refusal::InboxError;
@@ -19,12 +18,13 @@ use crate::activitypub::{self as ap};
 use crate::context::Context;
 use crate::federation::Decision;
 use crate::owner::OwnerError;
+use crate::times::rfc3339;
 
 /// The header Mastodon writes in `following_accounts.csv` and reads back on import.
 pub const CSV_HEADER: &str = "Account address,Show boosts,Notify on new posts,Languages";
 
 fn now() -> String {
-    format_time(time::OffsetDateTime::now_utc())
+    rfc3339(time::OffsetDateTime::now_utc())
 }
 
 /// Does the actor document list `id` in `alsoKnownAs`?

@@ -94,9 +94,6 @@ pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
         .map(|t| t.to_offset(time::UtcOffset::UTC))
 }
 
-/// Whole seconds, UTC: what the conversation tables store, so times sort as text.
-pub use crate::times::rfc3339 as format_time;
-
 /// `url` may be a string, a Link, or an array of them (Threads): the first http(s) text/html.
 fn page_url(v: &Value) -> Option<String> {
     items(v.get("url")).into_iter().find_map(|u| {
@@ -256,6 +253,7 @@ impl RemoteNote {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::times::rfc3339;
     use serde_json::json;
 
     #[test]
@@ -285,7 +283,7 @@ mod tests {
         assert_eq!(n.attachments.len(), 1);
         assert_eq!(n.attachments[0].name.as_deref(), Some("a cat"));
         assert_eq!(
-            format_time(n.published.unwrap()),
+            rfc3339(n.published.unwrap()),
             "2026-01-02T03:04:05Z",
             "whole seconds"
         );

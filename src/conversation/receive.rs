@@ -5,15 +5,16 @@
 use serde_json::Value;
 use url::Url;
 
-use super::note::{RemoteNote, format_time};
+use super::note::RemoteNote;
 use super::store::{self, Outcome, ReactionKind};
 use crate::activitypub::fetch::{self, RemoteActor, id_of};
 use crate::activitypub::incoming::Activity;
 use crate::activitypub::refusal::InboxError;
 use crate::context::Context;
+use crate::times::rfc3339;
 
 fn now() -> String {
-    format_time(time::OffsetDateTime::now_utc())
+    rfc3339(time::OffsetDateTime::now_utc())
 }
 
 fn same_origin(a: &str, b: &str) -> bool {

@@ -10,12 +10,13 @@
 use serde_json::Value;
 use url::Url;
 
-use super::note::{RemoteNote, format_time};
+use super::note::RemoteNote;
 use super::store::{self, ReactionKind};
 use crate::activitypub::fetch::{self, RemoteActor, id_of};
 use crate::activitypub::incoming::Activity;
 use crate::activitypub::refusal::InboxError;
 use crate::context::Context;
+use crate::times::rfc3339;
 
 fn same_origin(a: &str, b: &str) -> bool {
     match (Url::parse(a), Url::parse(b)) {
@@ -116,7 +117,7 @@ async fn post(ctx: &Context, inner: &Value, actor: &str) -> Result<(), InboxErro
         .map(|u| fetch::host_of(&u))
         .unwrap_or_default();
     let urls = ctx.urls.clone();
-    let now = format_time(time::OffsetDateTime::now_utc());
+    let now = rfc3339(time::OffsetDateTime::now_utc());
     let outcome = ctx
         .db
         .call(move |c| {
@@ -134,7 +135,7 @@ async fn like(ctx: &Context, inner: &Value, id: &str, actor: &str) -> Result<(),
     };
     let urls = ctx.urls.clone();
     let (actor, id, raw) = (actor.to_string(), id.to_string(), inner.clone());
-    let now = format_time(time::OffsetDateTime::now_utc());
+    let now = rfc3339(time::OffsetDateTime::now_utc());
     let outcome = ctx
         .db
         .call(move |c| {

@@ -13,11 +13,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use url::Url;
 
-use super::note::format_time;
 use crate::activitypub::fetch::{self, id_of};
 use crate::context::Context;
 use crate::federation::Decision;
 use crate::posts::{self, Mention};
+use crate::times::rfc3339;
 use crate::urls::Urls;
 
 /// The author of what `url` names, if known here without the network.
@@ -162,7 +162,7 @@ async fn resolve_one(ctx: &Context, url: &str) -> Result<(), String> {
                     url,
                     object_id,
                     actor.id,
-                    format_time(time::OffsetDateTime::now_utc())
+                    rfc3339(time::OffsetDateTime::now_utc())
                 ],
             )
             .map_err(crate::db::DbError::from)

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
-use super::note::{self, RemoteNote};
+use super::note::RemoteNote;
 use crate::posts::{self, Post};
 use crate::urls::Urls;
 
@@ -188,7 +188,7 @@ fn receive_note_in(
         if e.deleted || e.actor_id != actor {
             return Ok(Outcome::Ignored);
         }
-        let incoming = note.updated.map(note::format_time);
+        let incoming = note.updated.map(crate::times::rfc3339);
         if let (Some(stored), Some(incoming)) = (&e.updated, &incoming)
             && incoming < stored
         {
@@ -200,8 +200,8 @@ fn receive_note_in(
         return Ok(Outcome::Ignored);
     }
     let attachments = serde_json::to_string(&note.attachments).unwrap_or_else(|_| "[]".into());
-    let published = note.published.map(note::format_time);
-    let updated = note.updated.map(note::format_time);
+    let published = note.published.map(crate::times::rfc3339);
+    let updated = note.updated.map(crate::times::rfc3339);
     // On an edit without `updated`, the time it reached us stands in, so the page says "edited".
     conn.execute(
         "INSERT INTO remote_notes (id, actor_id, host, object_type, in_reply_to, thread_post_id,

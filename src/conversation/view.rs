@@ -12,8 +12,9 @@ use time::OffsetDateTime;
 
 use super::note;
 use super::store;
-use crate::posts::{self, Post, format_time};
+use crate::posts::{self, Post};
 use crate::sanitize;
+use crate::times::rfc3339;
 use crate::urls::Urls;
 
 /// Indentation stops here; deeper answers line up with the last level.
@@ -192,7 +193,7 @@ fn local_node(post: &Post, urls: &Urls, owner: &Owner) -> Node {
     Node {
         keys: vec![urls.post_object(&post.slug), urls.post_page(&post.slug)],
         parent: post.in_reply_to.clone(),
-        published: note::format_time(post.published),
+        published: crate::times::rfc3339(post.published),
         pruned: false,
         deleted: false,
         view: ReplyView {
@@ -203,9 +204,9 @@ fn local_node(post: &Post, urls: &Urls, owner: &Owner) -> Node {
             author_url: Some(owner.home.to_string()),
             server: String::new(),
             url: Some(urls.post_page(&post.slug)),
-            published_iso: format_time(post.published),
+            published_iso: rfc3339(post.published),
             published_human: human_time(post.published),
-            updated_iso: post.updated.map(format_time),
+            updated_iso: post.updated.map(rfc3339),
             updated_human: post.updated.map(human_time).unwrap_or_default(),
             summary: post.summary.clone(),
             content_html: post.content_html.clone(),

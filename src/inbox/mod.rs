@@ -85,10 +85,7 @@ pub async fn receive(
         .call(move |c| {
             let n = c.execute(
                 MARK_SEEN,
-                rusqlite::params![
-                    id,
-                    crate::posts::format_time(time::OffsetDateTime::now_utc())
-                ],
+                rusqlite::params![id, crate::times::rfc3339(time::OffsetDateTime::now_utc())],
             )?;
             Ok::<_, InboxError>(n == 1)
         })
@@ -127,7 +124,7 @@ pub fn prune_seen(
     conn: &rusqlite::Connection,
     cutoff: time::OffsetDateTime,
 ) -> rusqlite::Result<usize> {
-    conn.execute(PRUNE_SEEN, [crate::posts::format_time(cutoff)])
+    conn.execute(PRUNE_SEEN, [crate::times::rfc3339(cutoff)])
 }
 
 /// Prunes the dedupe table once an hour, for as long as the server runs.
@@ -422,7 +419,7 @@ mod tests {
                 "INSERT INTO inbox_seen (activity_id, received_at) VALUES (?1, ?2)",
                 rusqlite::params![
                     id,
-                    crate::posts::format_time(now - time::Duration::days(age_days))
+                    crate::times::rfc3339(now - time::Duration::days(age_days))
                 ],
             )
             .unwrap();

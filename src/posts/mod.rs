@@ -22,6 +22,3 @@ pub use post::{Attachment, Post, hex_sha256, slugify};
 pub use source::{Draft, Loaded, content_files, load_drafts, parse_file, source_hash};
 pub use store::{Listing, by_id, by_slug, count, list};
 pub use sync::{MASTODON_MAX_MEDIA, SyncReport, live_hashes, publish, sync};
-
-/// Whole seconds, UTC, as every table stores times: see [`crate::times`].
-pub use crate::times::rfc3339 as format_time;

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::error::PostError;
 use super::source::{Loaded, load_drafts};
-use crate::times::rfc3339 as format_time;
+use crate::times::rfc3339;
 use crate::urls::Urls;
 
 /// What a publish changed, by post id (for delivery) and slug (for the owner).
@@ -49,7 +49,7 @@ fn now_utc() -> OffsetDateTime {
 /// (same id, `updated` bumped), missing → deleted (tombstoned). Unchanged posts are not touched.
 pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, PostError> {
     let now = now_utc();
-    let now_s = format_time(now);
+    let now_s = rfc3339(now);
     // Immediate: a running server's watcher and `hortus publish` may sync at the same moment;
     // the second waits for the first (busy timeout) rather than failing on a stale read.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -100,7 +100,7 @@ pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, Post
                     params![
                         id, d.source_path, d.source_hash, d.title, d.summary, d.content_html,
                         d.visibility.as_str(), d.language, d.in_reply_to, d.sensitive, tags, mentions,
-                        attachments, d.date.map(format_time), now_s
+                        attachments, d.date.map(rfc3339), now_s
                     ],
                 )?;
                 report.updated.push((*id, d.slug.clone()));
@@ -114,7 +114,7 @@ pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, Post
                     params![
                         d.slug, d.source_path, d.source_hash, d.title, d.summary, d.content_html,
                         d.visibility.as_str(), d.language, d.in_reply_to, d.sensitive, tags, mentions,
-                        attachments, format_time(d.date.unwrap_or(now))
+                        attachments, rfc3339(d.date.unwrap_or(now))
                     ],
                 )?;
                 let id = tx.last_insert_rowid();

@@ -3,6 +3,7 @@ use std::path::Path;
 use super::source::parse_file;
 use super::*;
 use crate::db;
+use crate::times::rfc3339;
 use crate::urls::Urls;
 
 fn urls() -> Urls {
@@ -36,7 +37,7 @@ fn publish_creates_edits_deletes_and_is_idempotent() {
     assert_eq!(again.unchanged, 2);
 
     let before = by_slug(&conn, "hello").unwrap().unwrap();
-    assert_eq!(format_time(before.published), "2026-01-02T03:04:05Z");
+    assert_eq!(rfc3339(before.published), "2026-01-02T03:04:05Z");
     assert_eq!(before.tags, vec!["fediverse", "Rust"]);
     write(
         dir.path(),

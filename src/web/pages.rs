@@ -247,7 +247,7 @@ pub(super) async fn feed(state: State) -> WebResult {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let body = Feed {
         l: &state.layout,
-        updated: posts::format_time(updated),
+        updated: crate::times::rfc3339(updated),
         posts: posts
             .iter()
             .map(|p| PostView::new(p, &state.urls))

@@ -47,11 +47,12 @@ pub async fn sitemap(state: State) -> WebResult {
             loop {
                 let batch = posts::list(c, Listing::Public, BATCH, offset)?;
                 let n = batch.len() as u64;
-                posts.extend(
-                    batch
-                        .into_iter()
-                        .map(|p| (p.slug, posts::format_time(p.updated.unwrap_or(p.published)))),
-                );
+                posts.extend(batch.into_iter().map(|p| {
+                    (
+                        p.slug,
+                        crate::times::rfc3339(p.updated.unwrap_or(p.published)),
+                    )
+                }));
                 offset += n;
                 if n < u64::from(BATCH) || offset >= u64::from(MAX_URLS) {
                     break;

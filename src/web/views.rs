@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 use crate::activitypub::{field_value_html, media_url};
 use crate::config::Config;
 use crate::posts::markdown::render_plain;
-use crate::posts::{Post, Visibility, format_time};
+use crate::posts::{Post, Visibility};
+use crate::times::rfc3339;
 use crate::urls::Urls;
 
 /// Links and names every page shows (computed once at start-up).
@@ -122,9 +123,9 @@ impl PostView {
             title: post.title.clone(),
             summary: post.summary.clone(),
             content_html: post.content_html.clone(),
-            published_iso: format_time(post.published),
+            published_iso: rfc3339(post.published),
             published_human: human(post.published),
-            updated_iso: post.updated.map(format_time),
+            updated_iso: post.updated.map(rfc3339),
             updated_human: post.updated.map(human).unwrap_or_default(),
             unlisted: post.visibility == Visibility::Unlisted,
             language: post.language.clone(),

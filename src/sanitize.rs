@@ -108,11 +108,10 @@ pub fn http_url(value: &str) -> Option<String> {
     (matches!(url.scheme(), "http" | "https") && url.host_str().is_some()).then(|| url.to_string())
 }
 
-pub use crate::text::{plain_text, text_of};
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::{plain_text, text_of};
 
     #[test]
     fn keeps_mastodon_markup() {

@@ -19,7 +19,5 @@ pub mod notifications;
 pub mod receive;
 pub mod relayed;
 pub mod replying;
-// Below every layer now (activitypub and inbox use it too); the path stays for callers.
-pub use crate::sanitize;
 pub mod store;
 pub mod view;

@@ -154,9 +154,9 @@ fn attachments(v: &Value) -> Vec<Attachment> {
             let url = sanitize::http_url(url)?;
             Some(Attachment {
                 url,
-                media_type: str_field(a, "mediaType").map(|m| sanitize::plain_text(m, 100)),
+                media_type: str_field(a, "mediaType").map(|m| crate::text::plain_text(m, 100)),
                 name: str_field(a, "name")
-                    .map(|n| sanitize::plain_text(n, 1500))
+                    .map(|n| crate::text::plain_text(n, 1500))
                     .filter(|n| !n.is_empty()),
             })
         })
@@ -214,7 +214,7 @@ impl RemoteNote {
         let mut content_html = sanitize::remote_html(&content_of(v));
         // Mastodon shows an Article as its title and a link (PROTOCOL.md §5); show the title too.
         if object_type != "Note"
-            && let Some(name) = str_field(v, "name").map(|n| sanitize::plain_text(n, 300))
+            && let Some(name) = str_field(v, "name").map(|n| crate::text::plain_text(n, 300))
             && !name.is_empty()
         {
             content_html = format!(
@@ -235,7 +235,7 @@ impl RemoteNote {
             visibility,
             url: page_url(v),
             summary: str_field(v, "summary")
-                .map(|s| sanitize::plain_text(&sanitize::text_of(s, 1000), 1000))
+                .map(|s| crate::text::plain_text(&crate::text::text_of(s, 1000), 1000))
                 .filter(|s| !s.is_empty()),
             content_html,
             attachments: attachments(v),

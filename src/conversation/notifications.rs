@@ -8,7 +8,6 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::note::parse_time;
-use crate::sanitize;
 use crate::urls::Urls;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -113,7 +112,7 @@ fn remote_posts(
         let mut n = Notification::new(kind, r.get(2)?, r.get(1)?);
         n.object = Some(r.get(0)?);
         n.url = r.get(3)?;
-        n.text = Some(sanitize::text_of(&r.get::<_, String>(4)?, 120));
+        n.text = Some(crate::text::text_of(&r.get::<_, String>(4)?, 120));
         n.private = r.get::<_, String>(5)? == "private";
         n.hidden = r.get(6)?;
         n.account = r.get(9)?;
@@ -171,7 +170,7 @@ fn moves(conn: &Connection, out: &mut Vec<Notification>) -> rusqlite::Result<()>
     Ok(())
 }
 
-/// Requests from allowed servers that the inbox refused (`inbox::refusals`): one entry per
+/// Requests from allowed servers that the inbox refused (`activitypub::refusal`): one entry per
 /// server, check and reason per hour, with its count.
 fn problems(conn: &Connection, limit: usize, out: &mut Vec<Notification>) -> rusqlite::Result<()> {
     for r in crate::activitypub::refusal::recent(conn, limit)? {

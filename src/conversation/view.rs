@@ -131,10 +131,10 @@ fn remote_nodes(
         let profile: Option<String> = r.get(15)?;
         let attachments: Vec<note::Attachment> =
             serde_json::from_str(&attachments).unwrap_or_default();
-        let handle = handle.map(|h| format!("@{}", sanitize::plain_text(&h, 200)));
+        let handle = handle.map(|h| format!("@{}", crate::text::plain_text(&h, 200)));
         let has_handle = handle.is_some();
         let name = name
-            .map(|n| sanitize::plain_text(&n, 100))
+            .map(|n| crate::text::plain_text(&n, 100))
             .filter(|n| !n.is_empty())
             .or_else(|| handle.clone())
             .unwrap_or_else(|| actor.clone());

@@ -28,9 +28,6 @@ use crate::context::Context;
 use crate::federation::{self, Decision, KnockLimiter};
 use crate::httpsig::{self, RequestParts, VerifyOptions};
 
-/// The record of refusals lives below the inbox (conversation and owner read it); the old path
-/// keeps working.
-pub use crate::activitypub::refusal as refusals;
 pub use crate::activitypub::refusal::{InboxError, MAX_BODY};
 
 /// What refused servers are recorded with: top-level `type` and `actor`, if the body has them.

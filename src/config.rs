@@ -48,6 +48,30 @@ pub struct Config {
     pub site: SiteConfig,
     #[serde(default)]
     pub federation: FederationConfig,
+    #[serde(default)]
+    pub timeline: TimelineConfig,
+}
+
+/// `[timeline]`: the owner's home timeline (src/timeline).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineConfig {
+    /// Days a timeline entry is kept; posts the owner liked, boosted, bookmarked or answered
+    /// stay regardless.
+    #[serde(default = "default_keep_days")]
+    pub keep_days: u32,
+}
+
+impl Default for TimelineConfig {
+    fn default() -> Self {
+        TimelineConfig {
+            keep_days: default_keep_days(),
+        }
+    }
+}
+
+fn default_keep_days() -> u32 {
+    60
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 //! against it: keep names and flags stable.
 
 pub mod report;
+pub mod timeline;
 
 use std::path::PathBuf;
 
@@ -151,6 +152,8 @@ pub enum Command {
         #[arg(long)]
         user: String,
     },
+    #[command(flatten)]
+    Timeline(timeline::TimelineCommand),
     /// Create a demo site with sample posts (if absent) and serve it on http://127.0.0.1:8080.
     Demo {
         /// Where the demo site lives.
@@ -415,6 +418,7 @@ pub fn run(cli: Cli) -> Result<()> {
             print!("{}", crate::ops::service::unit(&user, &cli.dir, &exe)?);
             Ok(())
         }
+        Command::Timeline(command) => timeline::run(&cli.dir, command),
         Command::Demo { path, listen } => {
             if scaffold::ensure_demo(&path, &listen)? {
                 println!("Created a demo site in {}", path.display());

@@ -11,6 +11,8 @@ use crate::sanitize;
 
 /// Object types that are posts people write.
 pub const POST_TYPES: [&str; 4] = ["Note", "Article", "Page", "Question"];
+/// Media posts (PeerTube videos, Pixelfed-style images, podcasts): shown by link, never loaded.
+pub const MEDIA_TYPES: [&str; 3] = ["Video", "Image", "Audio"];
 
 /// What peers put in `to`/`cc` for "everyone" (PROTOCOL.md §4: all three mean the same).
 pub fn is_public(address: &str) -> bool {
@@ -65,6 +67,96 @@ pub struct RemoteNote {
     pub attachments: Vec<Attachment>,
     pub published: Option<OffsetDateTime>,
     pub updated: Option<OffsetDateTime>,
+    /// A Question's options and votes.
+    pub poll: Option<Poll>,
+    /// Replies, likes and boosts, as the post's own server counts them (`totalItems`).
+    pub counts: Counts,
+}
+
+/// A poll (`Question`): `oneOf` (one choice) or `anyOf` (several), each option a `Note` whose
+/// `name` is the option and `replies.totalItems` its votes (Mastodon's form).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Poll {
+    pub options: Vec<PollOption>,
+    pub multiple: bool,
+    /// `closed` (a time, or true) or an `endTime` in the past when received.
+    pub closed: bool,
+    pub ends: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PollOption {
+    pub name: String,
+    pub votes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub replies: Option<i64>,
+    pub likes: Option<i64>,
+    pub boosts: Option<i64>,
+}
+
+/// `totalItems` of a collection that may be embedded (Mastodon embeds `replies`, `likes` and
+/// `shares` with their counts); a bare id counts nothing. Negative or absurd values are dropped.
+fn total_items(v: Option<&Value>) -> Option<i64> {
+    v?.get("totalItems")?
+        .as_i64()
+        .filter(|n| (0..=1_000_000_000_000).contains(n))
+}
+
+fn poll_of(v: &Value) -> Option<Poll> {
+    let (key, multiple) = if v.get("anyOf").is_some() {
+        ("anyOf", true)
+    } else {
+        ("oneOf", false)
+    };
+    let options: Vec<PollOption> = items(v.get(key))
+        .into_iter()
+        .filter_map(|o| {
+            let name = crate::text::plain_text(str_field(o, "name")?, 200);
+            Some(PollOption {
+                name,
+                votes: total_items(o.get("replies")),
+            })
+        })
+        .take(20)
+        .collect();
+    if options.is_empty() {
+        return None;
+    }
+    let ends = str_field(v, "endTime").and_then(parse_time);
+    let closed = match v.get("closed") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(_)) => true,
+        _ => ends.is_some_and(|e| e < OffsetDateTime::now_utc()),
+    };
+    Some(Poll {
+        options,
+        multiple,
+        closed,
+        ends: ends.map(crate::times::rfc3339),
+    })
+}
+
+/// The links of a media post (`url` entries that are not its HTML page): shown as links.
+fn media_links(v: &Value) -> Vec<Attachment> {
+    items(v.get("url"))
+        .into_iter()
+        .filter_map(|u| {
+            let media_type = str_field(u, "mediaType");
+            if media_type.is_none_or(|m| m == "text/html") {
+                return None;
+            }
+            let url = sanitize::http_url(u.as_str().or_else(|| str_field(u, "href"))?)?;
+            Some(Attachment {
+                url,
+                media_type: media_type.map(|m| crate::text::plain_text(m, 100)),
+                name: None,
+            })
+        })
+        .take(4)
+        .collect()
 }
 
 /// A JSON value that may be one item or an array of them.
@@ -182,7 +274,8 @@ impl RemoteNote {
         let id = str_field(v, "id")?;
         sanitize::http_url(id)?;
         let object_type = first_type(v)?;
-        if !POST_TYPES.contains(&object_type) {
+        let media = MEDIA_TYPES.contains(&object_type);
+        if !POST_TYPES.contains(&object_type) && !media {
             return None;
         }
         let attributed_to = items(v.get("attributedTo"))
@@ -238,7 +331,19 @@ impl RemoteNote {
                 .map(|s| crate::text::plain_text(&crate::text::text_of(s, 1000), 1000))
                 .filter(|s| !s.is_empty()),
             content_html,
-            attachments: attachments(v),
+            attachments: {
+                let mut a = attachments(v);
+                if media {
+                    a.extend(media_links(v));
+                }
+                a
+            },
+            poll: (object_type == "Question").then(|| poll_of(v)).flatten(),
+            counts: Counts {
+                replies: total_items(v.get("replies")),
+                likes: total_items(v.get("likes")),
+                boosts: total_items(v.get("shares")),
+            },
             published: str_field(v, "published").and_then(parse_time),
             updated: str_field(v, "updated").and_then(parse_time),
         })

@@ -60,28 +60,42 @@ pub async fn post(
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
+    post_kept(ctx, activity, signer, false).await.map(|_| ())
+}
+
+/// [`post`], also storing the post when `keep` (its author is followed: the home timeline
+/// shows it). Returns the post and what storing it did; `None` when it was not the sender's
+/// post or not a post at all.
+pub async fn post_kept(
+    ctx: &Context,
+    activity: &Activity,
+    signer: &RemoteActor,
+    keep: bool,
+) -> Result<Option<(RemoteNote, Outcome)>, InboxError> {
     let Some(raw) = sender_object(ctx, signer, &activity.object).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(note) = RemoteNote::parse(&raw) else {
         tracing::debug!(id = %activity.id, "not a post; ignored");
-        return Ok(());
+        return Ok(None);
     };
     // A reply's object must be the sender's own: attributedTo is the actor that signed.
     if note.attributed_to.as_deref() != Some(signer.id.as_str()) {
         tracing::debug!(id = %note.id, "a post attributed to someone else; ignored");
-        return Ok(());
+        return Ok(None);
     }
     let urls = ctx.urls.clone();
     let host = signer.host.clone();
+    let stored = note.clone();
     let outcome = ctx
         .db
         .call(move |c| {
-            store::receive_note(c, &urls, &note, &raw, &host, &now()).map_err(InboxError::from)
+            store::receive_note_kept(c, &urls, &stored, &raw, &host, &now(), keep)
+                .map_err(InboxError::from)
         })
         .await?;
     tracing::info!(kind = %activity.kind, id = %activity.id, ?outcome, "conversation");
-    Ok(())
+    Ok(Some((note, outcome)))
 }
 
 /// Delete of a post (by id or Tombstone) by its author.

@@ -165,8 +165,23 @@ pub fn receive_note(
     sender_host: &str,
     now: &str,
 ) -> rusqlite::Result<Outcome> {
+    receive_note_kept(conn, urls, note, raw, sender_host, now, false)
+}
+
+/// [`receive_note`], storing the post even when it does not concern the owner when `keep`:
+/// the home timeline's posts (by followed accounts, or boosted by them) live in the same table,
+/// so an edit, a deletion, a reply and a timeline entry all see the one row.
+pub fn receive_note_kept(
+    conn: &Connection,
+    urls: &Urls,
+    note: &RemoteNote,
+    raw: &Value,
+    sender_host: &str,
+    now: &str,
+    keep: bool,
+) -> rusqlite::Result<Outcome> {
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    let outcome = receive_note_in(&tx, urls, note, raw, sender_host, now)?;
+    let outcome = receive_note_in(&tx, urls, note, raw, sender_host, now, keep)?;
     tx.commit()?;
     Ok(outcome)
 }
@@ -178,6 +193,7 @@ fn receive_note_in(
     raw: &Value,
     sender_host: &str,
     now: &str,
+    keep: bool,
 ) -> rusqlite::Result<Outcome> {
     let Some(actor) = note.attributed_to.as_deref() else {
         return Ok(Outcome::Ignored);
@@ -196,23 +212,29 @@ fn receive_note_in(
         }
     }
     let rel = classify(conn, urls, note)?;
-    if before.is_none() && !rel.concerns_owner() {
+    if before.is_none() && !rel.concerns_owner() && !keep {
         return Ok(Outcome::Ignored);
     }
     let attachments = serde_json::to_string(&note.attachments).unwrap_or_else(|_| "[]".into());
     let published = note.published.map(crate::times::rfc3339);
     let updated = note.updated.map(crate::times::rfc3339);
+    let poll = note
+        .poll
+        .as_ref()
+        .and_then(|p| serde_json::to_string(p).ok());
     // On an edit without `updated`, the time it reached us stands in, so the page says "edited".
     conn.execute(
         "INSERT INTO remote_notes (id, actor_id, host, object_type, in_reply_to, thread_post_id,
              quote_post_id, mentions_owner, visibility, url, summary, content_html, attachments,
-             published, updated, raw, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, COALESCE(?14, ?17), ?15, ?16, ?17)
+             published, updated, raw, received_at, poll, replies_count, likes_count, boosts_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, COALESCE(?14, ?17), ?15, ?16, ?17,
+                 ?18, ?19, ?20, ?21)
          ON CONFLICT (id) DO UPDATE SET object_type = ?4, in_reply_to = ?5,
              thread_post_id = COALESCE(?6, thread_post_id), quote_post_id = COALESCE(?7, quote_post_id),
              mentions_owner = MAX(?8, mentions_owner), visibility = ?9, url = ?10, summary = ?11,
              updated = COALESCE(?15, CASE WHEN content_html != ?12 THEN ?17 ELSE updated END),
-             content_html = ?12, attachments = ?13, published = COALESCE(?14, published), raw = ?16",
+             content_html = ?12, attachments = ?13, published = COALESCE(?14, published), raw = ?16,
+             poll = ?18, replies_count = ?19, likes_count = ?20, boosts_count = ?21",
         params![
             note.id,
             actor,
@@ -231,6 +253,10 @@ fn receive_note_in(
             updated,
             raw.to_string(),
             now,
+            poll,
+            note.counts.replies,
+            note.counts.likes,
+            note.counts.boosts,
         ],
     )?;
     if let Some(thread) = rel.thread_post_id {
@@ -267,6 +293,17 @@ pub fn delete_note(
     } else {
         Outcome::Ignored
     })
+}
+
+/// Forgets remote post `id` when nothing about the owner needs it (not in a thread under our
+/// post, not quoting or mentioning the owner): the timeline's retention calls this for posts
+/// that left the timeline. Returns the rows removed.
+pub fn forget_unconcerned(conn: &Connection, id: &str) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM remote_notes WHERE id = ?1 AND thread_post_id IS NULL
+             AND quote_post_id IS NULL AND mentions_owner = 0",
+    )?
+    .execute([id])
 }
 
 /// An actor that deleted itself: its posts and reactions go too.

@@ -26,10 +26,10 @@ pub async fn apply(
         "Accept" | "Reject" => follow_answered(ctx, activity, signer).await,
         "Delete" => delete(ctx, activity, signer).await,
         "Update" => update(ctx, activity, signer).await,
-        "Create" => conversation::receive::post(ctx, activity, signer).await,
-        "Like" | "EmojiReact" | "Announce" => {
-            conversation::receive::react(ctx, activity, signer).await
-        }
+        // Posts and boosts by followed accounts also fill the home timeline (src/timeline).
+        "Create" => crate::timeline::receive::post(ctx, activity, signer).await,
+        "Announce" => crate::timeline::receive::announce(ctx, activity, signer).await,
+        "Like" | "EmojiReact" => conversation::receive::react(ctx, activity, signer).await,
         "Move" => conversation::moving::receive(ctx, activity, signer).await,
         other => {
             tracing::debug!(kind = other, id = %activity.id, "activity acknowledged, not handled");
@@ -89,7 +89,9 @@ async fn follow(
 /// Undo of a Follow removes the follower. The Follow may be embedded or referenced by id.
 /// Undo of a like or boost goes to conversations (a bare id is tried as a reaction first).
 async fn undo(ctx: &Context, activity: &Activity, signer: &RemoteActor) -> Result<(), InboxError> {
-    if conversation::receive::undo_reaction(ctx, activity, signer).await? {
+    if crate::timeline::receive::undo_boost(ctx, activity, signer).await?
+        || conversation::receive::undo_reaction(ctx, activity, signer).await?
+    {
         return Ok(());
     }
     let object = &activity.object;

@@ -124,7 +124,7 @@ pub fn prune_seen(
     conn.execute(PRUNE_SEEN, [crate::times::rfc3339(cutoff)])
 }
 
-/// Prunes the dedupe table once an hour, for as long as the server runs.
+/// Prunes the dedupe table and the timeline once an hour, for as long as the server runs.
 pub fn spawn_maintenance(ctx: std::sync::Arc<Context>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -139,6 +139,14 @@ pub fn spawn_maintenance(ctx: std::sync::Arc<Context>) -> tokio::task::JoinHandl
                 Ok(n) if n > 0 => tracing::info!(pruned = n, "forgot old inbox activity ids"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "could not prune inbox activity ids"),
+            }
+            // `[timeline] keep_days`: the home timeline's storage stays bounded.
+            match crate::timeline::prune(&ctx).await {
+                Ok(p) if p.entries > 0 => {
+                    tracing::info!(entries = p.entries, posts = p.posts, "pruned the timeline")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not prune the timeline"),
             }
         }
     })

@@ -1,0 +1,331 @@
+//! The timeline tables (migrations/12-timeline): `timeline_entries` (what the home timeline
+//! shows) and `timeline_actions` (the owner's likes, boosts and bookmarks). Plain functions over
+//! a `&Connection`; every write is idempotent. The posts themselves are `remote_notes`, owned by
+//! `conversation::store`.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use crate::conversation::note::{Attachment, Poll};
+
+/// A followed account's post enters the timeline once (unique per post).
+pub fn add_post(conn: &Connection, note_id: &str, now: &str) -> rusqlite::Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO timeline_entries (kind, note_id, object_id, created_at)
+             VALUES ('post', ?1, ?1, ?2) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![note_id, now])?;
+    Ok(n > 0)
+}
+
+/// A boost by `booster` of `object_id` (stored as `note_id`, or `None` when its server is
+/// refused and only its link is kept). One entry per booster and post: a repeat changes nothing.
+pub fn add_boost(
+    conn: &Connection,
+    booster: &str,
+    object_id: &str,
+    note_id: Option<&str>,
+    activity_id: &str,
+    now: &str,
+) -> rusqlite::Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO timeline_entries (kind, note_id, object_id, booster_id, activity_id, refused, created_at)
+             VALUES ('boost', ?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            note_id,
+            object_id,
+            booster,
+            activity_id,
+            note_id.is_none(),
+            now
+        ])?;
+    Ok(n > 0)
+}
+
+/// Undo of a boost by its booster: by the Announce's id, or by what it boosted.
+pub fn remove_boost(
+    conn: &Connection,
+    booster: &str,
+    activity_id: Option<&str>,
+    object_id: Option<&str>,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM timeline_entries WHERE kind = 'boost' AND booster_id = ?1
+             AND (activity_id = ?2 OR object_id = ?3)",
+    )?
+    .execute(params![booster, activity_id, object_id])
+}
+
+/// One line of the timeline, as read back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Entry {
+    pub id: i64,
+    pub kind: String,
+    /// The post's id (for a refused boost: the link the Announce named).
+    pub object_id: String,
+    /// Set on boosts.
+    pub booster: Option<Actor>,
+    /// The post's server is refused by the policy: nothing of it was fetched.
+    pub refused: bool,
+    pub received_at: String,
+    /// `None` for a refused boost.
+    pub post: Option<PostView>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Actor {
+    pub id: String,
+    pub handle: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PostView {
+    pub author: Actor,
+    pub server: String,
+    pub object_type: String,
+    pub visibility: String,
+    pub url: Option<String>,
+    pub summary: Option<String>,
+    /// Sanitised HTML; shown as plain text (`text`).
+    pub content_html: String,
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+    pub poll: Option<Poll>,
+    pub published: String,
+    pub updated: Option<String>,
+    pub replies: Option<i64>,
+    pub likes: Option<i64>,
+    pub boosts: Option<i64>,
+    /// What the owner did with it: `like`, `boost`, `bookmark`.
+    pub mine: Vec<String>,
+}
+
+/// Newest first, `limit` entries with an id below `before`. Posts of accounts the owner blocked
+/// or muted (`account_relations`), and their boosts, are left out; so are deleted and hidden
+/// posts.
+pub(crate) const PAGE: &str = "
+    SELECT e.id, e.kind, e.object_id, e.booster_id, b.handle, e.refused, e.created_at,
+           n.id, n.actor_id, a.handle, n.host, n.object_type, n.visibility, n.url, n.summary,
+           n.content_html, n.attachments, n.poll, n.published, n.updated,
+           n.replies_count, n.likes_count, n.boosts_count,
+           (SELECT group_concat(t.kind) FROM timeline_actions t WHERE t.object_id = n.id)
+    FROM timeline_entries e
+    LEFT JOIN remote_notes n ON n.id = e.note_id
+    LEFT JOIN remote_actors a ON a.id = n.actor_id
+    LEFT JOIN remote_actors b ON b.id = e.booster_id
+    WHERE (?1 IS NULL OR e.id < ?1)
+      AND (e.note_id IS NULL OR (n.id IS NOT NULL AND n.deleted_at IS NULL AND n.hidden = 0))
+      AND NOT EXISTS (SELECT 1 FROM account_relations r
+                      WHERE (r.blocked = 1 OR r.muted = 1)
+                        AND (r.actor_id = n.actor_id OR r.actor_id = e.booster_id))
+    ORDER BY e.id DESC LIMIT ?2";
+
+pub fn page(conn: &Connection, before: Option<i64>, limit: usize) -> rusqlite::Result<Vec<Entry>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(PAGE)?;
+    let rows = stmt.query_map(params![before, limit], |r| {
+        let booster_id: Option<String> = r.get(3)?;
+        let note_id: Option<String> = r.get(7)?;
+        let post = match note_id {
+            None => None,
+            Some(_) => Some({
+                let content_html: String = r.get(15)?;
+                PostView {
+                    author: Actor {
+                        id: r.get(8)?,
+                        handle: r.get(9)?,
+                    },
+                    server: r.get(10)?,
+                    object_type: r.get(11)?,
+                    visibility: r.get(12)?,
+                    url: r.get(13)?,
+                    summary: r.get(14)?,
+                    text: crate::text::text_of(&content_html, 5000),
+                    content_html,
+                    attachments: serde_json::from_str(&r.get::<_, String>(16)?).unwrap_or_default(),
+                    poll: r
+                        .get::<_, Option<String>>(17)?
+                        .and_then(|p| serde_json::from_str(&p).ok()),
+                    published: r.get(18)?,
+                    updated: r.get(19)?,
+                    replies: r.get(20)?,
+                    likes: r.get(21)?,
+                    boosts: r.get(22)?,
+                    mine: r
+                        .get::<_, Option<String>>(23)?
+                        .map(|s| s.split(',').map(str::to_string).collect())
+                        .unwrap_or_default(),
+                }
+            }),
+        };
+        Ok(Entry {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            object_id: r.get(2)?,
+            booster: match booster_id {
+                Some(id) => Some(Actor {
+                    id,
+                    handle: r.get(4)?,
+                }),
+                None => None,
+            },
+            refused: r.get(5)?,
+            received_at: r.get(6)?,
+            post,
+        })
+    })?;
+    rows.collect()
+}
+
+/// What the owner did with a remote post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    Like,
+    Boost,
+    Bookmark,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Like => "like",
+            ActionKind::Boost => "boost",
+            ActionKind::Bookmark => "bookmark",
+        }
+    }
+}
+
+/// Records an action; `false` when it was already recorded (nothing changes).
+pub fn add_action(
+    conn: &Connection,
+    kind: ActionKind,
+    object_id: &str,
+    author: &str,
+    activity: Option<&Value>,
+    now: &str,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "INSERT INTO timeline_actions (kind, object_id, author_id, activity, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        params![
+            kind.as_str(),
+            object_id,
+            author,
+            activity.map(Value::to_string),
+            now
+        ],
+    )?;
+    Ok(n > 0)
+}
+
+/// Removes an action; returns the activity it sent (what the Undo embeds), `None` when there
+/// was no such action. A bookmark returns `Some(Value::Null)`.
+pub fn take_action(
+    conn: &Connection,
+    kind: ActionKind,
+    object_id: &str,
+) -> rusqlite::Result<Option<Value>> {
+    let activity: Option<Option<String>> = conn
+        .query_row(
+            "DELETE FROM timeline_actions WHERE kind = ?1 AND object_id = ?2 RETURNING activity",
+            params![kind.as_str(), object_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(activity.map(|a| {
+        a.and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(Value::Null)
+    }))
+}
+
+pub fn has_action(conn: &Connection, kind: ActionKind, object_id: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM timeline_actions WHERE kind = ?1 AND object_id = ?2",
+        params![kind.as_str(), object_id],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// The Announces the owner sent, newest first (`offset`, `limit`): the outbox and the profile
+/// page list them as Mastodon does.
+pub fn own_boosts(conn: &Connection, offset: u64, limit: u64) -> rusqlite::Result<Vec<Value>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT activity FROM timeline_actions WHERE kind = 'boost' AND activity IS NOT NULL
+         ORDER BY created_at DESC, object_id LIMIT ?2 OFFSET ?1",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            i64::try_from(offset).unwrap_or(i64::MAX),
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        |r| r.get::<_, String>(0),
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        if let Ok(v) = serde_json::from_str(&row?) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+pub fn own_boost_count(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM timeline_actions WHERE kind = 'boost' AND activity IS NOT NULL",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| u64::try_from(n).unwrap_or(0))
+}
+
+/// What one prune did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub entries: usize,
+    pub posts: usize,
+}
+
+/// Entries received before `cutoff` leave the timeline, unless the owner liked, boosted,
+/// bookmarked or answered their post; posts no entry, action or answer needs any more are
+/// forgotten (`conversation::store::forget_unconcerned` keeps those that concern the owner).
+/// At most `batch` entries per call, so one prune never holds the database for long.
+pub fn prune(conn: &Connection, cutoff: &str, batch: usize) -> rusqlite::Result<Pruned> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let doomed: Vec<(i64, Option<String>)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT e.id, e.note_id FROM timeline_entries e
+             WHERE e.created_at < ?1
+               AND NOT EXISTS (SELECT 1 FROM timeline_actions t WHERE t.object_id = e.object_id)
+               AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.in_reply_to = e.object_id AND p.deleted_at IS NULL)
+               AND NOT EXISTS (SELECT 1 FROM reply_targets r WHERE r.object_id = e.object_id)
+             ORDER BY e.created_at LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(
+            params![cutoff, i64::try_from(batch).unwrap_or(i64::MAX)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut pruned = Pruned::default();
+    for (id, note) in doomed {
+        pruned.entries += tx
+            .prepare_cached("DELETE FROM timeline_entries WHERE id = ?1")?
+            .execute([id])?;
+        let Some(note) = note else { continue };
+        let still_needed: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM timeline_entries WHERE note_id = ?1)
+                     OR EXISTS (SELECT 1 FROM timeline_actions WHERE object_id = ?1)",
+            )?
+            .query_row([&note], |r| r.get(0))?;
+        if !still_needed {
+            pruned.posts += crate::conversation::store::forget_unconcerned(&tx, &note)?;
+        }
+    }
+    tx.commit()?;
+    Ok(pruned)
+}

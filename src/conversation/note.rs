@@ -444,4 +444,44 @@ mod tests {
             "<p><strong>&lt;b&gt;T&lt;/b&gt;</strong></p><p>c</p>"
         );
     }
+
+    #[test]
+    fn polls_media_posts_and_counts() {
+        let q = json!({"id": "https://m.example/q/1", "type": "Question", "content": "<p>お茶？</p>",
+            "endTime": "2000-01-01T00:00:00Z",
+            "oneOf": [{"type": "Note", "name": "緑茶 🍵", "replies": {"type": "Collection", "totalItems": 3}},
+                      {"type": "Note", "name": "\u{202e}شاي", "replies": {"totalItems": -4}},
+                      {"type": "Note"}],
+            "replies": {"totalItems": 2}, "likes": {"totalItems": 5}, "shares": "https://m.example/s"});
+        let n = RemoteNote::parse(&q).unwrap();
+        let poll = n.poll.unwrap();
+        assert!(!poll.multiple && poll.closed, "endTime in the past");
+        assert_eq!(poll.options.len(), 2, "an option without a name is dropped");
+        assert_eq!(
+            (poll.options[0].name.as_str(), poll.options[0].votes),
+            ("緑茶 🍵", Some(3))
+        );
+        assert_eq!(
+            (poll.options[1].name.as_str(), poll.options[1].votes),
+            ("شاي", None),
+            "no bidi override, no negative count"
+        );
+        assert_eq!(
+            n.counts,
+            Counts {
+                replies: Some(2),
+                likes: Some(5),
+                boosts: None
+            }
+        );
+        let video = json!({"id": "https://v.example/videos/1", "type": "Video", "name": "Garden",
+            "url": [{"type": "Link", "mediaType": "text/html", "href": "https://v.example/w/1"},
+                    {"type": "Link", "mediaType": "video/mp4", "href": "https://v.example/1.mp4"},
+                    {"type": "Link", "mediaType": "video/mp4", "href": "javascript:alert(1)"}]});
+        let v = RemoteNote::parse(&video).unwrap();
+        assert_eq!(v.url.as_deref(), Some("https://v.example/w/1"));
+        assert_eq!(v.attachments.len(), 1);
+        assert_eq!(v.attachments[0].url, "https://v.example/1.mp4");
+        assert!(v.poll.is_none());
+    }
 }

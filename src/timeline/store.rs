@@ -329,3 +329,6 @@ pub fn prune(conn: &Connection, cutoff: &str, batch: usize) -> rusqlite::Result<
     tx.commit()?;
     Ok(pruned)
 }
+
+#[cfg(test)]
+mod tests;

@@ -112,21 +112,38 @@ async fn followed_posts_edits_boosts_and_deletions_fill_the_timeline() {
     send(
         &carol,
         &site,
-        &carol.activity("Create", note(&carol, "x", "<p>not followed</p>", &[PUBLIC])),
+        &carol.activity(
+            "Create",
+            note(&carol, "x", "<p>not followed</p>", &[PUBLIC]),
+        ),
     )
     .await;
     assert_eq!(count(&site, "SELECT COUNT(*) FROM remote_notes"), 0);
 
     // A followed account's post, in several scripts, stored once even when sent twice.
     let text = "東京の庭 🌸 مرحبا بالحديقة e\u{301}te\u{301} <b>bold</b>";
-    let n1 = note(&bob, "1", &format!("<p>{text}</p><script>alert(1)</script>"), &[PUBLIC]);
+    let n1 = note(
+        &bob,
+        "1",
+        &format!("<p>{text}</p><script>alert(1)</script>"),
+        &[PUBLIC],
+    );
     send(&bob, &site, &bob.activity("Create", n1.clone())).await;
     send(&bob, &site, &bob.activity("Create", n1.clone())).await;
     let out = timeline(&site);
-    assert!(out.contains("東京の庭 🌸 مرحبا بالحديقة e\u{301}te\u{301} bold"), "{out}");
-    assert!(!out.contains("<b>") && !out.contains("alert"), "plain text: {out}");
+    assert!(
+        out.contains("東京の庭 🌸 مرحبا بالحديقة e\u{301}te\u{301} bold"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("<b>") && !out.contains("alert"),
+        "plain text: {out}"
+    );
     assert!(out.contains(&format!("@bob@{}", bob.host)), "{out}");
-    assert!(out.contains(&format!("{}/@bob/1", bob.base)), "the post URL: {out}");
+    assert!(
+        out.contains(&format!("{}/@bob/1", bob.base)),
+        "the post URL: {out}"
+    );
     assert_eq!(count(&site, "SELECT COUNT(*) FROM timeline_entries"), 1);
 
     // A poll with its options and counts, and a video by link.
@@ -145,9 +162,15 @@ async fn followed_posts_edits_boosts_and_deletions_fill_the_timeline() {
     send(&bob, &site, &bob.activity("Create", v)).await;
     let out = timeline(&site);
     assert!(out.contains("poll (several choices):"), "{out}");
-    assert!(out.contains("[7] 緑茶") && out.contains("[2] قهوة"), "{out}");
+    assert!(
+        out.contains("[7] 緑茶") && out.contains("[2] قهوة"),
+        "{out}"
+    );
     assert!(out.contains("4 likes"), "{out}");
-    assert!(out.contains(&format!("media: {}/v.mp4 (video/mp4)", bob.base)), "{out}");
+    assert!(
+        out.contains(&format!("media: {}/v.mp4 (video/mp4)", bob.base)),
+        "{out}"
+    );
 
     // Votes change by Update (Mastodon sends the Question again).
     q["anyOf"][0]["replies"]["totalItems"] = json!(8);
@@ -165,20 +188,30 @@ async fn followed_posts_edits_boosts_and_deletions_fill_the_timeline() {
     stale["updated"] = json!("2026-11-20T12:00:00Z");
     send(&bob, &site, &bob.activity("Update", stale)).await;
     let out = timeline(&site);
-    assert!(out.contains("編集した 🌷") && !out.contains("stale"), "{out}");
+    assert!(
+        out.contains("編集した 🌷") && !out.contains("stale"),
+        "{out}"
+    );
     assert!(out.contains("edited 2026-11-21T10:00:00Z"), "{out}");
 
     // A boost of carol's post, with an embedded copy that bob's server cannot vouch for: the
     // post is fetched from carol (its origin), and the fake copy never shows.
     let c1 = note(&carol, "c1", "<p>carol's real words ✨</p>", &[PUBLIC]);
-    carol.documents.lock().unwrap().insert("/notes/c1".into(), c1.clone());
+    carol
+        .documents
+        .lock()
+        .unwrap()
+        .insert("/notes/c1".into(), c1.clone());
     let mut fake = c1.clone();
     fake["content"] = json!("<p>FAKE</p>");
     let boost = bob.activity("Announce", fake);
     send(&bob, &site, &boost).await;
     let out = timeline(&site);
     assert!(out.contains(&format!("@bob@{} boosted", bob.host)), "{out}");
-    assert!(out.contains("carol's real words ✨") && !out.contains("FAKE"), "{out}");
+    assert!(
+        out.contains("carol's real words ✨") && !out.contains("FAKE"),
+        "{out}"
+    );
     let fetched = carol
         .received()
         .iter()
@@ -186,10 +219,11 @@ async fn followed_posts_edits_boosts_and_deletions_fill_the_timeline() {
         .count();
     assert_eq!(fetched, 1, "fetched once from its origin");
     assert!(
-        carol.received().iter().filter(|r| r.path == "/notes/c1").all(|r| r
-            .headers
+        carol
+            .received()
             .iter()
-            .any(|(n, _)| n == "signature")),
+            .filter(|r| r.path == "/notes/c1")
+            .all(|r| r.headers.iter().any(|(n, _)| n == "signature")),
         "a signed GET"
     );
 
@@ -207,12 +241,27 @@ async fn followed_posts_edits_boosts_and_deletions_fill_the_timeline() {
     // neither embedded nor as a bare id.
     let e1 = note(&eve, "e1", "<p>from a refused server</p>", &[PUBLIC]);
     send(&bob, &site, &bob.activity("Announce", e1)).await;
-    send(&bob, &site, &bob.activity("Announce", json!(format!("{}/notes/e2", eve.base)))).await;
+    send(
+        &bob,
+        &site,
+        &bob.activity("Announce", json!(format!("{}/notes/e2", eve.base))),
+    )
+    .await;
     let out = timeline(&site);
-    assert!(out.contains(&format!("{REFUSED}: {}/notes/e1", eve.base)), "{out}");
-    assert!(out.contains(&format!("{REFUSED}: {}/notes/e2", eve.base)), "{out}");
+    assert!(
+        out.contains(&format!("{REFUSED}: {}/notes/e1", eve.base)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{REFUSED}: {}/notes/e2", eve.base)),
+        "{out}"
+    );
     assert!(!out.contains("from a refused server"), "{out}");
-    assert_eq!(eve.received().len(), 0, "no request reached the refused server");
+    assert_eq!(
+        eve.received().len(),
+        0,
+        "no request reached the refused server"
+    );
 
     // Undo(Announce) takes the boost away.
     send(&bob, &site, &bob.activity("Undo", boost.clone())).await;
@@ -220,23 +269,45 @@ async fn followed_posts_edits_boosts_and_deletions_fill_the_timeline() {
     assert!(!out.contains("carol's real words"), "{out}");
 
     // Delete takes the post away; a replayed Create does not bring it back.
-    send(&bob, &site, &bob.activity("Delete", json!({"id": n1["id"], "type": "Tombstone"}))).await;
+    send(
+        &bob,
+        &site,
+        &bob.activity("Delete", json!({"id": n1["id"], "type": "Tombstone"})),
+    )
+    .await;
     send(&bob, &site, &bob.activity("Create", n1.clone())).await;
     let out = timeline(&site);
     assert!(!out.contains("編集した"), "{out}");
 
     // JSON and paging for scripts: newest first, --before goes further back.
     let all: Value = serde_json::from_str(&hortus_ok(&site.dir, &["timeline", "--json"])).unwrap();
-    let ids: Vec<i64> = all.as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
     assert_eq!(ids.len(), 5, "{all:#}");
     assert_eq!(all[0]["refused"], true);
     let page2: Value = serde_json::from_str(&hortus_ok(
         &site.dir,
-        &["timeline", "--json", "--limit", "2", "--before", &ids[1].to_string()],
+        &[
+            "timeline",
+            "--json",
+            "--limit",
+            "2",
+            "--before",
+            &ids[1].to_string(),
+        ],
     ))
     .unwrap();
-    let ids2: Vec<i64> = page2.as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    let ids2: Vec<i64> = page2
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids2, ids[2..4].to_vec());
 
     // A muted account leaves the timeline, with its boosts.
@@ -258,21 +329,38 @@ async fn likes_boosts_bookmarks_and_undos_go_out_and_refusals_say_why() {
     site.allow(&bob.host);
     site.allow(&carol.host);
     let _state = site.start().await;
-    send(&carol, &site, &carol.activity("Follow", json!(site.url("/users/alice")))).await;
+    send(
+        &carol,
+        &site,
+        &carol.activity("Follow", json!(site.url("/users/alice"))),
+    )
+    .await;
 
     // An unknown post on an allowed server is fetched first; its web URL counts on its server.
     let public = note(&bob, "9", "<p>like me 💐</p>", &[PUBLIC]);
-    bob.documents.lock().unwrap().insert("/notes/9".into(), public.clone());
-    bob.documents.lock().unwrap().insert("/@bob/9".into(), public.clone());
+    bob.documents
+        .lock()
+        .unwrap()
+        .insert("/notes/9".into(), public.clone());
+    bob.documents
+        .lock()
+        .unwrap()
+        .insert("/@bob/9".into(), public.clone());
     let id = public["id"].as_str().unwrap().to_string();
     let web = format!("{}/@bob/9", bob.base);
     let out = hortus_ok(&site.dir, &["like", &web]);
-    assert!(out.starts_with(&format!("liked {id}; Like queued for 1 inbox")), "{out}");
+    assert!(
+        out.starts_with(&format!("liked {id}; Like queued for 1 inbox")),
+        "{out}"
+    );
     let like = bob.wait_for_activity("Like").await;
     assert_eq!(like["object"], id.as_str());
     assert_eq!(like["actor"], site.url("/users/alice"));
     assert_eq!(like["to"], json!([bob.actor]));
-    let signed = bob.posts().iter().all(|r| r.headers.iter().any(|(n, _)| n == "signature"));
+    let signed = bob
+        .posts()
+        .iter()
+        .all(|r| r.headers.iter().any(|(n, _)| n == "signature"));
     assert!(signed, "every delivery is signed");
     assert!(hortus_ok(&site.dir, &["like", &id]).starts_with("nothing to do"));
 
@@ -288,7 +376,10 @@ async fn likes_boosts_bookmarks_and_undos_go_out_and_refusals_say_why() {
     assert!(out.contains("Announce queued for 2 inbox(es)"), "{out}");
     let announce = bob.wait_for_activity("Announce").await;
     assert_eq!(announce["to"], json!([PUBLIC]));
-    assert_eq!(announce["cc"], json!([bob.actor, site.url("/users/alice/followers")]));
+    assert_eq!(
+        announce["cc"],
+        json!([bob.actor, site.url("/users/alice/followers")])
+    );
     let at_carol = carol.wait_for_activity("Announce").await;
     assert_eq!(at_carol["id"], announce["id"]);
     // The owner's boost is in the outbox, as Mastodon lists reblogs.
@@ -296,8 +387,19 @@ async fn likes_boosts_bookmarks_and_undos_go_out_and_refusals_say_why() {
     let (_, page) = get_json(&site.url("/users/alice/outbox/page/1")).await;
     let items = [outbox, page];
     assert!(
-        items.iter().any(|d| d["orderedItems"].as_array().is_some_and(|i| i.iter().any(|a| a["id"] == announce["id"]))),
+        items.iter().any(|d| d["orderedItems"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|a| a["id"] == announce["id"]))),
         "{items:#?}"
+    );
+    let home = get(&site.url("/"), BROWSER_ACCEPT)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("Boosted") && home.contains(&web) && home.contains("like me 💐"),
+        "{home}"
     );
     hortus_ok(&site.dir, &["unboost", &id]);
     let undo = carol.wait_for_activity("Undo").await;
@@ -313,17 +415,35 @@ async fn likes_boosts_bookmarks_and_undos_go_out_and_refusals_say_why() {
 
     // Refusals say why: followers-only, a refused server (never contacted), not found, a page
     // URL answered by another server's post.
-    let private = note(&bob, "10", "<p>followers only</p>", &[&format!("{}/followers", bob.actor)]);
-    bob.documents.lock().unwrap().insert("/notes/10".into(), private.clone());
+    let private = note(
+        &bob,
+        "10",
+        "<p>followers only</p>",
+        &[&format!("{}/followers", bob.actor)],
+    );
+    bob.documents
+        .lock()
+        .unwrap()
+        .insert("/notes/10".into(), private.clone());
     let err = hortus_err(&site.dir, &["boost", private["id"].as_str().unwrap()]);
     assert!(err.contains("not public"), "{err}");
     let err = hortus_err(&site.dir, &["like", &format!("{}/notes/e1", eve.base)]);
-    assert!(err.contains("not allowed") && err.contains(&eve.host), "{err}");
-    assert_eq!(eve.received().len(), 0, "the refused server was never contacted");
+    assert!(
+        err.contains("not allowed") && err.contains(&eve.host),
+        "{err}"
+    );
+    assert_eq!(
+        eve.received().len(),
+        0,
+        "the refused server was never contacted"
+    );
     let err = hortus_err(&site.dir, &["like", &format!("{}/notes/nothing", bob.base)]);
     assert!(err.contains("not found") && err.contains("404"), "{err}");
     let elsewhere = note(&carol, "c9", "<p>carol's</p>", &[PUBLIC]);
-    bob.documents.lock().unwrap().insert("/@bob/fake".into(), elsewhere);
+    bob.documents
+        .lock()
+        .unwrap()
+        .insert("/@bob/fake".into(), elsewhere);
     let err = hortus_err(&site.dir, &["like", &format!("{}/@bob/fake", bob.base)]);
     assert!(err.contains("on another server"), "{err}");
 }

@@ -309,7 +309,7 @@ pub fn plan(
         docs.push(Doc::json(&path_of(url)));
     }
     p.outbox_pages = crate::activitypub::last_page(
-        posts::count(conn, Listing::Outbox)?,
+        crate::timeline::shown::outbox_total(conn)?,
         crate::web::COLLECTION_PAGE_SIZE,
     );
     for n in 1..=p.outbox_pages {

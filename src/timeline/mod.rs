@@ -16,6 +16,7 @@
 pub mod act;
 pub mod receive;
 pub mod show;
+pub mod shown;
 pub mod store;
 
 use crate::context::Context;

@@ -12,7 +12,7 @@ use crate::activitypub as ap;
 use crate::config::Config;
 use crate::federation::KnockLimiter;
 use crate::graph::{self, Collection};
-use crate::posts::{self, Listing};
+use crate::timeline::shown::OutboxItem;
 use crate::urls::Urls;
 
 /// With `signed_fetch = true` (authorized fetch), ActivityPub JSON other than the actors needs a
@@ -120,7 +120,8 @@ pub const COLLECTION_PAGE_SIZE: u32 = 20;
 
 fn count_collection(c: &rusqlite::Connection, kind: CollectionKind) -> rusqlite::Result<u64> {
     match kind {
-        CollectionKind::Outbox => posts::count(c, Listing::Outbox),
+        // Posts and the owner's boosts (Announce items, as Mastodon lists reblogs).
+        CollectionKind::Outbox => crate::timeline::shown::outbox_total(c),
         CollectionKind::Followers => graph::count_accepted(c, Collection::Followers),
         CollectionKind::Following => graph::count_accepted(c, Collection::Following),
     }
@@ -179,7 +180,11 @@ pub(super) async fn collection_page(
             let mut actors = Vec::new();
             match kind {
                 CollectionKind::Outbox => {
-                    posts = posts::list(c, Listing::Outbox, COLLECTION_PAGE_SIZE, offset as u64)?;
+                    posts = crate::timeline::shown::outbox_page(
+                        c,
+                        offset as u64,
+                        COLLECTION_PAGE_SIZE,
+                    )?;
                 }
                 CollectionKind::Followers => {
                     actors = graph::page_accepted(
@@ -205,7 +210,13 @@ pub(super) async fn collection_page(
         return not_found_for(&req, &state);
     }
     let items: Vec<Value> = match kind {
-        CollectionKind::Outbox => posts.iter().map(|p| ap::create(&state.site(), p)).collect(),
+        CollectionKind::Outbox => posts
+            .into_iter()
+            .map(|item| match item {
+                OutboxItem::Post(p) => ap::create(&state.site(), &p),
+                OutboxItem::Boost(announce) => announce,
+            })
+            .collect(),
         _ => actors.into_iter().map(Value::String).collect(),
     };
     Ok(activity_json(

@@ -82,6 +82,14 @@ pub(super) async fn render_home(req: &HttpRequest, state: &AppState, page: u32) 
     if page > last {
         return not_found_for(req, state);
     }
+    let boosts = if page == 1 {
+        state
+            .db
+            .read(|c| crate::timeline::shown::recent_boosts(c, 10).map_err(WebError::from))
+            .await?
+    } else {
+        Vec::new()
+    };
     let body = HomePage {
         l: &state.layout,
         profile: &state.profile,
@@ -90,6 +98,7 @@ pub(super) async fn render_home(req: &HttpRequest, state: &AppState, page: u32) 
             .map(|p| PostView::new(p, &state.urls))
             .collect(),
         pager: Pager::new(page, last, |n| state.urls.home_page(n)),
+        boosts,
     }
     .render()?;
     Ok(html(StatusCode::OK, body))

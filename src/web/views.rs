@@ -170,6 +170,8 @@ pub struct HomePage<'a> {
     pub profile: &'a ProfileView,
     pub posts: Vec<PostView>,
     pub pager: Pager,
+    /// The owner's latest boosts (page 1 only), as Mastodon shows reblogs on a profile.
+    pub boosts: Vec<crate::timeline::shown::BoostShown>,
 }
 
 #[derive(Template)]

@@ -17,13 +17,15 @@
 //        attachment?: {url, name, mediaType}}
 //        -> Create(Note). `quote` sets quoteUrl, which Fedify writes as quoteUrl,
 //        _misskey_quote and quoteUri; `quoteLink` adds an FEP-e232 Link tag instead.
+//        `question: [{name, votes}]` makes it a Question (anyOf) with those options (issue 12).
 //   POST /_control/update {to, id, content}       -> Update(Note), with `updated` now
 //   POST /_control/delete {to, id}                -> Delete(Tombstone)
 //   POST /_control/like {to, object}              -> Like; {id}
 //   POST /_control/announce {to, object}          -> Announce; {id}
 //   POST /_control/undo {to, id}                  -> Undo embedding that Like or Announce
-//   GET  /_control/log -> {inbox, errors, outgoing}: verified activities Fedify's listeners got,
-//        and every request Fedify made.
+//   GET  /_control/log -> {inbox, errors, outgoing}: verified activities Fedify's listeners got
+//        (Create, Follow, Accept, and Like, Announce, Undo with their objects), and every
+//        request Fedify made.
 
 import http from "node:http";
 import { randomUUID } from "node:crypto";
@@ -32,6 +34,7 @@ import { Temporal } from "@js-temporal/polyfill";
 import {
   Accept,
   Announce,
+  Collection,
   Create,
   Delete,
   Document,
@@ -44,6 +47,7 @@ import {
   Note,
   PUBLIC_COLLECTION,
   Person,
+  Question,
   Tombstone,
   Undo,
   Update,
@@ -169,7 +173,14 @@ federation
 
 federation.setFollowersDispatcher("/users/{identifier}/followers", () => ({ items: [] }));
 
-federation.setObjectDispatcher(Note, "/notes/{id}", (_ctx, values) => notes.get(values.id) ?? null);
+federation.setObjectDispatcher(Note, "/notes/{id}", (_ctx, values) => {
+  const note = notes.get(values.id);
+  return note instanceof Note ? note : null;
+});
+federation.setObjectDispatcher(Question, "/questions/{id}", (_ctx, values) => {
+  const question = notes.get(values.id);
+  return question instanceof Question ? question : null;
+});
 
 async function record(ctx, activity, extra = {}) {
   log.inbox.push({
@@ -202,6 +213,18 @@ federation
     );
   })
   .on(Accept, async (ctx, accept) => record(ctx, accept))
+  .on(Like, async (ctx, like) => record(ctx, like, { object_id: like.objectId?.href ?? null }))
+  .on(Announce, async (ctx, announce) =>
+    record(ctx, announce, { object_id: announce.objectId?.href ?? null }),
+  )
+  .on(Undo, async (ctx, undo) => {
+    const object = await undo.getObject(ctx);
+    await record(ctx, undo, {
+      object_type: object?.constructor?.name ?? null,
+      object_id: object?.id?.href ?? null,
+      object_object: object?.objectId?.href ?? null,
+    });
+  })
   .onError((_ctx, error) => {
     log.errors.push(String(error?.stack ?? error));
   });
@@ -231,8 +254,17 @@ function noteFrom(ctx, input, previous) {
   const attachments = input.attachment
     ? [new Document({ url: new URL(input.attachment.url), name: input.attachment.name, mediaType: input.attachment.mediaType })]
     : [];
-  return new Note({
-    id: ctx.getObjectUri(Note, { id: input.id }),
+  const Kind = input.question ? Question : Note;
+  const options = input.question
+    ? {
+        inclusiveOptions: input.question.map(
+          (o) => new Note({ name: o.name, replies: new Collection({ totalItems: o.votes }) }),
+        ),
+      }
+    : {};
+  return new Kind({
+    ...options,
+    id: ctx.getObjectUri(Kind, { id: input.id }),
     attribution: ctx.getActorUri(USER),
     content: input.content,
     summary: input.summary ?? null,

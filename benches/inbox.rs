@@ -8,6 +8,11 @@
 //! costs one.
 //!
 //! `cargo bench --bench inbox` (bounded: 120 s). `cargo bench --bench inbox -- POSTS CONCURRENCY`.
+//!
+//! `cargo bench --bench inbox -- timeline` measures the home timeline instead (issue 12): the 50
+//! senders are accounts the owner follows, the database also holds 20,000 earlier timeline
+//! posts, and every POST is a Create of a new public post (a Question every tenth), which the
+//! inbox stores in `remote_notes` and adds to `timeline_entries`.
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant, SystemTime};
@@ -27,6 +32,7 @@ const T: &str = "2026-01-01T00:00:00Z";
 type SignedPost = (Vec<(String, String)>, Vec<u8>);
 
 fn main() {
+    let timeline = std::env::args().any(|a| a == "timeline");
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -37,7 +43,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (report, rate) = rt.block_on(run(posts, concurrency));
+    let (report, rate) = rt.block_on(run(posts, concurrency, timeline));
     let verify = verify_rate();
     println!("{report}");
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
@@ -59,7 +65,7 @@ fn peer_actor(i: usize) -> String {
     format!("http://127.0.1.{}:9/users/u{i}", i % 200 + 1)
 }
 
-async fn run(posts: usize, concurrency: usize) -> (String, f64) {
+async fn run(posts: usize, concurrency: usize, timeline: bool) -> (String, f64) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("site");
     let listener = TcpListener::bind("127.0.0.2:0").expect("bind site");
@@ -131,6 +137,33 @@ async fn run(posts: usize, concurrency: usize) -> (String, f64) {
             )
             .expect("like");
         }
+        if timeline {
+            for i in 0..SENDERS {
+                tx.execute(
+                    "INSERT INTO following (actor_id, follow_id, state, created_at)
+                     VALUES (?1, ?1 || '#follow', 'accepted', ?2)",
+                    rusqlite::params![peer_actor(i), T],
+                )
+                .expect("following");
+            }
+            for i in 0..REPLIES {
+                let actor = peer_actor(i % SENDERS);
+                tx.execute(
+                    "INSERT INTO remote_notes (id, actor_id, host, object_type, visibility, url,
+                         content_html, published, raw, received_at)
+                     VALUES (?1 || '/posts/' || ?2, ?1, 'h', 'Note', 'public', ?1 || '/@p/' || ?2,
+                         '<p>an earlier post</p>', ?3, '{}', ?3)",
+                    rusqlite::params![actor, i as i64, T],
+                )
+                .expect("timeline note");
+                tx.execute(
+                    "INSERT INTO timeline_entries (kind, note_id, object_id, created_at)
+                     VALUES ('post', ?1, ?1, ?2)",
+                    rusqlite::params![format!("{actor}/posts/{i}"), T],
+                )
+                .expect("timeline entry");
+            }
+        }
         tx.commit().expect("commit");
     }
 
@@ -146,6 +179,7 @@ async fn run(posts: usize, concurrency: usize) -> (String, f64) {
         .map(|n| {
             let actor = peer_actor(n % SENDERS);
             let activity = match n % 3 {
+                _ if timeline => timeline_post(&actor, n),
                 0 => reply(&actor, n, &our_post),
                 1 => {
                     // A reply to a stored reply, named by its page url (as some servers do).
@@ -200,12 +234,13 @@ async fn run(posts: usize, concurrency: usize) -> (String, f64) {
         .await;
     let elapsed = t0.elapsed();
     let accepted = statuses.iter().filter(|s| **s == 202).count();
-    let stored: i64 = {
+    let (stored, entries): (i64, i64) = {
         let conn = hortus::db::open(&dir.join("hortus.db")).expect("db");
         conn.query_row(
-            "SELECT COUNT(*) FROM remote_notes WHERE received_at > ?1",
+            "SELECT (SELECT COUNT(*) FROM remote_notes WHERE received_at > ?1),
+                    (SELECT COUNT(*) FROM timeline_entries WHERE created_at > ?1)",
             [T],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .expect("count")
     };
@@ -213,12 +248,18 @@ async fn run(posts: usize, concurrency: usize) -> (String, f64) {
     let mut other: Vec<u16> = statuses.iter().copied().filter(|s| *s != 202).collect();
     other.sort_unstable();
     other.dedup();
+    let what = if timeline {
+        "timeline Creates of new posts and polls by followed accounts; the database also holds \
+         20000 timeline posts"
+    } else {
+        "replies to our post, replies to a reply named by url, likes"
+    };
     let report = format!(
-        "Inbox: {posts} signed POSTs (replies to our post, replies to a reply named by url, \
-         likes) from {SENDERS} senders with cached keys, {concurrency} at a time, to a database \
-         of {ACTORS} actors, {REPLIES} replies and {LIKES} likes; {} cores; signed beforehand \
-         in {:.1} s\n  {accepted}/{posts} accepted (202) in {:.2} s: {rate:.0} POSTs/s; \
-         {stored} replies stored; other statuses: {other:?}",
+        "Inbox: {posts} signed POSTs ({what}) from {SENDERS} senders with cached keys, \
+         {concurrency} at a time, to a database of {ACTORS} actors, {REPLIES} replies and \
+         {LIKES} likes; {} cores; signed beforehand in {:.1} s\n  {accepted}/{posts} accepted \
+         (202) in {:.2} s: {rate:.0} POSTs/s; {stored} posts stored, {entries} timeline \
+         entries added; other statuses: {other:?}",
         cores(),
         signing.as_secs_f64(),
         elapsed.as_secs_f64(),
@@ -239,6 +280,32 @@ fn reply(actor: &str, n: usize, in_reply_to: &str) -> serde_json::Value {
             "inReplyTo": in_reply_to, "to": ["https://www.w3.org/ns/activitystreams#Public"],
             "content": format!("<p>Reply {n}: 東京 مرحبا 🌱</p>"),
         },
+    })
+}
+
+/// A followed account's new public post; every tenth a poll (Question) with its votes.
+fn timeline_post(actor: &str, n: usize) -> serde_json::Value {
+    let mut object = json!({
+        "id": format!("{actor}/posts/new-{n}"), "type": "Note", "attributedTo": actor,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "cc": [format!("{actor}/followers")],
+        "url": format!("{actor}/@p/new-{n}"),
+        "content": format!("<p>Post {n}: 東京 مرحبا 🌱 <a href=\"https://example.org/\">link</a></p>"),
+        "published": hortus::times::now(),
+        "replies": {"type": "Collection", "totalItems": n % 7},
+    });
+    if n % 10 == 0 {
+        object["type"] = json!("Question");
+        object["oneOf"] = json!([
+            {"type": "Note", "name": "はい", "replies": {"type": "Collection", "totalItems": n % 13}},
+            {"type": "Note", "name": "لا", "replies": {"type": "Collection", "totalItems": n % 5}},
+        ]);
+    }
+    json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{actor}/creates/{n}"), "type": "Create", "actor": actor,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "object": object,
     })
 }
 

@@ -145,6 +145,9 @@ async fn followed_posts_edits_boosts_and_deletions_fill_the_timeline() {
         "the post URL: {out}"
     );
     assert_eq!(count(&site, "SELECT COUNT(*) FROM timeline_entries"), 1);
+    // Not a notification: `hortus inbox` keeps to what concerns the owner.
+    let inbox = hortus_ok(&site.dir, &["inbox"]);
+    assert!(!inbox.contains("東京の庭"), "{inbox}");
 
     // A poll with its options and counts, and a video by link.
     let mut q = note(&bob, "q", "<p>Tea or coffee?</p>", &[PUBLIC]);

@@ -99,6 +99,8 @@ fn remote_posts(
          LEFT JOIN posts q ON q.id = n.quote_post_id
          LEFT JOIN posts t ON t.id = n.thread_post_id
          WHERE n.deleted_at IS NULL
+           -- Posts kept only for the home timeline (src/timeline) are not notifications.
+           AND (n.thread_post_id IS NOT NULL OR n.quote_post_id IS NOT NULL OR n.mentions_owner = 1)
          ORDER BY n.received_at DESC, n.rowid DESC",
     )?;
     let rows = stmt.query_map([], |r| {

@@ -84,6 +84,10 @@ pub fn is_following(conn: &Connection, actor_id: &str) -> rusqlite::Result<bool>
     .map(|n| n > 0)
 }
 
+/// Shared with the query-plan test: every Create and Announce asks it.
+pub(crate) const IS_ACCEPTED: &str =
+    "SELECT COUNT(*) FROM following WHERE actor_id = ?1 AND state = 'accepted'";
+
 /// Whether `actor_id` accepted the owner's Follow: what lets its posts into the timeline.
 pub fn is_accepted(conn: &Connection, actor_id: &str) -> rusqlite::Result<bool> {
     conn.prepare_cached(

@@ -69,6 +69,17 @@ fn inbox_path() -> Vec<(&'static str, &'static str)> {
             "a mention by handle",
             "SELECT id FROM remote_actors WHERE lower(handle) = lower(?1) ORDER BY fetched_at DESC LIMIT 1",
         ),
+        // The home timeline (timeline/receive.rs, SQL in timeline/store.rs and graph/).
+        (
+            "is the sender followed",
+            crate::graph::following::IS_ACCEPTED,
+        ),
+        ("a timeline post", crate::timeline::store::ADD_POST),
+        ("a timeline boost", crate::timeline::store::ADD_BOOST),
+        (
+            "undo a timeline boost",
+            crate::timeline::store::REMOVE_BOOST,
+        ),
         // A refused server's knock (federation/knocks.rs).
         (
             "record a knock",

@@ -8,13 +8,20 @@ use serde_json::Value;
 
 use crate::conversation::note::{Attachment, Poll};
 
+/// The statements on the inbox path (checked by `inbox::query_plans`).
+pub(crate) const ADD_POST: &str =
+    "INSERT INTO timeline_entries (kind, note_id, object_id, created_at)
+     VALUES ('post', ?1, ?1, ?2) ON CONFLICT DO NOTHING";
+pub(crate) const ADD_BOOST: &str = "INSERT INTO timeline_entries
+         (kind, note_id, object_id, booster_id, activity_id, refused, created_at)
+     VALUES ('boost', ?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
+pub(crate) const REMOVE_BOOST: &str = "DELETE FROM timeline_entries
+     WHERE kind = 'boost' AND booster_id = ?1 AND (activity_id = ?2 OR object_id = ?3)";
+
 /// A followed account's post enters the timeline once (unique per post).
 pub fn add_post(conn: &Connection, note_id: &str, now: &str) -> rusqlite::Result<bool> {
     let n = conn
-        .prepare_cached(
-            "INSERT INTO timeline_entries (kind, note_id, object_id, created_at)
-             VALUES ('post', ?1, ?1, ?2) ON CONFLICT DO NOTHING",
-        )?
+        .prepare_cached(ADD_POST)?
         .execute(params![note_id, now])?;
     Ok(n > 0)
 }
@@ -29,19 +36,14 @@ pub fn add_boost(
     activity_id: &str,
     now: &str,
 ) -> rusqlite::Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "INSERT INTO timeline_entries (kind, note_id, object_id, booster_id, activity_id, refused, created_at)
-             VALUES ('boost', ?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![
-            note_id,
-            object_id,
-            booster,
-            activity_id,
-            note_id.is_none(),
-            now
-        ])?;
+    let n = conn.prepare_cached(ADD_BOOST)?.execute(params![
+        note_id,
+        object_id,
+        booster,
+        activity_id,
+        note_id.is_none(),
+        now
+    ])?;
     Ok(n > 0)
 }
 
@@ -52,11 +54,8 @@ pub fn remove_boost(
     activity_id: Option<&str>,
     object_id: Option<&str>,
 ) -> rusqlite::Result<usize> {
-    conn.prepare_cached(
-        "DELETE FROM timeline_entries WHERE kind = 'boost' AND booster_id = ?1
-             AND (activity_id = ?2 OR object_id = ?3)",
-    )?
-    .execute(params![booster, activity_id, object_id])
+    conn.prepare_cached(REMOVE_BOOST)?
+        .execute(params![booster, activity_id, object_id])
 }
 
 /// One line of the timeline, as read back.

@@ -282,6 +282,12 @@ impl Config {
                 "set site.posts_per_page = 20",
             ));
         }
+        if self.timeline.keep_days == 0 || self.timeline.keep_days > 36_500 {
+            return Err(invalid(
+                "timeline.keep_days must be between 1 and 36500".into(),
+                "set keep_days = 60 under [timeline]",
+            ));
+        }
         Ok(())
     }
 
@@ -330,6 +336,31 @@ name = "alice"
         assert_eq!(c.federation.mode, FederationMode::Allowlist);
         assert!(!c.federation.allow_private_addresses);
         assert_eq!(c.handle(), "alice@example.net");
+        assert_eq!(c.timeline.keep_days, 60);
+    }
+
+    #[test]
+    fn timeline_keep_days_is_read_and_checked() {
+        let c = Config::parse(
+            &format!("{GOOD}\n[timeline]\nkeep_days = 7\n"),
+            Path::new("hortus.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.timeline.keep_days, 7);
+        let err = Config::parse(
+            &format!("{GOOD}\n[timeline]\nkeep_days = 0\n"),
+            Path::new("hortus.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("keep_days = 60"), "{err}");
+        assert!(
+            Config::parse(
+                &format!("{GOOD}\n[timeline]\nkeep = 7\n"),
+                Path::new("hortus.toml")
+            )
+            .is_err(),
+            "unknown key"
+        );
     }
 
     #[test]

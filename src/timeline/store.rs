@@ -325,6 +325,27 @@ pub fn prune(conn: &Connection, cutoff: &str, batch: usize) -> rusqlite::Result<
             pruned.posts += crate::conversation::store::forget_unconcerned(&tx, &note)?;
         }
     }
+    // Posts fetched for an action that was later undone (or refused) have no entry at all.
+    let orphans: Vec<String> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT n.id FROM remote_notes n
+             WHERE n.received_at < ?1 AND n.thread_post_id IS NULL AND n.quote_post_id IS NULL
+               AND n.mentions_owner = 0
+               AND NOT EXISTS (SELECT 1 FROM timeline_entries e WHERE e.note_id = n.id)
+               AND NOT EXISTS (SELECT 1 FROM timeline_actions t WHERE t.object_id = n.id)
+               AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.in_reply_to = n.id AND p.deleted_at IS NULL)
+               AND NOT EXISTS (SELECT 1 FROM reply_targets r WHERE r.object_id = n.id)
+             LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(
+            params![cutoff, i64::try_from(batch).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for id in orphans {
+        pruned.posts += crate::conversation::store::forget_unconcerned(&tx, &id)?;
+    }
     tx.commit()?;
     Ok(pruned)
 }

@@ -163,6 +163,18 @@ fn pruning_bounds_storage_and_keeps_what_the_owner_acted_on() {
         }
     );
     assert_eq!(take_action(&conn, ActionKind::Like, &ids[0]).unwrap(), None);
+    // A post fetched for an action that was undone has no entry: it goes too.
+    conn.execute("DELETE FROM timeline_entries WHERE note_id = ?1", [&ids[1]])
+        .unwrap();
+    take_action(&conn, ActionKind::Bookmark, &ids[1]).unwrap();
+    assert_eq!(
+        prune(&conn, "2026-02-01T00:00:00Z", 500).unwrap(),
+        Pruned {
+            entries: 0,
+            posts: 1
+        }
+    );
+    assert_eq!(rows(&conn, "remote_notes"), 10);
 }
 
 #[test]

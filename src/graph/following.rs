@@ -90,9 +90,7 @@ pub(crate) const IS_ACCEPTED: &str =
 
 /// Whether `actor_id` accepted the owner's Follow: what lets its posts into the timeline.
 pub fn is_accepted(conn: &Connection, actor_id: &str) -> rusqlite::Result<bool> {
-    conn.prepare_cached(
-        "SELECT COUNT(*) FROM following WHERE actor_id = ?1 AND state = 'accepted'",
-    )?
-    .query_row([actor_id], |r| r.get::<_, i64>(0))
-    .map(|n| n > 0)
+    conn.prepare_cached(IS_ACCEPTED)?
+        .query_row([actor_id], |r| r.get::<_, i64>(0))
+        .map(|n| n > 0)
 }

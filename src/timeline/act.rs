@@ -155,6 +155,10 @@ fn same_origin(a: &Url, b: &str) -> bool {
 /// The post `url` names: from the database, or fetched from its own server (signed GET through
 /// the guard) when that server is allowed. A refused server is never contacted.
 pub async fn resolve(ctx: &Context, url: &str) -> Result<Target, ActError> {
+    resolve_or_fetch(ctx, url, true).await
+}
+
+async fn resolve_or_fetch(ctx: &Context, url: &str, may_fetch: bool) -> Result<Target, ActError> {
     let url = url.trim();
     let Some(parsed) = crate::sanitize::http_url(url).and_then(|u| Url::parse(&u).ok()) else {
         return Err(ActError::Usage(format!(
@@ -171,6 +175,12 @@ pub async fn resolve(ctx: &Context, url: &str) -> Result<Target, ActError> {
         .await?
     {
         return Ok(t);
+    }
+    if !may_fetch {
+        return Err(ActError::NotFound {
+            url: url.to_string(),
+            reason: "Hortus has no such post".into(),
+        });
     }
     if !ctx.policy.decide_url(&parsed).is_allowed() {
         return Err(ActError::NotAllowed {
@@ -249,7 +259,8 @@ fn announce(ctx: &Context, t: &Target) -> Value {
 
 /// Runs one of the six commands on the post `url` names.
 pub async fn act(ctx: &Context, action: Action, url: &str) -> Result<Done, ActError> {
-    let target = resolve(ctx, url).await?;
+    // An undo needs what was done, never a fetch.
+    let target = resolve_or_fetch(ctx, url, !action.undoes()).await?;
     if action == Action::Boost && !matches!(target.visibility.as_str(), "public" | "unlisted") {
         return Err(ActError::NotPublic {
             url: url.to_string(),

@@ -52,6 +52,8 @@ const TABLE_OWNERS: &[(&str, &str, bool)] = &[
     ("follower_suspensions", "graph/", true),
     ("remote_actors", "actors.rs", false),
     ("posts", "posts/", false),
+    ("timeline_entries", "timeline/", true),
+    ("timeline_actions", "timeline/", true),
 ];
 
 fn src_dir() -> std::path::PathBuf {

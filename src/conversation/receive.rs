@@ -60,18 +60,23 @@ pub async fn post(
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
-    post_kept(ctx, activity, signer, false).await.map(|_| ())
+    post_kept(ctx, activity, signer, false, |_, _, _| Ok(()))
+        .await
+        .map(|_| ())
 }
 
 /// [`post`], also storing the post when `keep` (its author is followed: the home timeline
-/// shows it). Returns the post and what storing it did; `None` when it was not the sender's
-/// post or not a post at all.
+/// shows it), and running `then` in the transaction that stored it. Returns what storing did;
+/// `None` when it was not the sender's post or not a post at all.
 pub async fn post_kept(
     ctx: &Context,
     activity: &Activity,
     signer: &RemoteActor,
     keep: bool,
-) -> Result<Option<(RemoteNote, Outcome)>, InboxError> {
+    then: impl FnOnce(&rusqlite::Connection, &RemoteNote, Outcome) -> rusqlite::Result<()>
+    + Send
+    + 'static,
+) -> Result<Option<Outcome>, InboxError> {
     let Some(raw) = sender_object(ctx, signer, &activity.object).await? else {
         return Ok(None);
     };
@@ -86,16 +91,17 @@ pub async fn post_kept(
     }
     let urls = ctx.urls.clone();
     let host = signer.host.clone();
-    let stored = note.clone();
     let outcome = ctx
         .db
         .call(move |c| {
-            store::receive_note_kept(c, &urls, &stored, &raw, &host, &now(), keep)
-                .map_err(InboxError::from)
+            store::receive_note_then(c, &urls, &note, &raw, &host, &now(), keep, |c, o| {
+                then(c, &note, o)
+            })
+            .map_err(InboxError::from)
         })
         .await?;
     tracing::info!(kind = %activity.kind, id = %activity.id, ?outcome, "conversation");
-    Ok(Some((note, outcome)))
+    Ok(Some(outcome))
 }
 
 /// Delete of a post (by id or Tombstone) by its author.

@@ -180,8 +180,25 @@ pub fn receive_note_kept(
     now: &str,
     keep: bool,
 ) -> rusqlite::Result<Outcome> {
+    receive_note_then(conn, urls, note, raw, sender_host, now, keep, |_, _| Ok(()))
+}
+
+/// [`receive_note_kept`], then `then` in the same transaction (the timeline adds its entry
+/// there, so a post and its entry are stored together or not at all).
+#[allow(clippy::too_many_arguments)]
+pub fn receive_note_then(
+    conn: &Connection,
+    urls: &Urls,
+    note: &RemoteNote,
+    raw: &Value,
+    sender_host: &str,
+    now: &str,
+    keep: bool,
+    then: impl FnOnce(&Connection, Outcome) -> rusqlite::Result<()>,
+) -> rusqlite::Result<Outcome> {
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let outcome = receive_note_in(&tx, urls, note, raw, sender_host, now, keep)?;
+    then(&tx, outcome)?;
     tx.commit()?;
     Ok(outcome)
 }

@@ -35,51 +35,40 @@ async fn followed(ctx: &Context, actor: &str) -> Result<bool, InboxError> {
         .await
 }
 
-/// A post older than the retention would be pruned at once: it never enters the timeline
-/// (a replayed old Create cannot bring back what retention removed).
-fn too_old(ctx: &Context, note: &RemoteNote) -> bool {
-    let keep = time::Duration::days(i64::from(ctx.config.timeline.keep_days));
-    note.published
-        .is_some_and(|p| p < time::OffsetDateTime::now_utc() - keep)
-}
-
-/// A direct message (addressed to the owner alone, or to no one else than those it mentions)
-/// stays in `hortus inbox` only, as Mastodon keeps it out of the home feed.
-fn is_direct(ctx: &Context, note: &RemoteNote) -> bool {
-    let owner = ctx.urls.actor();
-    note.visibility == Visibility::Private
+/// Whether a followed account's post enters the timeline. Not a post older than the retention
+/// (it would be pruned at once, and a replayed old Create cannot bring back what retention
+/// removed); not a direct message (addressed to the owner alone, or only to those it mentions),
+/// which stays in `hortus inbox`, as Mastodon keeps it out of the home feed.
+fn belongs(note: &RemoteNote, owner: &str, oldest: time::OffsetDateTime) -> bool {
+    let direct = note.visibility == Visibility::Private
         && note
             .addressed
             .iter()
-            .all(|a| *a == owner || note.mentions.contains(a))
+            .all(|a| a == owner || note.mentions.contains(a));
+    !direct && note.published.is_none_or(|p| p >= oldest)
 }
 
 /// Create (and Update) of a post: stored through `conversation` (which keeps it when it concerns
-/// the owner), kept as well when its author is followed, and then a timeline entry.
+/// the owner), kept as well when its author is followed, with its timeline entry in the same
+/// transaction.
 pub async fn post(
     ctx: &Context,
     activity: &Activity,
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
     let keep = followed(ctx, &signer.id).await?;
-    let stored = conversation::receive::post_kept(ctx, activity, signer, keep).await?;
-    let Some((note, outcome)) = stored else {
-        return Ok(());
-    };
-    if !keep
-        || activity.kind != "Create"
-        || outcome == Outcome::Ignored
-        || is_direct(ctx, &note)
-        || too_old(ctx, &note)
-    {
-        return Ok(());
-    }
-    let id = note.id.clone();
-    let added = ctx
-        .db
-        .call(move |c| store::add_post(c, &id, &now()).map_err(InboxError::from))
-        .await?;
-    tracing::info!(id = %note.id, added, "timeline post");
+    let create = activity.kind == "Create";
+    let owner = ctx.urls.actor();
+    let oldest = time::OffsetDateTime::now_utc()
+        - time::Duration::days(i64::from(ctx.config.timeline.keep_days));
+    conversation::receive::post_kept(ctx, activity, signer, keep, move |c, note, o| {
+        if keep && create && o != Outcome::Ignored && belongs(note, &owner, oldest) {
+            let added = store::add_post(c, &note.id, &now())?;
+            tracing::info!(id = %note.id, added, "timeline post");
+        }
+        Ok(())
+    })
+    .await?;
     Ok(())
 }
 

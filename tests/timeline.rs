@@ -149,6 +149,15 @@ async fn followed_posts_edits_boosts_and_deletions_fill_the_timeline() {
     let inbox = hortus_ok(&site.dir, &["inbox"]);
     assert!(!inbox.contains("東京の庭"), "{inbox}");
 
+    // A direct message from a followed account stays in `hortus inbox`, out of the timeline.
+    let alice = site.url("/users/alice");
+    let mut dm = note(&bob, "dm", "<p>内緒の話 🤫</p>", &[&alice]);
+    dm["cc"] = json!([]);
+    dm["tag"] = json!([{"type": "Mention", "href": alice, "name": "@alice"}]);
+    send(&bob, &site, &bob.activity("Create", dm)).await;
+    assert!(hortus_ok(&site.dir, &["inbox"]).contains("内緒の話"));
+    assert!(!timeline(&site).contains("内緒の話"));
+
     // A poll with its options and counts, and a video by link.
     let mut q = note(&bob, "q", "<p>Tea or coffee?</p>", &[PUBLIC]);
     q["type"] = json!("Question");

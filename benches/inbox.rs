@@ -294,7 +294,7 @@ fn timeline_post(actor: &str, n: usize) -> serde_json::Value {
         "published": hortus::times::now(),
         "replies": {"type": "Collection", "totalItems": n % 7},
     });
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         object["type"] = json!("Question");
         object["oneOf"] = json!([
             {"type": "Note", "name": "はい", "replies": {"type": "Collection", "totalItems": n % 13}},

@@ -458,4 +458,12 @@ async fn likes_boosts_bookmarks_and_undos_go_out_and_refusals_say_why() {
         .insert("/@bob/fake".into(), elsewhere);
     let err = hortus_err(&site.dir, &["like", &format!("{}/@bob/fake", bob.base)]);
     assert!(err.contains("on another server"), "{err}");
+
+    // A post stored before its server was blocked: nothing new is sent there.
+    hortus_ok(
+        &site.dir,
+        &["block", "add", bob.host.split(':').next().unwrap()],
+    );
+    let err = hortus_err(&site.dir, &["like", &id]);
+    assert!(err.contains("not allowed"), "{err}");
 }

@@ -261,6 +261,16 @@ fn announce(ctx: &Context, t: &Target) -> Value {
 pub async fn act(ctx: &Context, action: Action, url: &str) -> Result<Done, ActError> {
     // An undo needs what was done, never a fetch.
     let target = resolve_or_fetch(ctx, url, !action.undoes()).await?;
+    // A post stored before its server was refused: nothing new goes there.
+    if !action.undoes()
+        && action.kind() != ActionKind::Bookmark
+        && let Ok(id) = Url::parse(&target.id)
+        && !ctx.policy.decide_url(&id).is_allowed()
+    {
+        return Err(ActError::NotAllowed {
+            host: fetch::host_of(&id),
+        });
+    }
     if action == Action::Boost && !matches!(target.visibility.as_str(), "public" | "unlisted") {
         return Err(ActError::NotPublic {
             url: url.to_string(),

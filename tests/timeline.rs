@@ -330,6 +330,14 @@ async fn followed_posts_edits_boosts_and_deletions_fill_the_timeline() {
         )
         .unwrap();
     assert!(timeline(&site).contains("Your timeline is empty"));
+    site.db()
+        .execute("DELETE FROM account_relations", [])
+        .unwrap();
+    assert!(timeline(&site).contains("second"));
+
+    // Unfollowing empties the timeline of that account at once, as Mastodon's home feed does.
+    hortus_ok(&site.dir, &["unfollow", &bob.actor]);
+    assert!(timeline(&site).contains("Your timeline is empty"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -84,6 +84,10 @@ pub fn is_following(conn: &Connection, actor_id: &str) -> rusqlite::Result<bool>
     .map(|n| n > 0)
 }
 
+/// The accounts the owner follows (accepted), as a subquery: the home timeline shows only their
+/// posts and boosts, so an unfollow empties it of them at once, as Mastodon's home feed does.
+pub const ACCEPTED_IDS: &str = "SELECT actor_id FROM following WHERE state = 'accepted'";
+
 /// Shared with the query-plan test: every Create and Announce asks it.
 pub(crate) const IS_ACCEPTED: &str =
     "SELECT COUNT(*) FROM following WHERE actor_id = ?1 AND state = 'accepted'";

@@ -102,29 +102,38 @@ pub struct PostView {
     pub mine: Vec<String>,
 }
 
-/// Newest first, `limit` entries with an id below `before`. Posts of accounts the owner blocked
-/// or muted (`account_relations`), and their boosts, are left out; so are deleted and hidden
-/// posts.
-pub(crate) const PAGE: &str = "
-    SELECT e.id, e.kind, e.object_id, e.booster_id, b.handle, e.refused, e.created_at,
-           n.id, n.actor_id, a.handle, n.host, n.object_type, n.visibility, n.url, n.summary,
-           n.content_html, n.attachments, n.poll, n.published, n.updated,
-           n.replies_count, n.likes_count, n.boosts_count,
-           (SELECT group_concat(t.kind) FROM timeline_actions t WHERE t.object_id = n.id)
-    FROM timeline_entries e
-    LEFT JOIN remote_notes n ON n.id = e.note_id
-    LEFT JOIN remote_actors a ON a.id = n.actor_id
-    LEFT JOIN remote_actors b ON b.id = e.booster_id
-    WHERE (?1 IS NULL OR e.id < ?1)
-      AND (e.note_id IS NULL OR (n.id IS NOT NULL AND n.deleted_at IS NULL AND n.hidden = 0))
-      AND NOT EXISTS (SELECT 1 FROM account_relations r
-                      WHERE (r.blocked = 1 OR r.muted = 1)
-                        AND (r.actor_id = n.actor_id OR r.actor_id = e.booster_id))
-    ORDER BY e.id DESC LIMIT ?2";
+/// Newest first, `limit` entries with an id below `before`, by accounts the owner follows now
+/// (`graph::following::ACCEPTED_IDS`: an unfollow empties the timeline of them at once). Posts
+/// of accounts the owner blocked or muted (`account_relations`), and their boosts, are left
+/// out; so are deleted and hidden posts.
+fn page_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT e.id, e.kind, e.object_id, e.booster_id, b.handle, e.refused, e.created_at,
+                   n.id, n.actor_id, a.handle, n.host, n.object_type, n.visibility, n.url,
+                   n.summary, n.content_html, n.attachments, n.poll, n.published, n.updated,
+                   n.replies_count, n.likes_count, n.boosts_count,
+                   (SELECT group_concat(t.kind) FROM timeline_actions t WHERE t.object_id = n.id)
+            FROM timeline_entries e
+            LEFT JOIN remote_notes n ON n.id = e.note_id
+            LEFT JOIN remote_actors a ON a.id = n.actor_id
+            LEFT JOIN remote_actors b ON b.id = e.booster_id
+            WHERE (?1 IS NULL OR e.id < ?1)
+              AND (e.note_id IS NULL OR (n.id IS NOT NULL AND n.deleted_at IS NULL AND n.hidden = 0))
+              AND COALESCE(e.booster_id, n.actor_id) IN ({})
+              AND NOT EXISTS (SELECT 1 FROM account_relations r
+                              WHERE (r.blocked = 1 OR r.muted = 1)
+                                AND (r.actor_id = n.actor_id OR r.actor_id = e.booster_id))
+            ORDER BY e.id DESC LIMIT ?2",
+            crate::graph::following::ACCEPTED_IDS
+        )
+    })
+}
 
 pub fn page(conn: &Connection, before: Option<i64>, limit: usize) -> rusqlite::Result<Vec<Entry>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(PAGE)?;
+    let mut stmt = conn.prepare_cached(page_sql())?;
     let rows = stmt.query_map(params![before, limit], |r| {
         let booster_id: Option<String> = r.get(3)?;
         let note_id: Option<String> = r.get(7)?;

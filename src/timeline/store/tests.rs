@@ -22,6 +22,19 @@ fn post(conn: &Connection, n: usize, text: &str, at: &str) -> String {
     id
 }
 
+fn follow(conn: &Connection, actor: &str) {
+    conn.execute(
+        "INSERT INTO remote_actors (id, host, inbox, raw, fetched_at) VALUES (?1, 'm.example', ?1 || '/inbox', '{}', 'x')",
+        [actor],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO following (actor_id, follow_id, state, created_at) VALUES (?1, ?1 || '#f', 'accepted', 'x')",
+        [actor],
+    )
+    .unwrap();
+}
+
 fn rows(conn: &Connection, table: &str) -> i64 {
     conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
         .unwrap()
@@ -30,6 +43,7 @@ fn rows(conn: &Connection, table: &str) -> i64 {
 #[test]
 fn entries_are_idempotent_and_read_newest_first() {
     let conn = crate::db::open_in_memory().unwrap();
+    follow(&conn, "https://m.example/users/bob");
     let a = post(&conn, 1, "静かな庭 🌱", "2026-01-01T00:00:00Z");
     let b = post(&conn, 2, "حديقة مغلقة", "2026-01-01T00:00:01Z");
     assert!(
@@ -66,6 +80,13 @@ fn entries_are_idempotent_and_read_newest_first() {
     let older = page(&conn, Some(page1[1].id), 10).unwrap();
     assert_eq!(older.len(), 1);
     assert_eq!(older[0].object_id, a);
+    // An account no longer followed leaves the timeline at once.
+    conn.execute("UPDATE following SET state = 'rejected'", [])
+        .unwrap();
+    assert!(page(&conn, None, 10).unwrap().is_empty());
+    conn.execute("UPDATE following SET state = 'accepted'", [])
+        .unwrap();
+    assert_eq!(page(&conn, None, 10).unwrap().len(), 3);
     // A blocked or muted author leaves the timeline.
     conn.execute(
         "INSERT INTO account_relations (actor_id, muted, updated_at) VALUES ('https://m.example/users/bob', 1, 'x')",

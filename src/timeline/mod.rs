@@ -8,7 +8,8 @@
 //! - [`store`]: the SQL of `timeline_entries` and `timeline_actions` (migrations/12-timeline),
 //!   and retention;
 //! - [`act`]: like / boost / bookmark and their undos, through the delivery queue;
-//! - [`show`]: `hortus timeline`.
+//! - [`show`]: `hortus timeline`; [`shown`]: the owner's boosts in the outbox and on the
+//!   profile page (`web` and `export` call it).
 //!
 //! Only allowed servers get here; a boost of a post on a refused server keeps the link only and
 //! that server is never contacted.

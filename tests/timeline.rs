@@ -475,3 +475,51 @@ async fn likes_boosts_bookmarks_and_undos_go_out_and_refusals_say_why() {
     let err = hortus_err(&site.dir, &["like", &id]);
     assert!(err.contains("not allowed"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_follows_keep_days_and_keeps_what_the_owner_liked() {
+    let mut site = TestSite::federating_with("127.0.0.2", |cfg| {
+        cfg.push_str("\n[timeline]\nkeep_days = 3\n");
+    });
+    let bob = Peer::start("127.0.0.3", false);
+    site.allow(&bob.host);
+    let state = site.start().await;
+    follow(&state, &site, &bob).await;
+    let mut ids = Vec::new();
+    for n in 0..30 {
+        let mut post = note(
+            &bob,
+            &format!("r{n}"),
+            &format!("<p>庭 {n} 🌼</p>"),
+            &[PUBLIC],
+        );
+        post["published"] = json!(hortus::times::now());
+        ids.push(post["id"].as_str().unwrap().to_string());
+        send(&bob, &site, &bob.activity("Create", post)).await;
+    }
+    hortus_ok(&site.dir, &["like", &ids[0]]);
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM timeline_entries"), 30);
+    // Four days pass for every entry (keep_days = 3).
+    site.db()
+        .execute(
+            "UPDATE timeline_entries SET created_at = '2020-01-01T00:00:00Z'",
+            [],
+        )
+        .unwrap();
+    site.db()
+        .execute(
+            "UPDATE remote_notes SET received_at = '2020-01-01T00:00:00Z'",
+            [],
+        )
+        .unwrap();
+    let pruned = hortus::timeline::prune(&state).await.expect("prune");
+    assert_eq!((pruned.entries, pruned.posts), (29, 29));
+    assert_eq!(count(&site, "SELECT COUNT(*) FROM remote_notes"), 1);
+    let out = timeline(&site);
+    assert!(out.contains("庭 0 🌼") && !out.contains("庭 1 🌼"), "{out}");
+    // A post older than keep_days never enters.
+    let mut old = note(&bob, "old", "<p>古い</p>", &[PUBLIC]);
+    old["published"] = json!("2020-01-01T00:00:00Z");
+    send(&bob, &site, &bob.activity("Create", old)).await;
+    assert!(!timeline(&site).contains("古い"));
+}

@@ -142,6 +142,18 @@ async fn a_followed_fedify_account_fills_the_timeline_and_gets_likes_and_boosts(
         "{out}"
     );
 
+    // Undo(Announce) takes the boost away; a second Announce brings it back.
+    let boost = dana
+        .control("/_control/announce", json!({"to": alice, "object": t2_id}))
+        .await;
+    dana.control("/_control/undo", json!({"to": alice, "id": boost["id"]}))
+        .await;
+    let out = timeline(&site);
+    assert!(!out.contains("boosted"), "{out}");
+    dana.control("/_control/announce", json!({"to": alice, "object": t2_id}))
+        .await;
+    assert!(timeline(&site).contains("boosted"));
+
     // Delete: the post leaves the timeline.
     dana.control("/_control/delete", json!({"to": alice, "id": "t1"}))
         .await;

@@ -103,6 +103,8 @@ mode = "allowlist"
 hide_social_graph = false
 signed_fetch = false
 manually_approves_followers = false
+# true: `hortus block add user@host` also tells their server (sends Block); false keeps it private.
+send_blocks = false
 "#,
         user = o.user,
         domain_plain = o.domain,

@@ -1,6 +1,7 @@
 //! ActivityPub vocabulary: the documents Hortus publishes, built from posts and the config.
 //! Shapes follow what Mastodon, Threads and GoToSocial read (../shared/PROTOCOL.md §2, §5).
 
+pub mod block;
 pub mod fetch;
 pub mod incoming;
 pub mod public_keys;

@@ -71,11 +71,16 @@ pub enum Command {
         #[command(subcommand)]
         action: ListAction,
     },
-    /// Servers refused in any mode; a block always wins over an allow.
+    /// Servers refused in any mode (a block always wins over an allow), and single accounts
+    /// (`user@host` or an actor URL) whose posts, replies and reactions are hidden everywhere.
     Block {
         #[command(subcommand)]
         action: ListAction,
     },
+    /// Keep an account (user@host or actor URL) out of `hortus inbox` and the timeline.
+    Mute { account: String },
+    /// Undo `hortus mute`.
+    Unmute { account: String },
     /// Servers that tried to reach you and were refused.
     Knocks {
         #[arg(long, default_value_t = 50)]
@@ -163,11 +168,13 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum ListAction {
-    /// Add a server: `example.net` (exactly) or `*.example.net` (it and its subdomains).
+    /// Add a server: `example.net` (exactly) or `*.example.net` (it and its subdomains); for
+    /// `block`, also one account: `user@host` or its actor URL.
     Add { domain: String },
-    /// Remove a server.
+    /// Remove a server (or, for `block`, an account).
     Remove { domain: String },
-    /// Show the list.
+    /// Show the list (`block show`: the servers, then the blocked and muted accounts).
+    #[command(visible_alias = "show")]
     List,
     /// Import domains from a file: one per line, or Mastodon's domain-block CSV export.
     Import { file: PathBuf },
@@ -232,7 +239,34 @@ fn answer(dir: &std::path::Path, account: &str, approve: bool) -> Result<()> {
     Ok(())
 }
 
+fn mute(dir: &std::path::Path, account: &str, muted: bool) -> Result<()> {
+    show(&with_state(dir, async |s| {
+        Ok(owner::accounts::mute(s, account, muted).await?)
+    })?);
+    Ok(())
+}
+
 fn list_command(dir: &std::path::Path, list: List, action: ListAction) -> Result<()> {
+    use owner::accounts::{self, is_account};
+    // `hortus block add|remove` takes one account as well as a server.
+    let account = match (&list, &action) {
+        (List::Block, ListAction::Add { domain } | ListAction::Remove { domain })
+            if is_account(domain) =>
+        {
+            Some((domain.clone(), matches!(action, ListAction::Add { .. })))
+        }
+        _ => None,
+    };
+    if let Some((account, add)) = account {
+        show(&with_state(dir, async |s| {
+            Ok(if add {
+                accounts::block(s, &account).await?
+            } else {
+                accounts::unblock(s, &account).await?
+            })
+        })?);
+        return Ok(());
+    }
     let site = Site::open(dir)?;
     let conn = crate::db::open(&site.db_path())?;
     let mode = site.config.federation.mode;
@@ -309,6 +343,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Allow { action } => list_command(&cli.dir, List::Allow, action),
         Command::Block { action } => list_command(&cli.dir, List::Block, action),
+        Command::Mute { account } => mute(&cli.dir, &account, true),
+        Command::Unmute { account } => mute(&cli.dir, &account, false),
         Command::Knocks { limit } => {
             let site = Site::open(&cli.dir)?;
             show(&owner::knocks(&crate::db::open(&site.db_path())?, limit)?);

@@ -5,7 +5,8 @@
 //!    against the federation policy (403 + a knock) — before any key is fetched;
 //! 3. the key is fetched (cached; refetched once on failure) and the signature verified against
 //!    the exact body (401);
-//! 4. the body is parsed strictly; its actor must own the signing key (401);
+//! 4. the body is parsed strictly; its actor must own the signing key (401) and not be an
+//!    account the owner blocked (403, per actor: `graph::accounts`);
 //! 5. duplicates (same activity id) are acknowledged and skipped; then the effect is applied.
 //!
 //! Verification happens at arrival, never in a worker: Threads' signatures expire in minutes.
@@ -75,6 +76,19 @@ pub async fn receive(
         // A relayed or forwarded activity would need fetching back from its origin; Hortus
         // accepts only activities signed by their own actor.
         return Err(InboxError::ActorMismatch);
+    }
+    // A blocked account is refused per actor, once its signature proved who it is. Its own
+    // Delete still counts: taking back what one said is the author's right, and it only
+    // empties rows that are hidden anyway.
+    if activity.kind != "Delete" {
+        let actor = activity.actor.clone();
+        let blocked = ctx
+            .db
+            .read(move |c| Ok::<_, InboxError>(crate::graph::accounts::is_blocked(c, &actor)?))
+            .await?;
+        if blocked {
+            return Err(InboxError::AccountBlocked(activity.actor.clone()));
+        }
     }
     let id = activity.id.clone();
     let first_time = ctx

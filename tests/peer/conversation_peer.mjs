@@ -22,7 +22,9 @@
 //   POST /_control/like {to, object}              -> Like; {id}
 //   POST /_control/announce {to, object}          -> Announce; {id}
 //   POST /_control/undo {to, id}                  -> Undo embedding that Like or Announce
-//   GET  /_control/log -> {inbox, errors, outgoing}: verified activities Fedify's listeners got,
+//   GET  /_control/log -> {inbox, errors, outgoing}: verified activities Fedify's listeners got
+//        (Create with Fedify's reading of the Note's quoteUrl and Mention tags; Follow, Accept,
+//        Block, Undo with the type of what it undoes),
 //        and every request Fedify made.
 
 import http from "node:http";
@@ -32,6 +34,7 @@ import { Temporal } from "@js-temporal/polyfill";
 import {
   Accept,
   Announce,
+  Block,
   Create,
   Delete,
   Document,
@@ -171,6 +174,15 @@ federation.setFollowersDispatcher("/users/{identifier}/followers", () => ({ item
 
 federation.setObjectDispatcher(Note, "/notes/{id}", (_ctx, values) => notes.get(values.id) ?? null);
 
+async function mentionsOf(object) {
+  const out = [];
+  if (object == null) return out;
+  for await (const tag of object.getTags()) {
+    if (tag instanceof Mention) out.push(tag.href?.href ?? null);
+  }
+  return out;
+}
+
 async function record(ctx, activity, extra = {}) {
   log.inbox.push({
     type: activity.constructor.name,
@@ -189,6 +201,10 @@ federation
       object_id: object?.id?.href ?? null,
       in_reply_to: object?.replyTargetId?.href ?? null,
       content: object?.content?.toString() ?? null,
+      // Fedify's reading of a quote (quoteUrl, _misskey_quote or quoteUri, after JSON-LD
+      // expansion: a term missing from the @context is not seen).
+      quote_url: object?.quoteUrl?.href ?? null,
+      mentions: await mentionsOf(object),
     });
   })
   .on(Follow, async (ctx, follow) => {
@@ -202,6 +218,14 @@ federation
     );
   })
   .on(Accept, async (ctx, accept) => record(ctx, accept))
+  .on(Block, async (ctx, block) => record(ctx, block, { object_id: block.objectId?.href ?? null }))
+  .on(Undo, async (ctx, undo) => {
+    const object = await undo.getObject(ctx);
+    await record(ctx, undo, {
+      object_type: object?.constructor?.name ?? null,
+      object_id: object?.id?.href ?? null,
+    });
+  })
   .onError((_ctx, error) => {
     log.errors.push(String(error?.stack ?? error));
   });

@@ -96,23 +96,11 @@ pub fn list_show(conn: &Connection, list: List) -> Result<String, OwnerError> {
         List::Block => federation::block_list(conn)?,
     };
     let mut out = String::new();
-    // The block list holds servers and single accounts (`owner::accounts`): both, told apart.
-    let accounts = match list {
-        List::Block => accounts::describe(conn)?,
-        List::Allow => String::new(),
-    };
-    if !accounts.is_empty() {
-        out.push_str("servers:\n");
-    }
     if entries.is_empty() {
         let _ = writeln!(out, "(empty)");
     }
     for e in entries {
         let _ = writeln!(out, "{}\t{}", e.pattern, e.created_at);
-    }
-    if !accounts.is_empty() {
-        out.push_str("accounts:\n");
-        out.push_str(&accounts);
     }
     Ok(out)
 }

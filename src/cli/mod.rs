@@ -273,6 +273,7 @@ fn list_command(dir: &std::path::Path, list: List, action: ListAction) -> Result
     let out = match action {
         ListAction::Add { domain } => owner::list_add(&conn, list, &domain)?,
         ListAction::Remove { domain } => owner::list_remove(&conn, mode, list, &domain)?,
+        ListAction::List if list == List::Block => accounts::block_show(&conn)?,
         ListAction::List => owner::list_show(&conn, list)?,
         ListAction::Import { file } => {
             let text = std::fs::read_to_string(&file)

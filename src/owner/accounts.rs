@@ -218,8 +218,17 @@ pub async fn mute(ctx: &Context, account: &str, muted: bool) -> Result<String, O
     })
 }
 
-/// The accounts part of `hortus block show`.
-pub fn describe(conn: &rusqlite::Connection) -> Result<String, OwnerError> {
+/// `hortus block show`: the blocked servers, then the blocked and muted accounts, told apart.
+pub fn block_show(conn: &rusqlite::Connection) -> Result<String, OwnerError> {
+    let servers = super::list_show(conn, crate::federation::List::Block)?;
+    let accounts = describe(conn)?;
+    if accounts.is_empty() {
+        return Ok(servers);
+    }
+    Ok(format!("servers:\n{servers}accounts:\n{accounts}"))
+}
+
+fn describe(conn: &rusqlite::Connection) -> Result<String, OwnerError> {
     use std::fmt::Write as _;
     let mut out = String::new();
     for r in accounts::list(conn)? {

@@ -5,6 +5,7 @@ pub mod block;
 pub mod fetch;
 pub mod incoming;
 pub mod public_keys;
+pub mod quote;
 pub mod refusal;
 pub mod teaser;
 
@@ -266,6 +267,9 @@ pub fn note(site: &Site, post: &Post) -> Value {
     });
     if let Some(updated) = post.updated {
         note["updated"] = json!(rfc3339(updated));
+    }
+    if let Some(quote) = &post.quote {
+        quote::add(&mut note, quote);
     }
     if let Some(group) = audience(post) {
         // FEP-1b12: `audience` names the group; Lemmy reads it first to find the community.

@@ -1,4 +1,6 @@
-//! The owner answers: a post whose front matter says `in_reply_to = "URL"` federates as a reply.
+//! The owner answers: a post whose front matter says `in_reply_to = "URL"` federates as a reply
+//! (and one that says `quote = "URL"` as a quote: its author is found, mentioned and delivered
+//! to the same way; `activitypub::quote` writes the quote itself).
 //! `ap::note` already writes `inReplyTo`; this module makes the reply reach and notify the
 //! author: the author is added to the post's mentions, which gives the Note a `Mention` tag and
 //! puts the author in `cc` (Mastodon needs both, PROTOCOL.md §5), and `delivery::fanout` then
@@ -40,50 +42,70 @@ fn known_author(conn: &Connection, urls: &Urls, url: &str) -> rusqlite::Result<O
     .optional()
 }
 
-/// Adds the author of each reply's target to the post's mentions, when known and cached in
-/// `remote_actors`. Runs after every sync and before federating (`Site::publish_and_federate`);
-/// idempotent. Returns how many posts changed.
+/// Adds the author of each reply's target, and of each quoted post, to the post's mentions,
+/// when known and cached in `remote_actors`. Runs after every sync and before federating
+/// (`Site::publish_and_federate`); idempotent. Returns how many posts changed.
 pub fn link_reply_mentions(conn: &Connection, urls: &Urls) -> rusqlite::Result<usize> {
     let replies = posts::store::replies_with_mentions(conn)?;
     let mut changed = 0;
+    // A post that answers one post and quotes another comes twice in a row: the second round
+    // starts from the first's list, not from the row read before it.
+    let mut previous: Option<(i64, Vec<Mention>)> = None;
     for (id, target, mentions) in replies {
-        let Some(author) = known_author(conn, urls, &target)? else {
-            continue;
+        let mut list: Vec<Mention> = match previous.take() {
+            Some((last, list)) if last == id => list,
+            _ => serde_json::from_str(&mentions).unwrap_or_default(),
         };
-        let Some((handle, profile)) = crate::actors::handle_and_url(conn, &author)? else {
-            // Not cached: fanout could not deliver to it anyway.
-            continue;
-        };
-        let mut list: Vec<Mention> = serde_json::from_str(&mentions).unwrap_or_default();
-        if list
-            .iter()
-            .any(|m| m.actor.as_deref() == Some(author.as_str()))
-        {
-            continue;
+        if let Some(mention) = author_mention(conn, urls, &target, &list)? {
+            let name = mention.name.clone();
+            // The same account written in the text as @user@host: it gets its actor id.
+            list.retain(|m| !m.name.eq_ignore_ascii_case(&name));
+            list.push(mention);
+            posts::store::set_mentions(
+                conn,
+                id,
+                &serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
+            )?;
+            changed += 1;
         }
-        let name = match handle {
-            Some(h) => format!("@{h}"),
-            None => author.clone(),
-        };
-        // The same account written in the text as @user@host: it gets its actor id.
-        list.retain(|m| !m.name.eq_ignore_ascii_case(&name));
-        list.push(Mention {
-            name,
-            href: profile
-                .and_then(|p| crate::sanitize::http_url(&p))
-                .unwrap_or_else(|| author.clone()),
-            actor: Some(author),
-            // The author a reply answers: a reply is a comment, never addressed as a group post.
-            group: false,
-        });
-        posts::store::set_mentions(
-            conn,
-            id,
-            &serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
-        )?;
-        changed += 1;
+        previous = Some((id, list));
     }
     Ok(changed)
+}
+
+/// The mention of the author of `target`, unless unknown, not cached, or already mentioned.
+fn author_mention(
+    conn: &Connection,
+    urls: &Urls,
+    target: &str,
+    list: &[Mention],
+) -> rusqlite::Result<Option<Mention>> {
+    let Some(author) = known_author(conn, urls, target)? else {
+        return Ok(None);
+    };
+    let Some((handle, profile)) = crate::actors::handle_and_url(conn, &author)? else {
+        // Not cached: fanout could not deliver to it anyway.
+        return Ok(None);
+    };
+    if list
+        .iter()
+        .any(|m| m.actor.as_deref() == Some(author.as_str()))
+    {
+        return Ok(None);
+    }
+    let name = match handle {
+        Some(h) => format!("@{h}"),
+        None => author.clone(),
+    };
+    Ok(Some(Mention {
+        name,
+        href: profile
+            .and_then(|p| crate::sanitize::http_url(&p))
+            .unwrap_or_else(|| author.clone()),
+        actor: Some(author),
+        // The author a reply answers or a quote quotes: never addressed as a group post.
+        group: false,
+    }))
 }
 
 /// The first id in an `attributedTo` (a string, an object, or an array of either).
@@ -125,7 +147,8 @@ pub async fn resolve_targets(ctx: &Context) -> Vec<String> {
     for url in unknown {
         if let Err(e) = resolve_one(ctx, &url).await {
             problems.push(format!(
-                "in_reply_to {url}: {e}; the reply is published but its author is not notified"
+                "{url}: {e}; the post that answers or quotes it is published, but its author is \
+                 not notified"
             ));
         }
     }

@@ -1,0 +1,4 @@
+-- Placeholder for migration 12, assigned to the timeline work of issue 12 on another branch.
+-- rusqlite_migration needs consecutive numbers, and this branch's migration is 13: this file
+-- only keeps the numbering whole here. When the timeline branch's 12 is merged, DELETE this
+-- folder (two folders numbered 12 fail loudly: "Multiple migrations detected").

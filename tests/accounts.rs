@@ -379,3 +379,212 @@ async fn wait_for_fedify(peer: &Fedify, kind: &str, pred: impl Fn(&Value) -> boo
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+fn post_files(site: &TestSite) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(site.dir.join("content/posts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hortus_reply_writes_the_file_and_fedify_gets_it_signed() {
+    let mut site = TestSite::federating("127.0.0.2");
+    site.write_post("hello.md", "Hello, garden.");
+    site.publish();
+    let gina = Fedify::start("127.0.0.9", "gina").await;
+    let stranger = Peer::start("127.0.0.4", false);
+    site.allow(&gina.host);
+    site.start().await;
+    let alice = site.url("/users/alice");
+    // A post of Gina's that Hortus has never stored: `reply` fetches it to find its author.
+    let note = gina
+        .control(
+            "/_control/note",
+            json!({"to": alice, "id": "g1", "content": "<p>庭の写真</p>"}),
+        )
+        .await;
+    let note_id = note["id"].as_str().unwrap().to_string();
+
+    // -m: one line of JSON, a Markdown file that stays the source, the author mentioned.
+    let out = hortus(
+        &site.dir,
+        &["reply", &note_id, "-m", "ありがとう 🙏 شكرا", "--json"],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let replied: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(replied["in_reply_to"], note_id);
+    assert_eq!(replied["author"], gina.actor);
+    let path = replied["path"].as_str().unwrap();
+    let file = std::fs::read_to_string(path).unwrap();
+    assert!(
+        file.contains(&format!("in_reply_to = \"{note_id}\"")),
+        "{file}"
+    );
+    assert!(
+        file.contains(&format!("@gina@{} ありがとう 🙏 شكرا", gina.host)),
+        "{file}"
+    );
+    let create = wait_for_fedify(&gina, "Create", |a| a["in_reply_to"] == note_id).await;
+    assert!(
+        create["content"]
+            .as_str()
+            .unwrap()
+            .contains("ありがとう 🙏 شكرا"),
+        "{create:#}"
+    );
+    assert!(
+        create["mentions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(gina.actor)),
+        "{create:#}"
+    );
+    let page = get(replied["url"].as_str().unwrap(), BROWSER_ACCEPT).await;
+    assert_eq!(page.status(), 200);
+
+    // Without -m, $EDITOR writes the text (here a script that appends a line).
+    let editor = site.tmp.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf 'Écrit dans l’éditeur ✍️\\n' >> \"$1\"\n",
+    )
+    .unwrap();
+    let exec = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&editor, exec).unwrap();
+    let out = hortus_env(
+        &site.dir,
+        &["reply", &note_id],
+        &[("EDITOR", editor.to_str().unwrap())],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        line.contains(&format!("replied to {note_id} by @gina@{}", gina.host)),
+        "{line}"
+    );
+    assert_eq!(line.lines().count(), 1, "{line}");
+    wait_for_fedify(&gina, "Create", |a| {
+        a["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("Écrit dans l’éditeur ✍️"))
+    })
+    .await;
+
+    // Refusals say why and leave no file: an editor that writes nothing, a server that is not
+    // allowed (never contacted), a post that does not exist, something that is not a URL.
+    let before = post_files(&site);
+    let out = hortus_env(&site.dir, &["reply", &note_id], &[("EDITOR", "true")]);
+    assert!(
+        !out.status.success() && stderr_of(&out).contains("left empty"),
+        "{}",
+        stderr_of(&out)
+    );
+    let elsewhere = format!("{}/notes/1", stranger.actor);
+    let out = hortus(&site.dir, &["reply", &elsewhere, "-m", "hi"]);
+    assert!(
+        stderr_of(&out).contains("is not allowed"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(
+        stranger.received().is_empty(),
+        "a refused server is never contacted"
+    );
+    let missing = format!("{}/notes/missing", gina.base);
+    let out = hortus(&site.dir, &["reply", &missing, "-m", "hi"]);
+    assert!(stderr_of(&out).contains("404"), "{}", stderr_of(&out));
+    let out = hortus(&site.dir, &["reply", "bob@example.org", "-m", "hi"]);
+    assert!(
+        stderr_of(&out).contains("not an http(s) URL"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = hortus(&site.dir, &["reply", &site.url("/posts/nope"), "-m", "hi"]);
+    assert!(stderr_of(&out).contains("not found"), "{}", stderr_of(&out));
+    assert_eq!(post_files(&site), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quote_post_reaches_fedify_as_a_quote_of_its_author() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let hana = Fedify::start("127.0.0.10", "hana").await;
+    site.allow(&hana.host);
+    site.start().await;
+    let alice = site.url("/users/alice");
+    let note = hana
+        .control(
+            "/_control/note",
+            json!({"to": alice, "id": "h1", "content": "<p>Ein Gedicht</p>"}),
+        )
+        .await;
+    let quoted = note["id"].as_str().unwrap().to_string();
+    site.write_post(
+        "quote.md",
+        &format!("+++\nquote = \"{quoted}\"\n+++\nLisez ceci — اقرأ هذا 📖"),
+    );
+    hortus_ok(&site.dir, &["publish"]);
+
+    // Fedify reads the quote through its own vocabulary (quoteUrl, _misskey_quote or quoteUri
+    // after JSON-LD expansion), and the author is tagged and delivered to.
+    let create = wait_for_fedify(&hana, "Create", |a| a["quote_url"] == quoted).await;
+    assert!(
+        create["mentions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(hana.actor)),
+        "{create:#}"
+    );
+    let content = create["content"].as_str().unwrap();
+    assert!(content.contains("Lisez ceci — اقرأ هذا 📖"), "{content}");
+    assert!(
+        content.contains(&format!("RE: <a href=\"{quoted}\">")),
+        "{content}"
+    );
+
+    // The Note as served: every form, and the page links the quoted post.
+    let (status, doc) = get_json(&site.url("/posts/quote.json")).await;
+    assert_eq!(status, 200);
+    for key in ["quote", "quoteUrl", "_misskey_quote", "quoteUri"] {
+        assert_eq!(doc[key], quoted, "{key}: {doc:#}");
+    }
+    assert_eq!(
+        doc["@context"][1]["quote"]["@id"],
+        "https://w3id.org/fep/044f#quote"
+    );
+    assert!(
+        doc["cc"].as_array().unwrap().contains(&json!(hana.actor)),
+        "{doc:#}"
+    );
+    let html = get(&site.url("/posts/quote"), BROWSER_ACCEPT)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!(
+            "Quoting <a class=\"u-quotation-of\" href=\"{quoted}\">"
+        )),
+        "{html}"
+    );
+
+    // A bad value is refused with the file, the line and the fix; nothing is published.
+    site.write_post(
+        "bad.md",
+        "+++\ntitle = \"x\"\nquote = \"hana's post\"\n+++\nx",
+    );
+    let out = hortus(&site.dir, &["publish"]);
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(err.contains("content/posts/bad.md:3: "), "{err}");
+    assert!(
+        err.contains("not an absolute http(s) URL") && err.contains("quote = \"https://"),
+        "{err}"
+    );
+}

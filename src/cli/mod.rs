@@ -58,6 +58,17 @@ pub enum Command {
         #[arg(long)]
         title: Option<String>,
     },
+    /// Answer a post (its id or page URL): writes a new post file with `in_reply_to` and the
+    /// author mentioned, opens $EDITOR unless -m gives the text, then publishes it.
+    Reply {
+        url: String,
+        /// The text of the reply (after the mention); without it, $EDITOR opens.
+        #[arg(short = 'm', long = "message")]
+        message: Option<String>,
+        /// Print what was done as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Sync content/ into the database: new, edited and removed posts.
     Publish,
     /// Publish, then serve the site and its ActivityPub endpoints.
@@ -310,6 +321,27 @@ pub fn run(cli: Cli) -> Result<()> {
             let path =
                 scaffold::new_post(&cli.dir, title.as_deref(), time::OffsetDateTime::now_utc())?;
             println!("{}", path.display());
+            Ok(())
+        }
+        Command::Reply { url, message, json } => {
+            let site = Site::open(&cli.dir)?;
+            let editor = std::env::var("EDITOR").ok();
+            let replied = with_state(&cli.dir, async |state| {
+                Ok(scaffold::reply::reply(
+                    &site,
+                    state,
+                    &url,
+                    message.as_deref(),
+                    editor.as_deref(),
+                    time::OffsetDateTime::now_utc(),
+                )
+                .await?)
+            })?;
+            if json {
+                println!("{}", serde_json::to_string(&replied)?);
+            } else {
+                print!("{}", replied.line());
+            }
             Ok(())
         }
         Command::Publish => {

@@ -155,6 +155,31 @@ pub async fn resolve_targets(ctx: &Context) -> Vec<String> {
     problems
 }
 
+/// The author of what `url` names, for `hortus reply`: `Ok(None)` for the owner's own post;
+/// else from what is stored here, or fetched once (from an allowed server only; any other is
+/// never contacted) and remembered like [`resolve_targets`] does.
+pub async fn author_of_target(ctx: &Context, url: &str) -> Result<Option<String>, String> {
+    if super::store::local_post_slug(&ctx.urls, url).is_some() {
+        return Ok(None);
+    }
+    if let Some(author) = stored_author(ctx, url).await? {
+        return Ok(Some(author));
+    }
+    resolve_one(ctx, url).await?;
+    match stored_author(ctx, url).await? {
+        Some(author) => Ok(Some(author)),
+        None => Err("its author could not be found".into()),
+    }
+}
+
+async fn stored_author(ctx: &Context, url: &str) -> Result<Option<String>, String> {
+    let (urls, url) = (ctx.urls.clone(), url.to_string());
+    ctx.db
+        .read(move |c| known_author(c, &urls, &url).map_err(crate::db::DbError::from))
+        .await
+        .map_err(|e| e.to_string())
+}
+
 async fn resolve_one(ctx: &Context, url: &str) -> Result<(), String> {
     let parsed = Url::parse(url).map_err(|_| "not a URL".to_string())?;
     if let Decision::Refused(reason) = ctx.policy.decide_url(&parsed) {

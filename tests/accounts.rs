@@ -256,6 +256,11 @@ async fn a_blocked_account_vanishes_everywhere_and_comes_back_on_unblock() {
         "{shown}"
     );
     assert!(hortus_ok(&site.dir, &["block", "add", &bob.actor]).starts_with("nothing to do"));
+    let out = hortus(&site.dir, &["follow", &handle]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("you blocked"),
+        "{out:?}"
+    );
 
     // Unblock: nothing was deleted, so the reply and the like come back, on the page and in
     // the next export.

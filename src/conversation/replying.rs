@@ -219,3 +219,69 @@ async fn resolve_one(ctx: &Context, url: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls() -> Urls {
+        Urls::new(&url::Url::parse("https://me.example").unwrap(), "alice")
+    }
+
+    #[test]
+    fn a_post_that_answers_one_author_and_quotes_another_mentions_both() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/posts")).unwrap();
+        std::fs::write(
+            dir.path().join("content/posts/both.md"),
+            "+++\nin_reply_to = \"https://a.example/notes/1\"\nquote = \"https://b.example/notes/2\"\n+++\nنعم 👍 はい",
+        )
+        .unwrap();
+        let mut conn = crate::db::open_in_memory().unwrap();
+        posts::publish(&mut conn, dir.path(), &urls()).unwrap();
+        for (url, actor, host, handle) in [
+            (
+                "https://a.example/notes/1",
+                "https://a.example/u/ann",
+                "a.example",
+                "ann@a.example",
+            ),
+            (
+                "https://b.example/notes/2",
+                "https://b.example/u/bo",
+                "b.example",
+                "bo@b.example",
+            ),
+        ] {
+            conn.execute(
+                "INSERT INTO reply_targets (url, object_id, actor_id, resolved_at)
+                 VALUES (?1, ?1, ?2, '2026-01-01T00:00:00Z')",
+                params![url, actor],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO remote_actors (id, host, inbox, handle, raw, fetched_at)
+                 VALUES (?1, ?2, ?1 || '/inbox', ?3, '{}', '2026-01-01T00:00:00Z')",
+                params![actor, host, handle],
+            )
+            .unwrap();
+        }
+        assert_eq!(link_reply_mentions(&conn, &urls()).unwrap(), 2);
+        let post = posts::by_slug(&conn, "both").unwrap().unwrap();
+        let actors: Vec<_> = post
+            .mentions
+            .iter()
+            .filter_map(|m| m.actor.clone())
+            .collect();
+        assert_eq!(
+            actors,
+            ["https://a.example/u/ann", "https://b.example/u/bo"]
+        );
+        assert_eq!(post.quote.as_deref(), Some("https://b.example/notes/2"));
+        assert_eq!(
+            link_reply_mentions(&conn, &urls()).unwrap(),
+            0,
+            "idempotent"
+        );
+    }
+}

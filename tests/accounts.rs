@@ -311,6 +311,26 @@ async fn a_handle_on_a_server_not_allowed_is_never_looked_up() {
     let out = hortus_ok(&site.dir, &["block", "add", &stranger.actor]);
     assert!(out.starts_with("blocked"), "{out}");
     assert!(stranger.received().is_empty(), "never contacted");
+    // A profile URL on an allowed server that serves the actor is kept as the actor's id.
+    let friend = Peer::start("127.0.0.5", false);
+    site.allow(&friend.host);
+    let profile = format!("{}/@bob", friend.base);
+    friend
+        .documents
+        .lock()
+        .unwrap()
+        .insert("/@bob".into(), friend.actor_doc());
+    hortus_ok(&site.dir, &["block", "add", &profile]);
+    let blocked = "SELECT COUNT(*) FROM account_relations WHERE actor_id = ?1 AND blocked = 1";
+    assert_eq!(count(&site, blocked, &friend.actor), 1);
+    assert_eq!(count(&site, blocked, &profile), 0);
+    // Never oneself.
+    let out = hortus(&site.dir, &["block", "add", &site.url("/users/alice")]);
+    assert!(
+        stderr_of(&out).contains("your own account"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -87,10 +87,31 @@ async fn resolve(ctx: &Context, account: &str) -> Result<Target, OwnerError> {
         .read(move |c| actors::cached_actor(c, &lookup).map_err(OwnerError::from))
         .await?;
     if actor.is_none() && Url::parse(&id).is_ok_and(|u| ctx.policy.decide_url(&u).is_allowed()) {
-        // Only for its inbox and handle; the block stands without them.
-        actor = fetch::actor(&remote, &id, false).await.ok();
+        // For its inbox and handle (the block stands without them), and its real id when the
+        // owner pasted a profile URL that serves the actor: rows are keyed by actor id, and
+        // the fetch has checked that the document's id is on the server it came from.
+        actor = match fetch::actor(&remote, &id, false).await {
+            Ok(a) => Some(a),
+            Err(_) => named_actor(&remote, &id).await,
+        };
+    }
+    let id = actor.as_ref().map_or(id, |a| a.id.clone());
+    if id == ctx.urls.actor() {
+        return Err(OwnerError::Usage("that is your own account".into()));
     }
     Ok(Target { id, actor })
+}
+
+/// The actor a profile URL serves (Mastodon answers `/@bob` with the actor document whose id
+/// is `/users/bob`), when that id is on the same server.
+async fn named_actor(remote: &fetch::Remote<'_>, url: &str) -> Option<RemoteActor> {
+    let (from, doc) = fetch::get_document(remote, url).await.ok()?;
+    let real = fetch::id_of(&doc)?;
+    let same_server = Url::parse(real).is_ok_and(|u| u.origin() == from.origin());
+    if !same_server || real == url {
+        return None;
+    }
+    fetch::actor(remote, real, false).await.ok()
 }
 
 fn queue(conn: &rusqlite::Connection, activity: &Value, inbox: &str) -> Result<(), OwnerError> {

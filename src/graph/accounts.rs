@@ -104,9 +104,13 @@ fn forget_empty(conn: &Connection, actor_id: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Whether `?1` is blocked: asked by the inbox of every activity (shared with its query-plan
+/// test).
+pub(crate) const IS_BLOCKED: &str = "SELECT blocked FROM account_relations WHERE actor_id = ?1";
+
 /// Whether the owner blocked `actor_id`.
 pub fn is_blocked(conn: &Connection, actor_id: &str) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT blocked FROM account_relations WHERE actor_id = ?1")?
+    conn.prepare_cached(IS_BLOCKED)?
         .query_row([actor_id], |r| r.get::<_, bool>(0))
         .optional()
         .map(|b| b.unwrap_or(false))

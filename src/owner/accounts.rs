@@ -131,7 +131,7 @@ pub async fn block(ctx: &Context, account: &str) -> Result<String, OwnerError> {
         .db
         .call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut done = Vec::new();
+            let mut done: Vec<String> = Vec::new();
             let block_activity = (send_blocks && inbox.is_some())
                 .then(|| ap::block::block(&urls, &ap::new_activity_id(&urls), &id));
             let block_id = block_activity
@@ -140,11 +140,19 @@ pub async fn block(ctx: &Context, account: &str) -> Result<String, OwnerError> {
             if !accounts::block(&tx, &id, block_id.as_deref(), &crate::times::now())? {
                 return Ok(None);
             }
-            if let Some(f) = followers::find(&tx, &id)?.filter(|f| f.actor_id == id) {
-                followers::remove(&tx, &id)?;
-                let reject = ap::answer_follow(&urls, "Reject", &id, &f.follow_id);
-                queue(&tx, &reject, &f.inbox)?;
-                done.push("removed from your followers (Reject of its Follow queued)".to_string());
+            // Found with its inbox only while its actor is cached; removed either way.
+            let found = followers::find(&tx, &id)?.filter(|f| f.actor_id == id);
+            if followers::remove(&tx, &id)? > 0 {
+                match found {
+                    Some(f) => {
+                        let reject = ap::answer_follow(&urls, "Reject", &id, &f.follow_id);
+                        queue(&tx, &reject, &f.inbox)?;
+                        done.push(
+                            "removed from your followers (Reject of its Follow queued)".into(),
+                        );
+                    }
+                    None => done.push("removed from your followers".into()),
+                }
             }
             if let Some(follow_id) = following::follow_id(&tx, &id)? {
                 following::remove(&tx, &id)?;

@@ -162,6 +162,10 @@ pub struct FederationConfig {
     /// Followers and following give their counts only (PROTOCOL.md §6: items MAY be hidden).
     #[serde(default)]
     pub hide_social_graph: bool,
+    /// `hortus block add ACCOUNT` also sends `Block` to the account's server (and unblock its
+    /// Undo). Off by default: a block stays private, as the owner's own business.
+    #[serde(default)]
+    pub send_blocks: bool,
     /// Tests only: let Hortus connect to loopback and private addresses.
     #[serde(default)]
     pub allow_private_addresses: bool,

@@ -1,6 +1,8 @@
 //! The owner's federation commands: who may talk to the garden, who knocked, who follows, and
 //! whom the owner follows. Each returns text for the terminal; the CLI only prints it.
 
+pub mod accounts;
+
 use std::fmt::Write as _;
 
 use rusqlite::Connection;
@@ -249,6 +251,18 @@ async fn resolve(ctx: &Context, account: &str) -> Result<fetch::RemoteActor, Own
 /// `hortus follow`: sends a Follow (through the queue); the Accept or Reject arrives in the inbox.
 pub async fn follow(ctx: &Context, account: &str) -> Result<String, OwnerError> {
     let target = resolve(ctx, account).await?;
+    let id = target.id.clone();
+    let blocked = ctx
+        .db
+        .read(move |c| crate::graph::accounts::is_blocked(c, &id).map_err(OwnerError::from))
+        .await?;
+    if blocked {
+        return Err(OwnerError::Usage(format!(
+            "you blocked {}: `hortus block remove {}` first",
+            safe(&target.id),
+            safe(&target.id)
+        )));
+    }
     let follow_id = ap::new_activity_id(&ctx.urls);
     let activity = ap::follow(&ctx.urls, &follow_id, &target.id);
     let target_id = target.id.clone();

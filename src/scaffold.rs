@@ -1,5 +1,8 @@
 //! Creating things on disk for the owner: a new site (`hortus init`), a new post (`hortus new`),
 //! and the demo site. Nothing is ever overwritten, and a failed init leaves nothing behind.
+//! [`reply`]: `hortus reply URL`, a new post that answers someone, published at once.
+
+pub mod reply;
 
 use std::path::{Path, PathBuf};
 
@@ -54,7 +57,7 @@ pub struct InitOptions {
     pub listen: Option<String>,
 }
 
-fn toml_string(s: &str) -> String {
+pub(crate) fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
@@ -103,6 +106,8 @@ mode = "allowlist"
 hide_social_graph = false
 signed_fetch = false
 manually_approves_followers = false
+# true: `hortus block add user@host` also tells their server (sends Block); false keeps it private.
+send_blocks = false
 "#,
         user = o.user,
         domain_plain = o.domain,
@@ -195,8 +200,29 @@ pub fn new_post(
     title: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<PathBuf, ScaffoldError> {
+    new_post_with(site_dir, title, now, &NewPost::default())
+}
+
+/// What a new post file holds beyond its title and date (`hortus reply` fills it in).
+#[derive(Debug, Clone, Default)]
+pub struct NewPost<'a> {
+    /// Words for the file name when there is no title (`reply-to-bob`).
+    pub name: Option<&'a str>,
+    /// Front matter lines (TOML, each ending in a line break), after the date.
+    pub front_matter: &'a str,
+    /// The opening of the text.
+    pub body: &'a str,
+}
+
+/// [`new_post`] with more filled in; the file is created, never overwritten.
+pub fn new_post_with(
+    site_dir: &Path,
+    title: Option<&str>,
+    now: OffsetDateTime,
+    more: &NewPost,
+) -> Result<PathBuf, ScaffoldError> {
     let date = now.date();
-    let base = match title.map(slugify).filter(|s| !s.is_empty()) {
+    let base = match title.or(more.name).map(slugify).filter(|s| !s.is_empty()) {
         Some(slug) => format!("{date}-{slug}"),
         None => format!(
             "{date}-{:02}{:02}{:02}",
@@ -212,8 +238,10 @@ pub fn new_post(
         front.push_str(&format!("title = {}\n", toml_string(t)));
     }
     front.push_str(&format!(
-        "date = {}\ntags = []\nvisibility = \"public\"   # public | unlisted | followers\n# summary = \"content warning\"\n+++\n\n",
-        rfc3339(now.replace_nanosecond(0).unwrap_or(now))
+        "date = {}\n{}tags = []\nvisibility = \"public\"   # public | unlisted | followers\n# summary = \"content warning\"\n+++\n\n{}",
+        rfc3339(now.replace_nanosecond(0).unwrap_or(now)),
+        more.front_matter,
+        more.body,
     ));
     for n in 1..1000 {
         let name = if n == 1 {

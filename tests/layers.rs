@@ -50,6 +50,7 @@ const TABLE_OWNERS: &[(&str, &str, bool)] = &[
     ("followers", "graph/", true),
     ("following", "graph/", true),
     ("follower_suspensions", "graph/", true),
+    ("account_relations", "graph/", true),
     ("remote_actors", "actors.rs", false),
     ("posts", "posts/", false),
     ("timeline_entries", "timeline/", true),

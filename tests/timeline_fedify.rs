@@ -7,15 +7,13 @@
 //! Needs `scripts/install-test-deps.sh` to have run (tests/peer/node_modules).
 
 mod common;
-#[path = "support/fedify_conversation.rs"]
-mod fedify;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use fedify::Fedify;
+use common::fedify::Fedify;
 use serde_json::{Value, json};
 
 fn hortus_ok(dir: &Path, args: &[&str]) -> String {

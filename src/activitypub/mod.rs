@@ -1,9 +1,11 @@
 //! ActivityPub vocabulary: the documents Hortus publishes, built from posts and the config.
 //! Shapes follow what Mastodon, Threads and GoToSocial read (../shared/PROTOCOL.md §2, §5).
 
+pub mod block;
 pub mod fetch;
 pub mod incoming;
 pub mod public_keys;
+pub mod quote;
 pub mod refusal;
 pub mod teaser;
 
@@ -265,6 +267,9 @@ pub fn note(site: &Site, post: &Post) -> Value {
     });
     if let Some(updated) = post.updated {
         note["updated"] = json!(rfc3339(updated));
+    }
+    if let Some(quote) = &post.quote {
+        quote::add(&mut note, quote);
     }
     if let Some(group) = audience(post) {
         // FEP-1b12: `audience` names the group; Lemmy reads it first to find the community.

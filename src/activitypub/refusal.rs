@@ -38,6 +38,10 @@ pub enum InboxError {
     Refused(String),
     #[error("the signer is not the activity's actor")]
     ActorMismatch,
+    /// The owner blocked this account (`hortus block add user@host`): per actor, after its
+    /// signature verified, whatever its server.
+    #[error("the account {0} is blocked here")]
+    AccountBlocked(String),
     #[error("the request is addressed to {0}, not to this server")]
     NotAddressedHere(String),
     #[error("bad activity: {0}")]
@@ -57,7 +61,7 @@ impl InboxError {
             | InboxError::Key(_)
             | InboxError::ActorMismatch
             | InboxError::NotAddressedHere(_) => 401,
-            InboxError::Refused(_) => 403,
+            InboxError::Refused(_) | InboxError::AccountBlocked(_) => 403,
             InboxError::BadActivity(_) | InboxError::Parse(_) => 400,
             InboxError::Internal(_) => 500,
         }
@@ -120,10 +124,14 @@ pub fn check_of(e: &InboxError) -> &'static str {
         InboxError::Key(_) => "key fetch",
         InboxError::NotAddressedHere(_) => "host",
         InboxError::ActorMismatch => "actor mismatch",
+        InboxError::AccountBlocked(_) => ACCOUNT_BLOCK_CHECK,
         InboxError::BadActivity(_) | InboxError::Parse(_) => "JSON",
         InboxError::Internal(_) => "internal",
     }
 }
+
+/// The check that refuses a blocked account's activities (`InboxError::AccountBlocked`).
+pub const ACCOUNT_BLOCK_CHECK: &str = "account block";
 
 /// A keyId as it may appear in a log line or the owner's list: no control characters (a peer
 /// cannot forge log lines), bounded length.

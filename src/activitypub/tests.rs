@@ -23,6 +23,7 @@ fn post(visibility: Visibility, mentions: Vec<Mention>) -> Post {
         visibility,
         language: None,
         in_reply_to: None,
+        quote: None,
         sensitive: false,
         tags: vec![],
         mentions,

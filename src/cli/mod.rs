@@ -59,6 +59,17 @@ pub enum Command {
         #[arg(long)]
         title: Option<String>,
     },
+    /// Answer a post (its id or page URL): writes a new post file with `in_reply_to` and the
+    /// author mentioned, opens $EDITOR unless -m gives the text, then publishes it.
+    Reply {
+        url: String,
+        /// The text of the reply (after the mention); without it, $EDITOR opens.
+        #[arg(short = 'm', long = "message")]
+        message: Option<String>,
+        /// Print what was done as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Sync content/ into the database: new, edited and removed posts.
     Publish,
     /// Publish, then serve the site and its ActivityPub endpoints.
@@ -72,11 +83,16 @@ pub enum Command {
         #[command(subcommand)]
         action: ListAction,
     },
-    /// Servers refused in any mode; a block always wins over an allow.
+    /// Servers refused in any mode (a block always wins over an allow), and single accounts
+    /// (`user@host` or an actor URL) whose posts, replies and reactions are hidden everywhere.
     Block {
         #[command(subcommand)]
         action: ListAction,
     },
+    /// Keep an account (user@host or actor URL) out of `hortus inbox` and the timeline.
+    Mute { account: String },
+    /// Undo `hortus mute`.
+    Unmute { account: String },
     /// Servers that tried to reach you and were refused.
     Knocks {
         #[arg(long, default_value_t = 50)]
@@ -166,11 +182,13 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum ListAction {
-    /// Add a server: `example.net` (exactly) or `*.example.net` (it and its subdomains).
+    /// Add a server: `example.net` (exactly) or `*.example.net` (it and its subdomains); for
+    /// `block`, also one account: `user@host` or its actor URL.
     Add { domain: String },
-    /// Remove a server.
+    /// Remove a server (or, for `block`, an account).
     Remove { domain: String },
-    /// Show the list.
+    /// Show the list (`block show`: the servers, then the blocked and muted accounts).
+    #[command(visible_alias = "show")]
     List,
     /// Import domains from a file: one per line, or Mastodon's domain-block CSV export.
     Import { file: PathBuf },
@@ -235,13 +253,41 @@ fn answer(dir: &std::path::Path, account: &str, approve: bool) -> Result<()> {
     Ok(())
 }
 
+fn mute(dir: &std::path::Path, account: &str, muted: bool) -> Result<()> {
+    show(&with_state(dir, async |s| {
+        Ok(owner::accounts::mute(s, account, muted).await?)
+    })?);
+    Ok(())
+}
+
 fn list_command(dir: &std::path::Path, list: List, action: ListAction) -> Result<()> {
+    use owner::accounts::{self, is_account};
+    // `hortus block add|remove` takes one account as well as a server.
+    let account = match (&list, &action) {
+        (List::Block, ListAction::Add { domain } | ListAction::Remove { domain })
+            if is_account(domain) =>
+        {
+            Some((domain.clone(), matches!(action, ListAction::Add { .. })))
+        }
+        _ => None,
+    };
+    if let Some((account, add)) = account {
+        show(&with_state(dir, async |s| {
+            Ok(if add {
+                accounts::block(s, &account).await?
+            } else {
+                accounts::unblock(s, &account).await?
+            })
+        })?);
+        return Ok(());
+    }
     let site = Site::open(dir)?;
     let conn = crate::db::open(&site.db_path())?;
     let mode = site.config.federation.mode;
     let out = match action {
         ListAction::Add { domain } => owner::list_add(&conn, list, &domain)?,
         ListAction::Remove { domain } => owner::list_remove(&conn, mode, list, &domain)?,
+        ListAction::List if list == List::Block => accounts::block_show(&conn)?,
         ListAction::List => owner::list_show(&conn, list)?,
         ListAction::Import { file } => {
             let text = std::fs::read_to_string(&file)
@@ -280,6 +326,27 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("{}", path.display());
             Ok(())
         }
+        Command::Reply { url, message, json } => {
+            let site = Site::open(&cli.dir)?;
+            let editor = std::env::var("EDITOR").ok();
+            let replied = with_state(&cli.dir, async |state| {
+                Ok(scaffold::reply::reply(
+                    &site,
+                    state,
+                    &url,
+                    message.as_deref(),
+                    editor.as_deref(),
+                    time::OffsetDateTime::now_utc(),
+                )
+                .await?)
+            })?;
+            if json {
+                println!("{}", serde_json::to_string(&replied)?);
+            } else {
+                print!("{}", replied.line());
+            }
+            Ok(())
+        }
         Command::Publish => {
             let site = Site::open(&cli.dir)?;
             let published =
@@ -312,6 +379,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Allow { action } => list_command(&cli.dir, List::Allow, action),
         Command::Block { action } => list_command(&cli.dir, List::Block, action),
+        Command::Mute { account } => mute(&cli.dir, &account, true),
+        Command::Unmute { account } => mute(&cli.dir, &account, false),
         Command::Knocks { limit } => {
             let site = Site::open(&cli.dir)?;
             show(&owner::knocks(&crate::db::open(&site.db_path())?, limit)?);

@@ -221,6 +221,13 @@ pub fn list(conn: &Connection, urls: &Urls, limit: usize) -> Result<Vec<Notifica
         n.account = k.sample_actors.first().cloned();
         out.push(n);
     }
+    // What blocked or muted accounts did or said stays out (it is kept, not deleted); refusals
+    // of a blocked account's activities are the block working, not a federation problem.
+    let silenced = crate::graph::accounts::silenced(conn).map_err(db)?;
+    out.retain(|n| {
+        !silenced.contains(&n.actor)
+            && n.check.as_deref() != Some(crate::activitypub::refusal::ACCOUNT_BLOCK_CHECK)
+    });
     // Times come from several tables and precisions: compare them as times. The sort is stable
     // and each table was read newest first, so ties within a second keep that order.
     out.sort_by(|a, b| {

@@ -1,4 +1,6 @@
-//! The owner answers: a post whose front matter says `in_reply_to = "URL"` federates as a reply.
+//! The owner answers: a post whose front matter says `in_reply_to = "URL"` federates as a reply
+//! (and one that says `quote = "URL"` as a quote: its author is found, mentioned and delivered
+//! to the same way; `activitypub::quote` writes the quote itself).
 //! `ap::note` already writes `inReplyTo`; this module makes the reply reach and notify the
 //! author: the author is added to the post's mentions, which gives the Note a `Mention` tag and
 //! puts the author in `cc` (Mastodon needs both, PROTOCOL.md §5), and `delivery::fanout` then
@@ -40,50 +42,70 @@ fn known_author(conn: &Connection, urls: &Urls, url: &str) -> rusqlite::Result<O
     .optional()
 }
 
-/// Adds the author of each reply's target to the post's mentions, when known and cached in
-/// `remote_actors`. Runs after every sync and before federating (`Site::publish_and_federate`);
-/// idempotent. Returns how many posts changed.
+/// Adds the author of each reply's target, and of each quoted post, to the post's mentions,
+/// when known and cached in `remote_actors`. Runs after every sync and before federating
+/// (`Site::publish_and_federate`); idempotent. Returns how many posts changed.
 pub fn link_reply_mentions(conn: &Connection, urls: &Urls) -> rusqlite::Result<usize> {
     let replies = posts::store::replies_with_mentions(conn)?;
     let mut changed = 0;
+    // A post that answers one post and quotes another comes twice in a row: the second round
+    // starts from the first's list, not from the row read before it.
+    let mut previous: Option<(i64, Vec<Mention>)> = None;
     for (id, target, mentions) in replies {
-        let Some(author) = known_author(conn, urls, &target)? else {
-            continue;
+        let mut list: Vec<Mention> = match previous.take() {
+            Some((last, list)) if last == id => list,
+            _ => serde_json::from_str(&mentions).unwrap_or_default(),
         };
-        let Some((handle, profile)) = crate::actors::handle_and_url(conn, &author)? else {
-            // Not cached: fanout could not deliver to it anyway.
-            continue;
-        };
-        let mut list: Vec<Mention> = serde_json::from_str(&mentions).unwrap_or_default();
-        if list
-            .iter()
-            .any(|m| m.actor.as_deref() == Some(author.as_str()))
-        {
-            continue;
+        if let Some(mention) = author_mention(conn, urls, &target, &list)? {
+            let name = mention.name.clone();
+            // The same account written in the text as @user@host: it gets its actor id.
+            list.retain(|m| !m.name.eq_ignore_ascii_case(&name));
+            list.push(mention);
+            posts::store::set_mentions(
+                conn,
+                id,
+                &serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
+            )?;
+            changed += 1;
         }
-        let name = match handle {
-            Some(h) => format!("@{h}"),
-            None => author.clone(),
-        };
-        // The same account written in the text as @user@host: it gets its actor id.
-        list.retain(|m| !m.name.eq_ignore_ascii_case(&name));
-        list.push(Mention {
-            name,
-            href: profile
-                .and_then(|p| crate::sanitize::http_url(&p))
-                .unwrap_or_else(|| author.clone()),
-            actor: Some(author),
-            // The author a reply answers: a reply is a comment, never addressed as a group post.
-            group: false,
-        });
-        posts::store::set_mentions(
-            conn,
-            id,
-            &serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
-        )?;
-        changed += 1;
+        previous = Some((id, list));
     }
     Ok(changed)
+}
+
+/// The mention of the author of `target`, unless unknown, not cached, or already mentioned.
+fn author_mention(
+    conn: &Connection,
+    urls: &Urls,
+    target: &str,
+    list: &[Mention],
+) -> rusqlite::Result<Option<Mention>> {
+    let Some(author) = known_author(conn, urls, target)? else {
+        return Ok(None);
+    };
+    let Some((handle, profile)) = crate::actors::handle_and_url(conn, &author)? else {
+        // Not cached: fanout could not deliver to it anyway.
+        return Ok(None);
+    };
+    if list
+        .iter()
+        .any(|m| m.actor.as_deref() == Some(author.as_str()))
+    {
+        return Ok(None);
+    }
+    let name = match handle {
+        Some(h) => format!("@{h}"),
+        None => author.clone(),
+    };
+    Ok(Some(Mention {
+        name,
+        href: profile
+            .and_then(|p| crate::sanitize::http_url(&p))
+            .unwrap_or_else(|| author.clone()),
+        actor: Some(author),
+        // The author a reply answers or a quote quotes: never addressed as a group post.
+        group: false,
+    }))
 }
 
 /// The first id in an `attributedTo` (a string, an object, or an array of either).
@@ -125,11 +147,37 @@ pub async fn resolve_targets(ctx: &Context) -> Vec<String> {
     for url in unknown {
         if let Err(e) = resolve_one(ctx, &url).await {
             problems.push(format!(
-                "in_reply_to {url}: {e}; the reply is published but its author is not notified"
+                "{url}: {e}; the post that answers or quotes it is published, but its author is \
+                 not notified"
             ));
         }
     }
     problems
+}
+
+/// The author of what `url` names, for `hortus reply`: `Ok(None)` for the owner's own post;
+/// else from what is stored here, or fetched once (from an allowed server only; any other is
+/// never contacted) and remembered like [`resolve_targets`] does.
+pub async fn author_of_target(ctx: &Context, url: &str) -> Result<Option<String>, String> {
+    if super::store::local_post_slug(&ctx.urls, url).is_some() {
+        return Ok(None);
+    }
+    if let Some(author) = stored_author(ctx, url).await? {
+        return Ok(Some(author));
+    }
+    resolve_one(ctx, url).await?;
+    match stored_author(ctx, url).await? {
+        Some(author) => Ok(Some(author)),
+        None => Err("its author could not be found".into()),
+    }
+}
+
+async fn stored_author(ctx: &Context, url: &str) -> Result<Option<String>, String> {
+    let (urls, url) = (ctx.urls.clone(), url.to_string());
+    ctx.db
+        .read(move |c| known_author(c, &urls, &url).map_err(crate::db::DbError::from))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn resolve_one(ctx: &Context, url: &str) -> Result<(), String> {
@@ -170,4 +218,70 @@ async fn resolve_one(ctx: &Context, url: &str) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls() -> Urls {
+        Urls::new(&url::Url::parse("https://me.example").unwrap(), "alice")
+    }
+
+    #[test]
+    fn a_post_that_answers_one_author_and_quotes_another_mentions_both() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/posts")).unwrap();
+        std::fs::write(
+            dir.path().join("content/posts/both.md"),
+            "+++\nin_reply_to = \"https://a.example/notes/1\"\nquote = \"https://b.example/notes/2\"\n+++\nنعم 👍 はい",
+        )
+        .unwrap();
+        let mut conn = crate::db::open_in_memory().unwrap();
+        posts::publish(&mut conn, dir.path(), &urls()).unwrap();
+        for (url, actor, host, handle) in [
+            (
+                "https://a.example/notes/1",
+                "https://a.example/u/ann",
+                "a.example",
+                "ann@a.example",
+            ),
+            (
+                "https://b.example/notes/2",
+                "https://b.example/u/bo",
+                "b.example",
+                "bo@b.example",
+            ),
+        ] {
+            conn.execute(
+                "INSERT INTO reply_targets (url, object_id, actor_id, resolved_at)
+                 VALUES (?1, ?1, ?2, '2026-01-01T00:00:00Z')",
+                params![url, actor],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO remote_actors (id, host, inbox, handle, raw, fetched_at)
+                 VALUES (?1, ?2, ?1 || '/inbox', ?3, '{}', '2026-01-01T00:00:00Z')",
+                params![actor, host, handle],
+            )
+            .unwrap();
+        }
+        assert_eq!(link_reply_mentions(&conn, &urls()).unwrap(), 2);
+        let post = posts::by_slug(&conn, "both").unwrap().unwrap();
+        let actors: Vec<_> = post
+            .mentions
+            .iter()
+            .filter_map(|m| m.actor.clone())
+            .collect();
+        assert_eq!(
+            actors,
+            ["https://a.example/u/ann", "https://b.example/u/bo"]
+        );
+        assert_eq!(post.quote.as_deref(), Some("https://b.example/notes/2"));
+        assert_eq!(
+            link_reply_mentions(&conn, &urls()).unwrap(),
+            0,
+            "idempotent"
+        );
+    }
 }

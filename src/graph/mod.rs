@@ -1,9 +1,11 @@
 //! The social graph: who follows the owner (`followers`), whom the owner follows (`following`),
-//! and followers the federation policy suspended (`follower_suspensions`). The only module with
+//! followers the federation policy suspended (`follower_suspensions`), and the accounts the
+//! owner blocked or muted (`account_relations`, [`accounts`]). The only module with
 //! SQL on these tables (`tests/layers.rs` checks it); the JOINs onto `remote_actors` for a
 //! follower's handle, inbox or host live here too. Every function takes a `&Connection`, so a
 //! caller's `Transaction` (which derefs to one) keeps its statements in the caller's transaction.
 
+pub mod accounts;
 pub mod followers;
 pub mod following;
 pub mod suspensions;

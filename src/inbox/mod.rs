@@ -5,7 +5,8 @@
 //!    against the federation policy (403 + a knock) — before any key is fetched;
 //! 3. the key is fetched (cached; refetched once on failure) and the signature verified against
 //!    the exact body (401);
-//! 4. the body is parsed strictly; its actor must own the signing key (401);
+//! 4. the body is parsed strictly; its actor must own the signing key (401) and not be an
+//!    account the owner blocked (403, per actor: `graph::accounts`);
 //! 5. duplicates (same activity id) are acknowledged and skipped; then the effect is applied.
 //!
 //! Verification happens at arrival, never in a worker: Threads' signatures expire in minutes.
@@ -76,17 +77,30 @@ pub async fn receive(
         // accepts only activities signed by their own actor.
         return Err(InboxError::ActorMismatch);
     }
+    // A blocked account is refused per actor, once its signature proved who it is; checked in
+    // the same trip to the database as the dedupe, so the inbox pays no extra hop. Its own
+    // Delete still counts: taking back what one said is the author's right, and it only
+    // empties rows that are hidden anyway.
     let id = activity.id.clone();
+    let actor = (activity.kind != "Delete").then(|| activity.actor.clone());
     let first_time = ctx
         .db
         .call(move |c| {
+            if let Some(actor) = actor
+                && crate::graph::accounts::is_blocked(c, &actor)?
+            {
+                return Ok(None);
+            }
             let n = c.execute(
                 MARK_SEEN,
                 rusqlite::params![id, crate::times::rfc3339(time::OffsetDateTime::now_utc())],
             )?;
-            Ok::<_, InboxError>(n == 1)
+            Ok::<_, InboxError>(Some(n == 1))
         })
         .await?;
+    let Some(first_time) = first_time else {
+        return Err(InboxError::AccountBlocked(activity.actor.clone()));
+    };
     // A Follow sent again is how peers repair a lost Accept (PROTOCOL.md §6): its effect is
     // idempotent and answers with a fresh Accept, so it is never swallowed as a duplicate.
     if !first_time && activity.kind != "Follow" {

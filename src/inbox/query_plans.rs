@@ -11,6 +11,7 @@ use crate::conversation::store;
 fn inbox_path() -> Vec<(&'static str, &'static str)> {
     vec![
         // Dedupe, before any effect; and the retry path and hourly prune.
+        ("a blocked account", crate::graph::accounts::IS_BLOCKED),
         ("mark an activity seen", super::MARK_SEEN),
         ("forget a failed activity", super::FORGET_SEEN),
         ("prune old activity ids", super::PRUNE_SEEN),

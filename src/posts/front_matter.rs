@@ -59,6 +59,8 @@ pub struct FrontMatter {
     #[serde(default)]
     pub sensitive: bool,
     pub in_reply_to: Option<String>,
+    /// The post this one quotes (its id or page URL).
+    pub quote: Option<String>,
     #[serde(default)]
     pub images: Vec<Image>,
     #[serde(default)]
@@ -111,7 +113,7 @@ pub fn split(text: &str) -> Result<(FrontMatter, &str), FrontMatterError> {
             line: line + 1, // the +++ line comes first
             message: e.message().trim().to_string(),
             fix: "fields are: title, date, tags, visibility (public | unlisted | followers), \
-                  summary, language, slug, sensitive, in_reply_to, images, draft"
+                  summary, language, slug, sensitive, in_reply_to, quote, images, draft"
                 .into(),
         }
     })?;

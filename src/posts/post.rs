@@ -26,6 +26,8 @@ pub struct Post {
     pub visibility: Visibility,
     pub language: Option<String>,
     pub in_reply_to: Option<String>,
+    /// The post this one quotes (front matter `quote`).
+    pub quote: Option<String>,
     pub sensitive: bool,
     pub tags: Vec<String>,
     pub mentions: Vec<Mention>,

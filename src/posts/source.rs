@@ -27,6 +27,7 @@ pub struct Draft {
     pub visibility: Visibility,
     pub language: Option<String>,
     pub in_reply_to: Option<String>,
+    pub quote: Option<String>,
     pub sensitive: bool,
     pub tags: Vec<String>,
     pub mentions: Vec<Mention>,
@@ -186,6 +187,17 @@ pub fn parse_file(
             "paste the URL of the post you answer",
         ));
     }
+    if let Some(quote) = &fm.quote
+        && url::Url::parse(quote).map_or(true, |u| {
+            !matches!(u.scheme(), "http" | "https") || u.host_str().is_none()
+        })
+    {
+        problems.push(problem(
+            line_of(text, "quote"),
+            format!("quote {quote:?} is not an absolute http(s) URL"),
+            "paste the full address of the post you quote, e.g. quote = \"https://example.social/@bob/1\"",
+        ));
+    }
     for tag in &fm.tags {
         if tag.is_empty()
             || !tag
@@ -271,6 +283,7 @@ pub fn parse_file(
         visibility: fm.visibility,
         language: fm.language,
         in_reply_to: fm.in_reply_to,
+        quote: fm.quote,
         sensitive: fm.sensitive,
         tags,
         mentions: rendered.mentions,

@@ -9,7 +9,7 @@ use super::Visibility;
 use super::post::Post;
 
 const POST_COLUMNS: &str = "id, slug, title, summary, content_html, visibility, language, in_reply_to, \
-     sensitive, tags, mentions, attachments, published, updated, deleted_at";
+     sensitive, tags, mentions, attachments, published, updated, deleted_at, quote";
 
 fn parse_time(s: Option<String>) -> Option<OffsetDateTime> {
     s.and_then(|s| OffsetDateTime::parse(&s, &Rfc3339).ok())
@@ -36,6 +36,7 @@ fn row_to_post(r: &rusqlite::Row) -> rusqlite::Result<Post> {
         published: parse_time(Some(r.get(12)?)).unwrap_or(OffsetDateTime::UNIX_EPOCH),
         updated: parse_time(r.get(13)?),
         deleted_at: parse_time(r.get(14)?),
+        quote: r.get(15)?,
     })
 }
 
@@ -221,11 +222,15 @@ fn count_now(conn: &Connection, listing: Listing) -> rusqlite::Result<u64> {
     Ok(n as u64)
 }
 
-/// Every live reply: its id, the post it answers, and its mentions as stored (JSON).
+/// Every live reply or quote: its id, the post it answers or quotes, and its mentions as
+/// stored (JSON). A post that does both comes twice, next to each other.
 pub fn replies_with_mentions(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String)>> {
     conn.prepare(
         "SELECT id, in_reply_to, mentions FROM posts
-             WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL",
+             WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL
+         UNION ALL
+         SELECT id, quote, mentions FROM posts WHERE quote IS NOT NULL AND deleted_at IS NULL
+         ORDER BY 1",
     )?
     .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
     .collect()
@@ -239,11 +244,12 @@ pub fn set_mentions(conn: &Connection, id: i64, mentions_json: &str) -> rusqlite
     )
 }
 
-/// What live posts answer, each once, in order.
+/// What live posts answer or quote, each once, in order.
 pub fn reply_targets(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     conn.prepare(
-        "SELECT DISTINCT in_reply_to FROM posts
-             WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL ORDER BY 1",
+        "SELECT in_reply_to FROM posts WHERE in_reply_to IS NOT NULL AND deleted_at IS NULL
+         UNION
+         SELECT quote FROM posts WHERE quote IS NOT NULL AND deleted_at IS NULL ORDER BY 1",
     )?
     .query_map([], |r| r.get(0))?
     .collect()

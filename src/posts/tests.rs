@@ -259,3 +259,25 @@ fn slugify_makes_url_safe_slugs() {
     assert_eq!(slugify("Hello, World! Ça va?"), "hello-world-a-va");
     assert_eq!(slugify("2026-11-22 note"), "2026-11-22-note");
 }
+
+#[test]
+fn a_quote_must_be_an_absolute_http_url_named_at_its_line() {
+    let dir = site();
+    for bad in [
+        "not a url",
+        "ftp://example.org/1",
+        "/posts/mine",
+        "mailto:bob@example.org",
+    ] {
+        let text = format!("+++\ntitle = \"引用\"\nquote = \"{bad}\"\n+++\nصحيح 👍");
+        let err = parse_file(dir.path(), "content/posts/q.md", &text, &urls()).unwrap_err();
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert_eq!(err[0].line, 3, "{err:?}");
+        assert!(err[0].message.contains(bad), "{err:?}");
+        assert!(err[0].fix.contains("quote = \"https://"), "{err:?}");
+    }
+    let text = "+++\nquote = \"https://example.org/@bob/1\"\n+++\nصحيح 👍";
+    let loaded = parse_file(dir.path(), "content/posts/q.md", text, &urls()).unwrap();
+    let draft = loaded.expect("a draft");
+    assert_eq!(draft.quote.as_deref(), Some("https://example.org/@bob/1"));
+}

@@ -69,16 +69,20 @@ pub struct BoostShown {
 /// The owner's latest boosts for the profile page. Only posts still there (not deleted) and not
 /// by an account the owner blocked; excerpts are plain text of sanitised HTML.
 pub fn recent_boosts(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<BoostShown>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT COALESCE(n.url, n.id), COALESCE(a.handle, n.actor_id), n.content_html, t.created_at
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "SELECT COALESCE(n.url, n.id), COALESCE(a.handle, n.actor_id), n.content_html, t.created_at
          FROM timeline_actions t JOIN remote_notes n ON n.id = t.object_id
          LEFT JOIN remote_actors a ON a.id = n.actor_id
          WHERE t.kind = 'boost' AND n.deleted_at IS NULL
            AND n.visibility IN ('public', 'unlisted')
-           AND NOT EXISTS (SELECT 1 FROM account_relations r
-                           WHERE r.actor_id = n.actor_id AND r.blocked = 1)
+           AND n.actor_id NOT IN ({})
          ORDER BY t.created_at DESC LIMIT ?1",
-    )?;
+            crate::graph::accounts::BLOCKED_IDS
+        )
+    });
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params![limit], |r| {
         let html: String = r.get(2)?;
         Ok(BoostShown {

@@ -104,7 +104,7 @@ pub struct PostView {
 
 /// Newest first, `limit` entries with an id below `before`, by accounts the owner follows now
 /// (`graph::following::ACCEPTED_IDS`: an unfollow empties the timeline of them at once). Posts
-/// of accounts the owner blocked or muted (`account_relations`), and their boosts, are left
+/// of accounts the owner blocked or muted (`graph::accounts::SILENCED_IDS`), and their boosts, are left
 /// out; so are deleted and hidden posts.
 fn page_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -122,11 +122,11 @@ fn page_sql() -> &'static str {
             WHERE (?1 IS NULL OR e.id < ?1)
               AND (e.note_id IS NULL OR (n.id IS NOT NULL AND n.deleted_at IS NULL AND n.hidden = 0))
               AND COALESCE(e.booster_id, n.actor_id) IN ({})
-              AND NOT EXISTS (SELECT 1 FROM account_relations r
-                              WHERE (r.blocked = 1 OR r.muted = 1)
-                                AND (r.actor_id = n.actor_id OR r.actor_id = e.booster_id))
+              AND COALESCE(n.actor_id, '') NOT IN ({silenced})
+              AND COALESCE(e.booster_id, '') NOT IN ({silenced})
             ORDER BY e.id DESC LIMIT ?2",
-            crate::graph::following::ACCEPTED_IDS
+            crate::graph::following::ACCEPTED_IDS,
+            silenced = crate::graph::accounts::SILENCED_IDS,
         )
     })
 }

@@ -185,9 +185,6 @@ pub(super) async fn load_conversation(
             if let Err(e) = policy.reload_if_changed(c) {
                 tracing::warn!(error = %e, "could not reload the federation policy");
             }
-            let shown = |actor: &str| {
-                url::Url::parse(actor).is_ok_and(|u| policy.decide_url(&u).is_allowed())
-            };
             let owner = crate::conversation::view::Owner {
                 name: &layout.author_name,
                 handle: &layout.handle,
@@ -196,6 +193,13 @@ pub(super) async fn load_conversation(
             // One read transaction for the page's half-dozen queries: one snapshot, and the
             // shared lock taken once rather than per statement.
             let tx = c.transaction().map_err(WebError::from)?;
+            // A blocked account's replies and reactions are left out, like a refused server's;
+            // nothing is deleted, so an unblock shows them again.
+            let blocked = crate::graph::accounts::blocked(&tx)?;
+            let shown = |actor: &str| {
+                !blocked.contains(actor)
+                    && url::Url::parse(actor).is_ok_and(|u| policy.decide_url(&u).is_allowed())
+            };
             let view = crate::conversation::view::load(&tx, &urls, &post, &owner, &shown)?;
             tx.finish().map_err(WebError::from)?;
             Ok(view)

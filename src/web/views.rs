@@ -91,6 +91,8 @@ pub struct PostView {
     pub unlisted: bool,
     pub language: Option<String>,
     pub in_reply_to: Option<String>,
+    /// The post it quotes (an http(s) URL, checked when the file was read).
+    pub quote: Option<String>,
     pub tags: Vec<(String, String)>,
     pub media: Vec<MediaView>,
 }
@@ -130,6 +132,7 @@ impl PostView {
             unlisted: post.visibility == Visibility::Unlisted,
             language: post.language.clone(),
             in_reply_to: post.in_reply_to.clone(),
+            quote: post.quote.clone(),
             tags: post.tags.iter().map(|t| (t.clone(), urls.tag(t))).collect(),
             media: post
                 .attachments

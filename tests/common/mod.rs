@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod fedify;
 pub mod peer;
 pub mod tls_peer;
 

@@ -24,8 +24,9 @@
 //   POST /_control/announce {to, object}          -> Announce; {id}
 //   POST /_control/undo {to, id}                  -> Undo embedding that Like or Announce
 //   GET  /_control/log -> {inbox, errors, outgoing}: verified activities Fedify's listeners got
-//        (Create, Follow, Accept, and Like, Announce, Undo with their objects), and every
-//        request Fedify made.
+//        (Create with Fedify's reading of the Note's quoteUrl and Mention tags; Follow, Accept,
+//        Like, Announce, Block, Undo with the type and object of what it undoes),
+//        and every request Fedify made.
 
 import http from "node:http";
 import { randomUUID } from "node:crypto";
@@ -34,6 +35,7 @@ import { Temporal } from "@js-temporal/polyfill";
 import {
   Accept,
   Announce,
+  Block,
   Collection,
   Create,
   Delete,
@@ -182,6 +184,15 @@ federation.setObjectDispatcher(Question, "/questions/{id}", (_ctx, values) => {
   return question instanceof Question ? question : null;
 });
 
+async function mentionsOf(object) {
+  const out = [];
+  if (object == null) return out;
+  for await (const tag of object.getTags()) {
+    if (tag instanceof Mention) out.push(tag.href?.href ?? null);
+  }
+  return out;
+}
+
 async function record(ctx, activity, extra = {}) {
   log.inbox.push({
     type: activity.constructor.name,
@@ -200,6 +211,10 @@ federation
       object_id: object?.id?.href ?? null,
       in_reply_to: object?.replyTargetId?.href ?? null,
       content: object?.content?.toString() ?? null,
+      // Fedify's reading of a quote (quoteUrl, _misskey_quote or quoteUri, after JSON-LD
+      // expansion: a term missing from the @context is not seen).
+      quote_url: object?.quoteUrl?.href ?? null,
+      mentions: await mentionsOf(object),
     });
   })
   .on(Follow, async (ctx, follow) => {
@@ -217,6 +232,7 @@ federation
   .on(Announce, async (ctx, announce) =>
     record(ctx, announce, { object_id: announce.objectId?.href ?? null }),
   )
+  .on(Block, async (ctx, block) => record(ctx, block, { object_id: block.objectId?.href ?? null }))
   .on(Undo, async (ctx, undo) => {
     const object = await undo.getObject(ctx);
     await record(ctx, undo, {

@@ -1,18 +1,13 @@
-//! The Fedify conversation peer (tests/peer/conversation_peer.mjs) as a test drives it: started
-//! on its own loopback address, controlled over its `/_control/` routes, killed when dropped.
-//! Used by tests/timeline_fedify.rs (tests/conversation.rs keeps its own copy).
+//! The Fedify 1.5.9 peer of tests/peer/conversation_peer.mjs, as a test drives it: an
+//! independent ActivityPub server that signs what it sends and verifies what it receives with
+//! its own code. Needs `scripts/install-test-deps.sh` (tests/peer/node_modules).
 
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
+use super::client;
 
 /// The Fedify peer (tests/peer/conversation_peer.mjs), killed when dropped. Its stdin stays open
 /// while it lives, so it also exits when the test process dies.

@@ -90,7 +90,8 @@ async fn inbox(
         }
     };
     match outcome {
-        Ok(()) => HttpResponse::Accepted().finish(),
+        Ok(super::Received::Activity) => HttpResponse::Accepted().finish(),
+        Ok(super::Received::Probe(nonce)) => HttpResponse::Ok().json(super::probe::answer(&nonce)),
         Err(e) => {
             refusals::log(&e, key_id.as_deref());
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);

@@ -12,6 +12,7 @@
 
 pub mod effects;
 pub mod http;
+pub mod probe;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -61,15 +62,27 @@ pub fn acceptable_content_type(value: Option<&str>) -> bool {
     )
 }
 
+/// What a request that passed every check was.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// An activity, acted on (or a duplicate, acknowledged).
+    Activity,
+    /// `hortus check`'s probe (see [`probe`]), with its nonce: no effect.
+    Probe(String),
+}
+
 /// The rest of the pipeline for a request [`screen`] let through, body read: the signature
 /// verified, the activity parsed, deduplicated and acted on.
 pub async fn receive(
     ctx: &Context,
     req: &RequestParts<'_>,
     pending: &httpsig::PendingSignature,
-) -> Result<(), InboxError> {
+) -> Result<Received, InboxError> {
     let signer = verify_signed(ctx, req, pending).await?;
     let body = req.body.unwrap_or_default();
+    if let Some(nonce) = probe::recognise(&ctx.urls, &signer, body) {
+        return Ok(Received::Probe(nonce));
+    }
     let activity = Activity::parse(body)?;
     if activity.actor != signer.id {
         // A relayed or forwarded activity would need fetching back from its origin; Hortus
@@ -91,7 +104,7 @@ pub async fn receive(
     // idempotent and answers with a fresh Accept, so it is never swallowed as a duplicate.
     if !first_time && activity.kind != "Follow" {
         tracing::debug!(id = %activity.id, "duplicate activity ignored");
-        return Ok(());
+        return Ok(Received::Activity);
     }
     let result = effects::apply(ctx, &activity, &signer).await;
     if result.is_err() {
@@ -102,7 +115,7 @@ pub async fn receive(
             .call(move |c| c.execute(FORGET_SEEN, [id]).map_err(InboxError::from))
             .await;
     }
-    result
+    result.map(|()| Received::Activity)
 }
 
 /// Each activity id is processed once (primary key of inbox_seen).
@@ -334,6 +347,33 @@ async fn verify_signed(
     Ok(signer)
 }
 
+/// The owner's or the instance actor's own key, as the actor that signs with it.
+fn own_signer(ctx: &Context, key_id: &str) -> Option<RemoteActor> {
+    let urls = &ctx.urls;
+    let (id, inbox, pem) = if key_id == urls.actor_key() {
+        (urls.actor(), urls.inbox(), &ctx.actor_key.public_pem)
+    } else if key_id == urls.instance_actor_key() {
+        (
+            urls.instance_actor(),
+            urls.instance_inbox(),
+            &ctx.instance_key.public_pem,
+        )
+    } else {
+        return None;
+    };
+    Some(RemoteActor {
+        id,
+        host: host_of(&ctx.config.base_url),
+        inbox,
+        shared_inbox: Some(urls.shared_inbox()),
+        handle: None,
+        name: None,
+        url: None,
+        public_key_id: Some(key_id.to_string()),
+        public_key_pem: Some(pem.clone()),
+    })
+}
+
 /// The key and the signature: see [`verify_signed`].
 async fn verify_key(
     ctx: &Context,
@@ -347,6 +387,16 @@ async fn verify_key(
     // Stale, replayed, tampered or under-signed: refused before anyone's key is fetched.
     httpsig::precheck(req, pending, (ctx.clock)(), &opts)?;
     addressed_here(req, &ctx.config.base_url)?;
+    if let Some(own) = own_signer(ctx, pending.key_id()) {
+        // Our own keys are known here: never fetched through our own proxy (or cached as remote).
+        httpsig::verify_prechecked(
+            req,
+            pending,
+            own.public_key_pem.as_deref().unwrap_or_default(),
+            &opts,
+        )?;
+        return Ok(own);
+    }
     let key_error = |e: FetchError| InboxError::Key(e.to_string());
     let signer = fetch::key_owner(&fetch::Remote::of(ctx), pending.key_id(), false)
         .await

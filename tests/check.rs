@@ -1,0 +1,549 @@
+//! `hortus check` against real deployments on loopback: the real `hortus serve` binary behind
+//! Debian's nginx or Caddy terminating TLS with a throwaway CA, reached as `https://garden.test`
+//! on its own 127.0.41.x address (`--resolve` and `--cacert`, as an owner checks a server before
+//! the DNS points at it). The correct deployments use the README's own reverse-proxy snippets,
+//! extracted from README.md; the broken ones change one thing each (the Host rewritten, the
+//! content type replaced, CORS dropped, a skewed `Date`) and must fail with the right check and
+//! fix.
+//!
+//! Port 443 needs root; outside CI the tests skip loudly without it, in CI (`CI=true`) they fail.
+
+#[path = "support/tls_front.rs"]
+mod tls_front;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tls_front::{Certs, Nginx};
+
+const NAME: &str = "garden.test";
+/// Text in several scripts, so pages and the Note carry more than ASCII through the proxy.
+const POST: &str = "+++\nslug = \"niwa\"\ntitle = \"庭 — حديقة\"\n+++\n花が咲いた 🌸 — حديقة مغلقة — 정원 — cafe\u{301} 👩🏽‍🌾\n";
+
+fn ready() -> bool {
+    for tool in ["nginx", "caddy", "openssl"] {
+        if tls_front::find_program(tool).is_none() {
+            panic!("`{tool}` is not installed: run scripts/install-test-deps.sh as root");
+        }
+    }
+    match tls_front::requirements(&[]) {
+        Ok(()) => true,
+        Err(why) if tls_front::in_ci() => panic!("tests/check.rs cannot run in CI: {why}"),
+        Err(why) => {
+            eprintln!(
+                "\n\n!!!!! SKIPPED tests/check.rs: {why}. Its fronts listen on port 443 of \
+                 127.0.41.x. Run the tests as root. !!!!!\n\n"
+            );
+            false
+        }
+    }
+}
+
+/// A site at `https://garden.test`, `hortus serve` running on `ip` and a port from the OS.
+struct Deployment {
+    tmp: tempfile::TempDir,
+    dir: PathBuf,
+    ip: &'static str,
+    upstream: SocketAddr,
+    certs: Certs,
+    serve: Child,
+}
+
+impl Deployment {
+    fn start(ip: &'static str) -> Deployment {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("site");
+        let upstream = TcpListener::bind((ip, 0))
+            .and_then(|l| l.local_addr())
+            .expect("a port");
+        hortus::scaffold::init(&hortus::scaffold::InitOptions {
+            dir: dir.clone(),
+            domain: NAME.into(),
+            user: "alice".into(),
+            name: Some("Alice 🌷".into()),
+            base_url: Some(format!("https://{NAME}")),
+            listen: Some(upstream.to_string()),
+        })
+        .expect("init");
+        std::fs::write(dir.join("content/posts/niwa.md"), POST).expect("post");
+        // Every request is https, but the name resolves to loopback (`--resolve`): a real
+        // deployment's DNS check refuses private addresses, this one must allow them.
+        let cfg = dir.join("hortus.toml");
+        let text = std::fs::read_to_string(&cfg).expect("config");
+        let edited = text.replace(
+            "manually_approves_followers = false\n",
+            "manually_approves_followers = false\nallow_private_addresses = true\n",
+        );
+        assert_ne!(text, edited, "hortus.toml changed shape: {text}");
+        std::fs::write(&cfg, edited).expect("config");
+        let certs = Certs::make(&tmp.path().join("certs"), &[NAME]);
+        let log = std::fs::File::create(tmp.path().join("serve.log")).expect("log");
+        let serve = Command::new(env!("CARGO_BIN_EXE_hortus"))
+            .arg("--dir")
+            .arg(&dir)
+            .arg("serve")
+            .env_remove("HORTUS_DIR")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn hortus serve");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect_timeout(&upstream, Duration::from_millis(100)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "hortus serve did not listen on {upstream}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Deployment {
+            tmp,
+            dir,
+            ip,
+            upstream,
+            certs,
+            serve,
+        }
+    }
+
+    fn front(&self) -> SocketAddr {
+        format!("{}:443", self.ip).parse().expect("front address")
+    }
+
+    /// nginx serving `server` (a `server { }` block for https://garden.test).
+    fn nginx(&self, server: &str) -> Nginx {
+        Nginx::start_servers(self.tmp.path(), server, &[self.front()])
+    }
+
+    /// `hortus check --json` for this site: its exit status and report.
+    fn check(&self) -> (bool, Value) {
+        let out = Command::new(env!("CARGO_BIN_EXE_hortus"))
+            .arg("--dir")
+            .arg(&self.dir)
+            .args([
+                "check",
+                "--json",
+                "--resolve",
+                &format!("{NAME}:{}", self.ip),
+            ])
+            .arg("--cacert")
+            .arg(&self.certs.ca)
+            .env_remove("HORTUS_DIR")
+            .output()
+            .expect("run hortus check");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {stdout}\n{}\n--- serve:\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                self.log()
+            )
+        });
+        (out.status.success(), report)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.tmp.path().join("serve.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let _ = self.serve.kill();
+        let _ = self.serve.wait();
+    }
+}
+
+/// The fenced block of `lang` in README.md's "### Reverse proxy" section.
+fn readme_snippet(lang: &str) -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("### Reverse proxy")
+        .nth(1)
+        .expect("README has a Reverse proxy section");
+    let start = section
+        .find(&format!("```{lang}\n"))
+        .unwrap_or_else(|| panic!("README's Reverse proxy section has no ```{lang} block"))
+        + lang.len()
+        + 4;
+    let len = section[start..].find("```").expect("closed block");
+    section[start..start + len].to_string()
+}
+
+/// Replaces `from` (which must be there: the README changed otherwise) with `to`.
+fn put(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} not in:\n{text}");
+    text.replace(from, to)
+}
+
+/// The README's nginx block, pointed at this deployment's address, certificate and upstream.
+fn readme_nginx(d: &Deployment) -> String {
+    let s = readme_snippet("nginx");
+    let s = put(&s, "listen 443 ssl;", &format!("listen {}:443 ssl;", d.ip));
+    let s = put(
+        &s,
+        "server_name example.net;",
+        &format!("server_name {NAME};"),
+    );
+    let s = put(
+        &s,
+        "/etc/letsencrypt/live/example.net/fullchain.pem",
+        &d.certs.cert(NAME).display().to_string(),
+    );
+    let s = put(
+        &s,
+        "/etc/letsencrypt/live/example.net/privkey.pem",
+        &d.certs.key(NAME).display().to_string(),
+    );
+    put(
+        &s,
+        "http://127.0.0.1:8080",
+        &format!("http://{}", d.upstream),
+    )
+}
+
+fn check_named<'a>(report: &'a Value, name: &str) -> Vec<&'a Value> {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["name"] == name)
+        .collect()
+}
+
+/// Asserts every check passed (none skipped either: this is the complete deployment).
+fn assert_all_green(ok: bool, report: &Value, d: &Deployment) {
+    let checks = report["checks"].as_array().expect("checks");
+    let not_passed: Vec<&Value> = checks.iter().filter(|c| c["status"] != "pass").collect();
+    assert!(
+        ok && report["ok"] == true && not_passed.is_empty(),
+        "not all green: {not_passed:#?}\n--- serve:\n{}",
+        d.log()
+    );
+    for name in [
+        "dns",
+        "tls",
+        "webfinger",
+        "actor",
+        "signed-request",
+        "unsigned-post",
+        "clock",
+        "policy-pages",
+        "same-as-serve",
+    ] {
+        assert!(
+            !check_named(report, name).is_empty(),
+            "no {name} check: {report:#}"
+        );
+    }
+}
+
+/// Asserts that `name` failed with `detail` in what it saw and `fix` in the fix, and the run
+/// failed.
+fn assert_fails(ok: bool, report: &Value, name: &str, detail: &str, fix: &str) {
+    assert!(!ok && report["ok"] == false, "the run passed: {report:#}");
+    let failed: Vec<&Value> = check_named(report, name)
+        .into_iter()
+        .filter(|c| c["status"] == "fail")
+        .collect();
+    assert!(
+        failed.iter().any(|c| {
+            c["detail"].as_str().unwrap_or_default().contains(detail)
+                && c["fix"].as_str().unwrap_or_default().contains(fix)
+        }),
+        "{name} did not fail with {detail:?} / {fix:?}: {report:#}"
+    );
+}
+
+/// A plain-HTTP hop that forwards every request to `upstream` as it came (Host included) and
+/// answers with the upstream's answer, its `Date` set `slow` in the past. Stopped when dropped.
+struct SkewedHop {
+    addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl SkewedHop {
+    fn start(ip: &str, upstream: SocketAddr, slow: Duration) -> SkewedHop {
+        let listener = TcpListener::bind((ip, 0)).expect("bind the hop");
+        let addr = listener.local_addr().expect("hop address");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let client = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .expect("client");
+                let server = actix_web::HttpServer::new(move || {
+                    actix_web::App::new()
+                        .app_data(actix_web::web::Data::new((client.clone(), upstream, slow)))
+                        .default_service(actix_web::web::to(forward_skewed))
+                })
+                .workers(1)
+                .listen(listener)
+                .expect("listen")
+                .run();
+                tx.send(server.handle()).expect("send handle");
+                let _ = server.await;
+            });
+        });
+        let handle = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("hop started");
+        SkewedHop { addr, handle }
+    }
+}
+
+impl Drop for SkewedHop {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+async fn forward_skewed(
+    req: actix_web::HttpRequest,
+    body: actix_web::web::Bytes,
+    hop: actix_web::web::Data<(reqwest::Client, SocketAddr, Duration)>,
+) -> actix_web::HttpResponse {
+    let (client, upstream, slow) = hop.get_ref();
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).expect("method");
+    let mut out = client.request(method, format!("http://{upstream}{target}"));
+    for (n, v) in req.headers() {
+        if n.as_str() != "content-length" {
+            out = out.header(n.as_str(), v.as_bytes());
+        }
+    }
+    let resp = out
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("upstream answers");
+    let status = actix_web::http::StatusCode::from_u16(resp.status().as_u16()).expect("status");
+    let mut answer = actix_web::HttpResponse::build(status);
+    for (n, v) in resp.headers() {
+        let skip = ["date", "content-length", "transfer-encoding", "connection"];
+        if !skip.contains(&n.as_str()) {
+            answer.append_header((n.as_str(), v.as_bytes()));
+        }
+    }
+    answer.insert_header((
+        "date",
+        httpdate::fmt_http_date(std::time::SystemTime::now() - *slow),
+    ));
+    answer.body(resp.bytes().await.expect("upstream body").to_vec())
+}
+
+#[test]
+fn the_readme_nginx_deployment_is_all_green() {
+    if !ready() {
+        return;
+    }
+    let d = Deployment::start("127.0.41.2");
+    let front = d.nginx(&readme_nginx(&d));
+    let (ok, report) = d.check();
+    assert_all_green(ok, &report, &d);
+    let probe = &check_named(&report, "signed-request")[0];
+    assert!(
+        probe["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("verified"),
+        "{probe}"
+    );
+    // The probe left nothing behind: no activity id remembered, no refusal recorded.
+    let db = hortus::db::open(&d.dir.join("hortus.db")).expect("db");
+    for table in ["inbox_seen", "inbox_refusals"] {
+        let n: i64 = db
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+        assert_eq!(n, 0, "{table} after the probe");
+    }
+    drop(front);
+}
+
+#[test]
+fn the_readme_caddy_deployment_is_all_green() {
+    if !ready() {
+        return;
+    }
+    let d = Deployment::start("127.0.41.3");
+    let work = d.tmp.path().join("caddy");
+    std::fs::create_dir_all(&work).expect("caddy dir");
+    let s = readme_snippet("caddy");
+    let s = put(
+        &s,
+        "example.net {",
+        &format!(
+            "https://{NAME}:443 {{\n    bind {}\n    tls {} {}",
+            d.ip,
+            d.certs.cert(NAME).display(),
+            d.certs.key(NAME).display()
+        ),
+    );
+    let site = put(&s, "127.0.0.1:8080", &d.upstream.to_string());
+    // Test-only globals: no admin port, no certificate authority, state in the temp dir.
+    let conf = format!(
+        "{{\n\tadmin off\n\tauto_https off\n\tstorage file_system {}\n}}\n{site}",
+        work.join("data").display()
+    );
+    let file = work.join("Caddyfile");
+    std::fs::write(&file, &conf).expect("Caddyfile");
+    let log = work.join("caddy.log");
+    let mut caddy = Command::new(tls_front::find_program("caddy").expect("caddy"))
+        .args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&file)
+        .env("HOME", &work)
+        .env("XDG_DATA_HOME", work.join("data"))
+        .env("XDG_CONFIG_HOME", work.join("config"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start caddy");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect_timeout(&d.front(), Duration::from_millis(100)).is_err() {
+        if Instant::now() > deadline || caddy.try_wait().ok().flatten().is_some() {
+            let _ = caddy.kill();
+            panic!(
+                "caddy did not listen on {}:\n{conf}\n{}",
+                d.front(),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, report) = d.check();
+    let _ = caddy.kill();
+    let _ = caddy.wait();
+    assert_all_green(ok, &report, &d);
+}
+
+#[test]
+fn a_proxy_that_rewrites_host_fails_the_signed_request() {
+    if !ready() {
+        return;
+    }
+    let d = Deployment::start("127.0.41.4");
+    // nginx's default: the upstream's address as Host, what a missing line gives.
+    let conf = put(
+        &readme_nginx(&d),
+        "proxy_set_header Host $host;",
+        "proxy_set_header Host $proxy_host;",
+    );
+    let _front = d.nginx(&conf);
+    let (ok, report) = d.check();
+    assert_fails(
+        ok,
+        &report,
+        "signed-request",
+        "answered 401",
+        "proxy_set_header Host $host;",
+    );
+    // Everything a GET sees is still right: the failure is the signature's alone.
+    for name in ["actor", "webfinger", "unsigned-post"] {
+        assert!(
+            check_named(&report, name)
+                .iter()
+                .all(|c| c["status"] == "pass"),
+            "{name}: {report:#}"
+        );
+    }
+}
+
+#[test]
+fn a_proxy_that_changes_the_content_type_fails_the_actor() {
+    if !ready() {
+        return;
+    }
+    let d = Deployment::start("127.0.41.5");
+    let conf = put(
+        &readme_nginx(&d),
+        "        proxy_set_header Host $host;\n",
+        "        proxy_set_header Host $host;\n        proxy_hide_header Content-Type;\n        add_header Content-Type \"text/plain\" always;\n",
+    );
+    let _front = d.nginx(&conf);
+    let (ok, report) = d.check();
+    assert_fails(
+        ok,
+        &report,
+        "actor",
+        "content type \"text/plain\"",
+        "Content-Type",
+    );
+    assert_fails(
+        ok,
+        &report,
+        "same-as-serve",
+        "type \"text/plain\"",
+        "hortus serve",
+    );
+}
+
+#[test]
+fn a_proxy_that_drops_cors_fails_the_comparison_with_serve() {
+    if !ready() {
+        return;
+    }
+    let d = Deployment::start("127.0.41.6");
+    let conf = put(
+        &readme_nginx(&d),
+        "        proxy_set_header Host $host;\n",
+        "        proxy_set_header Host $host;\n        proxy_hide_header Access-Control-Allow-Origin;\n",
+    );
+    let _front = d.nginx(&conf);
+    let (ok, report) = d.check();
+    assert_fails(
+        ok,
+        &report,
+        "same-as-serve",
+        "Access-Control-Allow-Origin None (hortus serve: Some(\"*\"))",
+        "OUT/.hortus/nginx.conf",
+    );
+    // Only the comparison fails.
+    let failed: Vec<&Value> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+}
+
+#[test]
+fn a_front_with_a_skewed_date_fails_the_clock() {
+    if !ready() {
+        return;
+    }
+    let d = Deployment::start("127.0.41.7");
+    // A hop between nginx and hortus serve whose clock is five minutes slow; nginx passes its
+    // Date through (`proxy_pass_header Date`), as a cache replaying old answers would.
+    let skewed = SkewedHop::start(d.ip, d.upstream, Duration::from_secs(300));
+    let conf = put(
+        &readme_nginx(&d),
+        &format!("proxy_pass http://{};", d.upstream),
+        &format!(
+            "proxy_pass http://{};\n        proxy_pass_header Date;",
+            skewed.addr
+        ),
+    );
+    let _front = d.nginx(&conf);
+    let (ok, report) = d.check();
+    assert_fails(
+        ok,
+        &report,
+        "clock",
+        "s ahead of the Date",
+        "timedatectl set-ntp true",
+    );
+    let clock = &check_named(&report, "clock")[0];
+    let detail = clock["detail"].as_str().unwrap_or_default();
+    let secs: u64 = detail
+        .split("clock is ")
+        .nth(1)
+        .and_then(|s| s.split('s').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{detail}"));
+    assert!((299..=302).contains(&secs), "{detail}");
+}

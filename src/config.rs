@@ -48,6 +48,23 @@ pub struct Config {
     pub site: SiteConfig,
     #[serde(default)]
     pub federation: FederationConfig,
+    #[serde(default, skip_serializing_if = "MetricsConfig::is_off")]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: off unless `listen` is set (README, Deployment: Metrics).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `hortus serve` serves Prometheus metrics at `/metrics`, e.g. `127.0.0.1:9464`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+}
+
+impl MetricsConfig {
+    pub fn is_off(&self) -> bool {
+        self.listen.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

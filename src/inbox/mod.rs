@@ -242,7 +242,8 @@ async fn gate(ctx: &Context, head: &RequestParts<'_>) -> Screened {
     match ctx.policy.decide_url(&key_url) {
         Decision::Refused(reason) => {
             let host = host_of(&key_url);
-            tracing::info!(%host, %reason, "refused a request from a server that is not allowed");
+            // Debug only: the request's one log line is its refusal's (`refusal::log`).
+            tracing::debug!(%host, %reason, "refused a request from a server that is not allowed");
             Screened::Knock(host)
         }
         _ => Screened::Pass(pending),
@@ -341,7 +342,7 @@ async fn verify_signed(
         )));
     }
     if let Decision::Refused(reason) = ctx.policy.decide_url(&signer_url) {
-        tracing::info!(signer = %signer.id, %reason, "refused a signer the policy does not allow");
+        tracing::debug!(signer = %signer.id, %reason, "refused a signer the policy does not allow");
         return Err(InboxError::Refused(host_of(&signer_url)));
     }
     Ok(signer)

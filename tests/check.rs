@@ -20,6 +20,8 @@ use serde_json::Value;
 use tls_front::{Certs, Nginx};
 
 const NAME: &str = "garden.test";
+/// The site's host when the handle's domain is another name.
+const SOCIAL: &str = "social.garden.test";
 /// Text in several scripts, so pages and the Note carry more than ASCII through the proxy.
 const POST: &str = "+++\nslug = \"niwa\"\ntitle = \"庭 — حديقة\"\n+++\n花が咲いた 🌸 — حديقة مغلقة — 정원 — cafe\u{301} 👩🏽‍🌾\n";
 
@@ -42,11 +44,13 @@ fn ready() -> bool {
     }
 }
 
-/// A site at `https://garden.test`, `hortus serve` running on `ip` and a port from the OS.
+/// A site at `https://HOST` with the handle `alice@DOMAIN`, `hortus serve` running on `ip` and a
+/// port from the OS.
 struct Deployment {
     tmp: tempfile::TempDir,
     dir: PathBuf,
     ip: &'static str,
+    names: Vec<&'static str>,
     upstream: SocketAddr,
     certs: Certs,
     serve: Child,
@@ -54,6 +58,14 @@ struct Deployment {
 
 impl Deployment {
     fn start(ip: &'static str) -> Deployment {
+        Deployment::start_at(ip, NAME, NAME)
+    }
+
+    fn start_at(ip: &'static str, domain: &'static str, host: &'static str) -> Deployment {
+        let mut names = vec![domain];
+        if host != domain {
+            names.push(host);
+        }
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("site");
         let upstream = TcpListener::bind((ip, 0))
@@ -61,10 +73,10 @@ impl Deployment {
             .expect("a port");
         hortus::scaffold::init(&hortus::scaffold::InitOptions {
             dir: dir.clone(),
-            domain: NAME.into(),
+            domain: domain.into(),
             user: "alice".into(),
             name: Some("Alice 🌷".into()),
-            base_url: Some(format!("https://{NAME}")),
+            base_url: Some(format!("https://{host}")),
             listen: Some(upstream.to_string()),
         })
         .expect("init");
@@ -79,7 +91,7 @@ impl Deployment {
         );
         assert_ne!(text, edited, "hortus.toml changed shape: {text}");
         std::fs::write(&cfg, edited).expect("config");
-        let certs = Certs::make(&tmp.path().join("certs"), &[NAME]);
+        let certs = Certs::make(&tmp.path().join("certs"), &names);
         let log = std::fs::File::create(tmp.path().join("serve.log")).expect("log");
         let serve = Command::new(env!("CARGO_BIN_EXE_hortus"))
             .arg("--dir")
@@ -102,6 +114,7 @@ impl Deployment {
             tmp,
             dir,
             ip,
+            names,
             upstream,
             certs,
             serve,
@@ -119,15 +132,12 @@ impl Deployment {
 
     /// `hortus check --json` for this site: its exit status and report.
     fn check(&self) -> (bool, Value) {
-        let out = Command::new(env!("CARGO_BIN_EXE_hortus"))
-            .arg("--dir")
-            .arg(&self.dir)
-            .args([
-                "check",
-                "--json",
-                "--resolve",
-                &format!("{NAME}:{}", self.ip),
-            ])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hortus"));
+        cmd.arg("--dir").arg(&self.dir).args(["check", "--json"]);
+        for name in &self.names {
+            cmd.args(["--resolve", &format!("{name}:{}", self.ip)]);
+        }
+        let out = cmd
             .arg("--cacert")
             .arg(&self.certs.ca)
             .env_remove("HORTUS_DIR")
@@ -156,21 +166,25 @@ impl Drop for Deployment {
     }
 }
 
-/// The fenced block of `lang` in README.md's "### Reverse proxy" section.
-fn readme_snippet(lang: &str) -> String {
+/// The `n`th (from 0) fenced block of `lang` in README.md's "### Reverse proxy" section.
+fn readme_snippet(lang: &str, n: usize) -> String {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md");
     let section = readme
         .split("### Reverse proxy")
         .nth(1)
+        .and_then(|s| s.split("\n### ").next())
         .expect("README has a Reverse proxy section");
-    let start = section
-        .find(&format!("```{lang}\n"))
-        .unwrap_or_else(|| panic!("README's Reverse proxy section has no ```{lang} block"))
-        + lang.len()
-        + 4;
-    let len = section[start..].find("```").expect("closed block");
-    section[start..start + len].to_string()
+    let fence = format!("```{lang}\n");
+    let block = section
+        .split(&fence)
+        .nth(n + 1)
+        .unwrap_or_else(|| panic!("README's Reverse proxy section has no ```{lang} block #{n}"));
+    block
+        .split("```")
+        .next()
+        .expect("a closed block")
+        .to_string()
 }
 
 /// Replaces `from` (which must be there: the README changed otherwise) with `to`.
@@ -179,30 +193,31 @@ fn put(text: &str, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
+/// README's `n`th nginx block for this deployment: `names` maps the README's example names to
+/// ours (longest first), then the address, certificates and upstream are this deployment's.
+fn nginx_from_readme(d: &Deployment, n: usize, names: &[(&str, &str)]) -> String {
+    let mut s = readme_snippet("nginx", n);
+    for (from, to) in names {
+        s = put(&s, from, to);
+    }
+    let mut s = put(&s, "listen 443 ssl;", &format!("listen {}:443 ssl;", d.ip));
+    for name in &d.names {
+        s = s.replace(
+            &format!("/etc/letsencrypt/live/{name}/fullchain.pem"),
+            &d.certs.cert(name).display().to_string(),
+        );
+        s = s.replace(
+            &format!("/etc/letsencrypt/live/{name}/privkey.pem"),
+            &d.certs.key(name).display().to_string(),
+        );
+    }
+    assert!(!s.contains("/etc/letsencrypt"), "a certificate left: {s}");
+    s.replace("http://127.0.0.1:8080", &format!("http://{}", d.upstream))
+}
+
 /// The README's nginx block, pointed at this deployment's address, certificate and upstream.
 fn readme_nginx(d: &Deployment) -> String {
-    let s = readme_snippet("nginx");
-    let s = put(&s, "listen 443 ssl;", &format!("listen {}:443 ssl;", d.ip));
-    let s = put(
-        &s,
-        "server_name example.net;",
-        &format!("server_name {NAME};"),
-    );
-    let s = put(
-        &s,
-        "/etc/letsencrypt/live/example.net/fullchain.pem",
-        &d.certs.cert(NAME).display().to_string(),
-    );
-    let s = put(
-        &s,
-        "/etc/letsencrypt/live/example.net/privkey.pem",
-        &d.certs.key(NAME).display().to_string(),
-    );
-    put(
-        &s,
-        "http://127.0.0.1:8080",
-        &format!("http://{}", d.upstream),
-    )
+    nginx_from_readme(d, 0, &[("example.net", NAME)])
 }
 
 fn check_named<'a>(report: &'a Value, name: &str) -> Vec<&'a Value> {
@@ -372,7 +387,7 @@ fn the_readme_caddy_deployment_is_all_green() {
     let d = Deployment::start("127.0.41.3");
     let work = d.tmp.path().join("caddy");
     std::fs::create_dir_all(&work).expect("caddy dir");
-    let s = readme_snippet("caddy");
+    let s = readme_snippet("caddy", 0);
     let s = put(
         &s,
         "example.net {",
@@ -546,4 +561,77 @@ fn a_front_with_a_skewed_date_fails_the_clock() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{detail}"));
     assert!((299..=302).contains(&secs), "{detail}");
+}
+
+#[test]
+fn a_handle_on_another_domain_finds_webfinger_through_the_readme_redirects() {
+    if !ready() {
+        return;
+    }
+    // alice@garden.test, served from https://social.garden.test: the README's main block for
+    // the site's host, its redirect block for the handle's domain.
+    let d = Deployment::start_at("127.0.41.8", NAME, SOCIAL);
+    let site = nginx_from_readme(&d, 0, &[("example.net", SOCIAL)]);
+    let redirects = nginx_from_readme(
+        &d,
+        1,
+        &[("social.example.net", SOCIAL), ("example.net", NAME)],
+    );
+    let front = d.nginx(&format!("{site}\n{redirects}"));
+    let (ok, report) = d.check();
+    assert_all_green(ok, &report, &d);
+    let detail = check_named(&report, "webfinger")[0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.contains("alice@garden.test → https://social.garden.test/users/alice")
+            && detail.contains("redirected to https://social.garden.test/.well-known/webfinger"),
+        "{detail}"
+    );
+    // Both names were checked: resolved, and their certificates valid.
+    for name in ["dns", "tls"] {
+        assert_eq!(check_named(&report, name).len(), 2, "{report:#}");
+    }
+    drop(front);
+
+    // Without the WebFinger redirect, host-meta's template leads there.
+    let host_meta_only = put(
+        &redirects,
+        "location = /.well-known/webfinger {",
+        "location = /.well-known/webfinger-unused {",
+    );
+    let _front = d.nginx(&format!("{site}\n{host_meta_only}"));
+    let (ok, report) = d.check();
+    assert_all_green(ok, &report, &d);
+    let detail = check_named(&report, "webfinger")[0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(detail.contains("via host-meta"), "{detail}");
+}
+
+#[test]
+fn a_handle_domain_that_does_not_answer_webfinger_fails_with_the_redirect_fix() {
+    if !ready() {
+        return;
+    }
+    let d = Deployment::start_at("127.0.41.9", NAME, SOCIAL);
+    let site = nginx_from_readme(&d, 0, &[("example.net", SOCIAL)]);
+    // The handle's domain answers, but sends nobody on.
+    let bare = format!(
+        "server {{\n    listen {}:443 ssl;\n    server_name {NAME};\n    ssl_certificate {};\n    ssl_certificate_key {};\n    location / {{ return 404; }}\n}}\n",
+        d.ip,
+        d.certs.cert(NAME).display(),
+        d.certs.key(NAME).display()
+    );
+    let _front = d.nginx(&format!("{site}\n{bare}"));
+    let (ok, report) = d.check();
+    assert_fails(
+        ok,
+        &report,
+        "webfinger",
+        "answered 404",
+        "return 301 https://social.garden.test$request_uri;",
+    );
 }

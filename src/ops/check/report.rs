@@ -135,3 +135,34 @@ pub enum CheckError {
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_shows_each_check_and_the_fix_under_a_failure() {
+        let report = Report {
+            base_url: "https://example.net/".into(),
+            handle: "alice@example.net".into(),
+            ok: false,
+            checks: vec![
+                Check::pass("dns", "example.net → 203.0.113.7"),
+                Check::fail("clock", "300s ahead", "run NTP"),
+                Check::skip("same-as-serve", "not on the server"),
+            ],
+        };
+        let text = report.text();
+        assert!(text.contains("  pass  dns "), "{text}");
+        assert!(
+            text.contains("  FAIL  clock            300s ahead\n        fix: run NTP\n"),
+            "{text}"
+        );
+        assert!(text.contains("  skip  same-as-serve "), "{text}");
+        assert!(text.ends_with("1 passed, 1 failed, 1 skipped\n"), "{text}");
+        assert_eq!(report.failed(), 1);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["checks"][1]["status"], "fail");
+        assert!(json["checks"][0].get("fix").is_none());
+    }
+}

@@ -38,12 +38,13 @@ impl<'a> Web<'a> {
         );
         let split = cfg.base_url.host_str() != Some(cfg.domain.as_str());
         let fix = if split {
+            let origin = cfg.base_url.as_str().trim_end_matches('/');
             format!(
-                "make https://{d}/.well-known/webfinger answer for {handle}: redirect it \
-                 (nginx on {d}: `location /.well-known/webfinger {{ return 301 {base}.well-known/webfinger$is_args$args; }}`) \
-                 or serve /.well-known/host-meta there pointing at {base}",
+                "other servers ask https://{d}/.well-known/webfinger first: redirect it to the \
+                 site (nginx on {d}: `location = /.well-known/webfinger {{ return 301 \
+                 {origin}$request_uri; }}`, and the same for /.well-known/host-meta; see the \
+                 README, Reverse proxy)",
                 d = cfg.domain,
-                base = cfg.base_url
             )
         } else {
             "pass /.well-known/ to hortus serve in the reverse proxy (the README's snippets do)"

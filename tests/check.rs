@@ -8,6 +8,8 @@
 //!
 //! Port 443 needs root; outside CI the tests skip loudly without it, in CI (`CI=true`) they fail.
 
+#[path = "support/skewed_hop.rs"]
+mod skewed_hop;
 #[path = "support/tls_front.rs"]
 mod tls_front;
 
@@ -17,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use skewed_hop::SkewedHop;
 use tls_front::{Certs, Nginx};
 
 const NAME: &str = "garden.test";
@@ -271,84 +274,6 @@ fn assert_fails(ok: bool, report: &Value, name: &str, detail: &str, fix: &str) {
         }),
         "{name} did not fail with {detail:?} / {fix:?}: {report:#}"
     );
-}
-
-/// A plain-HTTP hop that forwards every request to `upstream` as it came (Host included) and
-/// answers with the upstream's answer, its `Date` set `slow` in the past. Stopped when dropped.
-struct SkewedHop {
-    addr: SocketAddr,
-    handle: actix_web::dev::ServerHandle,
-}
-
-impl SkewedHop {
-    fn start(ip: &str, upstream: SocketAddr, slow: Duration) -> SkewedHop {
-        let listener = TcpListener::bind((ip, 0)).expect("bind the hop");
-        let addr = listener.local_addr().expect("hop address");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let client = reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .expect("client");
-                let server = actix_web::HttpServer::new(move || {
-                    actix_web::App::new()
-                        .app_data(actix_web::web::Data::new((client.clone(), upstream, slow)))
-                        .default_service(actix_web::web::to(forward_skewed))
-                })
-                .workers(1)
-                .listen(listener)
-                .expect("listen")
-                .run();
-                tx.send(server.handle()).expect("send handle");
-                let _ = server.await;
-            });
-        });
-        let handle = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("hop started");
-        SkewedHop { addr, handle }
-    }
-}
-
-impl Drop for SkewedHop {
-    fn drop(&mut self) {
-        drop(self.handle.stop(false));
-    }
-}
-
-async fn forward_skewed(
-    req: actix_web::HttpRequest,
-    body: actix_web::web::Bytes,
-    hop: actix_web::web::Data<(reqwest::Client, SocketAddr, Duration)>,
-) -> actix_web::HttpResponse {
-    let (client, upstream, slow) = hop.get_ref();
-    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).expect("method");
-    let mut out = client.request(method, format!("http://{upstream}{target}"));
-    for (n, v) in req.headers() {
-        if n.as_str() != "content-length" {
-            out = out.header(n.as_str(), v.as_bytes());
-        }
-    }
-    let resp = out
-        .body(body.to_vec())
-        .send()
-        .await
-        .expect("upstream answers");
-    let status = actix_web::http::StatusCode::from_u16(resp.status().as_u16()).expect("status");
-    let mut answer = actix_web::HttpResponse::build(status);
-    for (n, v) in resp.headers() {
-        let skip = ["date", "content-length", "transfer-encoding", "connection"];
-        if !skip.contains(&n.as_str()) {
-            answer.append_header((n.as_str(), v.as_bytes()));
-        }
-    }
-    answer.insert_header((
-        "date",
-        httpdate::fmt_http_date(std::time::SystemTime::now() - *slow),
-    ));
-    answer.body(resp.bytes().await.expect("upstream body").to_vec())
 }
 
 #[test]
@@ -634,4 +559,77 @@ fn a_handle_domain_that_does_not_answer_webfinger_fails_with_the_redirect_fix() 
         "answered 404",
         "return 301 https://social.garden.test$request_uri;",
     );
+}
+
+/// The site as `hortus export` writes it, served by nginx with the generated configuration
+/// (TLS in the `http { }` block that includes it, as the README says), the inboxes proxied to
+/// `hortus serve`. Returns the nginx and the generated file's path.
+fn export_front(d: &Deployment, edit: impl FnOnce(String) -> String) -> (Nginx, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let out = d.tmp.path().join("public");
+    let done = Command::new(env!("CARGO_BIN_EXE_hortus"))
+        .arg("--dir")
+        .arg(&d.dir)
+        .arg("export")
+        .arg(&out)
+        .args(["--listen", &format!("{}:443 ssl", d.ip)])
+        .args(["--upstream", &d.upstream.to_string()])
+        .env_remove("HORTUS_DIR")
+        .output()
+        .expect("run hortus export");
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let conf = out.join(".hortus/nginx.conf");
+    let text = std::fs::read_to_string(&conf).expect("nginx.conf");
+    std::fs::write(&conf, edit(text)).expect("edit nginx.conf");
+    // nginx's workers are not root: every directory down to the export must be readable.
+    let mut dir = Some(out.as_path());
+    while let Some(p) = dir.filter(|p| *p != Path::new("/") && *p != std::env::temp_dir()) {
+        let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
+        dir = p.parent();
+    }
+    let http = format!(
+        "    ssl_certificate {};\n    ssl_certificate_key {};\n    include {};\n",
+        d.certs.cert(NAME).display(),
+        d.certs.key(NAME).display(),
+        conf.display()
+    );
+    (d.nginx(&http), conf)
+}
+
+#[test]
+fn a_static_export_answers_as_serve_does_and_one_without_cors_fails() {
+    if !ready() {
+        return;
+    }
+    let d = Deployment::start("127.0.41.10");
+    let (front, _) = export_front(&d, |text| text);
+    let (ok, report) = d.check();
+    assert_all_green(ok, &report, &d);
+    drop(front);
+
+    // The same export with its CORS lines taken out.
+    let (_front, conf) = export_front(&d, |text| {
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains("Access-Control-Allow-Origin"))
+            .collect();
+        assert!(
+            kept.len() < text.lines().count(),
+            "no CORS line in:\n{text}"
+        );
+        kept.join("\n")
+    });
+    let (ok, report) = d.check();
+    assert_fails(
+        ok,
+        &report,
+        "same-as-serve",
+        "Access-Control-Allow-Origin None (hortus serve: Some(\"*\"))",
+        "hortus export",
+    );
+    assert!(conf.exists());
 }

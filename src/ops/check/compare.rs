@@ -59,7 +59,22 @@ pub async fn same_as_serve(ctx: &Context, http: &Clients) -> Check {
                 seen.status, direct.status
             ));
         }
-        if seen.essence() != direct.essence() {
+        let redirect = (300..400).contains(&seen.status) && seen.status == direct.status;
+        if redirect {
+            // A redirect's body is for nobody: what matters is where it points.
+            let target = |a: &Answer| {
+                let location = a.location.as_deref().unwrap_or_default();
+                url::Url::parse(&public)
+                    .and_then(|u| u.join(location))
+                    .map_or_else(|_| location.to_string(), String::from)
+            };
+            if target(&seen) != target(&direct) {
+                what.push(format!(
+                    "redirect to {:?} (hortus serve: {:?})",
+                    seen.location, direct.location
+                ));
+            }
+        } else if seen.essence() != direct.essence() {
             what.push(format!(
                 "type {:?} (hortus serve: {:?})",
                 seen.content_type, direct.content_type

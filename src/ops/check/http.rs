@@ -24,6 +24,8 @@ pub struct Answer {
     pub status: u16,
     pub content_type: String,
     pub cors: Option<String>,
+    /// Where a redirect points.
+    pub location: Option<String>,
     pub date: Option<SystemTime>,
     pub final_url: String,
     pub body: Vec<u8>,
@@ -40,6 +42,10 @@ impl Answer {
         Answer {
             status,
             content_type: header_text(&headers, header::CONTENT_TYPE),
+            location: headers
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| crate::text::plain_text(s, 300)),
             cors: headers
                 .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
                 .and_then(|v| v.to_str().ok())

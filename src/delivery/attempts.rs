@@ -164,8 +164,13 @@ pub fn record(
 /// committed.
 #[derive(Debug, PartialEq, Eq)]
 enum Circuit {
-    /// Paused after `failures` failures in a row (again, for longer, after a failed probe).
-    Opened { failures: i64, pause: Duration },
+    /// Paused after `failures` failures in a row (again, for longer, after a failed probe);
+    /// `gave_up` deliveries to it that had run out of time were failed with it.
+    Opened {
+        failures: i64,
+        pause: Duration,
+        gave_up: usize,
+    },
     /// Paused for its `Retry-After` (429); not counted as failing.
     RateLimited { pause: Duration },
     /// An answer after a pause: its waiting deliveries go now.
@@ -176,10 +181,15 @@ impl Circuit {
     fn log(&self, host: &str, error: Option<&str>) {
         let error = error.unwrap_or_default();
         match self {
-            Circuit::Opened { failures, pause } => tracing::warn!(
+            Circuit::Opened {
+                failures,
+                pause,
+                gave_up,
+            } => tracing::warn!(
                 host,
                 failures,
                 pause_seconds = pause.as_secs(),
+                gave_up,
                 error,
                 "circuit opened: deliveries to this server paused"
             ),
@@ -224,15 +234,19 @@ fn update_server(
                     "UPDATE delivery_servers SET paused_until_ms = ?2 WHERE host = ?1",
                     params![host, now_ms.saturating_add(pause.as_millis() as i64)],
                 )?;
-                change = Some(Circuit::Opened { failures, pause });
                 // While it stays down, whatever has run out of time is given up.
-                tx.execute(
+                let gave_up = tx.execute(
                     "UPDATE deliveries SET state = 'failed', finished_ms = ?2,
                          last_error = 'gave up: the server kept failing: ' || COALESCE(last_error, ?3)
                      WHERE host = ?1 AND state = 'pending' AND expires_ms <= ?2
                        AND (lease_until_ms IS NULL OR lease_until_ms <= ?2)",
                     params![host, now_ms, error],
                 )?;
+                change = Some(Circuit::Opened {
+                    failures,
+                    pause,
+                    gave_up,
+                });
             }
         }
         Verdict::RateLimited { retry_after } => {
@@ -321,14 +335,16 @@ mod tests {
             changes[4],
             Some(Circuit::Opened {
                 failures: 5,
-                pause: Duration::from_secs(60)
+                pause: Duration::from_secs(60),
+                gave_up: 0
             })
         );
         assert_eq!(
             changes[5],
             Some(Circuit::Opened {
                 failures: 6,
-                pause: Duration::from_secs(120)
+                pause: Duration::from_secs(120),
+                gave_up: 0
             })
         );
         let ok = attempt(Verdict::Delivered, Some(202));

@@ -58,16 +58,19 @@ impl<'a> Web<'a> {
             Ok(a) => a,
             Err(e) => return Check::fail("webfinger", e, fix),
         };
-        let how = if first.final_url != direct {
-            format!(" (redirected to {})", first.final_url)
-        } else {
-            String::new()
-        };
-        let answer = if first.status == 200 || !split {
-            first
+        let (answer, how) = if first.status == 200 || !split {
+            let how = if first.final_url == direct {
+                String::new()
+            } else {
+                format!(" (redirected to {})", first.final_url)
+            };
+            (first, how)
         } else {
             match self.via_host_meta(&resource).await {
-                Ok(a) => a,
+                Ok(a) => {
+                    let how = format!(" (via host-meta: {})", a.final_url);
+                    (a, how)
+                }
                 Err(e) => {
                     return Check::fail(
                         "webfinger",
@@ -76,15 +79,6 @@ impl<'a> Web<'a> {
                     );
                 }
             }
-        };
-        let how = if answer.final_url.contains("/.well-known/webfinger") && how.is_empty() {
-            if answer.final_url == direct {
-                String::new()
-            } else {
-                format!(" (via host-meta: {})", answer.final_url)
-            }
-        } else {
-            how
         };
         let actor = self.ctx.urls.actor();
         let links_to_actor = answer.json().is_some_and(|j| {

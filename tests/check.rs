@@ -4,29 +4,29 @@
 //! the DNS points at it). The correct deployments use the README's own reverse-proxy snippets,
 //! extracted from README.md; the broken ones change one thing each (the Host rewritten, the
 //! content type replaced, CORS dropped, a skewed `Date`) and must fail with the right check and
-//! fix.
+//! fix. The deployment itself is tests/support/check_site.rs.
 //!
 //! Port 443 needs root; outside CI the tests skip loudly without it, in CI (`CI=true`) they fail.
 
+#[path = "support/check_site.rs"]
+mod check_site;
 #[path = "support/skewed_hop.rs"]
 mod skewed_hop;
 #[path = "support/tls_front.rs"]
 mod tls_front;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use check_site::{Deployment, NAME};
 use serde_json::Value;
 use skewed_hop::SkewedHop;
 use tls_front::{Certs, Nginx};
 
-const NAME: &str = "garden.test";
 /// The site's host when the handle's domain is another name.
 const SOCIAL: &str = "social.garden.test";
-/// Text in several scripts, so pages and the Note carry more than ASCII through the proxy.
-const POST: &str = "+++\nslug = \"niwa\"\ntitle = \"庭 — حديقة\"\n+++\n花が咲いた 🌸 — حديقة مغلقة — 정원 — cafe\u{301} 👩🏽‍🌾\n";
 
 fn ready() -> bool {
     for tool in ["nginx", "caddy", "openssl"] {
@@ -44,128 +44,6 @@ fn ready() -> bool {
             );
             false
         }
-    }
-}
-
-/// A site at `https://HOST` with the handle `alice@DOMAIN`, `hortus serve` running on `ip` and a
-/// port from the OS.
-struct Deployment {
-    tmp: tempfile::TempDir,
-    dir: PathBuf,
-    ip: &'static str,
-    names: Vec<&'static str>,
-    upstream: SocketAddr,
-    certs: Certs,
-    serve: Child,
-}
-
-impl Deployment {
-    fn start(ip: &'static str) -> Deployment {
-        Deployment::start_at(ip, NAME, NAME)
-    }
-
-    fn start_at(ip: &'static str, domain: &'static str, host: &'static str) -> Deployment {
-        let mut names = vec![domain];
-        if host != domain {
-            names.push(host);
-        }
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let dir = tmp.path().join("site");
-        let upstream = TcpListener::bind((ip, 0))
-            .and_then(|l| l.local_addr())
-            .expect("a port");
-        hortus::scaffold::init(&hortus::scaffold::InitOptions {
-            dir: dir.clone(),
-            domain: domain.into(),
-            user: "alice".into(),
-            name: Some("Alice 🌷".into()),
-            base_url: Some(format!("https://{host}")),
-            listen: Some(upstream.to_string()),
-        })
-        .expect("init");
-        std::fs::write(dir.join("content/posts/niwa.md"), POST).expect("post");
-        // Every request is https, but the name resolves to loopback (`--resolve`): a real
-        // deployment's DNS check refuses private addresses, this one must allow them.
-        let cfg = dir.join("hortus.toml");
-        let text = std::fs::read_to_string(&cfg).expect("config");
-        let edited = text.replace(
-            "manually_approves_followers = false\n",
-            "manually_approves_followers = false\nallow_private_addresses = true\n",
-        );
-        assert_ne!(text, edited, "hortus.toml changed shape: {text}");
-        std::fs::write(&cfg, edited).expect("config");
-        let certs = Certs::make(&tmp.path().join("certs"), &names);
-        let log = std::fs::File::create(tmp.path().join("serve.log")).expect("log");
-        let serve = Command::new(env!("CARGO_BIN_EXE_hortus"))
-            .arg("--dir")
-            .arg(&dir)
-            .arg("serve")
-            .env_remove("HORTUS_DIR")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn hortus serve");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect_timeout(&upstream, Duration::from_millis(100)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "hortus serve did not listen on {upstream}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Deployment {
-            tmp,
-            dir,
-            ip,
-            names,
-            upstream,
-            certs,
-            serve,
-        }
-    }
-
-    fn front(&self) -> SocketAddr {
-        format!("{}:443", self.ip).parse().expect("front address")
-    }
-
-    /// nginx serving `server` (a `server { }` block for https://garden.test).
-    fn nginx(&self, server: &str) -> Nginx {
-        Nginx::start_servers(self.tmp.path(), server, &[self.front()])
-    }
-
-    /// `hortus check --json` for this site: its exit status and report.
-    fn check(&self) -> (bool, Value) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hortus"));
-        cmd.arg("--dir").arg(&self.dir).args(["check", "--json"]);
-        for name in &self.names {
-            cmd.args(["--resolve", &format!("{name}:{}", self.ip)]);
-        }
-        let out = cmd
-            .arg("--cacert")
-            .arg(&self.certs.ca)
-            .env_remove("HORTUS_DIR")
-            .output()
-            .expect("run hortus check");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}): {stdout}\n{}\n--- serve:\n{}",
-                String::from_utf8_lossy(&out.stderr),
-                self.log()
-            )
-        });
-        (out.status.success(), report)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.tmp.path().join("serve.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        let _ = self.serve.kill();
-        let _ = self.serve.wait();
     }
 }
 
@@ -632,4 +510,38 @@ fn a_static_export_answers_as_serve_does_and_one_without_cors_fails() {
         "hortus export",
     );
     assert!(conf.exists());
+}
+
+#[test]
+fn a_certificate_for_another_name_fails_tls_with_the_reason() {
+    if !ready() {
+        return;
+    }
+    let d = Deployment::start("127.0.41.11");
+    // A valid certificate from a trusted CA, but for another name.
+    let other = Certs::make(&d.tmp.path().join("other-certs"), &["other.test"]);
+    let conf = readme_nginx(&d)
+        .replace(
+            &d.certs.cert(NAME).display().to_string(),
+            &other.cert("other.test").display().to_string(),
+        )
+        .replace(
+            &d.certs.key(NAME).display().to_string(),
+            &other.key("other.test").display().to_string(),
+        );
+    let _front = d.nginx(&conf);
+    let bundle = d.tmp.path().join("both-cas.pem");
+    let pem = [&d.certs.ca, &other.ca]
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("CA"))
+        .collect::<String>();
+    std::fs::write(&bundle, pem).expect("bundle");
+    let (ok, report) = d.check_trusting(&bundle);
+    assert_fails(
+        ok,
+        &report,
+        "tls",
+        "certificate not valid: hostname mismatch",
+        "serve a certificate for garden.test",
+    );
 }

@@ -545,3 +545,24 @@ fn a_certificate_for_another_name_fails_tls_with_the_reason() {
         "serve a certificate for garden.test",
     );
 }
+
+#[test]
+fn nothing_answering_fails_below_http_and_skips_the_clock() {
+    // No front at all on this address: every HTTP check has no answer to judge.
+    let d = Deployment::start("127.0.41.12");
+    let (ok, report) = d.check();
+    assert_fails(ok, &report, "tls", "cannot connect", "serve a certificate");
+    for name in ["webfinger", "actor", "signed-request", "unsigned-post"] {
+        assert_fails(
+            ok,
+            &report,
+            name,
+            "no answer",
+            "fix the dns and tls lines first",
+        );
+    }
+    let clock = &check_named(&report, "clock")[0];
+    assert_eq!(clock["status"], "skip", "{clock}");
+    // DNS (the --resolve given) is right; only what is above it is missing.
+    assert_eq!(check_named(&report, "dns")[0]["status"], "pass");
+}

@@ -115,14 +115,25 @@ fn client(opts: &Options, redirects: redirect::Policy) -> Result<Client, CheckEr
 /// What went wrong with a request that got no answer.
 pub fn unreachable(url: &str, e: &reqwest::Error) -> String {
     use std::error::Error;
-    let mut why = e.to_string();
+    // The causes, without the top error's own words (they repeat the URL).
+    let mut causes = Vec::new();
     let mut source = e.source();
     while let Some(s) = source {
-        why = format!("{why}: {s}");
+        causes.push(s.to_string());
         source = s.source();
     }
+    let why = if causes.is_empty() {
+        e.to_string()
+    } else {
+        causes.join(": ")
+    };
     format!("{url}: no answer ({})", crate::text::plain_text(&why, 300))
 }
+
+/// The fix when nothing answered at all: the cause is below HTTP.
+pub const NO_ANSWER: &str = "nothing answered over HTTP: fix the dns and tls lines first, then \
+     check that the reverse proxy listens on the site's port (`ss -tlnp`) and that the firewall \
+     lets it in";
 
 /// The two clients every check shares.
 pub struct Clients {

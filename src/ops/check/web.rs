@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header;
 
-use super::http::{AP, Answer, BROWSER_ACCEPT, Clients, MASTODON_ACCEPT, essence, unreachable};
+use super::http::{
+    AP, Answer, BROWSER_ACCEPT, Clients, MASTODON_ACCEPT, NO_ANSWER, essence, unreachable,
+};
 use super::report::Check;
 use crate::context::Context;
 use crate::inbox::probe;
@@ -56,7 +58,7 @@ impl<'a> Web<'a> {
             .await
         {
             Ok(a) => a,
-            Err(e) => return Check::fail("webfinger", e, fix),
+            Err(e) => return Check::fail("webfinger", e, NO_ANSWER),
         };
         let (answer, how) = if first.status == 200 || !split {
             let how = if first.final_url == direct {
@@ -134,20 +136,14 @@ impl<'a> Web<'a> {
     }
 
     /// The actor through the proxy: 200, ActivityPub's content type, its own id. Also returns
-    /// the answer's `Date`, for the clock check.
-    pub async fn actor(&self) -> (Check, Option<SystemTime>) {
+    /// the answer's `Date` for the clock check: `None` when nothing answered, `Some(None)` for
+    /// an answer without one.
+    pub async fn actor(&self) -> (Check, Option<Option<SystemTime>>) {
         let url = self.ctx.urls.actor();
         let a = match self.http.get(&self.http.exact, &url, MASTODON_ACCEPT).await {
             Ok(a) => a,
             Err(e) => {
-                return (
-                    Check::fail(
-                        "actor",
-                        e,
-                        "make the reverse proxy pass every path to hortus serve (see the README, Reverse proxy)",
-                    ),
-                    None,
-                );
+                return (Check::fail("actor", e, NO_ANSWER), None);
             }
         };
         let ct = a.essence();
@@ -185,7 +181,7 @@ impl<'a> Web<'a> {
         } else {
             Check::pass("actor", format!("{url}: 200, {}", a.content_type))
         };
-        (check, a.date)
+        (check, Some(a.date))
     }
 
     /// A POST signed with the instance actor's key to its own inbox, through the public URL
@@ -225,11 +221,7 @@ impl<'a> Web<'a> {
         let a = match req.send().await {
             Ok(resp) => Answer::read(resp).await,
             Err(e) => {
-                return Check::fail(
-                    NAME,
-                    unreachable(&inbox, &e),
-                    "make the reverse proxy pass POSTs to /actor/inbox to hortus serve",
-                );
+                return Check::fail(NAME, unreachable(&inbox, &e), NO_ANSWER);
             }
         };
         let said = a.excerpt();
@@ -293,11 +285,7 @@ impl<'a> Web<'a> {
                     )
                 }
             }
-            Err(e) => Check::fail(
-                NAME,
-                unreachable(&inbox, &e),
-                "make the reverse proxy pass POSTs to /inbox to hortus serve",
-            ),
+            Err(e) => Check::fail(NAME, unreachable(&inbox, &e), NO_ANSWER),
         }
     }
 
@@ -307,15 +295,21 @@ impl<'a> Web<'a> {
         const NAME: &str = "policy-pages";
         let urls = &self.ctx.urls;
         let mut bad = Vec::new();
+        let mut answered = false;
         for url in [urls.privacy(), urls.children()] {
             match self.http.get(&self.http.exact, &url, BROWSER_ACCEPT).await {
-                Ok(a) if a.status == 200 && a.essence() == "text/html" => {}
-                Ok(a) => bad.push(format!("{url} answered {} ({})", a.status, a.content_type)),
+                Ok(a) if a.status == 200 && a.essence() == "text/html" => answered = true,
+                Ok(a) => {
+                    answered = true;
+                    bad.push(format!("{url} answered {} ({})", a.status, a.content_type));
+                }
                 Err(e) => bad.push(e),
             }
         }
         if bad.is_empty() {
             Check::pass(NAME, format!("{} and {}", urls.privacy(), urls.children()))
+        } else if !answered {
+            Check::fail(NAME, bad.join("; "), NO_ANSWER)
         } else {
             Check::fail(
                 NAME,
@@ -328,9 +322,12 @@ impl<'a> Web<'a> {
     }
 }
 
-/// This machine's clock against the `Date` the public URL answered.
-pub fn clock(answered: Option<SystemTime>, now: SystemTime) -> Check {
+/// This machine's clock against the `Date` the public URL answered (`None`: nothing answered).
+pub fn clock(answered: Option<Option<SystemTime>>, now: SystemTime) -> Check {
     const NAME: &str = "clock";
+    let Some(answered) = answered else {
+        return Check::skip(NAME, "the public URL did not answer (see actor)");
+    };
     let Some(date) = answered else {
         return Check::fail(
             NAME,
@@ -372,18 +369,19 @@ mod tests {
     fn clock_within_a_minute_either_way() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
         assert_eq!(
-            clock(Some(now - Duration::from_secs(59)), now).status,
+            clock(Some(Some(now - Duration::from_secs(59))), now).status,
             Status::Pass
         );
         assert_eq!(
-            clock(Some(now + Duration::from_secs(59)), now).status,
+            clock(Some(Some(now + Duration::from_secs(59))), now).status,
             Status::Pass
         );
-        let ahead = clock(Some(now - Duration::from_secs(300)), now);
+        let ahead = clock(Some(Some(now - Duration::from_secs(300))), now);
         assert_eq!(ahead.status, Status::Fail);
         assert!(ahead.detail.contains("300s ahead of"), "{}", ahead.detail);
-        let behind = clock(Some(now + Duration::from_secs(3600)), now);
+        let behind = clock(Some(Some(now + Duration::from_secs(3600))), now);
         assert!(behind.detail.contains("3600s behind"), "{}", behind.detail);
-        assert_eq!(clock(None, now).status, Status::Fail);
+        assert_eq!(clock(Some(None), now).status, Status::Fail);
+        assert_eq!(clock(None, now).status, Status::Skip);
     }
 }

@@ -3,7 +3,8 @@
 //! on its own 127.0.41.x address (`--resolve` and `--cacert`, as an owner checks a server before
 //! the DNS points at it). The correct deployments use the README's own reverse-proxy snippets,
 //! extracted from README.md; the broken ones change one thing each (the Host rewritten, the
-//! content type replaced, CORS dropped, a skewed `Date`) and must fail with the right check and
+//! request target changed, the content type replaced, CORS dropped, a skewed `Date`, a
+//! certificate for another name, nothing listening) and must fail with the right check and
 //! fix. The deployment itself is tests/support/check_site.rs.
 //!
 //! Port 443 needs root; outside CI the tests skip loudly without it, in CI (`CI=true`) they fail.
@@ -565,4 +566,31 @@ fn nothing_answering_fails_below_http_and_skips_the_clock() {
     assert_eq!(clock["status"], "skip", "{clock}");
     // DNS (the --resolve given) is right; only what is above it is missing.
     assert_eq!(check_named(&report, "dns")[0]["status"], "pass");
+}
+
+#[test]
+fn a_proxy_that_changes_the_request_target_fails_the_signed_request() {
+    if !ready() {
+        return;
+    }
+    let d = Deployment::start("127.0.41.13");
+    // The instance inbox mapped onto the shared one: the path the signature covers is not the
+    // one hortus serve sees.
+    let conf = put(
+        &readme_nginx(&d),
+        "    location / {\n",
+        &format!(
+            "    location = /actor/inbox {{\n        proxy_pass http://{}/inbox;\n        proxy_set_header Host $host;\n    }}\n    location / {{\n",
+            d.upstream
+        ),
+    );
+    let _front = d.nginx(&conf);
+    let (ok, report) = d.check();
+    assert_fails(
+        ok,
+        &report,
+        "signed-request",
+        "answered 401",
+        "pass the request target unchanged",
+    );
 }

@@ -33,6 +33,13 @@ pub enum AppError {
         addr: String,
         reason: std::io::Error,
     },
+    #[error(
+        "cannot serve metrics on {addr}: {reason}\n  fix: choose another address for `listen` under [metrics] in hortus.toml, or remove it"
+    )]
+    MetricsBind {
+        addr: String,
+        reason: std::io::Error,
+    },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
@@ -302,10 +309,27 @@ pub fn serve_site(
 /// Runs the server on an already bound listener until SIGINT/SIGTERM.
 /// The delivery workers run beside it and stop after it, finishing or releasing what is in flight.
 pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), AppError> {
+    let metrics = match &state.config.metrics.listen {
+        Some(addr) => {
+            let bound = TcpListener::bind(addr).map_err(|reason| AppError::MetricsBind {
+                addr: addr.clone(),
+                reason,
+            })?;
+            tracing::info!(%addr, "serving Prometheus metrics at /metrics");
+            let server = crate::ops::metrics::server(state.ctx.clone(), bound)?;
+            let handle = server.handle();
+            tokio::spawn(server);
+            Some(handle)
+        }
+        None => None,
+    };
     let workers = crate::delivery::worker::start(&state).await?;
     let maintenance = crate::inbox::spawn_maintenance(state.ctx.clone());
     let served = server(state, listener)?.await;
     maintenance.abort();
+    if let Some(metrics) = metrics {
+        metrics.stop(true).await;
+    }
     if let Some(workers) = workers {
         workers.shutdown().await;
     }
@@ -322,6 +346,7 @@ pub fn server(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::Compress::default())
+            .wrap(middleware::from_fn(crate::ops::metrics::time_request))
             .configure(|cfg| shared.routes(cfg))
             .service(site_web::media_service(&media_dir))
             .default_service(web::to(site_web::fallback))

@@ -50,6 +50,8 @@ pub struct Config {
     pub federation: FederationConfig,
     #[serde(default)]
     pub timeline: TimelineConfig,
+    #[serde(default, skip_serializing_if = "MetricsConfig::is_off")]
+    pub metrics: MetricsConfig,
 }
 
 /// `[timeline]`: the owner's home timeline (src/timeline).
@@ -72,6 +74,21 @@ impl Default for TimelineConfig {
 
 fn default_keep_days() -> u32 {
     60
+}
+
+/// `[metrics]`: off unless `listen` is set (README, Deployment: Metrics).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `hortus serve` serves Prometheus metrics at `/metrics`, e.g. `127.0.0.1:9464`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+}
+
+impl MetricsConfig {
+    pub fn is_off(&self) -> bool {
+        self.listen.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -17,6 +17,7 @@ pub mod graph;
 pub mod httpsig;
 pub mod inbox;
 pub mod keys;
+pub mod metrics;
 pub mod ops;
 pub mod owner;
 pub mod posts;

@@ -29,7 +29,7 @@ const LAYERS: &[&[&str]] = &[
     &["graph"],
     &["actors"],
     &[
-        "httpsig", "keys", "db", "urls", "config", "times", "text", "sanitize",
+        "httpsig", "keys", "db", "urls", "config", "times", "text", "sanitize", "metrics",
     ],
 ];
 

@@ -296,6 +296,13 @@ pub async fn key_owner(
             return Ok(actor);
         }
     }
+    let fetched = fetch_key_owner(remote, key_id).await;
+    crate::metrics::key_fetch(if fetched.is_ok() { "ok" } else { "error" });
+    fetched
+}
+
+/// [`key_owner`] over the network: the key's document, then its owner when it is not the actor.
+async fn fetch_key_owner(remote: &Remote<'_>, key_id: &str) -> Result<RemoteActor, FetchError> {
     let invalid = |reason: String| FetchError::Invalid {
         url: key_id.chars().take(200).collect(),
         reason,

@@ -163,6 +163,21 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         into: PathBuf,
     },
+    /// Check the live deployment from outside, as another server would: DNS, TLS, WebFinger,
+    /// the actor, a signed request through the proxy, the inbox, the clock, the policy pages and
+    /// the answers of the public URL against hortus serve's. Exits non-zero when a check fails.
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Reach NAME at ADDRESS instead of its DNS answer (as curl --resolve; the URL's port
+        /// is used): to check a server before the DNS points at it. Repeatable.
+        #[arg(long, value_name = "NAME:ADDRESS", value_parser = crate::ops::check::parse_resolve)]
+        resolve: Vec<(String, std::net::IpAddr)>,
+        /// Trust this CA certificate (PEM) besides the system's, e.g. a staging or private CA.
+        #[arg(long, value_name = "FILE")]
+        cacert: Option<PathBuf>,
+    },
     /// Print a systemd unit that runs `hortus serve` for this site as USER, sandboxed.
     Service {
         #[arg(long)]
@@ -482,6 +497,11 @@ pub fn run(cli: Cli) -> Result<()> {
             show(&crate::ops::restore::restore(&file, &into)?.summary());
             Ok(())
         }
+        Command::Check {
+            json,
+            resolve,
+            cacert,
+        } => check(&cli.dir, json, resolve, cacert),
         Command::Service { user } => {
             let exe = std::env::current_exe().context("finding the running hortus binary")?;
             print!("{}", crate::ops::service::unit(&user, &cli.dir, &exe)?);
@@ -512,6 +532,38 @@ fn export(dir: &std::path::Path, mut opts: crate::export::ExportOptions) -> Resu
     let done = crate::export::export(&site, &opts)?;
     report::export_done(&done, human);
     Ok(())
+}
+
+/// `hortus check`: the report on stdout (text or JSON); an error, so a non-zero exit, when any
+/// check failed.
+fn check(
+    dir: &std::path::Path,
+    json: bool,
+    resolve: Vec<(String, std::net::IpAddr)>,
+    cacert: Option<PathBuf>,
+) -> Result<()> {
+    let ca_pem = match cacert {
+        Some(path) => {
+            Some(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
+        }
+        None => None,
+    };
+    let opts = crate::ops::check::Options { resolve, ca_pem };
+    let report = with_state(dir, async |s| Ok(crate::ops::check::run(s, &opts).await?))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::text::for_terminal(&report.text()));
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} of {} checks failed",
+            report.failed(),
+            report.checks.len()
+        )
+    }
 }
 
 fn serve(site: Site, addr: &str) -> Result<()> {

@@ -33,18 +33,22 @@ pub fn print_lookups_and_queue(published: &app::Published) {
 }
 
 /// While serving, a publish that fails is reported, not fatal: what was published before
-/// stays online.
+/// stays online. Its warnings and errors are log lines (stderr stays JSON with
+/// `--log-format json`); what was published goes to stdout.
 pub fn report_published(outcome: std::result::Result<app::Published, app::AppError>) {
     match outcome {
         Ok(published) => {
+            for w in &published.report.warnings {
+                tracing::warn!(warning = %w, "a post was not published");
+            }
             if !published.report.is_empty() {
-                print_report(&published.report);
+                print_changes(&published.report);
             }
             print_lookups_and_queue(&published);
         }
-        Err(e) => eprintln!(
-            "warning: posts not published:\n{}",
-            crate::text::for_terminal(&e.to_string())
+        Err(e) => tracing::warn!(
+            error = %crate::text::for_terminal(&e.to_string()),
+            "posts not published; what was online stays online"
         ),
     }
 }
@@ -58,6 +62,11 @@ pub fn print_warnings(report: &SyncReport) {
 
 pub fn print_report(report: &SyncReport) {
     print_warnings(report);
+    print_changes(report);
+}
+
+/// What a publish created, updated and deleted, and the totals.
+fn print_changes(report: &SyncReport) {
     for (_, slug) in &report.created {
         println!("created  {slug}");
     }
@@ -122,7 +131,7 @@ pub fn serving(site: &Site, local: SocketAddr, watch_error: Option<&app::AppErro
     );
     println!("  feed:       {}", u.feed());
     if let Some(e) = watch_error {
-        eprintln!("warning: {e}; run `hortus publish` after editing posts");
+        tracing::warn!(error = %e, "content/ is not watched: run `hortus publish` after editing posts");
     }
     println!("Watching content/ for changes. Press Ctrl-C to stop.");
 }

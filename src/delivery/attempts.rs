@@ -145,7 +145,7 @@ pub fn record(
             }
         }
     };
-    update_server(
+    let circuit = update_server(
         &tx,
         &delivery.host,
         result,
@@ -154,7 +154,56 @@ pub fn record(
         backoff,
     )?;
     tx.commit()?;
+    if let Some(change) = circuit {
+        change.log(&delivery.host, error.as_deref());
+    }
     Ok(outcome)
+}
+
+/// A change of a server's circuit breaker, logged once, after the attempt that caused it is
+/// committed.
+#[derive(Debug, PartialEq, Eq)]
+enum Circuit {
+    /// Paused after `failures` failures in a row (again, for longer, after a failed probe);
+    /// `gave_up` deliveries to it that had run out of time were failed with it.
+    Opened {
+        failures: i64,
+        pause: Duration,
+        gave_up: usize,
+    },
+    /// Paused for its `Retry-After` (429); not counted as failing.
+    RateLimited { pause: Duration },
+    /// An answer after a pause: its waiting deliveries go now.
+    Closed,
+}
+
+impl Circuit {
+    fn log(&self, host: &str, error: Option<&str>) {
+        let error = error.unwrap_or_default();
+        match self {
+            Circuit::Opened {
+                failures,
+                pause,
+                gave_up,
+            } => tracing::warn!(
+                host,
+                failures,
+                pause_seconds = pause.as_secs(),
+                gave_up,
+                error,
+                "circuit opened: deliveries to this server paused"
+            ),
+            Circuit::RateLimited { pause } => tracing::warn!(
+                host,
+                pause_seconds = pause.as_secs(),
+                error,
+                "circuit opened: the server asked to slow down (429)"
+            ),
+            Circuit::Closed => {
+                tracing::info!(host, "circuit closed: the server answers again")
+            }
+        }
+    }
 }
 
 /// The circuit breaker's bookkeeping for one attempt.
@@ -165,11 +214,12 @@ fn update_server(
     error: Option<&str>,
     now_ms: i64,
     backoff: &Backoff,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<Circuit>> {
     tx.prepare_cached(
         "INSERT INTO delivery_servers (host) VALUES (?1) ON CONFLICT (host) DO NOTHING",
     )?
     .execute([host])?;
+    let mut change = None;
     match &result.verdict {
         Verdict::Retry { .. } => {
             let failures: i64 = tx.query_row(
@@ -185,13 +235,18 @@ fn update_server(
                     params![host, now_ms.saturating_add(pause.as_millis() as i64)],
                 )?;
                 // While it stays down, whatever has run out of time is given up.
-                tx.execute(
+                let gave_up = tx.execute(
                     "UPDATE deliveries SET state = 'failed', finished_ms = ?2,
                          last_error = 'gave up: the server kept failing: ' || COALESCE(last_error, ?3)
                      WHERE host = ?1 AND state = 'pending' AND expires_ms <= ?2
                        AND (lease_until_ms IS NULL OR lease_until_ms <= ?2)",
                     params![host, now_ms, error],
                 )?;
+                change = Some(Circuit::Opened {
+                    failures,
+                    pause,
+                    gave_up,
+                });
             }
         }
         Verdict::RateLimited { retry_after } => {
@@ -202,15 +257,20 @@ fn update_server(
                  WHERE host = ?1",
                 params![host, now_ms.saturating_add(pause.as_millis() as i64), error, now_ms],
             )?;
+            change = Some(Circuit::RateLimited { pause });
         }
         // Refused before any request (policy, signing): says nothing about the server.
         _ if result.status.is_none() => {}
         _ => {
-            let was_failing: i64 = tx.query_row(
-                "SELECT consecutive_failures FROM delivery_servers WHERE host = ?1",
+            let (was_failing, was_paused): (i64, bool) = tx.query_row(
+                "SELECT consecutive_failures, paused_until_ms IS NOT NULL
+                 FROM delivery_servers WHERE host = ?1",
                 [host],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
+            if was_paused {
+                change = Some(Circuit::Closed);
+            }
             tx.execute(
                 "UPDATE delivery_servers SET consecutive_failures = 0, paused_until_ms = NULL,
                      last_success_ms = ?2
@@ -227,7 +287,7 @@ fn update_server(
             }
         }
     }
-    Ok(())
+    Ok(change)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -237,5 +297,76 @@ fn truncate(s: &str, max: usize) -> String {
         let mut t: String = s.chars().take(max).collect();
         t.push('…');
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(verdict: Verdict, status: Option<u16>) -> AttemptResult {
+        AttemptResult {
+            verdict,
+            status,
+            error: status
+                .filter(|s| *s >= 400)
+                .map(|s| format!("answered {s}")),
+            started: SystemTime::UNIX_EPOCH,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// Each change of the breaker is reported once (and so logged once): opened at the
+    /// threshold and at each failed probe after it, closed by the first answer, rate limited by
+    /// a 429; an attempt that changes nothing reports nothing.
+    #[test]
+    fn circuit_changes_are_reported_once() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let backoff = Backoff::default();
+        let host = "例え.example";
+        let failure = attempt(Verdict::Retry { retry_after: None }, Some(503));
+        let mut changes = Vec::new();
+        for _ in 0..6 {
+            changes
+                .push(update_server(&conn, host, &failure, Some("503"), 1_000, &backoff).unwrap());
+        }
+        assert_eq!(&changes[..4], &[None, None, None, None]);
+        assert_eq!(
+            changes[4],
+            Some(Circuit::Opened {
+                failures: 5,
+                pause: Duration::from_secs(60),
+                gave_up: 0
+            })
+        );
+        assert_eq!(
+            changes[5],
+            Some(Circuit::Opened {
+                failures: 6,
+                pause: Duration::from_secs(120),
+                gave_up: 0
+            })
+        );
+        let ok = attempt(Verdict::Delivered, Some(202));
+        assert_eq!(
+            update_server(&conn, host, &ok, None, 2_000, &backoff).unwrap(),
+            Some(Circuit::Closed)
+        );
+        assert_eq!(
+            update_server(&conn, host, &ok, None, 3_000, &backoff).unwrap(),
+            None
+        );
+        let slow_down = attempt(
+            Verdict::RateLimited {
+                retry_after: Some(Duration::from_secs(90)),
+            },
+            Some(429),
+        );
+        assert_eq!(
+            update_server(&conn, host, &slow_down, Some("429"), 4_000, &backoff).unwrap(),
+            Some(Circuit::RateLimited {
+                pause: Duration::from_secs(90)
+            })
+        );
     }
 }

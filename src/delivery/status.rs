@@ -94,3 +94,30 @@ pub fn status(conn: &Connection, now: SystemTime) -> Result<QueueStatus, Deliver
     }
     Ok(st)
 }
+
+/// The queue's gauges for the metrics endpoint: every pending delivery (first try or retry),
+/// when the oldest was queued, and how many servers are paused now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueGauges {
+    pub pending: u64,
+    pub oldest_created_ms: Option<i64>,
+    pub paused_servers: u64,
+}
+
+pub fn gauges(conn: &Connection, now: SystemTime) -> Result<QueueGauges, DeliveryError> {
+    let (pending, oldest_created_ms): (i64, Option<i64>) = conn.query_row(
+        "SELECT COUNT(*), MIN(created_ms) FROM deliveries WHERE state = 'pending'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let paused: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM delivery_servers WHERE paused_until_ms > ?1",
+        [unix_ms(now)],
+        |r| r.get(0),
+    )?;
+    Ok(QueueGauges {
+        pending: pending.max(0) as u64,
+        oldest_created_ms,
+        paused_servers: paused.max(0) as u64,
+    })
+}

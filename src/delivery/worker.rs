@@ -267,6 +267,12 @@ impl Inner {
             Recorded::Failed => step.failed = 1,
             Recorded::Stale => {}
         }
+        match recorded {
+            Recorded::Done => crate::metrics::delivery("delivered"),
+            Recorded::Retrying(_) => crate::metrics::delivery("retry"),
+            Recorded::Failed => crate::metrics::delivery("failed"),
+            Recorded::Stale => {}
+        }
         Ok(step)
     }
 

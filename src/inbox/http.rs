@@ -90,8 +90,16 @@ async fn inbox(
         }
     };
     match outcome {
-        Ok(()) => HttpResponse::Accepted().finish(),
+        Ok(super::Received::Activity) => {
+            crate::metrics::inbox("accepted", "");
+            HttpResponse::Accepted().finish()
+        }
+        Ok(super::Received::Probe(nonce)) => {
+            crate::metrics::inbox("probe", "");
+            HttpResponse::Ok().json(super::probe::answer(&nonce))
+        }
         Err(e) => {
+            crate::metrics::inbox("refused", refusals::check_of(&e));
             refusals::log(&e, key_id.as_deref());
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
             let msg = if status.is_server_error() {

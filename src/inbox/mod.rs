@@ -13,6 +13,7 @@
 
 pub mod effects;
 pub mod http;
+pub mod probe;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -62,15 +63,27 @@ pub fn acceptable_content_type(value: Option<&str>) -> bool {
     )
 }
 
+/// What a request that passed every check was.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// An activity, acted on (or a duplicate, acknowledged).
+    Activity,
+    /// `hortus check`'s probe (see [`probe`]), with its nonce: no effect.
+    Probe(String),
+}
+
 /// The rest of the pipeline for a request [`screen`] let through, body read: the signature
 /// verified, the activity parsed, deduplicated and acted on.
 pub async fn receive(
     ctx: &Context,
     req: &RequestParts<'_>,
     pending: &httpsig::PendingSignature,
-) -> Result<(), InboxError> {
+) -> Result<Received, InboxError> {
     let signer = verify_signed(ctx, req, pending).await?;
     let body = req.body.unwrap_or_default();
+    if let Some(nonce) = probe::recognise(&ctx.urls, &signer, body) {
+        return Ok(Received::Probe(nonce));
+    }
     let activity = Activity::parse(body)?;
     if activity.actor != signer.id {
         // A relayed or forwarded activity would need fetching back from its origin; Hortus
@@ -105,7 +118,7 @@ pub async fn receive(
     // idempotent and answers with a fresh Accept, so it is never swallowed as a duplicate.
     if !first_time && activity.kind != "Follow" {
         tracing::debug!(id = %activity.id, "duplicate activity ignored");
-        return Ok(());
+        return Ok(Received::Activity);
     }
     let result = effects::apply(ctx, &activity, &signer).await;
     if result.is_err() {
@@ -116,7 +129,7 @@ pub async fn receive(
             .call(move |c| c.execute(FORGET_SEEN, [id]).map_err(InboxError::from))
             .await;
     }
-    result
+    result.map(|()| Received::Activity)
 }
 
 /// Each activity id is processed once (primary key of inbox_seen).
@@ -251,7 +264,8 @@ async fn gate(ctx: &Context, head: &RequestParts<'_>) -> Screened {
     match ctx.policy.decide_url(&key_url) {
         Decision::Refused(reason) => {
             let host = host_of(&key_url);
-            tracing::info!(%host, %reason, "refused a request from a server that is not allowed");
+            // Debug only: the request's one log line is its refusal's (`refusal::log`).
+            tracing::debug!(%host, %reason, "refused a request from a server that is not allowed");
             Screened::Knock(host)
         }
         _ => Screened::Pass(pending),
@@ -350,10 +364,37 @@ async fn verify_signed(
         )));
     }
     if let Decision::Refused(reason) = ctx.policy.decide_url(&signer_url) {
-        tracing::info!(signer = %signer.id, %reason, "refused a signer the policy does not allow");
+        tracing::debug!(signer = %signer.id, %reason, "refused a signer the policy does not allow");
         return Err(InboxError::Refused(host_of(&signer_url)));
     }
     Ok(signer)
+}
+
+/// The owner's or the instance actor's own key, as the actor that signs with it.
+fn own_signer(ctx: &Context, key_id: &str) -> Option<RemoteActor> {
+    let urls = &ctx.urls;
+    let (id, inbox, pem) = if key_id == urls.actor_key() {
+        (urls.actor(), urls.inbox(), &ctx.actor_key.public_pem)
+    } else if key_id == urls.instance_actor_key() {
+        (
+            urls.instance_actor(),
+            urls.instance_inbox(),
+            &ctx.instance_key.public_pem,
+        )
+    } else {
+        return None;
+    };
+    Some(RemoteActor {
+        id,
+        host: host_of(&ctx.config.base_url),
+        inbox,
+        shared_inbox: Some(urls.shared_inbox()),
+        handle: None,
+        name: None,
+        url: None,
+        public_key_id: Some(key_id.to_string()),
+        public_key_pem: Some(pem.clone()),
+    })
 }
 
 /// The key and the signature: see [`verify_signed`].
@@ -369,6 +410,16 @@ async fn verify_key(
     // Stale, replayed, tampered or under-signed: refused before anyone's key is fetched.
     httpsig::precheck(req, pending, (ctx.clock)(), &opts)?;
     addressed_here(req, &ctx.config.base_url)?;
+    if let Some(own) = own_signer(ctx, pending.key_id()) {
+        // Our own keys are known here: never fetched through our own proxy (or cached as remote).
+        httpsig::verify_prechecked(
+            req,
+            pending,
+            own.public_key_pem.as_deref().unwrap_or_default(),
+            &opts,
+        )?;
+        return Ok(own);
+    }
     let key_error = |e: FetchError| InboxError::Key(e.to_string());
     let signer = fetch::key_owner(&fetch::Remote::of(ctx), pending.key_id(), false)
         .await

@@ -317,10 +317,6 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start(work: &Path, certs: &Certs, sites: &[Site]) -> Nginx {
-        let nginx = find_program("nginx").expect("nginx is installed (checked before)");
-        let prefix = work.join("nginx");
-        std::fs::create_dir_all(&prefix).expect("nginx dir");
-        let p = prefix.display();
         let servers: String = sites
             .iter()
             .map(|s| {
@@ -347,6 +343,20 @@ impl Nginx {
                 )
             })
             .collect();
+        let addrs: Vec<SocketAddr> = sites
+            .iter()
+            .map(|s| format!("{}:443", s.ip).parse().expect("site address"))
+            .collect();
+        Nginx::start_servers(work, &servers, &addrs)
+    }
+
+    /// nginx with these `server { }` blocks inside its `http { }`; waits until each of `addrs`
+    /// accepts connections.
+    pub fn start_servers(work: &Path, servers: &str, addrs: &[SocketAddr]) -> Nginx {
+        let nginx = find_program("nginx").expect("nginx is installed (checked before)");
+        let prefix = work.join("nginx");
+        std::fs::create_dir_all(&prefix).expect("nginx dir");
+        let p = prefix.display();
         let main = prefix.join("nginx.conf");
         std::fs::write(
             &main,
@@ -383,9 +393,8 @@ http {{
             .spawn()
             .expect("start nginx");
         let mut front = Nginx { child, error_log };
-        for s in sites {
-            let addr: SocketAddr = format!("{}:443", s.ip).parse().expect("site address");
-            front.wait_ready(addr);
+        for addr in addrs {
+            front.wait_ready(*addr);
         }
         front
     }

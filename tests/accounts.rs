@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 
 use common::fedify::Fedify;
 use common::peer::Peer;
@@ -15,33 +13,6 @@ use common::*;
 use serde_json::{Value, json};
 
 const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
-
-fn hortus_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hortus"));
-    cmd.arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HORTUS_DIR");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run hortus")
-}
-
-fn hortus(dir: &Path, args: &[&str]) -> std::process::Output {
-    hortus_env(dir, args, &[])
-}
-
-fn hortus_ok(dir: &Path, args: &[&str]) -> String {
-    let out = hortus(dir, args);
-    assert!(
-        out.status.success(),
-        "hortus {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 fn count(site: &TestSite, sql: &str, param: &str) -> i64 {
     site.db().query_row(sql, [param], |r| r.get(0)).unwrap()
@@ -72,30 +43,6 @@ async fn page(site: &TestSite, slug: &str) -> String {
     let resp = get(&site.url(&format!("/posts/{slug}")), BROWSER_ACCEPT).await;
     assert_eq!(resp.status(), 200);
     resp.text().await.expect("page")
-}
-
-/// The text of the counts line under a post, e.g. "2 replies 1 like 0 boosts 0 quotes".
-fn counts(page: &str) -> String {
-    let Some(start) = page.find("<ul class=\"counts\"") else {
-        return String::new();
-    };
-    let end = page[start..]
-        .find("</ul>")
-        .map_or(page.len(), |e| start + e);
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in page[start..end].chars() {
-        match c {
-            '<' => {
-                in_tag = true;
-                text.push(' ');
-            }
-            '>' => in_tag = false,
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A second account on `peer`'s own server, with its own key: a block is per actor, so this

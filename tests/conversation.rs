@@ -16,27 +16,6 @@ use serde_json::{Value, json};
 
 const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 
-fn hortus(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hortus"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HORTUS_DIR")
-        .output()
-        .expect("run hortus")
-}
-
-fn hortus_ok(dir: &Path, args: &[&str]) -> String {
-    let out = hortus(dir, args);
-    assert!(
-        out.status.success(),
-        "hortus {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
 fn count(site: &TestSite, sql: &str) -> i64 {
     site.db().query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -84,30 +63,6 @@ fn conversation(page: &str) -> &str {
         .find("</section>")
         .map_or(page.len(), |e| start + e + "</section>".len());
     &page[start..end]
-}
-
-/// The text of the counts line, e.g. "2 replies 1 like 0 boosts 6 quotes".
-fn counts(section: &str) -> String {
-    let Some(start) = section.find("<ul class=\"counts\"") else {
-        return String::new();
-    };
-    let end = section[start..]
-        .find("</ul>")
-        .map_or(section.len(), |e| start + e);
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in section[start..end].chars() {
-        match c {
-            '<' => {
-                in_tag = true;
-                text.push(' ');
-            }
-            '>' => in_tag = false,
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A started site with one public post, `hello`, and an allowed peer.

@@ -20,11 +20,9 @@ mod tls_front;
 
 use std::future::Future;
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{AP, BROWSER_ACCEPT, TestSite};
+use common::{AP, BROWSER_ACCEPT, TestSite, hortus_ok};
 use hortus::scaffold::{self, InitOptions};
 use serde_json::Value;
 use snac::Snac;
@@ -44,23 +42,6 @@ const WAIT: Duration = Duration::from_secs(45);
 const POST_TEXT: &str = "庭の花が咲いた 🌸 — حديقة مغلقة — 정원 — 👩🏽‍🌾 — cafe\u{301} na\u{308}ive";
 const EDIT_TEXT: &str = "編集しました ✏️ — تم التعديل — o\u{302} 🌻";
 const REPLY_TEXT: &str = "返信です 🌿 ردّ جميل — Cre\u{300}me";
-
-fn hortus(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hortus"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HORTUS_DIR")
-        .output()
-        .expect("run hortus");
-    assert!(
-        out.status.success(),
-        "hortus {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 /// Polls `check` every 200 ms until it gives `Ok`, at most `WAIT`; panics with the last reason
 /// and `context()` (the servers' logs) otherwise.
@@ -200,7 +181,7 @@ async fn snac_and_hortus_follow_post_edit_delete_reply_like_boost_over_tls() {
     peer.cli("follow", &[ALICE]);
     peer.flush();
     wait_for("Hortus lists sam as an accepted follower", logs, || async {
-        let list = hortus(&dir, &["followers"]);
+        let list = hortus_ok(&dir, &["followers"]);
         list.lines()
             .any(|l| l.starts_with("accepted") && l.contains(&sam))
             .then_some(())
@@ -219,10 +200,10 @@ async fn snac_and_hortus_follow_post_edit_delete_reply_like_boost_over_tls() {
     .await;
 
     // 2. Hortus follows snac; snac accepts, `hortus following` says so.
-    let out = hortus(&dir, &["follow", &format!("sam@{SNAC_HOST}")]);
+    let out = hortus_ok(&dir, &["follow", &format!("sam@{SNAC_HOST}")]);
     assert!(out.contains("Follow queued"), "{out}");
     wait_for("hortus following shows sam accepted", logs, || async {
-        let list = hortus(&dir, &["following"]);
+        let list = hortus_ok(&dir, &["following"]);
         list.lines()
             .any(|l| l.starts_with("accepted") && l.contains(&sam))
             .then_some(())
@@ -312,7 +293,7 @@ async fn snac_and_hortus_follow_post_edit_delete_reply_like_boost_over_tls() {
         "hortus inbox has sam's reply, like and boost",
         logs,
         || async {
-            let list: Value = serde_json::from_str(&hortus(&dir, &["inbox", "--json"]))
+            let list: Value = serde_json::from_str(&hortus_ok(&dir, &["inbox", "--json"]))
                 .map_err(|e| e.to_string())?;
             let kinds: Vec<&str> = list
                 .as_array()

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 
 use common::peer::Peer;
 use common::*;
@@ -15,33 +13,6 @@ use serde_json::{Value, json};
 
 const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 const REFUSED: &str = "a boost of a post on a server you have not allowed";
-
-fn hortus(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hortus"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HORTUS_DIR")
-        .output()
-        .expect("run hortus")
-}
-
-fn hortus_ok(dir: &Path, args: &[&str]) -> String {
-    let out = hortus(dir, args);
-    assert!(
-        out.status.success(),
-        "hortus {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-fn hortus_err(dir: &Path, args: &[&str]) -> String {
-    let out = hortus(dir, args);
-    assert!(!out.status.success(), "hortus {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn timeline(site: &TestSite) -> String {
     hortus_ok(&site.dir, &["timeline", "--limit", "50"])

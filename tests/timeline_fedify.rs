@@ -8,30 +8,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use common::*;
 use common::fedify::Fedify;
+use common::*;
 use serde_json::{Value, json};
-
-fn hortus_ok(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hortus"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HORTUS_DIR")
-        .output()
-        .expect("run hortus");
-    assert!(
-        out.status.success(),
-        "hortus {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 fn timeline(site: &TestSite) -> String {
     hortus_ok(&site.dir, &["timeline", "--limit", "50"])

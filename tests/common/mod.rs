@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod fedify;
 pub mod peer;
 pub mod tls_peer;
@@ -11,6 +12,8 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+#[allow(unused_imports)] // each test file uses a few of them
+pub use cli::{counts, hortus, hortus_env, hortus_err, hortus_ok};
 use hortus::app::{self, Site};
 use hortus::scaffold::{self, InitOptions};
 use hortus::web::AppState;

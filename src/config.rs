@@ -138,6 +138,10 @@ pub struct FederationConfig {
     /// Followers and following give their counts only (PROTOCOL.md §6: items MAY be hidden).
     #[serde(default)]
     pub hide_social_graph: bool,
+    /// The client API's `/api/v1/instance/peers` lists the allowed servers; off by default, since
+    /// who the garden talks to is private.
+    #[serde(default)]
+    pub publish_peers: bool,
     /// Tests only: let Hortus connect to loopback and private addresses.
     #[serde(default)]
     pub allow_private_addresses: bool,

@@ -146,6 +146,15 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         into: PathBuf,
     },
+    /// Set the password you sign in to apps with (Mastodon apps, through the site's sign-in
+    /// page): typed twice on a terminal, or read as one line from stdin. Ends every app's
+    /// sign-in made with the old one.
+    Password,
+    /// Apps you signed in to, with their scopes and last use; `revoke ID` ends one at once.
+    Apps {
+        #[command(subcommand)]
+        action: Option<AppsAction>,
+    },
     /// Print a systemd unit that runs `hortus serve` for this site as USER, sandboxed.
     Service {
         #[arg(long)]
@@ -171,6 +180,14 @@ pub enum ListAction {
     List,
     /// Import domains from a file: one per line, or Mastodon's domain-block CSV export.
     Import { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AppsAction {
+    /// Every registered app (the default).
+    List,
+    /// End every sign-in of the app ID (as `hortus apps` lists it).
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -408,6 +425,43 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Restore { file, into } => {
             show(&crate::ops::restore::restore(&file, &into)?.summary());
+            Ok(())
+        }
+        Command::Password => {
+            let site = Site::open(&cli.dir)?;
+            let password = report::read_password()?;
+            let conn = crate::db::open(&site.db_path())?;
+            let ended = crate::api::password::set(&conn, &password, &crate::times::now())?;
+            println!(
+                "Password set: apps can sign in at {}/oauth/authorize",
+                site.config.base_url.as_str().trim_end_matches('/')
+            );
+            if ended > 0 {
+                println!(
+                    "{ended} sign-in(s) made with the old password ended: sign in to those apps again"
+                );
+            }
+            Ok(())
+        }
+        Command::Apps { action } => {
+            let site = Site::open(&cli.dir)?;
+            let conn = crate::db::open(&site.db_path())?;
+            let now = crate::times::now();
+            match action.unwrap_or(AppsAction::List) {
+                AppsAction::List => {
+                    show(&report::apps(&crate::api::store::list_apps(&conn, &now)?))
+                }
+                AppsAction::Revoke { id } => {
+                    match crate::api::store::revoke_app(&conn, id, &now)? {
+                        Some((name, n)) => {
+                            println!("{}: {n} sign-in(s) ended", crate::text::for_terminal(&name))
+                        }
+                        None => anyhow::bail!(
+                            "no app has the id {id}\n  fix: `hortus apps` lists them with their ids"
+                        ),
+                    }
+                }
+            }
             Ok(())
         }
         Command::Service { user } => {

@@ -1,0 +1,141 @@
+//! Accounts: the owner's (`verify_credentials`, `:id`, `lookup`, `:id/statuses`,
+//! `relationships`). Remote accounts arrive with the timeline.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::auth;
+use super::entities::{self, OWNER_ID};
+use super::error::{ApiError, ApiResult};
+use super::form::params;
+use super::{paging, statuses};
+use crate::web::AppState;
+
+type State = web::Data<std::sync::Arc<AppState>>;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/v1/accounts/verify_credentials",
+        web::get().to(verify_credentials),
+    )
+    .route("/v1/accounts/lookup", web::get().to(lookup))
+    .route("/v1/accounts/relationships", web::get().to(relationships))
+    .route("/v1/accounts/{id}", web::get().to(account))
+    .route(
+        "/v1/accounts/{id}/statuses",
+        web::get().to(account_statuses),
+    );
+}
+
+async fn owner(
+    state: &std::sync::Arc<AppState>,
+    source: bool,
+) -> Result<serde_json::Value, ApiError> {
+    let s = state.clone();
+    state
+        .db
+        .read(move |conn| -> Result<_, ApiError> { Ok(entities::owner_account(conn, &s, source)?) })
+        .await
+}
+
+async fn verify_credentials(req: HttpRequest, state: State) -> ApiResult {
+    auth::owner_profile(&req, &state).await?;
+    Ok(HttpResponse::Ok().json(owner(&state, true).await?))
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("Record not found")
+}
+
+/// The owner's account is public, as the actor is.
+async fn account(id: web::Path<String>, state: State) -> ApiResult {
+    if id.as_str() != OWNER_ID {
+        return Err(not_found());
+    }
+    Ok(HttpResponse::Ok().json(owner(&state, false).await?))
+}
+
+/// `acct` as `alice`, `@alice`, `alice@domain` or `@alice@domain`.
+async fn lookup(req: HttpRequest, state: State) -> ApiResult {
+    let p = params(&req, &[])?;
+    let acct = p.str("acct").unwrap_or_default();
+    let acct = acct.trim_start_matches('@');
+    let (user, domain) = acct.split_once('@').unwrap_or((acct, &state.config.domain));
+    if !user.eq_ignore_ascii_case(&state.config.user.name)
+        || !domain.eq_ignore_ascii_case(&state.config.domain)
+    {
+        return Err(not_found());
+    }
+    Ok(HttpResponse::Ok().json(owner(&state, false).await?))
+}
+
+/// The owner's posts, every visibility for the owner's token, public and unlisted without one.
+async fn account_statuses(req: HttpRequest, id: web::Path<String>, state: State) -> ApiResult {
+    if id.as_str() != OWNER_ID {
+        return Err(not_found());
+    }
+    let p = params(&req, &[])?;
+    let signed_in = auth::owner(&req, &state, "read:statuses").await;
+    // Hortus has no pinned posts.
+    let everything = match signed_in {
+        Ok(_) => true,
+        // A token was sent but is not good enough: say so rather than answer less.
+        Err(e) if req.headers().contains_key("authorization") => return Err(e),
+        Err(_) => false,
+    };
+    if p.bool("pinned").unwrap_or(false) {
+        return Ok(HttpResponse::Ok().json(json!([])));
+    }
+    let page = paging::id_page(&p);
+    let only_media = p.bool("only_media").unwrap_or(false);
+    let tagged = p.str("tagged").map(|t| t.to_lowercase());
+    let posts = state
+        .db
+        .read(move |conn| -> Result<_, ApiError> {
+            Ok(crate::posts::store::page_by_id(conn, page)?)
+        })
+        .await?
+        .into_iter()
+        .filter(|post| everything || post.is_world_readable())
+        .filter(|post| !only_media || !post.attachments.is_empty())
+        .filter(|post| {
+            tagged
+                .as_ref()
+                .is_none_or(|t| post.tags.iter().any(|x| x.to_lowercase() == *t))
+        })
+        .collect::<Vec<_>>();
+    let link = paging::link(
+        &req,
+        state.urls.base().trim_end_matches('/'),
+        posts.first().map(|p| p.id),
+        posts.last().map(|p| p.id),
+        page.limit,
+    );
+    let body = statuses::render(&state, posts).await?;
+    let mut resp = HttpResponse::Ok();
+    if let Some(link) = link {
+        resp.insert_header(("Link", link));
+    }
+    Ok(resp.json(body))
+}
+
+/// The owner's relationship to accounts; only the owner's own account is known before the
+/// timeline brings remote ones, and it is answered as Mastodon answers for oneself.
+async fn relationships(req: HttpRequest, state: State) -> ApiResult {
+    auth::owner(&req, &state, "read:follows").await?;
+    let p = params(&req, &[])?;
+    let out: Vec<_> = p
+        .list("id")
+        .into_iter()
+        .filter(|id| id == OWNER_ID)
+        .map(|id| {
+            json!({
+                "id": id, "following": false, "showing_reblogs": false, "notifying": false,
+                "languages": null, "followed_by": false, "blocking": false, "blocked_by": false,
+                "muting": false, "muting_notifications": false, "requested": false,
+                "requested_by": false, "domain_blocking": false, "endorsed": false, "note": ""
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}

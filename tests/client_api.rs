@@ -997,3 +997,89 @@ async fn apps_get_json_errors_cors_empty_lists_and_the_rfc_8414_metadata() {
     assert_eq!(no_alt.status(), 422);
     assert!(post_files(&site).is_empty());
 }
+
+/// The sign-in page as a browser draws it: Debian's Chromium, headless, takes a screenshot.
+/// The page must load its stylesheet under its own Content-Security-Policy (the Allow button's
+/// green is drawn) and hold the password field; the PNG is kept for a look when
+/// `HORTUS_SIGNIN_SCREENSHOT=FILE` is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_page_renders_in_headless_chromium() {
+    let browser = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("chromium is not installed: run scripts/install-test-deps.sh first");
+    let (site, base) = started("127.0.13.60").await;
+    set_password(&site);
+    let http = common::client();
+    let app = register(&http, &base, "read write").await;
+    let url = format!(
+        "{base}/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=read+write",
+        app.id,
+        url::form_urlencoded::byte_serialize(OOB.as_bytes()).collect::<String>()
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shot = dir.path().join("signin.png");
+    let run = |extra: Vec<String>| {
+        let (browser, dir, url) = (browser.to_string(), dir.path().to_path_buf(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new("timeout")
+                .arg("90")
+                .arg(browser)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--hide-scrollbars",
+                    "--window-size=800,900",
+                ])
+                .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+                .args(extra)
+                .arg(url)
+                .output()
+                .expect("run chromium")
+        })
+    };
+    let dom = run(vec!["--dump-dom".into()]).await.expect("chromium");
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    assert!(dom.contains("type=\"password\""), "{dom}");
+    assert!(dom.contains("Ωmega 写真 app"), "{dom}");
+    let out = run(vec![format!("--screenshot={}", shot.display())])
+        .await
+        .expect("chromium");
+    assert!(
+        shot.is_file(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Ok(keep) = std::env::var("HORTUS_SIGNIN_SCREENSHOT") {
+        std::fs::copy(&shot, keep).expect("keep screenshot");
+    }
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().expect("png");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut pixels).expect("frame");
+    assert_eq!((info.width, info.height), (800, 900));
+    let channels = info.color_type.samples();
+    let pixels = &pixels[..info.buffer_size()];
+    // The Allow button's background (#2f6f4f) from static/style.css: the stylesheet loaded.
+    let green = pixels
+        .chunks(channels)
+        .filter(|p| p[0].abs_diff(0x2f) < 6 && p[1].abs_diff(0x6f) < 6 && p[2].abs_diff(0x4f) < 6)
+        .count();
+    assert!(
+        green > 500,
+        "the Allow button is not drawn in its colour ({green} pixels)"
+    );
+    // Text was drawn: many distinct colours (anti-aliased glyphs), not a blank or error page.
+    let distinct: std::collections::HashSet<&[u8]> = pixels.chunks(channels).collect();
+    assert!(distinct.len() > 50, "{} colours", distinct.len());
+}

@@ -21,9 +21,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     TooLarge(String),
-    /// Too many failed sign-ins from one address; the seconds to wait.
-    #[error("Too many failed sign-ins: try again in {0} seconds")]
-    Throttled(u64),
+    /// Too many requests of a kind; the seconds to wait, and what to say.
+    #[error("{1}")]
+    Throttled(u64, &'static str),
     #[error("internal error")]
     Internal(String),
 }
@@ -61,7 +61,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Throttled(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -71,7 +71,7 @@ impl ResponseError for ApiError {
             tracing::error!(error = %cause, "client API request failed");
         }
         let mut resp = HttpResponse::build(self.status_code());
-        if let ApiError::Throttled(secs) = self {
+        if let ApiError::Throttled(secs, _) = self {
             resp.insert_header(("Retry-After", secs.to_string()));
         }
         if let ApiError::Unauthorized(_) = self {

@@ -103,10 +103,23 @@ async fn create_app(req: HttpRequest, body: web::Bytes, state: State) -> ApiResu
     let website = p
         .str("website")
         .filter(|w| url::Url::parse(w).is_ok_and(|u| matches!(u.scheme(), "http" | "https")));
-    let now = crate::times::now();
+    let now = time::OffsetDateTime::now_utc();
+    let (hour_ago, day_ago) = (
+        crate::times::rfc3339(now - time::Duration::hours(1)),
+        crate::times::rfc3339(now - time::Duration::days(1)),
+    );
+    let now = crate::times::rfc3339(now);
     let (app, secret) = state
         .db
-        .call(move |conn| store::create_app(conn, &name, website.as_deref(), &uris, &scopes, &now))
+        .call(move |conn| {
+            if store::app_room(conn, &hour_ago, &day_ago)?.is_err() {
+                return Err(ApiError::Throttled(
+                    3600,
+                    "Too many apps registered in the last hour: try again later",
+                ));
+            }
+            store::create_app(conn, &name, website.as_deref(), &uris, &scopes, &now)
+        })
         .await?;
     let mut out = app_json(&app);
     out["client_id"] = json!(app.client_id);

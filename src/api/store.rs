@@ -47,6 +47,34 @@ fn app_row(r: &rusqlite::Row) -> rusqlite::Result<App> {
     })
 }
 
+/// Registration is open to anyone (apps register before anyone signs in), so it is bounded:
+/// at most this many apps an hour, and apps that never signed in are forgotten after a day.
+pub const MAX_APPS_PER_HOUR: i64 = 30;
+
+/// `Err(())` when [`MAX_APPS_PER_HOUR`] apps registered within the last hour; forgets apps
+/// older than a day that no one ever signed in to.
+pub fn app_room(
+    conn: &Connection,
+    hour_ago: &str,
+    day_ago: &str,
+) -> rusqlite::Result<Result<(), ()>> {
+    conn.execute(
+        "DELETE FROM api_apps WHERE created_at <= ?1
+           AND NOT EXISTS (SELECT 1 FROM api_tokens t WHERE t.app_id = api_apps.id)",
+        [day_ago],
+    )?;
+    let recent: i64 = conn.query_row(
+        "SELECT count(*) FROM api_apps WHERE created_at > ?1",
+        [hour_ago],
+        |r| r.get(0),
+    )?;
+    Ok(if recent >= MAX_APPS_PER_HOUR {
+        Err(())
+    } else {
+        Ok(())
+    })
+}
+
 /// Registers an app; returns it with its client secret (shown once, stored hashed).
 pub fn create_app(
     conn: &Connection,
@@ -314,6 +342,12 @@ pub fn revoke_app(
 pub fn issue_csrf(conn: &Connection, now: &str, expires_at: &str) -> Result<String, ApiError> {
     let secret = random_secret().map_err(ApiError::internal)?;
     conn.execute("DELETE FROM api_csrf WHERE expires_at <= ?1", [now])?;
+    // Anyone may load the page: keep the newest few thousand, whatever the request rate.
+    conn.execute(
+        "DELETE FROM api_csrf WHERE rowid NOT IN
+             (SELECT rowid FROM api_csrf ORDER BY expires_at DESC LIMIT 5000)",
+        [],
+    )?;
     conn.execute(
         "INSERT INTO api_csrf (token_hash, expires_at) VALUES (?1, ?2)",
         params![digest(&secret), expires_at],
@@ -327,4 +361,57 @@ pub fn take_csrf(conn: &Connection, secret: &str, now: &str) -> rusqlite::Result
         "DELETE FROM api_csrf WHERE token_hash = ?1 AND expires_at > ?2",
         params![digest(secret), now],
     )? == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_registration_is_bounded_and_secrets_are_stored_as_hashes() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let scopes = Scopes::parse("read write").unwrap();
+        let uris = vec![OOB.to_string()];
+        let (hour_ago, day_ago) = ("2026-11-29T09:00:00Z", "2026-11-28T10:00:00Z");
+        // A token-less app from two days ago is forgotten; one with a token stays.
+        let (old, _) =
+            create_app(&conn, "old ☂", None, &uris, &scopes, "2026-11-27T10:00:00Z").unwrap();
+        let (used, _) =
+            create_app(&conn, "used", None, &uris, &scopes, "2026-11-27T10:00:00Z").unwrap();
+        let token = create_token(&conn, used.id, &scopes, true, "2026-11-27T10:00:00Z").unwrap();
+        for i in 0..MAX_APPS_PER_HOUR {
+            assert_eq!(
+                app_room(&conn, hour_ago, day_ago).unwrap(),
+                Ok(()),
+                "app {i}"
+            );
+            create_app(
+                &conn,
+                &format!("app {i}"),
+                None,
+                &uris,
+                &scopes,
+                "2026-11-29T09:30:00Z",
+            )
+            .unwrap();
+        }
+        assert_eq!(app_room(&conn, hour_ago, day_ago).unwrap(), Err(()));
+        assert!(app_by_id(&conn, old.id).unwrap().is_none());
+        assert!(app_by_id(&conn, used.id).unwrap().is_some());
+        // Only the digest is stored; the token still works by its secret.
+        let stored: String = conn
+            .query_row("SELECT token_hash FROM api_tokens", [], |r| r.get(0))
+            .unwrap();
+        assert_ne!(stored, token);
+        assert!(
+            super::token(&conn, &token, "2026-11-29T10:00:00Z")
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            super::token(&conn, &stored, "2026-11-29T10:00:00Z")
+                .unwrap()
+                .is_none()
+        );
+    }
 }

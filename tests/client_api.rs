@@ -1083,3 +1083,219 @@ async fn the_sign_in_page_renders_in_headless_chromium() {
     let distinct: std::collections::HashSet<&[u8]> = pixels.chunks(channels).collect();
     assert!(distinct.len() > 50, "{} colours", distinct.len());
 }
+
+/// Notifications and follow requests from what Hortus already stores: a pending follow from a
+/// hostile profile and a like of a post, as an app lists, filters, dismisses and answers them.
+#[tokio::test]
+async fn notifications_and_follow_requests_come_from_what_hortus_stores() {
+    let (site, base) = started("127.0.13.70").await;
+    set_password(&site);
+    site.write_post(
+        "garden.md",
+        "+++\ntitle = \"Ogród 庭\"\n+++\nRoses and رمان.\n",
+    );
+    site.publish();
+    let bob = "https://peer.example/users/bob";
+    let doc = json!({
+        "id": bob, "type": "Person", "preferredUsername": "bob", "name": "Боб 🌻\u{202e}evil",
+        "summary": "<p>gardener</p><script>alert(1)</script><img src=x onerror=alert(2)>",
+        "icon": {"type": "Image", "url": "javascript:alert(3)"},
+        "image": [{"type": "Image", "url": "https://peer.example/header.png"}],
+        "manuallyApprovesFollowers": true,
+        "attachment": [{"type": "PropertyValue", "name": "site", "value": "<a href=\"https://bob.example\">bob.example</a>"}]
+    });
+    {
+        let db = site.db();
+        db.execute(
+            "INSERT INTO remote_actors (id, host, inbox, handle, raw, fetched_at)
+             VALUES (?1, 'peer.example', 'https://peer.example/users/bob/inbox', 'bob@peer.example', ?2, '2026-11-29T08:00:00Z')",
+            rusqlite::params![bob, doc.to_string()],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO followers (actor_id, follow_id, state, created_at)
+             VALUES (?1, ?1 || '#follow-1', 'pending', '2026-11-29T08:00:00Z')",
+            [bob],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO reactions (kind, actor_id, post_id, activity_id, raw, created_at)
+             SELECT 'like', ?1, id, ?1 || '#like-1', '{}', '2026-11-29T08:05:00Z' FROM posts WHERE slug = 'garden'",
+            [bob],
+        )
+        .unwrap();
+    }
+    let http = common::client();
+    let app = register(&http, &base, "read write follow").await;
+    let token = sign_in(&http, &base, &app, "read write follow").await;
+    let get = |path: &str| {
+        http.get(format!("{base}{path}"))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+    };
+    let post = |path: &str| {
+        http.post(format!("{base}{path}"))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+    };
+
+    let list: Value = get("/api/v1/notifications")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["favourite", "follow_request"], "{list:#}");
+    let like = &list[0];
+    assert_eq!(like["status"]["url"], format!("{base}/posts/garden"));
+    let account = &list[1]["account"];
+    assert_eq!(account["acct"], "bob@peer.example");
+    assert_eq!(account["locked"], true);
+    // What the peer sent is cleaned: no script, no bidi override, no javascript: avatar.
+    let note = account["note"].as_str().unwrap();
+    assert!(
+        note.contains("gardener") && !note.contains("script") && !note.contains("onerror"),
+        "{note}"
+    );
+    assert!(
+        !account["display_name"]
+            .as_str()
+            .unwrap()
+            .contains('\u{202e}')
+    );
+    assert_eq!(account["avatar"], "");
+    assert_eq!(account["header"], "https://peer.example/header.png");
+    assert!(
+        account["fields"][0]["value"]
+            .as_str()
+            .unwrap()
+            .contains("https://bob.example")
+    );
+    // Filtering by type; paging by id.
+    let only: Value = get("/api/v1/notifications?types[]=follow_request")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(only.as_array().unwrap().len(), 1);
+    let older: Value = get(&format!(
+        "/api/v1/notifications?max_id={}",
+        like["id"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(older[0]["type"], "follow_request");
+    // The account by its id needs the owner's token.
+    let bob_id = account["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        get(&format!("/api/v1/accounts/{bob_id}"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http.get(format!("{base}/api/v1/accounts/{bob_id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // Dismissed: gone from the list.
+    assert_eq!(
+        post(&format!(
+            "/api/v1/notifications/{}/dismiss",
+            like["id"].as_str().unwrap()
+        ))
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    let list: Value = get("/api/v1/notifications")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    // The follow request, approved from the app: accepted, and an Accept queued for bob.
+    let requests: Value = get("/api/v1/follow_requests")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(requests[0]["id"], bob_id.as_str());
+    let answered = post(&format!("/api/v1/follow_requests/{bob_id}/authorize"))
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    assert_eq!(answered.json::<Value>().await.unwrap()["followed_by"], true);
+    let db = site.db();
+    let state: String = db
+        .query_row(
+            "SELECT state FROM followers WHERE actor_id = ?1",
+            [bob],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(state, "accepted");
+    let accepts: i64 = db
+        .query_row(
+            "SELECT count(*) FROM outgoing_activities WHERE activity_type = 'Accept'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(accepts, 1);
+    // Answered once: a second answer finds no request.
+    assert_eq!(
+        post(&format!("/api/v1/follow_requests/{bob_id}/reject"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let requests: Value = get("/api/v1/follow_requests")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(requests, json!([]));
+    // Now a follower: a `follow` notification; `clear` empties the list.
+    let list: Value = get("/api/v1/notifications")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list[0]["type"], "follow");
+    assert_eq!(
+        post("/api/v1/notifications/clear").await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        get("/api/v1/notifications")
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap(),
+        json!([])
+    );
+}

@@ -88,3 +88,19 @@ CREATE TABLE api_markers (
     version      INTEGER NOT NULL,
     updated_at   TEXT NOT NULL
 ) STRICT;
+
+-- The ids apps know remote accounts by (Mastodon ids are strings of digits): given on first
+-- sight, never reused. 1 is the owner's, so the sequence starts after it.
+CREATE TABLE api_accounts (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    actor_id TEXT NOT NULL UNIQUE
+) STRICT;
+INSERT INTO sqlite_sequence (name, seq) VALUES ('api_accounts', 1);
+
+-- The ids of notifications (what `hortus inbox` lists), given in the order things happened,
+-- and which ones the owner dismissed from an app.
+CREATE TABLE api_notifications (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    key       TEXT NOT NULL UNIQUE,         -- kind, actor and what it is about
+    dismissed INTEGER NOT NULL DEFAULT 0
+) STRICT;

@@ -47,12 +47,24 @@ fn not_found() -> ApiError {
     ApiError::NotFound("Record not found")
 }
 
-/// The owner's account is public, as the actor is.
-async fn account(id: web::Path<String>, state: State) -> ApiResult {
-    if id.as_str() != OWNER_ID {
-        return Err(not_found());
+/// The owner's account is public, as the actor is. Other accounts only for the owner's token:
+/// their ids are given in order, and listing them would tell who the garden talks to.
+async fn account(req: HttpRequest, id: web::Path<String>, state: State) -> ApiResult {
+    if id.as_str() == OWNER_ID {
+        return Ok(HttpResponse::Ok().json(owner(&state, false).await?));
     }
-    Ok(HttpResponse::Ok().json(owner(&state, false).await?))
+    auth::owner(&req, &state, "read:accounts").await?;
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let found = state
+        .db
+        .read(move |conn| -> Result<_, ApiError> {
+            match super::remote::actor_of(conn, id)? {
+                Some(actor) => Ok(super::remote::account(conn, id, &actor)?),
+                None => Ok(None),
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(found.ok_or_else(not_found)?))
 }
 
 /// `acct` as `alice`, `@alice`, `alice@domain` or `@alice@domain`.

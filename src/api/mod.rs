@@ -10,8 +10,8 @@
 //! `throttle` (failed sign-ins), `oauth` and `signin` (the OAuth 2 endpoints and the sign-in
 //! page), `entities` (Account, Status, MediaAttachment JSON), `instance`, `accounts`,
 //! `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media`, `admin`,
-//! `misc` (markers, preferences and the empty answers of what a single-user server does not
-//! have).
+//! `remote` (other accounts and their ids), `notifications` (and follow requests), `misc`
+//! (markers, preferences and the empty answers of what a single-user server does not have).
 
 mod accounts;
 mod admin;
@@ -22,11 +22,13 @@ mod form;
 mod instance;
 mod media;
 mod misc;
+mod notifications;
 mod oauth;
 mod paging;
 pub mod password;
 mod post_file;
 mod publishing;
+mod remote;
 pub mod scopes;
 mod signin;
 mod statuses;
@@ -51,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(media::configure)
             .configure(admin::configure)
             .configure(misc::configure)
+            .configure(notifications::configure)
             .default_service(web::to(error::not_found)),
     );
 }

@@ -45,7 +45,7 @@ fn configuration() -> Value {
             "characters_reserved_per_url": 23,
         },
         "media_attachments": {
-            "supported_mime_types": ["image/jpeg", "image/png", "image/gif", "image/webp", "image/avif"],
+            "supported_mime_types": ["image/jpeg", "image/png", "image/gif", "image/webp"],
             "image_size_limit": media::MAX_BYTES,
             "image_matrix_limit": 33_177_600,
             "video_size_limit": 0,

@@ -1,6 +1,8 @@
-//! Images apps upload (`POST /api/v2/media`, `GET`/`PUT /api/v1/media/:id`): images only (the
-//! kind is read from the bytes, never from the name or the declared type), at most
-//! [`MAX_BYTES`], saved under `media/api/` with a random name; `description` is the alt text.
+//! Images apps upload (`POST /api/v2/media`, `GET`/`PUT /api/v1/media/:id`): JPEG, PNG, GIF or
+//! WebP only (the kind is read from the bytes, never from the name or the declared type; AVIF
+//! is refused because its metadata cannot be removed here), at most [`MAX_BYTES`], stripped of
+//! their metadata (`metadata`), saved under `media/api/` with a random name; `description` is
+//! the alt text.
 //! A status then names them in `media_ids` and its file lists them as `[[images]]`.
 
 use actix_multipart::Multipart;
@@ -89,7 +91,6 @@ fn kind_of(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
         ImageType::Png => ("png", "image/png"),
         ImageType::Gif => ("gif", "image/gif"),
         ImageType::Webp => ("webp", "image/webp"),
-        ImageType::Heif(imagesize::Compression::Av1) => ("avif", "image/avif"),
         _ => return None,
     })
 }
@@ -146,8 +147,10 @@ async fn upload(req: HttpRequest, mut form: Multipart, state: State) -> ApiResul
     }
     let bytes = file.ok_or_else(|| ApiError::Unprocessable("file is missing".into()))?;
     let (ext, media_type) = kind_of(&bytes).ok_or_else(|| {
-        ApiError::Unprocessable("Hortus takes images only: JPEG, PNG, GIF, WebP or AVIF".into())
+        ApiError::Unprocessable("Hortus takes images only: JPEG, PNG, GIF or WebP".into())
     })?;
+    let bytes = super::metadata::strip(ext, bytes)
+        .map_err(|e| ApiError::Unprocessable(format!("the image cannot be read: {e}")))?;
     let size = imagesize::blob_size(&bytes).ok();
     let name = hex_name()?;
     let rel = format!("media/api/{name}.{ext}");

@@ -9,7 +9,8 @@
 //! codes, tokens: hashes only), `auth` (the bearer token of a request, scope checks, CORS),
 //! `throttle` (failed sign-ins), `oauth` and `signin` (the OAuth 2 endpoints and the sign-in
 //! page), `entities` (Account, Status, MediaAttachment JSON), `instance`, `accounts`,
-//! `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media`, `admin`,
+//! `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media` and `metadata` (what a photo says
+//! beyond its pixels, removed), `admin`,
 //! `remote` (other accounts and their ids), `notifications` (and follow requests), `misc`
 //! (markers, preferences and the empty answers of what a single-user server does not have).
 
@@ -21,6 +22,7 @@ mod error;
 mod form;
 mod instance;
 mod media;
+mod metadata;
 mod misc;
 mod notifications;
 mod oauth;

@@ -1299,3 +1299,145 @@ async fn notifications_and_follow_requests_come_from_what_hortus_stores() {
         json!([])
     );
 }
+
+/// The streaming API with masto's streaming client: a like stored by the inbox and a status
+/// posted from an app arrive on the `user` stream as they happen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn masto_hears_a_new_notification_and_a_new_post_on_the_stream() {
+    let (site, base) = started("127.0.13.80").await;
+    set_password(&site);
+    site.write_post(
+        "rain.md",
+        "+++\ntitle = \"Дождь\"\n+++\nRain on the roses.\n",
+    );
+    site.publish();
+    let carol = "https://peer.example/users/carol";
+    site.db()
+        .execute(
+            "INSERT INTO remote_actors (id, host, inbox, handle, raw, fetched_at)
+             VALUES (?1, 'peer.example', ?1 || '/inbox', 'carol@peer.example', ?2, '2026-11-29T08:00:00Z')",
+            rusqlite::params![carol, json!({"id": carol, "type": "Person", "preferredUsername": "carol", "name": "Carol ☔"}).to_string()],
+        )
+        .unwrap();
+    let http = common::client();
+    let app = register(&http, &base, "read write").await;
+    let token = sign_in(&http, &base, &app, "read write").await;
+    let instance: Value = http
+        .get(format!("{base}/api/v2/instance"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let streaming = instance["configuration"]["urls"]["streaming"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(streaming.starts_with("ws://127.0.13.80:"), "{streaming}");
+    // No stream without a good token, before any upgrade.
+    let refused = http
+        .get(format!(
+            "{base}/api/v1/streaming?stream=user&access_token=bm9wZQ"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let write_only = sign_in(&http, &base, &app, "write").await;
+    let refused = http
+        .get(format!(
+            "{base}/api/v1/streaming?stream=user&access_token={write_only}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let mut node = Command::new("node")
+        .arg("masto_stream.mjs")
+        .current_dir(peer_dir())
+        .env("HORTUS_STREAMING", &streaming)
+        .env("HORTUS_TOKEN", &token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node");
+    // Lines from the script, read on a thread of their own while the server runs here.
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = node.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let lines = &lines;
+    let next = |wait: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(wait);
+        async move {
+            while std::time::Instant::now() < deadline {
+                match lines.try_recv() {
+                    Ok(line) => return Some(line),
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await
+                    }
+                }
+            }
+            None
+        }
+    };
+    assert_eq!(next(20).await.as_deref(), Some("ready"));
+    // The inbox stores a like (as it would from carol's server), and an app posts.
+    site.db()
+        .execute(
+            "INSERT INTO reactions (kind, actor_id, post_id, activity_id, raw, created_at)
+             SELECT 'like', ?1, id, ?1 || '#like', '{}', '2026-11-29T09:00:00Z' FROM posts WHERE slug = 'rain'",
+            [carol],
+        )
+        .unwrap();
+    let posted = http
+        .post(format!("{base}/api/v1/statuses"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"status": "虹が出た 🌈 — a rainbow"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    let mut events = Vec::new();
+    while let Some(line) = next(20).await {
+        events.push(serde_json::from_str::<Value>(&line).expect("event JSON"));
+    }
+    let out = node.wait_with_output().expect("node ends");
+    assert!(
+        out.status.success(),
+        "{events:#?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let notification = events
+        .iter()
+        .find(|e| e["event"] == "notification")
+        .expect("a notification");
+    assert_eq!(notification["payload"]["type"], "favourite");
+    assert_eq!(
+        notification["payload"]["account"]["displayName"],
+        "Carol ☔"
+    );
+    let update = events
+        .iter()
+        .find(|e| e["event"] == "update")
+        .expect("an update");
+    assert!(
+        update["payload"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("虹が出た"),
+        "{update:#}"
+    );
+    assert_eq!(update["stream"], json!(["user"]));
+}

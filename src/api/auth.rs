@@ -50,6 +50,32 @@ pub async fn owner_profile(req: &HttpRequest, state: &AppState) -> Result<Token,
 /// Any live token, an app's own included.
 pub async fn any(req: &HttpRequest, state: &AppState) -> Result<Token, ApiError> {
     let secret = bearer(req).ok_or_else(invalid_token)?.to_string();
+    by_secret(state, secret).await
+}
+
+/// A token acting for the owner with `scope`, given by its secret (the streaming API takes it
+/// from `Sec-WebSocket-Protocol`, where browsers can put it).
+pub async fn owner_secret(
+    state: &AppState,
+    secret: String,
+    scope: &str,
+) -> Result<Token, ApiError> {
+    let token = by_secret(state, secret).await?;
+    if !token.owner {
+        return Err(ApiError::Unprocessable(
+            "This method requires an authenticated user".into(),
+        ));
+    }
+    if !token.scopes.allows(scope) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(token)
+}
+
+async fn by_secret(state: &AppState, secret: String) -> Result<Token, ApiError> {
+    if secret.is_empty() || secret.len() > 200 {
+        return Err(invalid_token());
+    }
     let now = crate::times::now();
     let found = state
         .db

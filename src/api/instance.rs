@@ -35,9 +35,18 @@ fn version() -> String {
     )
 }
 
-fn configuration() -> Value {
+/// Where the streaming API answers: this server, over ws(s).
+fn streaming_url(state: &AppState) -> String {
+    let base = state.urls.base().trim_end_matches('/');
+    match base.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}"),
+        None => format!("ws://{}", base.trim_start_matches("http://")),
+    }
+}
+
+fn configuration(state: &AppState) -> Value {
     json!({
-        "urls": { "streaming": null },
+        "urls": { "streaming": streaming_url(state) },
         "accounts": { "max_featured_tags": 0, "max_pinned_statuses": 0 },
         "statuses": {
             "max_characters": statuses::MAX_CHARS,
@@ -85,14 +94,14 @@ async fn v1(state: State) -> ApiResult {
         "description": description(&state),
         "email": "",
         "version": version(),
-        "urls": { "streaming_api": null },
+        "urls": { "streaming_api": streaming_url(&state) },
         "stats": { "user_count": 1, "status_count": statuses, "domain_count": 0 },
         "thumbnail": owner["avatar"],
         "languages": [cfg.site.language],
         "registrations": false,
         "approval_required": false,
         "invites_enabled": false,
-        "configuration": configuration(),
+        "configuration": configuration(&state),
         "contact_account": owner,
         "rules": [],
     })))
@@ -110,7 +119,7 @@ async fn v2(state: State) -> ApiResult {
         "thumbnail": { "url": owner["avatar"] },
         "icon": [],
         "languages": [cfg.site.language],
-        "configuration": configuration(),
+        "configuration": configuration(&state),
         "registrations": { "enabled": false, "approval_required": false, "message": null, "url": null },
         "api_versions": { "mastodon": 2 },
         "contact": { "email": "", "account": owner },

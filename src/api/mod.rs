@@ -11,7 +11,8 @@
 //! page), `entities` (Account, Status, MediaAttachment JSON), `instance`, `accounts`,
 //! `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media` and `metadata` (what a photo says
 //! beyond its pixels, removed), `admin`,
-//! `remote` (other accounts and their ids), `notifications` (and follow requests), `misc`
+//! `remote` (other accounts and their ids), `notifications` (and follow requests), `streaming`
+//! (WebSocket events), `misc`
 //! (markers, preferences and the empty answers of what a single-user server does not have).
 
 mod accounts;
@@ -35,6 +36,7 @@ pub mod scopes;
 mod signin;
 mod statuses;
 pub mod store;
+mod streaming;
 mod throttle;
 
 use actix_web::web;
@@ -56,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(admin::configure)
             .configure(misc::configure)
             .configure(notifications::configure)
+            .configure(streaming::configure)
             .default_service(web::to(error::not_found)),
     );
 }

@@ -89,6 +89,27 @@ fn items(conn: &Connection, state: &AppState) -> Result<Vec<Item>, ApiError> {
     Ok(out)
 }
 
+/// The newest notification id now (0 when there is none).
+pub fn newest_id(conn: &Connection, state: &AppState) -> Result<i64, ApiError> {
+    Ok(items(conn, state)?.first().map_or(0, |i| i.id))
+}
+
+/// Notifications newer than `since`, oldest first, rendered (for the streaming API).
+pub fn after(
+    conn: &Connection,
+    state: &AppState,
+    since: i64,
+    owner: &Value,
+) -> Result<Vec<(i64, Value)>, ApiError> {
+    let mut out = Vec::new();
+    for item in items(conn, state)?.iter().rev().filter(|i| i.id > since) {
+        if let Some(v) = render(conn, state, item, owner)? {
+            out.push((item.id, v));
+        }
+    }
+    Ok(out)
+}
+
 fn render(
     conn: &Connection,
     state: &AppState,

@@ -413,5 +413,53 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+        // A new password ends every sign-in made with the old one.
+        crate::api::password::set(&conn, "a new 秘密 password", "2026-11-29T10:00:00Z").unwrap();
+        assert!(
+            super::token(&conn, &token, "2026-11-29T10:01:00Z")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_code_is_spent_on_first_use_and_worthless_after_ten_minutes() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let scopes = Scopes::parse("read").unwrap();
+        let (app, _) = create_app(
+            &conn,
+            "app",
+            None,
+            &[OOB.into()],
+            &scopes,
+            "2026-11-29T10:00:00Z",
+        )
+        .unwrap();
+        let code = |conn: &Connection| {
+            let c = Code {
+                app_id: app.id,
+                redirect_uri: OOB.into(),
+                scopes: scopes.clone(),
+                code_challenge: None,
+            };
+            create_code(conn, &c, "2026-11-29T10:10:00Z").unwrap()
+        };
+        let first = code(&conn);
+        assert!(
+            take_code(&conn, &first, "2026-11-29T10:05:00Z")
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            take_code(&conn, &first, "2026-11-29T10:05:01Z")
+                .unwrap()
+                .is_none()
+        );
+        let late = code(&conn);
+        assert!(
+            take_code(&conn, &late, "2026-11-29T10:10:00Z")
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -1441,3 +1441,134 @@ async fn masto_hears_a_new_notification_and_a_new_post_on_the_stream() {
     );
     assert_eq!(update["stream"], json!(["user"]));
 }
+
+/// The timelines made of the owner's own posts, and the owner's followers, as apps page them.
+#[tokio::test]
+async fn public_and_tag_timelines_show_public_posts_and_the_followers_are_listed() {
+    let (site, base) = started("127.0.13.90").await;
+    site.write_post(
+        "a.md",
+        "+++\ntags = [\"Garden\"]\n+++\nفي الحديقة #garden\n",
+    );
+    site.write_post(
+        "b.md",
+        "+++\nvisibility = \"unlisted\"\n+++\nunlisted 非公開\n",
+    );
+    site.write_post(
+        "c.md",
+        "+++\nvisibility = \"followers\"\n+++\nfor followers only\n",
+    );
+    site.write_post("d.md", "Ещё один public post\n");
+    site.publish();
+    let ids: std::collections::HashMap<String, i64> = {
+        let db = site.db();
+        let mut stmt = db.prepare("SELECT slug, id FROM posts").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let bob = "https://peer.example/users/bob";
+    {
+        let db = site.db();
+        db.execute(
+            "INSERT INTO remote_actors (id, host, inbox, handle, raw, fetched_at)
+             VALUES (?1, 'peer.example', ?1 || '/inbox', 'bob@peer.example', ?2, '2026-11-29T08:00:00Z')",
+            rusqlite::params![bob, json!({"id": bob, "type": "Person", "preferredUsername": "bob"}).to_string()],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO followers (actor_id, follow_id, state, created_at) VALUES (?1, ?1 || '#f', 'accepted', '2026-11-29T08:00:00Z')",
+            [bob],
+        )
+        .unwrap();
+    }
+    let http = common::client();
+    let ids_of = |v: &Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().parse().unwrap())
+            .collect()
+    };
+    let public = http
+        .get(format!("{base}/api/v1/timelines/public?local=true&limit=1"))
+        .send()
+        .await
+        .unwrap();
+    let link = public
+        .headers()
+        .get("link")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let first: Value = public.json().await.unwrap();
+    assert_eq!(ids_of(&first), [ids["d"]]);
+    // The next page, by the Link header: the other public post; unlisted and followers-only never.
+    let next = link.split(['<', '>']).nth(1).unwrap();
+    let second: Value = http.get(next).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ids_of(&second), [ids["a"]]);
+    let all: Value = http
+        .get(format!("{base}/api/v1/timelines/public"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&all), [ids["d"], ids["a"]]);
+    let tagged: Value = http
+        .get(format!("{base}/api/v1/timelines/tag/GARDEN"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&tagged), [ids["a"]]);
+    let followers: Value = http
+        .get(format!("{base}/api/v1/accounts/1/followers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(followers[0]["acct"], "bob@peer.example");
+    let following: Value = http
+        .get(format!("{base}/api/v1/accounts/1/following"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(following, json!([]));
+}
+
+#[tokio::test]
+async fn a_hidden_social_graph_stays_hidden_from_apps() {
+    let mut site = TestSite::with_config("127.0.13.91", |cfg| {
+        *cfg = cfg.replace("hide_social_graph = false", "hide_social_graph = true");
+    });
+    let base = site.base.clone();
+    let text = std::fs::read_to_string(site.dir.join("hortus.toml")).unwrap();
+    assert!(text.contains("hide_social_graph = true"), "{text}");
+    site.start().await;
+    add_follower(
+        &site.db(),
+        "https://peer.example/users/bob",
+        "https://peer.example/users/bob/inbox",
+        None,
+    );
+    let followers: Value = common::client()
+        .get(format!("{base}/api/v1/accounts/1/followers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(followers, json!([]));
+}

@@ -9,6 +9,7 @@ use super::entities::{self, OWNER_ID};
 use super::error::{ApiError, ApiResult};
 use super::form::params;
 use super::{paging, statuses};
+use crate::graph::Collection;
 use crate::web::AppState;
 
 type State = web::Data<std::sync::Arc<AppState>>;
@@ -24,6 +25,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/v1/accounts/{id}/statuses",
         web::get().to(account_statuses),
+    )
+    .route(
+        "/v1/accounts/{id}/followers",
+        web::get().to(move |r, i, s| graph(r, i, s, Collection::Followers)),
+    )
+    .route(
+        "/v1/accounts/{id}/following",
+        web::get().to(move |r, i, s| graph(r, i, s, Collection::Following)),
     );
 }
 
@@ -129,6 +138,58 @@ async fn account_statuses(req: HttpRequest, id: web::Path<String>, state: State)
         resp.insert_header(("Link", link));
     }
     Ok(resp.json(body))
+}
+
+/// Who follows the owner and whom the owner follows, as the actor's collections show them:
+/// nothing with `hide_social_graph = true` (counts only), as on the site.
+async fn graph(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: State,
+    which: Collection,
+) -> ApiResult {
+    if id.as_str() != OWNER_ID {
+        return Err(not_found());
+    }
+    if state.config.federation.hide_social_graph {
+        return Ok(HttpResponse::Ok().json(json!([])));
+    }
+    let p = params(&req, &[])?;
+    let page = paging::id_page(&p);
+    let accounts = state
+        .db
+        .call(move |conn| -> Result<_, ApiError> {
+            let mut all = Vec::new();
+            for actor in crate::graph::page_accepted(conn, which, 10_000, 0)? {
+                all.push((super::remote::id_for(conn, &actor)?, actor));
+            }
+            all.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
+            let mut out = Vec::new();
+            for (id, actor) in all.into_iter().filter(|(id, _)| {
+                page.max_id.is_none_or(|m| *id < m) && page.since_id.is_none_or(|m| *id > m)
+            }) {
+                if out.len() >= page.limit as usize {
+                    break;
+                }
+                if let Some(a) = super::remote::account(conn, id, &actor)? {
+                    out.push((id, a));
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    let link = paging::link(
+        &req,
+        state.urls.base().trim_end_matches('/'),
+        accounts.first().map(|(id, _)| *id),
+        accounts.last().map(|(id, _)| *id),
+        page.limit,
+    );
+    let mut resp = HttpResponse::Ok();
+    if let Some(link) = link {
+        resp.insert_header(("Link", link));
+    }
+    Ok(resp.json(accounts.into_iter().map(|(_, a)| a).collect::<Vec<_>>()))
 }
 
 /// The owner's relationship to accounts; only the owner's own account is known before the

@@ -8,7 +8,8 @@
 //! `paging` (`max_id`… and `Link`), `scopes`, `password` (argon2id), `store` (apps,
 //! codes, tokens: hashes only), `auth` (the bearer token of a request, scope checks, CORS),
 //! `throttle` (failed sign-ins), `oauth` and `signin` (the OAuth 2 endpoints and the sign-in
-//! page), `entities` (Account, Status, MediaAttachment JSON), `instance`, `accounts`,
+//! page), `entities` (Account, Status, MediaAttachment JSON), `instance`, `accounts`, `timelines` (the public
+//! and tag ones),
 //! `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media` and `metadata` (what a photo says
 //! beyond its pixels, removed), `admin`,
 //! `remote` (other accounts and their ids), `notifications` (and follow requests), `streaming`
@@ -38,6 +39,7 @@ mod statuses;
 pub mod store;
 mod streaming;
 mod throttle;
+mod timelines;
 
 use actix_web::web;
 
@@ -59,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(misc::configure)
             .configure(notifications::configure)
             .configure(streaming::configure)
+            .configure(timelines::configure)
             .default_service(web::to(error::not_found)),
     );
 }

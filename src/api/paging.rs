@@ -15,6 +15,7 @@ pub fn id_page(p: &Params) -> IdPage {
         min_id: id("min_id"),
         limit: u32::try_from(limit(p)).unwrap_or(20),
         exclude_replies: p.bool("exclude_replies").unwrap_or(false),
+        public_only: false,
     }
 }
 

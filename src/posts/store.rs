@@ -283,14 +283,26 @@ pub struct IdPage {
     pub min_id: Option<i64>,
     pub limit: u32,
     pub exclude_replies: bool,
+    /// Public posts only (the API's public and tag timelines).
+    pub public_only: bool,
 }
 
 pub fn page_by_id(conn: &Connection, page: IdPage) -> rusqlite::Result<Vec<Post>> {
+    page_by_id_tagged(conn, page, None)
+}
+
+/// [`page_by_id`], only posts with `tag` (lower case) when given.
+pub fn page_by_id_tagged(
+    conn: &Connection,
+    page: IdPage,
+    tag: Option<&str>,
+) -> rusqlite::Result<Vec<Post>> {
     let ascending = page.min_id.is_some() && page.max_id.is_none() && page.since_id.is_none();
     let sql = format!(
         "SELECT {POST_COLUMNS} FROM posts WHERE deleted_at IS NULL \
            AND (?1 IS NULL OR id < ?1) AND (?2 IS NULL OR id > ?2) AND (?3 IS NULL OR id > ?3) \
-           AND (?4 = 0 OR in_reply_to IS NULL) \
+           AND (?4 = 0 OR in_reply_to IS NULL) AND (?6 = 0 OR visibility = 'public') \
+           AND (?7 IS NULL OR id IN (SELECT post_id FROM post_tags WHERE tag = ?7)) \
          ORDER BY id {} LIMIT ?5",
         if ascending { "ASC" } else { "DESC" }
     );
@@ -302,7 +314,9 @@ pub fn page_by_id(conn: &Connection, page: IdPage) -> rusqlite::Result<Vec<Post>
                 page.since_id,
                 page.min_id,
                 page.exclude_replies,
-                page.limit
+                page.limit,
+                page.public_only,
+                tag
             ],
             row_to_post,
         )?

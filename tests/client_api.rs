@@ -1240,11 +1240,23 @@ async fn notifications_and_follow_requests_come_from_what_hortus_stores() {
         .await
         .unwrap();
     assert_eq!(requests[0]["id"], bob_id.as_str());
+    let rel: Value = get(&format!("/api/v1/accounts/relationships?id[]={bob_id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rel[0]["requested_by"], true);
+    assert_eq!(rel[0]["followed_by"], false);
     let answered = post(&format!("/api/v1/follow_requests/{bob_id}/authorize"))
         .await
         .unwrap();
     assert_eq!(answered.status(), 200);
-    assert_eq!(answered.json::<Value>().await.unwrap()["followed_by"], true);
+    let rel: Value = answered.json().await.unwrap();
+    assert_eq!(
+        (rel["followed_by"].clone(), rel["requested_by"].clone()),
+        (json!(true), json!(false))
+    );
     let db = site.db();
     let state: String = db
         .query_row(

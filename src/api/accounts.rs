@@ -192,23 +192,31 @@ async fn graph(
     Ok(resp.json(accounts.into_iter().map(|(_, a)| a).collect::<Vec<_>>()))
 }
 
-/// The owner's relationship to accounts; only the owner's own account is known before the
-/// timeline brings remote ones, and it is answered as Mastodon answers for oneself.
+/// The owner's relationship to accounts: its own (all false), and those of accounts apps know
+/// by id, from the follow tables.
 async fn relationships(req: HttpRequest, state: State) -> ApiResult {
     auth::owner(&req, &state, "read:follows").await?;
     let p = params(&req, &[])?;
-    let out: Vec<_> = p
-        .list("id")
-        .into_iter()
-        .filter(|id| id == OWNER_ID)
-        .map(|id| {
-            json!({
-                "id": id, "following": false, "showing_reblogs": false, "notifying": false,
-                "languages": null, "followed_by": false, "blocking": false, "blocked_by": false,
-                "muting": false, "muting_notifications": false, "requested": false,
-                "requested_by": false, "domain_blocking": false, "endorsed": false, "note": ""
-            })
+    let ids: Vec<String> = p.list("id").into_iter().take(40).collect();
+    let out = state
+        .db
+        .read(move |conn| -> Result<_, ApiError> {
+            let mut out = Vec::new();
+            for id in ids {
+                let Ok(n) = id.parse::<i64>() else { continue };
+                if id == OWNER_ID {
+                    out.push(json!({
+                        "id": id, "following": false, "showing_reblogs": false, "notifying": false,
+                        "languages": null, "followed_by": false, "blocking": false, "blocked_by": false,
+                        "muting": false, "muting_notifications": false, "requested": false,
+                        "requested_by": false, "domain_blocking": false, "endorsed": false, "note": ""
+                    }));
+                } else if let Some(actor) = super::remote::actor_of(conn, n)? {
+                    out.push(super::remote::relationship(conn, n, &actor)?);
+                }
+            }
+            Ok(out)
         })
-        .collect();
+        .await?;
     Ok(HttpResponse::Ok().json(out))
 }

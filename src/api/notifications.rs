@@ -271,7 +271,7 @@ async fn answer(req: HttpRequest, id: web::Path<String>, state: State, approve: 
     auth::owner(&req, &state, "write:follows").await?;
     let id = parse_id(&id)?;
     let ctx = state.ctx.clone();
-    state
+    let relationship = state
         .db
         .call(move |conn| -> Result<_, ApiError> {
             let actor =
@@ -282,13 +282,8 @@ async fn answer(req: HttpRequest, id: web::Path<String>, state: State, approve: 
             }
             crate::owner::answer_follower(conn, &ctx, &actor, approve)
                 .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-            Ok(())
+            Ok(remote::relationship(conn, id, &actor)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": id.to_string(), "following": false, "showing_reblogs": false, "notifying": false,
-        "followed_by": approve, "blocking": false, "blocked_by": false, "muting": false,
-        "muting_notifications": false, "requested": false, "requested_by": false,
-        "domain_blocking": false, "endorsed": false, "note": ""
-    })))
+    Ok(HttpResponse::Ok().json(relationship))
 }

@@ -120,3 +120,23 @@ pub fn account(conn: &Connection, id: i64, actor_id: &str) -> rusqlite::Result<O
         "following_count": 0,
     })))
 }
+
+/// The owner's Relationship to an account, from the follow tables. Blocks and mutes of single
+/// accounts (`account_relations`) are the accounts module's to report; false until then.
+pub fn relationship(conn: &Connection, id: i64, actor_id: &str) -> rusqlite::Result<Value> {
+    let following = crate::graph::following::list(conn)?
+        .into_iter()
+        .find(|f| f.actor_id == actor_id)
+        .map(|f| f.state);
+    let follower = crate::graph::followers::state_of(conn, actor_id)?;
+    Ok(json!({
+        "id": id.to_string(),
+        "following": following.as_deref() == Some("accepted"),
+        "requested": following.as_deref() == Some("pending"),
+        "followed_by": follower.as_deref() == Some("accepted"),
+        "requested_by": follower.as_deref() == Some("pending"),
+        "showing_reblogs": true, "notifying": false, "languages": null,
+        "blocking": false, "blocked_by": false, "muting": false, "muting_notifications": false,
+        "domain_blocking": false, "endorsed": false, "note": "",
+    }))
+}

@@ -30,8 +30,9 @@ async fn masto_signs_in_with_pkce_then_posts_an_image_with_alt_text_edits_and_de
     assert!(said.contains("/oauth/authorize"), "{said}");
     let image = site.tmp.path().join("garden.png");
     std::fs::write(&image, include_bytes!("../../static/avatar.png")).expect("image");
-    // Debug level everywhere: what the owner would turn on to look into a problem.
-    let serve = site.spawn_serve_logging(1, "debug").await;
+    // Trace level everywhere, actix and reqwest included: no filter an owner could set shows a
+    // secret.
+    let serve = site.spawn_serve_logging(1, "trace").await;
 
     let out = Command::new("node")
         .arg("masto_client.mjs")
@@ -151,7 +152,7 @@ async fn masto_signs_in_with_pkce_then_posts_an_image_with_alt_text_edits_and_de
     );
     assert!(!apps.contains("last used: never"), "{apps}");
 
-    // No secret reached the log, though the log ran at debug and saw the sign-in.
+    // No secret reached the log, though the log ran at trace and saw the sign-in.
     let log = serve.log();
     assert!(
         log.contains("an app signed in"),

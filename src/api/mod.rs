@@ -9,7 +9,7 @@
 //! codes, tokens: hashes only), `auth` (the bearer token of a request, scope checks, CORS),
 //! `throttle` (failed sign-ins), `oauth` and `signin` (the OAuth 2 endpoints and the sign-in
 //! page), `entities` (Account, Status, MediaAttachment JSON), `instance`, `accounts`, `timelines` (the public
-//! and tag ones),
+//! and tag ones), `search`,
 //! `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media` and `metadata` (what a photo says
 //! beyond its pixels, removed), `admin`,
 //! `remote` (other accounts and their ids), `notifications` (and follow requests), `streaming`
@@ -34,6 +34,7 @@ mod post_file;
 mod publishing;
 mod remote;
 pub mod scopes;
+mod search;
 mod signin;
 mod statuses;
 pub mod store;
@@ -62,6 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(notifications::configure)
             .configure(streaming::configure)
             .configure(timelines::configure)
+            .configure(search::configure)
             .default_service(web::to(error::not_found)),
     );
 }

@@ -354,3 +354,30 @@ pub fn slug_taken(conn: &Connection, slug: &str) -> rusqlite::Result<bool> {
         .optional()
         .map(|found| found.is_some())
 }
+
+/// The owner's live posts whose HTML holds `text` (any case), newest first (the API's search).
+pub fn search_text(conn: &Connection, text: &str, limit: u32) -> rusqlite::Result<Vec<Post>> {
+    let sql = format!(
+        "SELECT {POST_COLUMNS} FROM posts WHERE deleted_at IS NULL \
+           AND instr(lower(content_html), lower(?1)) > 0 ORDER BY id DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut posts: Vec<Post> = stmt
+        .query_map(rusqlite::params![text, limit], row_to_post)?
+        .collect::<Result<_, _>>()?;
+    for post in &mut posts {
+        resolve_mentions(conn, post)?;
+    }
+    Ok(posts)
+}
+
+/// The owner's tags that start with `prefix` (lower case), most used first.
+pub fn tags_starting(conn: &Connection, prefix: &str, limit: u32) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.tag FROM post_tags t JOIN posts p ON p.id = t.post_id
+         WHERE p.deleted_at IS NULL AND substr(t.tag, 1, length(?1)) = ?1
+         GROUP BY t.tag ORDER BY count(*) DESC, t.tag LIMIT ?2",
+    )?;
+    stmt.query_map(rusqlite::params![prefix, limit], |r| r.get(0))?
+        .collect()
+}

@@ -7,7 +7,7 @@
 //!
 //! Files: `masto` (the library's own flows: sign-in, posting, streaming; and the page in
 //! Chromium), `security` (sign-in, tokens, https), `endpoints` (admin lists, errors, CORS,
-//! notifications, timelines). Here: the sign-in flow by hand, shared by all three.
+//! notifications, timelines), `search`. Here: the sign-in flow by hand, shared by all three.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -16,6 +16,7 @@ mod mock_inbox;
 
 mod endpoints;
 mod masto;
+mod search;
 mod security;
 
 use std::process::{Command, Stdio};

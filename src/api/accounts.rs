@@ -27,6 +27,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(account_statuses),
     )
     .route(
+        "/v1/accounts/{id}/follow",
+        web::post().to(move |r, i, s| follow(r, i, s, true)),
+    )
+    .route(
+        "/v1/accounts/{id}/unfollow",
+        web::post().to(move |r, i, s| follow(r, i, s, false)),
+    )
+    .route(
         "/v1/accounts/{id}/followers",
         web::get().to(move |r, i, s| graph(r, i, s, Collection::Followers)),
     )
@@ -190,6 +198,31 @@ async fn graph(
         resp.insert_header(("Link", link));
     }
     Ok(resp.json(accounts.into_iter().map(|(_, a)| a).collect::<Vec<_>>()))
+}
+
+/// Follows or unfollows an account apps know by id, as `hortus follow` / `unfollow` do: the
+/// Follow (or its Undo) is queued for the account's server, which must be allowed.
+async fn follow(req: HttpRequest, id: web::Path<String>, state: State, on: bool) -> ApiResult {
+    auth::owner(&req, &state, "write:follows").await?;
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let actor = state
+        .db
+        .read(move |conn| -> Result<_, ApiError> { Ok(super::remote::actor_of(conn, id)?) })
+        .await?
+        .ok_or_else(not_found)?;
+    let done = if on {
+        crate::owner::follow(&state.ctx, &actor).await
+    } else {
+        crate::owner::unfollow(&state.ctx, &actor).await
+    };
+    done.map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let relationship = state
+        .db
+        .read(move |conn| -> Result<_, ApiError> {
+            Ok(super::remote::relationship(conn, id, &actor)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(relationship))
 }
 
 /// The owner's relationship to accounts: its own (all false), and those of accounts apps know

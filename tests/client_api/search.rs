@@ -1,5 +1,6 @@
 //! Search v2: the owner, the owner's posts and tags, and accounts looked up with `resolve=true`
-//! on allowed servers only; a refused server is never asked.
+//! on allowed servers only (then followed and unfollowed from the app); a refused server is
+//! never asked.
 
 use serde_json::Value;
 
@@ -7,7 +8,7 @@ use super::common::{self, TestSite, peer::Peer};
 use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn search_finds_posts_tags_and_accounts_and_never_asks_a_refused_server() {
+async fn search_resolves_an_account_the_app_then_follows_and_never_asks_a_refused_server() {
     let mut site = TestSite::federating("127.0.13.100");
     let allowed = Peer::start("127.0.13.101", false);
     let refused = Peer::start("127.0.13.102", false);
@@ -23,6 +24,7 @@ async fn search_finds_posts_tags_and_accounts_and_never_asks_a_refused_server() 
     let http = common::client();
     let app = register(&http, &base, "read write").await;
     let token = sign_in(&http, &base, &app, "read").await;
+    let token_w = sign_in(&http, &base, &app, "read write").await;
     let search = |q: String, extra: &'static str| {
         let (http, base, token) = (http.clone(), base.clone(), token.clone());
         async move {
@@ -53,6 +55,42 @@ async fn search_finds_posts_tags_and_accounts_and_never_asks_a_refused_server() 
     // resolve=true: looked up over WebFinger on the allowed server.
     let r = search(bob.clone(), "resolve=true").await;
     assert_eq!(r["accounts"][0]["uri"], allowed.actor.as_str(), "{r:#}");
+    // Followed from the app: requested until the peer accepts; the Follow reaches it, signed.
+    let bob_id = r["accounts"][0]["id"].as_str().unwrap().to_string();
+    let followed = http
+        .post(format!("{base}/api/v1/accounts/{bob_id}/follow"))
+        .header("authorization", format!("Bearer {token_w}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(followed.status(), 200);
+    let rel: Value = followed.json().await.unwrap();
+    assert_eq!(rel["requested"], true, "{rel:#}");
+    let mut got_follow = false;
+    for _ in 0..100 {
+        got_follow = allowed
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.method == "POST" && r.json()["type"] == "Follow");
+        if got_follow {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(got_follow, "the Follow did not reach the peer");
+    let unfollowed = http
+        .post(format!("{base}/api/v1/accounts/{bob_id}/unfollow"))
+        .header("authorization", format!("Bearer {token_w}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unfollowed.status(), 200);
+    assert_eq!(
+        unfollowed.json::<Value>().await.unwrap()["requested"],
+        false
+    );
     // The refused server: nothing, and it never heard of us.
     let r = search(format!("bob@{}", refused.host), "resolve=true").await;
     assert_eq!(r["accounts"], serde_json::json!([]));

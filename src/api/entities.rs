@@ -28,11 +28,20 @@ pub fn owner_account(conn: &Connection, state: &AppState, source: bool) -> rusql
     );
     let avatar = profile.avatar_url.clone().unwrap_or(fallback_avatar);
     let header = profile.header_url.clone().unwrap_or_default();
-    let created = cfg
-        .user
-        .created
-        .clone()
-        .unwrap_or_else(|| "2026-01-01T00:00:00Z".into());
+    // `hortus init` writes `created`; a site made before it did is as old as its first post.
+    let created = match cfg.user.created.clone() {
+        Some(c) => c,
+        None => posts::store::page_by_id(
+            conn,
+            posts::store::IdPage {
+                min_id: Some(0),
+                limit: 1,
+                ..Default::default()
+            },
+        )?
+        .first()
+        .map_or_else(crate::times::now, |p| rfc3339(p.published)),
+    };
     let last = posts::store::page_by_id(
         conn,
         posts::store::IdPage {

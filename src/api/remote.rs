@@ -113,6 +113,8 @@ pub fn account(conn: &Connection, id: i64, actor_id: &str) -> rusqlite::Result<O
         "bot": matches!(kind, "Service" | "Application"),
         "group": kind == "Group",
         "discoverable": doc.get("discoverable").and_then(Value::as_bool),
+        // Mastodon requires a date; an actor without `published` gets the Unix epoch, which apps
+        // show as "unknown" rather than as a made-up join date.
         "created_at": doc.get("published").and_then(Value::as_str).map_or_else(|| "1970-01-01T00:00:00Z".into(), |s| plain_text(s, 40)),
         "last_status_at": null,
         "statuses_count": 0,

@@ -1,7 +1,8 @@
 //! The streaming API (`/api/v1/streaming`, WebSocket, as Mastodon serves it): apps subscribe to
 //! `user` (the owner's notifications and posts), `user:notification`, `public` and
-//! `public:local` (the owner's public posts: the only local account). Events are found by
-//! looking at the database once a second per connection (new notification ids, new post ids):
+//! `public:local` (the owner's public posts: the only local account), with the events
+//! `notification`, `update`, `status.update` and `delete`. Events are found by looking at the
+//! database once a second per connection (new notification and post ids, edit and delete times):
 //! whatever wrote them — the inbox, `hortus publish`, an app — they reach the stream without
 //! the writers knowing about it. The token comes in `Sec-WebSocket-Protocol` (echoed, as
 //! browsers require) or, for clients that cannot set it, `access_token` in the query.
@@ -41,6 +42,10 @@ struct Cursor {
     streams: BTreeSet<String>,
     notification: i64,
     post: i64,
+    /// Edits and deletions at or after this time are looked for; `told` remembers which
+    /// (post, time) were sent, since times have whole seconds.
+    changed: String,
+    told: BTreeSet<(i64, String)>,
 }
 
 async fn stream(
@@ -75,6 +80,8 @@ async fn stream(
             .collect(),
         notification,
         post,
+        changed: crate::times::now(),
+        told: BTreeSet::new(),
     };
     actix_web::rt::spawn(async move {
         let mut messages = messages.max_frame_size(64 * 1024);
@@ -162,10 +169,13 @@ async fn events(
     let s = state.clone();
     let (since_n, since_p) = (cursor.notification, cursor.post);
     let streams = cursor.streams.clone();
-    let (out, n, p) = state
+    let (since_changed, told) = (cursor.changed.clone(), cursor.told.clone());
+    let checked = crate::times::now();
+    let (out, n, p, sent) = state
         .db
         .call(move |conn| -> Result<_, ApiError> {
             let mut out = Vec::new();
+            let mut sent = Vec::new();
             let (mut n, mut p) = (since_n, since_p);
             let owner = entities::owner_account(conn, &s, false)?;
             if streams.contains("user") || streams.contains("user:notification") {
@@ -198,10 +208,40 @@ async fn events(
                     }
                 }
             }
-            Ok((out, n, p))
+            // Edits and deletions of posts the stream had already seen.
+            for (id, updated, deleted) in crate::posts::store::changed_since(conn, &since_changed)? {
+                let stamp = deleted.clone().or(updated).unwrap_or_default();
+                if id > since_p || told.contains(&(id, stamp.clone())) {
+                    continue;
+                }
+                sent.push((id, stamp));
+                let names: Vec<&str> = streams.iter().map(String::as_str).filter(|s| *s != "user:notification").collect();
+                if names.is_empty() {
+                    continue;
+                }
+                if deleted.is_some() {
+                    // Mastodon's `delete` payload is the bare id, not JSON.
+                    for name in &names {
+                        out.push(json!({ "stream": [name], "event": "delete", "payload": id.to_string() }));
+                    }
+                } else if let Some(post) = crate::posts::by_id(conn, id)? {
+                    let status = entities::status(conn, &s, &post, &owner)?;
+                    for name in &names {
+                        if *name == "user" || post.is_public_listed() {
+                            out.push(event(&[name], "status.update", &status));
+                        }
+                    }
+                }
+            }
+            Ok((out, n, p, sent))
         })
         .await?;
     cursor.notification = n;
     cursor.post = p;
+    // The next look starts at this one's time (whole seconds, so the same second is looked at
+    // again); what was told at or after it is remembered so it is not told twice.
+    cursor.told.extend(sent);
+    cursor.told.retain(|(_, t)| *t >= checked);
+    cursor.changed = checked;
     Ok(out)
 }

@@ -381,3 +381,16 @@ pub fn tags_starting(conn: &Connection, prefix: &str, limit: u32) -> rusqlite::R
     stmt.query_map(rusqlite::params![prefix, limit], |r| r.get(0))?
         .collect()
 }
+
+/// A post's id, `updated` and `deleted_at`, as [`changed_since`] finds them.
+pub type Change = (i64, Option<String>, Option<String>);
+
+/// Posts edited or deleted at or after `since` (RFC 3339) (the streaming API's `status.update`
+/// and `delete` events).
+pub fn changed_since(conn: &Connection, since: &str) -> rusqlite::Result<Vec<Change>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, updated, deleted_at FROM posts WHERE updated >= ?1 OR deleted_at >= ?1",
+    )?;
+    stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect()
+}

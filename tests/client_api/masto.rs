@@ -177,10 +177,10 @@ async fn masto_signs_in_with_pkce_then_posts_an_image_with_alt_text_edits_and_de
     assert!(token.len() >= 43, "at least 256 bits: {token}");
 }
 
-/// The streaming API with masto's streaming client: a like stored by the inbox and a status
-/// posted from an app arrive on the `user` stream as they happen.
+/// The streaming API with masto's streaming client: a like stored by the inbox, and a status
+/// posted, edited and deleted from an app, arrive on the `user` stream as they happen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn masto_hears_a_new_notification_and_a_new_post_on_the_stream() {
+async fn masto_hears_a_new_notification_and_a_post_created_edited_and_deleted_on_the_stream() {
     let (site, base) = started("127.0.13.80").await;
     set_password(&site);
     site.write_post(
@@ -235,6 +235,7 @@ async fn masto_hears_a_new_notification_and_a_new_post_on_the_stream() {
         .current_dir(peer_dir())
         .env("HORTUS_STREAMING", &streaming)
         .env("HORTUS_TOKEN", &token)
+        .env("HORTUS_EXPECT", "notification,update,status.update,delete")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -286,7 +287,34 @@ async fn masto_hears_a_new_notification_and_a_new_post_on_the_stream() {
         .await
         .unwrap();
     assert_eq!(posted.status(), 200);
-    let mut events = Vec::new();
+    let posted_id = posted.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut events: Vec<Value> = Vec::new();
+    while !events.iter().any(|e| e["event"] == "update") {
+        let line = next(20).await.expect("an update on the stream");
+        events.push(serde_json::from_str(&line).expect("event JSON"));
+    }
+    // The app edits its status, then deletes it: `status.update`, then `delete`, live.
+    let id = posted_id.clone();
+    let edited = http
+        .put(format!("{base}/api/v1/statuses/{id}"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"status": "虹が消えた — the rainbow faded"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
+    // The stream looks once a second: let it see the edit before the post is gone.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let deleted = http
+        .delete(format!("{base}/api/v1/statuses/{id}"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
     while let Some(line) = next(20).await {
         events.push(serde_json::from_str::<Value>(&line).expect("event JSON"));
     }
@@ -317,6 +345,22 @@ async fn masto_hears_a_new_notification_and_a_new_post_on_the_stream() {
         "{update:#}"
     );
     assert_eq!(update["stream"], json!(["user"]));
+    let changed = events
+        .iter()
+        .find(|e| e["event"] == "status.update")
+        .expect("a status.update");
+    assert!(
+        changed["payload"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("虹が消えた"),
+        "{changed:#}"
+    );
+    let gone = events
+        .iter()
+        .find(|e| e["event"] == "delete")
+        .expect("a delete");
+    assert_eq!(gone["payload"], posted_id.as_str());
 }
 
 /// The sign-in page as a browser draws it: Debian's Chromium, headless, takes a screenshot.

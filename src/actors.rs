@@ -166,6 +166,19 @@ pub fn handle_and_url(
     .optional()
 }
 
+/// A cached actor with the document it was read from (the client API shows its profile).
+pub fn with_document(
+    conn: &Connection,
+    id: &str,
+) -> rusqlite::Result<Option<(RemoteActor, String)>> {
+    conn.query_row(
+        &format!("SELECT {ACTOR_COLUMNS}, raw FROM remote_actors WHERE id = ?1"),
+        [id],
+        |r| Ok((row_to_actor(r)?, r.get(9)?)),
+    )
+    .optional()
+}
+
 /// Drops an actor from the cache (it deleted itself). Returns the rows removed.
 pub fn forget(conn: &Connection, id: &str) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM remote_actors WHERE id = ?1", [id])

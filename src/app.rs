@@ -364,11 +364,29 @@ pub struct Shared {
     state: web::Data<Arc<AppState>>,
     ctx: web::Data<Arc<Context>>,
     knocks: web::Data<federation::KnockLimiter>,
+    /// How the client API publishes a status it wrote: [`publish`], as `hortus publish` does.
+    publisher: web::Data<crate::api::Publisher>,
 }
 
 impl Shared {
     pub fn new(state: Arc<AppState>) -> Shared {
+        let site = Site {
+            dir: state.site_dir.clone(),
+            config: state.config.clone(),
+            urls: state.urls.clone(),
+        };
+        let for_api = state.clone();
+        let publisher: crate::api::Publisher = Arc::new(move || {
+            let (site, state) = (site.clone(), for_api.clone());
+            Box::pin(async move {
+                publish(&site, &state)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+        });
         Shared {
+            publisher: web::Data::new(publisher),
             ctx: web::Data::new(state.ctx.clone()),
             state: web::Data::new(state),
             knocks: web::Data::new(federation::KnockLimiter::default()),
@@ -382,8 +400,10 @@ impl Shared {
         cfg.app_data(self.state.clone())
             .app_data(self.ctx.clone())
             .app_data(self.knocks.clone())
+            .app_data(self.publisher.clone())
             .configure(site_web::configure)
-            .configure(crate::inbox::http::configure);
+            .configure(crate::inbox::http::configure)
+            .configure(crate::api::configure);
     }
 }
 

@@ -183,6 +183,10 @@ pub struct FederationConfig {
     /// Undo). Off by default: a block stays private, as the owner's own business.
     #[serde(default)]
     pub send_blocks: bool,
+    /// The client API's `/api/v1/instance/peers` lists the allowed servers; off by default, since
+    /// who the garden talks to is private.
+    #[serde(default)]
+    pub publish_peers: bool,
     /// Tests only: let Hortus connect to loopback and private addresses.
     #[serde(default)]
     pub allow_private_addresses: bool,

@@ -6,7 +6,6 @@
 
 mod common;
 
-
 use common::fedify::Fedify;
 use common::peer::Peer;
 use common::*;

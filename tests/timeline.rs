@@ -6,7 +6,6 @@
 
 mod common;
 
-
 use common::peer::Peer;
 use common::*;
 use serde_json::{Value, json};

@@ -208,6 +208,21 @@ impl NewRefusal {
     }
 }
 
+impl NewRefusal {
+    /// A failed sign-in to the client API (`api::throttle`): not the inbox's, but a problem the
+    /// owner must see the same way, in `hortus inbox`. `address` is the client's.
+    pub fn sign_in(address: &str, reason: &str) -> NewRefusal {
+        NewRefusal {
+            host: plain_text(address, MAX_HOST_CHARS),
+            check: "sign-in",
+            reason: plain_text(reason, MAX_REASON_CHARS),
+            key_id: None,
+            actor_id: None,
+            activity_type: Some("sign-in".into()),
+        }
+    }
+}
+
 /// Counts one refused request; returns its entry's count (1 for a new entry).
 pub fn record(conn: &Connection, r: &NewRefusal, now: OffsetDateTime) -> rusqlite::Result<i64> {
     record_capped(conn, r, now, MAX_ROWS)

@@ -1,4 +1,69 @@
-//! The client API for apps (next issue): a Mastodon-compatible subset with OAuth, as HTTP
-//! handlers over `timeline`, `conversation` and `owner`. It sits beside `web` and `inbox` in the
-//! layer picture (README, Development) and, like them, takes the application context from the
-//! server. Empty for now: the room is drawn before the code arrives.
+//! The client API for apps: a Mastodon-compatible subset with OAuth 2, so Ivory, Tusky, Elk,
+//! Phanpy… read and write for the owner (issue 13). It sits beside `web` and `inbox` in the
+//! layer picture (README, Development); `app::Shared::routes` mounts [`configure`]. A status
+//! written here becomes a Markdown file in `content/posts/`, published like any other: the files
+//! stay the source of truth.
+//!
+//! Files: `error` (the `{"error": …}` answers), `form` (parameters as JSON, form or query),
+//! `paging` (`max_id`… and `Link`), `scopes`, `password` (argon2id), `store` (apps,
+//! codes, tokens: hashes only), `auth` (the bearer token of a request, scope checks, CORS),
+//! `throttle` (failed sign-ins), `oauth` and `signin` (the OAuth 2 endpoints and the sign-in
+//! page), `entities` (Account, Status, MediaAttachment JSON), `instance`, `accounts`, `timelines` (the public
+//! and tag ones), `search`,
+//! `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media` and `metadata` (what a photo says
+//! beyond its pixels, removed), `admin`,
+//! `remote` (other accounts and their ids), `notifications` (and follow requests), `streaming`
+//! (WebSocket events), `misc`
+//! (markers, preferences and the empty answers of what a single-user server does not have).
+
+mod accounts;
+mod admin;
+mod auth;
+mod entities;
+mod error;
+mod form;
+mod instance;
+mod media;
+mod metadata;
+mod misc;
+mod notifications;
+mod oauth;
+mod paging;
+pub mod password;
+mod post_file;
+mod publishing;
+mod remote;
+pub mod scopes;
+mod search;
+mod signin;
+mod statuses;
+pub mod store;
+mod streaming;
+mod throttle;
+mod timelines;
+
+use actix_web::web;
+
+pub use error::ApiError;
+pub use publishing::Publisher;
+
+/// Every route of the client API and OAuth, with the CORS answers web apps need.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    signin::configure(cfg);
+    oauth::configure(cfg);
+    cfg.service(
+        web::scope("/api")
+            .wrap(auth::cors())
+            .configure(instance::configure)
+            .configure(accounts::configure)
+            .configure(statuses::configure)
+            .configure(media::configure)
+            .configure(admin::configure)
+            .configure(misc::configure)
+            .configure(notifications::configure)
+            .configure(streaming::configure)
+            .configure(timelines::configure)
+            .configure(search::configure)
+            .default_service(web::to(error::not_found)),
+    );
+}

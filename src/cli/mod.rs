@@ -3,6 +3,7 @@
 //! `app`, `export`) and prints what it returns; terminal rendering is `report`'s. Users script
 //! against it: keep names and flags stable.
 
+pub mod apps;
 pub mod report;
 pub mod timeline;
 
@@ -178,6 +179,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         cacert: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Apps(apps::AppsCommand),
     /// Print a systemd unit that runs `hortus serve` for this site as USER, sandboxed.
     Service {
         #[arg(long)]
@@ -502,6 +505,7 @@ pub fn run(cli: Cli) -> Result<()> {
             resolve,
             cacert,
         } => check(&cli.dir, json, resolve, cacert),
+        Command::Apps(command) => apps::run(&cli.dir, command),
         Command::Service { user } => {
             let exe = std::env::current_exe().context("finding the running hortus binary")?;
             print!("{}", crate::ops::service::unit(&user, &cli.dir, &exe)?);

@@ -193,3 +193,49 @@ fn relative(ms: i64) -> String {
         _ => format!("{} d", (s + 43_200) / 86_400),
     }
 }
+
+/// `hortus password`: twice without echo on a terminal (a typo would lock the owner out), or
+/// one line from stdin for scripts.
+pub fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New password: ")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(
+            first == again,
+            "the two passwords differ: nothing changed\n  fix: run `hortus password` again"
+        );
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(password.strip_suffix('\r').unwrap_or(password).to_string())
+}
+
+/// `hortus apps`: one line per app, with its scopes and last use.
+pub fn apps(apps: &[crate::api::store::AppSummary]) -> String {
+    use std::fmt::Write as _;
+    if apps.is_empty() {
+        return "(no apps: none has been registered)\n".into();
+    }
+    let mut out = String::new();
+    for a in apps {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\tsigned in: {}\tlast used: {}\tregistered {}{}",
+            a.id,
+            a.name,
+            a.scopes,
+            a.live_tokens,
+            a.last_used_at.as_deref().unwrap_or("never"),
+            a.created_at,
+            a.website
+                .as_deref()
+                .map(|w| format!("\t{w}"))
+                .unwrap_or_default(),
+        );
+    }
+    out.push_str("End an app's access at once: hortus apps revoke ID\n");
+    out
+}

@@ -142,8 +142,9 @@ fn refill(b: Bucket, now: Instant, l: &KnockLimits) -> Bucket {
     }
 }
 
-/// One IPv6 host usually holds a whole /64: count it as one address.
-fn network_of(a: IpAddr) -> IpAddr {
+/// One IPv6 host usually holds a whole /64: count it as one address (the sign-in throttle of
+/// `api::throttle` counts the same way).
+pub fn network_of(a: IpAddr) -> IpAddr {
     match a {
         IpAddr::V4(_) => a,
         IpAddr::V6(v6) => {

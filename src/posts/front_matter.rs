@@ -120,6 +120,17 @@ pub fn split(text: &str) -> Result<(FrontMatter, &str), FrontMatterError> {
     Ok((fm, body))
 }
 
+/// The front matter's TOML text and the body, unparsed, for a file that has front matter (the
+/// client API rewrites a post's keys and keeps the rest, `api::post_file`).
+pub fn raw_parts(text: &str) -> Option<(&str, &str)> {
+    let rest = text.strip_prefix("+++")?;
+    let rest = rest
+        .strip_prefix("\r\n")
+        .or_else(|| rest.strip_prefix('\n'))?;
+    let end = find_closing(rest)?;
+    Some((&rest[..end.0], &rest[end.1..]))
+}
+
 /// Byte range (start of the closing line, start of the body) of the closing `+++`.
 fn find_closing(rest: &str) -> Option<(usize, usize)> {
     let mut offset = 0;

@@ -278,3 +278,125 @@ pub fn local_replies(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> 
     .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
     .collect()
 }
+
+/// A page of the owner's live posts of every visibility by id, as the client API pages them
+/// (Mastodon's `max_id` / `since_id` / `min_id`): newest first, except that `min_id` asks for the
+/// posts just after it, oldest first, so the caller reverses them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdPage {
+    pub max_id: Option<i64>,
+    pub since_id: Option<i64>,
+    pub min_id: Option<i64>,
+    pub limit: u32,
+    pub exclude_replies: bool,
+    /// Public posts only (the API's public and tag timelines).
+    pub public_only: bool,
+}
+
+pub fn page_by_id(conn: &Connection, page: IdPage) -> rusqlite::Result<Vec<Post>> {
+    page_by_id_tagged(conn, page, None)
+}
+
+/// [`page_by_id`], only posts with `tag` (lower case) when given.
+pub fn page_by_id_tagged(
+    conn: &Connection,
+    page: IdPage,
+    tag: Option<&str>,
+) -> rusqlite::Result<Vec<Post>> {
+    let ascending = page.min_id.is_some() && page.max_id.is_none() && page.since_id.is_none();
+    let sql = format!(
+        "SELECT {POST_COLUMNS} FROM posts WHERE deleted_at IS NULL \
+           AND (?1 IS NULL OR id < ?1) AND (?2 IS NULL OR id > ?2) AND (?3 IS NULL OR id > ?3) \
+           AND (?4 = 0 OR in_reply_to IS NULL) AND (?6 = 0 OR visibility = 'public') \
+           AND (?7 IS NULL OR id IN (SELECT post_id FROM post_tags WHERE tag = ?7)) \
+         ORDER BY id {} LIMIT ?5",
+        if ascending { "ASC" } else { "DESC" }
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut posts: Vec<Post> = stmt
+        .query_map(
+            rusqlite::params![
+                page.max_id,
+                page.since_id,
+                page.min_id,
+                page.exclude_replies,
+                page.limit,
+                page.public_only,
+                tag
+            ],
+            row_to_post,
+        )?
+        .collect::<Result<_, _>>()?;
+    if ascending {
+        posts.reverse();
+    }
+    for post in &mut posts {
+        resolve_mentions(conn, post)?;
+    }
+    Ok(posts)
+}
+
+/// Live posts of every visibility (the API's `statuses_count`).
+pub fn count_live(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row(
+        "SELECT count(*) FROM posts WHERE deleted_at IS NULL",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n.max(0) as u64)
+}
+
+/// The file a post was published from (relative to the site), live or deleted.
+pub fn source_path(conn: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT source_path FROM posts WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// Is the slug taken, by a live or a deleted post (a slug is never reused silently)?
+pub fn slug_taken(conn: &Connection, slug: &str) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT 1 FROM posts WHERE slug = ?1", [slug], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+}
+
+/// The owner's live posts whose HTML holds `text` (any case), newest first (the API's search).
+pub fn search_text(conn: &Connection, text: &str, limit: u32) -> rusqlite::Result<Vec<Post>> {
+    let sql = format!(
+        "SELECT {POST_COLUMNS} FROM posts WHERE deleted_at IS NULL \
+           AND instr(lower(content_html), lower(?1)) > 0 ORDER BY id DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut posts: Vec<Post> = stmt
+        .query_map(rusqlite::params![text, limit], row_to_post)?
+        .collect::<Result<_, _>>()?;
+    for post in &mut posts {
+        resolve_mentions(conn, post)?;
+    }
+    Ok(posts)
+}
+
+/// The owner's tags that start with `prefix` (lower case), most used first.
+pub fn tags_starting(conn: &Connection, prefix: &str, limit: u32) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.tag FROM post_tags t JOIN posts p ON p.id = t.post_id
+         WHERE p.deleted_at IS NULL AND substr(t.tag, 1, length(?1)) = ?1
+         GROUP BY t.tag ORDER BY count(*) DESC, t.tag LIMIT ?2",
+    )?;
+    stmt.query_map(rusqlite::params![prefix, limit], |r| r.get(0))?
+        .collect()
+}
+
+/// A post's id, `updated` and `deleted_at`, as [`changed_since`] finds them.
+pub type Change = (i64, Option<String>, Option<String>);
+
+/// Posts edited or deleted at or after `since` (RFC 3339) (the streaming API's `status.update`
+/// and `delete` events).
+pub fn changed_since(conn: &Connection, since: &str) -> rusqlite::Result<Vec<Change>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, updated, deleted_at FROM posts WHERE updated >= ?1 OR deleted_at >= ?1",
+    )?;
+    stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect()
+}

@@ -120,6 +120,12 @@ impl TestSite {
     /// listener is given up), and waits until it answers. `run` numbers the log files when a
     /// test starts it more than once.
     pub async fn spawn_serve(&mut self, run: u32) -> ServeProcess {
+        self.spawn_serve_logging(run, "info").await
+    }
+
+    /// [`TestSite::spawn_serve`] with another `HORTUS_LOG` filter (e.g. `trace`, to prove what
+    /// never reaches the log).
+    pub async fn spawn_serve_logging(&mut self, run: u32, filter: &str) -> ServeProcess {
         drop(self.listener.take());
         let name = |ext: &str| self.tmp.path().join(format!("serve-{run}.{ext}"));
         let (stdout, stderr) = (name("out"), name("log"));
@@ -127,7 +133,7 @@ impl TestSite {
             .arg("--dir")
             .arg(&self.dir)
             .arg("serve")
-            .env("HORTUS_LOG", "info")
+            .env("HORTUS_LOG", filter)
             .stdout(std::fs::File::create(&stdout).expect("stdout file"))
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
             .spawn()

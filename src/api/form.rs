@@ -1,0 +1,133 @@
+//! The parameters of an API call, however the app sends them: a JSON object, an HTML form
+//! (`application/x-www-form-urlencoded`, with Rails' `key[]` arrays that Tusky and Ivory send),
+//! or the query string. All become one JSON object read with the small typed getters below.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+
+/// Form and JSON bodies of the API are small; media go through `media`'s own limit.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The query string and the body, merged (the body wins).
+pub fn params(req: &HttpRequest, body: &[u8]) -> Result<Params, ApiError> {
+    let mut out = Map::new();
+    merge_urlencoded(&mut out, req.query_string().as_bytes());
+    if body.is_empty() {
+        return Ok(Params(out));
+    }
+    if body.len() > MAX_BODY {
+        return Err(ApiError::TooLarge(format!(
+            "the body is over {MAX_BODY} bytes"
+        )));
+    }
+    let kind = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if kind.starts_with("application/json") {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => out.extend(map),
+            _ => return Err(ApiError::BadRequest("the body is not a JSON object".into())),
+        }
+    } else if kind.starts_with("application/x-www-form-urlencoded") || kind.is_empty() {
+        merge_urlencoded(&mut out, body);
+    } else {
+        return Err(ApiError::BadRequest(
+            "send application/json or application/x-www-form-urlencoded".into(),
+        ));
+    }
+    Ok(Params(out))
+}
+
+/// The body alone, as an HTML form posts it (the sign-in form).
+pub fn body_only(req: &HttpRequest, body: &[u8]) -> Result<Params, ApiError> {
+    let kind = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !kind.starts_with("application/x-www-form-urlencoded") {
+        return Err(ApiError::BadRequest(
+            "send the form as application/x-www-form-urlencoded".into(),
+        ));
+    }
+    if body.len() > MAX_BODY {
+        return Err(ApiError::TooLarge(format!(
+            "the body is over {MAX_BODY} bytes"
+        )));
+    }
+    let mut out = Map::new();
+    merge_urlencoded(&mut out, body);
+    Ok(Params(out))
+}
+
+fn merge_urlencoded(out: &mut Map<String, Value>, bytes: &[u8]) {
+    for (key, value) in url::form_urlencoded::parse(bytes) {
+        let value = Value::String(value.into_owned());
+        match key.strip_suffix("[]") {
+            Some(name) => match out
+                .entry(name.to_string())
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                Value::Array(items) => items.push(value),
+                other => *other = Value::Array(vec![value]),
+            },
+            None => {
+                out.insert(key.into_owned(), value);
+            }
+        }
+    }
+}
+
+pub struct Params(Map<String, Value>);
+
+impl Params {
+    /// A string parameter (numbers sent as JSON numbers count too); empty means absent.
+    pub fn str(&self, name: &str) -> Option<String> {
+        match self.0.get(name)? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        match self.0.get(name)? {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) => Some(matches!(s.as_str(), "true" | "1" | "on")),
+            Value::Number(n) => Some(n.as_i64() == Some(1)),
+            _ => None,
+        }
+    }
+
+    /// An array of strings (`key[]=a&key[]=b`, a JSON array, or one value).
+    pub fn list(&self, name: &str) -> Vec<String> {
+        let one = |v: &Value| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        match self.0.get(name) {
+            Some(Value::Array(items)) => items.iter().filter_map(one).collect(),
+            Some(v) => one(v).into_iter().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+/// `limit` of a listing: Mastodon's default 20, at most 40.
+pub fn limit(p: &Params) -> usize {
+    p.str("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(1, 40)
+}

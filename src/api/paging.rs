@@ -1,0 +1,51 @@
+//! Mastodon's pagination: `max_id` / `since_id` / `min_id` / `limit` in, a `Link` header with
+//! `next` (older) and `prev` (newer) out (docs.joinmastodon.org/api/guidelines/#pagination).
+
+use actix_web::HttpRequest;
+
+use super::form::{Params, limit};
+use crate::posts::store::IdPage;
+
+/// The page a request asks for.
+pub fn id_page(p: &Params) -> IdPage {
+    let id = |name: &str| p.str(name).and_then(|v| v.parse::<i64>().ok());
+    IdPage {
+        max_id: id("max_id"),
+        since_id: id("since_id"),
+        min_id: id("min_id"),
+        limit: u32::try_from(limit(p)).unwrap_or(20),
+        exclude_replies: p.bool("exclude_replies").unwrap_or(false),
+        public_only: false,
+    }
+}
+
+/// The `Link` header for a page whose items run from `newest` to `oldest` (ids), or `None`
+/// for an empty page.
+pub fn link(
+    req: &HttpRequest,
+    base: &str,
+    newest: Option<i64>,
+    oldest: Option<i64>,
+    limit: u32,
+) -> Option<String> {
+    let (newest, oldest) = (newest?, oldest?);
+    // Keep the request's other parameters (exclude_replies…), replace the paging ones.
+    let kept: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .filter(|(k, _)| !matches!(k.as_ref(), "max_id" | "since_id" | "min_id" | "limit"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let url = |key: &str, id: i64| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &kept {
+            q.append_pair(k, v);
+        }
+        q.append_pair("limit", &limit.to_string());
+        q.append_pair(key, &id.to_string());
+        format!("{}{}?{}", base, req.path(), q.finish())
+    };
+    Some(format!(
+        "<{}>; rel=\"next\", <{}>; rel=\"prev\"",
+        url("max_id", oldest),
+        url("min_id", newest)
+    ))
+}

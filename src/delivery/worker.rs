@@ -27,6 +27,7 @@ use crate::config::FederationConfig;
 use crate::context::Context;
 use crate::db::Db;
 use crate::federation::{self, PolicyHandle};
+use crate::httpsig::SignatureForm;
 
 /// The lock file beside the database that marks a live worker pool.
 pub const LOCK_FILE: &str = "hortus.delivery.lock";
@@ -97,6 +98,9 @@ struct Inner {
     federation: FederationConfig,
     key: PKey<Private>,
     key_id: String,
+    urls: crate::urls::Urls,
+    /// The signature form each server accepted, when not draft-cavage (`signing`).
+    forms: Mutex<HashMap<String, SignatureForm>>,
     settings: Settings,
     clock: Arc<dyn Clock>,
     /// Names this pool's leases.
@@ -125,6 +129,9 @@ impl Deliverer {
             let owner = owner.clone();
             db.call(move |c| queue::recover_leases(c, &owner)).await?
         };
+        let forms = db
+            .call(|c| Ok::<_, DeliveryError>(super::signing::remembered(c)?))
+            .await?;
         if recovered > 0 {
             tracing::info!(
                 recovered,
@@ -139,6 +146,8 @@ impl Deliverer {
                 federation: ctx.config.federation.clone(),
                 key: ctx.actor_key.private.clone(),
                 key_id: ctx.urls.actor_key(),
+                urls: ctx.urls.clone(),
+                forms: Mutex::new(forms),
                 settings,
                 clock,
                 owner,
@@ -288,17 +297,46 @@ impl Inner {
         {
             return (Verdict::Rejected, None, Some(refused.to_string()));
         }
-        let signed = match self.sign(&url, &c.body).await {
+        let sync = self.follower_sync(c, &url).await;
+        let form = self.form_for(&c.host);
+        let first = self.post(c, &url, form, sync.as_deref(), now).await;
+        if first.1 != Some(401) {
+            return first;
+        }
+        // A 401 may mean "not this signature form" (PROTOCOL.md §3): the other form goes at
+        // once, in this same attempt, and only its answer is recorded. Accepted, it is
+        // remembered for the server, in the database.
+        let other = super::signing::other(form);
+        let second = self.post(c, &url, other, sync.as_deref(), now).await;
+        if second.0 == Verdict::Delivered {
+            self.learn_form(&c.host, other).await;
+        }
+        second
+    }
+
+    /// One signed POST in `form`, with FEP-8fcf's header when there is one.
+    async fn post(
+        &self,
+        c: &Claimed,
+        url: &url::Url,
+        form: SignatureForm,
+        sync: Option<&str>,
+        now: SystemTime,
+    ) -> (Verdict, Option<u16>, Option<String>) {
+        let signed = match self.sign(form, url, &c.body).await {
             Ok(h) => h,
             Err(e) => return (Verdict::Rejected, None, Some(format!("cannot sign: {e}"))),
         };
         let mut request = self
             .http
-            .post(url)
+            .post(url.clone())
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .body(c.body.clone());
         for (name, value) in signed {
             request = request.header(name, value);
+        }
+        if let Some(sync) = sync {
+            request = request.header("Collection-Synchronization", sync);
         }
         match request.send().await {
             Ok(resp) => {
@@ -348,7 +386,12 @@ impl Inner {
     /// core at a time (in arrival order): the async threads stay free to move requests that are
     /// already signed, and the first delivery of a big fan-out leaves after one signature, not
     /// after the whole batch.
-    async fn sign(&self, url: &url::Url, body: &str) -> Result<Vec<(String, String)>, String> {
+    async fn sign(
+        &self,
+        form: SignatureForm,
+        url: &url::Url,
+        body: &str,
+    ) -> Result<Vec<(String, String)>, String> {
         let _permit = self.signers.acquire().await.map_err(|e| e.to_string())?;
         let (url, body, key_id, key) = (
             url.clone(),
@@ -357,10 +400,10 @@ impl Inner {
             self.key.clone(),
         );
         tokio::task::spawn_blocking(move || {
-            crate::httpsig::sign_post(
+            super::signing::sign_post(
+                form,
                 &url,
                 body.as_bytes(),
-                CONTENT_TYPE,
                 &key_id,
                 &key,
                 SystemTime::now(),
@@ -369,6 +412,47 @@ impl Inner {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
+    }
+}
+
+impl Inner {
+    fn form_for(&self, host: &str) -> SignatureForm {
+        let forms = self.forms.lock().unwrap_or_else(PoisonError::into_inner);
+        forms.get(host).copied().unwrap_or(SignatureForm::Cavage)
+    }
+
+    async fn learn_form(&self, host: &str, form: SignatureForm) {
+        self.forms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(host.to_string(), form);
+        let server = host.to_string();
+        let saved = self
+            .db
+            .call(move |c| Ok::<_, DeliveryError>(super::signing::remember(c, &server, form)?))
+            .await;
+        match saved {
+            Ok(()) => tracing::info!(server = %host, form = ?form, "the server accepts the other signature form; remembered"),
+            Err(e) => tracing::warn!(error = %e, "cannot remember a server's signature form"),
+        }
+    }
+
+    /// FEP-8fcf's `Collection-Synchronization` for a delivery addressed to the owner's
+    /// followers: the digest of the followers on the inbox's server.
+    async fn follower_sync(&self, c: &Claimed, url: &url::Url) -> Option<String> {
+        use crate::activitypub::follower_sync as sync;
+        let activity: serde_json::Value = serde_json::from_str(&c.body).ok()?;
+        if !sync::addressed_to_followers(&activity, &self.urls.followers()) {
+            return None;
+        }
+        let origin = sync::origin_of(url)?;
+        let ids = self
+            .db
+            .call(move |c| Ok(crate::graph::followers::accepted_on_origin(c, &origin)?))
+            .await
+            .map_err(|e: DeliveryError| tracing::warn!(error = %e, "cannot read followers for FEP-8fcf"))
+            .ok()?;
+        Some(sync::header(&self.urls, ids.iter().map(String::as_str)))
     }
 }
 

@@ -81,7 +81,8 @@ fn note(site: &TestSite, n: &str, to_followers: bool) -> Value {
 async fn signed_get(peer: &Peer, url: &str) -> reqwest::Response {
     let parsed = url::Url::parse(url).unwrap();
     let key = hortus::httpsig::load_private_key(&peer.private_pem).unwrap();
-    let headers = hortus::httpsig::sign_get(&parsed, &peer.key_id, &key, SystemTime::now()).unwrap();
+    let headers =
+        hortus::httpsig::sign_get(&parsed, &peer.key_id, &key, SystemTime::now()).unwrap();
     let mut req = common::client().get(url).header("Accept", common::AP);
     for (n, v) in headers {
         req = req.header(n, v);
@@ -101,11 +102,21 @@ async fn deliveries_carry_the_digest_of_that_servers_followers_and_only_it_may_r
     {
         let db = site.db();
         for id in &a_ids {
-            mock_inbox::add_follower(&db, id, &format!("{}/inbox", a.base), Some(&format!("{}/inbox", a.base)));
+            mock_inbox::add_follower(
+                &db,
+                id,
+                &format!("{}/inbox", a.base),
+                Some(&format!("{}/inbox", a.base)),
+            );
         }
         mock_inbox::add_follower(&db, &b.actor, &format!("{}/inbox", b.base), None);
         // Pending followers are not followers yet: not in the digest.
-        mock_inbox::add_follower(&db, &format!("{}/users/pending", a.base), &format!("{}/inbox", a.base), None);
+        mock_inbox::add_follower(
+            &db,
+            &format!("{}/users/pending", a.base),
+            &format!("{}/inbox", a.base),
+            None,
+        );
         db.execute(
             "UPDATE followers SET state = 'pending' WHERE actor_id LIKE '%/users/pending'",
             [],
@@ -115,9 +126,18 @@ async fn deliveries_carry_the_digest_of_that_servers_followers_and_only_it_may_r
     site.start().await;
     let inboxes = [format!("{}/inbox", a.base), format!("{}/inbox", b.base)];
     hortus::delivery::enqueue(&site.db(), &note(&site, "to-followers", true), &inboxes).unwrap();
-    hortus::delivery::enqueue(&site.db(), &note(&site, "public-only", false), &inboxes[..1]).unwrap();
+    hortus::delivery::enqueue(
+        &site.db(),
+        &note(&site, "public-only", false),
+        &inboxes[..1],
+    )
+    .unwrap();
 
-    let got = a.wait_for("two deliveries", |r| r.iter().filter(|r| r.method == "POST").count() >= 2).await;
+    let got = a
+        .wait_for("two deliveries", |r| {
+            r.iter().filter(|r| r.method == "POST").count() >= 2
+        })
+        .await;
     let to_followers = got
         .iter()
         .find(|r| r.json()["id"] == site.url("/activities/to-followers"))
@@ -133,17 +153,29 @@ async fn deliveries_carry_the_digest_of_that_servers_followers_and_only_it_may_r
         .find(|r| r.json()["id"] == site.url("/activities/public-only"))
         .expect("delivered");
     assert_eq!(header(public_only, "collection-synchronization"), None);
-    let got = b.wait_for("a delivery", |r| r.iter().any(|r| r.method == "POST")).await;
+    let got = b
+        .wait_for("a delivery", |r| r.iter().any(|r| r.method == "POST"))
+        .await;
     let sync = params(header(&got[0], "collection-synchronization").expect("header"));
     assert_eq!(sync["digest"], python_digest(&[&b.actor]));
 
     // Each server reads its own followers, nobody else's.
     let resp = signed_get(&a, &url).await;
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["cache-control"].to_str().unwrap().contains("private"));
+    assert!(
+        resp.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("private")
+    );
     let doc: Value = resp.json().await.unwrap();
     assert_eq!(doc["id"], url);
-    let mut listed: Vec<&str> = doc["orderedItems"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let mut listed: Vec<&str> = doc["orderedItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     listed.sort();
     let mut want = a_refs.clone();
     want.sort();
@@ -183,7 +215,11 @@ fn sync_header(peer: &Peer, digest: &str) -> String {
 
 fn following_state(site: &TestSite, actor: &str) -> Option<String> {
     site.db()
-        .query_row("SELECT state FROM following WHERE actor_id = ?1", [actor], |r| r.get(0))
+        .query_row(
+            "SELECT state FROM following WHERE actor_id = ?1",
+            [actor],
+            |r| r.get(0),
+        )
         .ok()
 }
 
@@ -216,7 +252,11 @@ async fn a_header_that_disagrees_repairs_following() {
         json!({"@context": "https://www.w3.org/ns/activitystreams",
                "id": format!("{}{path}", p.base), "type": "OrderedCollection", "orderedItems": items})
     };
-    lost_us.documents.lock().unwrap().insert(path.into(), partial(&lost_us, json!([])));
+    lost_us
+        .documents
+        .lock()
+        .unwrap()
+        .insert(path.into(), partial(&lost_us, json!([])));
     thinks_we_follow
         .documents
         .lock()
@@ -225,17 +265,33 @@ async fn a_header_that_disagrees_repairs_following() {
 
     // Nobody of ours follows it, it says (the digest of no ids): a follow it lost is sent again.
     let none = python_digest(&[]);
-    assert_eq!(post_with_sync(&lost_us, &site, Some(sync_header(&lost_us, &none))).await, 202);
+    assert_eq!(
+        post_with_sync(&lost_us, &site, Some(sync_header(&lost_us, &none))).await,
+        202
+    );
     let follow = lost_us.wait_for_activity("Follow").await;
     assert_eq!(follow["actor"], owner);
     assert_eq!(follow["object"], lost_us.actor);
-    assert_eq!(following_state(&site, &lost_us.actor).as_deref(), Some("pending"));
-    assert!(lost_us.received().iter().any(|r| r.method == "GET" && r.path == path));
+    assert_eq!(
+        following_state(&site, &lost_us.actor).as_deref(),
+        Some("pending")
+    );
+    assert!(
+        lost_us
+            .received()
+            .iter()
+            .any(|r| r.method == "GET" && r.path == path)
+    );
 
     // It lists the owner, who does not follow it: Undo(Follow).
     let owner_digest = python_digest(&[&owner]);
     assert_eq!(
-        post_with_sync(&thinks_we_follow, &site, Some(sync_header(&thinks_we_follow, &owner_digest))).await,
+        post_with_sync(
+            &thinks_we_follow,
+            &site,
+            Some(sync_header(&thinks_we_follow, &owner_digest))
+        )
+        .await,
         202
     );
     let undo = thinks_we_follow.wait_for_activity("Undo").await;
@@ -245,8 +301,19 @@ async fn a_header_that_disagrees_repairs_following() {
     assert_eq!(following_state(&site, &thinks_we_follow.actor), None);
 
     // Agreement costs nothing: no fetch, nothing sent, the follow stays accepted.
-    assert_eq!(post_with_sync(&agrees, &site, Some(sync_header(&agrees, &owner_digest))).await, 202);
+    assert_eq!(
+        post_with_sync(&agrees, &site, Some(sync_header(&agrees, &owner_digest))).await,
+        202
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(agrees.received().iter().all(|r| r.path != path && r.method != "POST"));
-    assert_eq!(following_state(&site, &agrees.actor).as_deref(), Some("accepted"));
+    assert!(
+        agrees
+            .received()
+            .iter()
+            .all(|r| r.path != path && r.method != "POST")
+    );
+    assert_eq!(
+        following_state(&site, &agrees.actor).as_deref(),
+        Some("accepted")
+    );
 }

@@ -75,7 +75,10 @@ impl SigPeer {
     fn start(ip: &str, accepts: Accepts) -> SigPeer {
         let python = peer_dir().join(".venv/bin/python");
         assert!(
-            python.is_file() && peer_dir().join("node_modules/@peertube/http-signature").is_dir(),
+            python.is_file()
+                && peer_dir()
+                    .join("node_modules/@peertube/http-signature")
+                    .is_dir(),
             "tests/peer/.venv or node_modules missing: run scripts/install-test-deps.sh first"
         );
         let listener = TcpListener::bind((ip, 0)).expect("bind");
@@ -150,7 +153,10 @@ async fn inbox(req: HttpRequest, body: web::Bytes, peer: web::Data<SigPeer>) -> 
                 );
                 (out[0]["ok"] == true, out.to_string())
             }
-            _ => (false, "a signature form this server does not read".to_string()),
+            _ => (
+                false,
+                "a signature form this server does not read".to_string(),
+            ),
         }
     })
     .await
@@ -197,7 +203,10 @@ async fn wait_done(site: &TestSite, host: &str, n: usize) -> Vec<(String, i64, O
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("deliveries to {host} never finished: {:?}", deliveries(site, host));
+    panic!(
+        "deliveries to {host} never finished: {:?}",
+        deliveries(site, host)
+    );
 }
 
 fn remembered(site: &TestSite, host: &str) -> Option<String> {
@@ -226,17 +235,25 @@ async fn a_401_gets_rfc9421_at_once_and_the_choice_survives_a_restart() {
     }
     let serve = site.spawn_serve(1).await;
     let (_, actor) = common::get_json(&site.url("/users/alice")).await;
-    let pem = actor["publicKey"]["publicKeyPem"].as_str().expect("pem").to_string();
+    let pem = actor["publicKey"]["publicKeyPem"]
+        .as_str()
+        .expect("pem")
+        .to_string();
     for p in [&strict, &classic] {
         *p.public_pem.lock().unwrap() = pem.clone();
     }
-    let inboxes = [format!("{}/inbox", strict.base), format!("{}/inbox", classic.base)];
+    let inboxes = [
+        format!("{}/inbox", strict.base),
+        format!("{}/inbox", classic.base),
+    ];
     hortus::delivery::enqueue(&site.db(), &activity(&site, 1), &inboxes).expect("enqueue");
 
     // The strict server: draft-cavage first (nothing known yet), 401, then RFC 9421, 202.
     let seen = strict.wait_for(2).await;
     assert_eq!(
-        seen.iter().map(|s| (s.rfc9421, s.answered)).collect::<Vec<_>>(),
+        seen.iter()
+            .map(|s| (s.rfc9421, s.answered))
+            .collect::<Vec<_>>(),
         vec![(false, 401), (true, 202)],
         "{seen:#?}\n{}",
         serve.log()
@@ -244,7 +261,12 @@ async fn a_401_gets_rfc9421_at_once_and_the_choice_survives_a_restart() {
     // The cavage-only server never sees RFC 9421.
     let seen = classic.wait_for(1).await;
     assert_eq!(seen.len(), 1);
-    assert_eq!((seen[0].rfc9421, seen[0].answered), (false, 202), "{}", seen[0].why);
+    assert_eq!(
+        (seen[0].rfc9421, seen[0].answered),
+        (false, 202),
+        "{}",
+        seen[0].why
+    );
     // One attempt, delivered: the 401 was no failure.
     assert_eq!(
         wait_done(&site, &strict.host, 1).await,

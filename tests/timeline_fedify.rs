@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
 use common::fedify::Fedify;
+use common::*;
 use serde_json::{Value, json};
 
 fn hortus_ok(dir: &Path, args: &[&str]) -> String {

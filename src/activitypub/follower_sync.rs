@@ -69,11 +69,13 @@ pub fn partial_collection(urls: &Urls, ids: &[String]) -> Value {
 /// Whether an activity is addressed to the owner's followers collection (`to`, `cc`, `bto`,
 /// `bcc`): only those deliveries carry the header (Mastodon sends it the same way).
 pub fn addressed_to_followers(activity: &Value, followers: &str) -> bool {
-    ["to", "cc", "bto", "bcc"].iter().any(|k| match &activity[*k] {
-        Value::String(s) => s == followers,
-        Value::Array(a) => a.iter().any(|v| v.as_str() == Some(followers)),
-        _ => false,
-    })
+    ["to", "cc", "bto", "bcc"]
+        .iter()
+        .any(|k| match &activity[*k] {
+            Value::String(s) => s == followers,
+            Value::Array(a) => a.iter().any(|v| v.as_str() == Some(followers)),
+            _ => false,
+        })
 }
 
 /// A `Collection-Synchronization` header a peer sent.
@@ -94,8 +96,12 @@ pub fn parse_header(value: &str) -> Result<SyncHeader, &'static str> {
     let mut rest = value.trim();
     while !rest.is_empty() {
         let (key, after) = rest.split_once('=').ok_or("a parameter without '='")?;
-        let after = after.strip_prefix('"').ok_or("a parameter value not quoted")?;
-        let (val, after) = after.split_once('"').ok_or("an unterminated quoted value")?;
+        let after = after
+            .strip_prefix('"')
+            .ok_or("a parameter value not quoted")?;
+        let (val, after) = after
+            .split_once('"')
+            .ok_or("an unterminated quoted value")?;
         if val.contains('\\') {
             return Err("an escaped quoted value");
         }
@@ -145,7 +151,10 @@ mod tests {
         let b = digest(["https://a.example/users/日本", "https://a.example/users/ä"]);
         assert_eq!(a, b);
         // x XOR x = 0: one id twice cancels out.
-        assert_eq!(digest(["https://a.example/u/1", "https://a.example/u/1"]), "0".repeat(64));
+        assert_eq!(
+            digest(["https://a.example/u/1", "https://a.example/u/1"]),
+            "0".repeat(64)
+        );
     }
 
     #[test]
@@ -172,9 +181,13 @@ mod tests {
             "",
             "collectionId=\"https://p.example/f\", url=\"https://p.example/s\"",
             &format!("collectionId=\"https://p.example/f\", url=\"javascript:x\", digest=\"{d}\""),
-            &format!("collectionId=\"https://p.example/f\", url=\"https://p.example/s\", digest=\"{d}0\""),
+            &format!(
+                "collectionId=\"https://p.example/f\", url=\"https://p.example/s\", digest=\"{d}0\""
+            ),
             &format!("url=\"https://p.example/s\", url=\"https://p.example/s\", digest=\"{d}\""),
-            &format!("collectionId=https://p.example/f, url=\"https://p.example/s\", digest=\"{d}\""),
+            &format!(
+                "collectionId=https://p.example/f, url=\"https://p.example/s\", digest=\"{d}\""
+            ),
             &"x".repeat(MAX_HEADER_LEN + 1),
         ] {
             assert!(parse_header(bad).is_err(), "{bad}");

@@ -432,7 +432,9 @@ impl Inner {
             .call(move |c| Ok::<_, DeliveryError>(super::signing::remember(c, &server, form)?))
             .await;
         match saved {
-            Ok(()) => tracing::info!(server = %host, form = ?form, "the server accepts the other signature form; remembered"),
+            Ok(()) => {
+                tracing::info!(server = %host, form = ?form, "the server accepts the other signature form; remembered")
+            }
             Err(e) => tracing::warn!(error = %e, "cannot remember a server's signature form"),
         }
     }
@@ -450,7 +452,9 @@ impl Inner {
             .db
             .call(move |c| Ok(crate::graph::followers::accepted_on_origin(c, &origin)?))
             .await
-            .map_err(|e: DeliveryError| tracing::warn!(error = %e, "cannot read followers for FEP-8fcf"))
+            .map_err(
+                |e: DeliveryError| tracing::warn!(error = %e, "cannot read followers for FEP-8fcf"),
+            )
             .ok()?;
         Some(sync::header(&self.urls, ids.iter().map(String::as_str)))
     }

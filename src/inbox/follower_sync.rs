@@ -70,7 +70,10 @@ fn admit(signer: &str, now: Instant) -> bool {
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    if seen.get(signer).is_some_and(|t| now.duration_since(*t) < MIN_INTERVAL) {
+    if seen
+        .get(signer)
+        .is_some_and(|t| now.duration_since(*t) < MIN_INTERVAL)
+    {
         return false;
     }
     if seen.len() >= LIMITER_CAP {
@@ -145,9 +148,15 @@ fn listed_ids<'a>(doc: &'a Value, url: &str) -> Result<Vec<&'a str>, String> {
         .or_else(|| doc["items"].as_array())
         .ok_or("the partial collection lists no items inline")?;
     if items.len() > MAX_ITEMS {
-        return Err(format!("the partial collection lists {} items", items.len()));
+        return Err(format!(
+            "the partial collection lists {} items",
+            items.len()
+        ));
     }
-    Ok(items.iter().filter_map(crate::activitypub::incoming::id_of).collect())
+    Ok(items
+        .iter()
+        .filter_map(crate::activitypub::incoming::id_of)
+        .collect())
 }
 
 async fn repair(
@@ -245,7 +254,10 @@ mod tests {
     fn one_check_per_signer_per_interval() {
         let t = Instant::now();
         assert!(admit("https://limiter.example/a", t));
-        assert!(!admit("https://limiter.example/a", t + Duration::from_secs(1)));
+        assert!(!admit(
+            "https://limiter.example/a",
+            t + Duration::from_secs(1)
+        ));
         assert!(admit("https://limiter.example/b", t));
         assert!(admit("https://limiter.example/a", t + MIN_INTERVAL));
     }

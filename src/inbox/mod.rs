@@ -69,7 +69,7 @@ pub fn acceptable_content_type(value: Option<&str>) -> bool {
 pub enum Received {
     /// An activity, acted on (or a duplicate, acknowledged), with the signer and its FEP-8fcf
     /// `Collection-Synchronization` header when it sent one ([`follower_sync::spawn`]).
-    Activity(Option<(RemoteActor, String)>),
+    Activity(Option<Box<(RemoteActor, String)>>),
     /// `hortus check`'s probe (see [`probe`]), with its nonce: no effect.
     Probe(String),
 }
@@ -89,7 +89,7 @@ pub async fn receive(
     let activity = Activity::parse(body)?;
     let sync = req
         .header("collection-synchronization")
-        .map(|h| (signer.clone(), h.into_owned()));
+        .map(|h| Box::new((signer.clone(), h.into_owned())));
     if activity.actor != signer.id {
         // A relayed or forwarded activity would need fetching back from its origin; Hortus
         // accepts only activities signed by their own actor.

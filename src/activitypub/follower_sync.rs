@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::AS_CONTEXT;
+use crate::db::Db;
+use crate::graph::followers;
 use crate::urls::Urls;
 
 /// A header longer than this is refused unread: three URLs and 64 hex digits fit many times.
@@ -76,6 +78,22 @@ pub fn addressed_to_followers(activity: &Value, followers: &str) -> bool {
             Value::Array(a) => a.iter().any(|v| v.as_str() == Some(followers)),
             _ => false,
         })
+}
+
+/// The header for one delivery (`body`, to `inbox`): `None` unless it is addressed to the
+/// owner's followers. The digest covers the followers on the inbox's server.
+pub async fn delivery_header(db: &Db, urls: &Urls, body: &str, inbox: &Url) -> Option<String> {
+    let activity: Value = serde_json::from_str(body).ok()?;
+    if !addressed_to_followers(&activity, &urls.followers()) {
+        return None;
+    }
+    let origin = origin_of(inbox)?;
+    let ids = db
+        .call(move |c| Ok::<_, crate::db::DbError>(followers::accepted_on_origin(c, &origin)?))
+        .await
+        .map_err(|e| tracing::warn!(error = %e, "cannot read the followers for FEP-8fcf"))
+        .ok()?;
+    Some(header(urls, ids.iter().map(String::as_str)))
 }
 
 /// A `Collection-Synchronization` header a peer sent.

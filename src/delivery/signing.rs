@@ -5,13 +5,51 @@
 //! as does Fedify.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use openssl::pkey::{PKey, Private};
 use rusqlite::{Connection, params};
 
+use super::DeliveryError;
 use crate::activitypub::CONTENT_TYPE;
+use crate::db::Db;
 use crate::httpsig::{self, SignError, SignatureForm};
+
+/// What the worker pool knows: read once at start, written through when a server's form is learnt
+/// (one pool per site delivers, so no other process writes the table meanwhile).
+pub struct Forms(Mutex<HashMap<String, SignatureForm>>);
+
+impl Forms {
+    pub async fn load(db: &Db) -> Result<Forms, DeliveryError> {
+        let known = db.call(|c| Ok::<_, DeliveryError>(remembered(c)?)).await?;
+        Ok(Forms(Mutex::new(known)))
+    }
+
+    /// The form to try first for `host`.
+    pub fn get(&self, host: &str) -> SignatureForm {
+        let known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        known.get(host).copied().unwrap_or(SignatureForm::Cavage)
+    }
+
+    /// `host` accepted `form` after a 401 to the other one.
+    pub async fn learn(&self, db: &Db, host: &str, form: SignatureForm) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(host.to_string(), form);
+        let server = host.to_string();
+        let saved = db
+            .call(move |c| Ok::<_, DeliveryError>(remember(c, &server, form)?))
+            .await;
+        match saved {
+            Ok(()) => {
+                tracing::info!(server = %host, form = name(form), "the server accepts the other signature form; remembered")
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot remember a server's signature form"),
+        }
+    }
+}
 
 /// The form to try after a 401 to `form`.
 pub fn other(form: SignatureForm) -> SignatureForm {

@@ -99,8 +99,8 @@ struct Inner {
     key: PKey<Private>,
     key_id: String,
     urls: crate::urls::Urls,
-    /// The signature form each server accepted, when not draft-cavage (`signing`).
-    forms: Mutex<HashMap<String, SignatureForm>>,
+    /// The signature form each server accepted, when not draft-cavage.
+    forms: super::signing::Forms,
     settings: Settings,
     clock: Arc<dyn Clock>,
     /// Names this pool's leases.
@@ -129,9 +129,7 @@ impl Deliverer {
             let owner = owner.clone();
             db.call(move |c| queue::recover_leases(c, &owner)).await?
         };
-        let forms = db
-            .call(|c| Ok::<_, DeliveryError>(super::signing::remembered(c)?))
-            .await?;
+        let forms = super::signing::Forms::load(&db).await?;
         if recovered > 0 {
             tracing::info!(
                 recovered,
@@ -147,7 +145,7 @@ impl Deliverer {
                 key: ctx.actor_key.private.clone(),
                 key_id: ctx.urls.actor_key(),
                 urls: ctx.urls.clone(),
-                forms: Mutex::new(forms),
+                forms,
                 settings,
                 clock,
                 owner,
@@ -297,8 +295,10 @@ impl Inner {
         {
             return (Verdict::Rejected, None, Some(refused.to_string()));
         }
-        let sync = self.follower_sync(c, &url).await;
-        let form = self.form_for(&c.host);
+        let sync =
+            crate::activitypub::follower_sync::delivery_header(&self.db, &self.urls, &c.body, &url)
+                .await;
+        let form = self.forms.get(&c.host);
         let first = self.post(c, &url, form, sync.as_deref(), now).await;
         if first.1 != Some(401) {
             return first;
@@ -309,7 +309,7 @@ impl Inner {
         let other = super::signing::other(form);
         let second = self.post(c, &url, other, sync.as_deref(), now).await;
         if second.0 == Verdict::Delivered {
-            self.learn_form(&c.host, other).await;
+            self.forms.learn(&self.db, &c.host, other).await;
         }
         second
     }
@@ -412,51 +412,6 @@ impl Inner {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
-    }
-}
-
-impl Inner {
-    fn form_for(&self, host: &str) -> SignatureForm {
-        let forms = self.forms.lock().unwrap_or_else(PoisonError::into_inner);
-        forms.get(host).copied().unwrap_or(SignatureForm::Cavage)
-    }
-
-    async fn learn_form(&self, host: &str, form: SignatureForm) {
-        self.forms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(host.to_string(), form);
-        let server = host.to_string();
-        let saved = self
-            .db
-            .call(move |c| Ok::<_, DeliveryError>(super::signing::remember(c, &server, form)?))
-            .await;
-        match saved {
-            Ok(()) => {
-                tracing::info!(server = %host, form = ?form, "the server accepts the other signature form; remembered")
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot remember a server's signature form"),
-        }
-    }
-
-    /// FEP-8fcf's `Collection-Synchronization` for a delivery addressed to the owner's
-    /// followers: the digest of the followers on the inbox's server.
-    async fn follower_sync(&self, c: &Claimed, url: &url::Url) -> Option<String> {
-        use crate::activitypub::follower_sync as sync;
-        let activity: serde_json::Value = serde_json::from_str(&c.body).ok()?;
-        if !sync::addressed_to_followers(&activity, &self.urls.followers()) {
-            return None;
-        }
-        let origin = sync::origin_of(url)?;
-        let ids = self
-            .db
-            .call(move |c| Ok(crate::graph::followers::accepted_on_origin(c, &origin)?))
-            .await
-            .map_err(
-                |e: DeliveryError| tracing::warn!(error = %e, "cannot read followers for FEP-8fcf"),
-            )
-            .ok()?;
-        Some(sync::header(&self.urls, ids.iter().map(String::as_str)))
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use url::Url;
 
 /// A remote actor as cached in `remote_actors`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteActor {
     pub id: String,
     pub host: String,
@@ -182,4 +182,18 @@ pub fn with_document(
 /// Drops an actor from the cache (it deleted itself). Returns the rows removed.
 pub fn forget(conn: &Connection, id: &str) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM remote_actors WHERE id = ?1", [id])
+}
+
+/// The `followers` collection a cached actor document names, if it names one as a string.
+pub fn followers_collection(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT json_extract(raw, '$.followers') FROM remote_actors WHERE id = ?1 AND json_valid(raw)",
+        [id],
+        |r| r.get::<_, Option<rusqlite::types::Value>>(0),
+    )
+    .optional()
+    .map(|v| match v.flatten() {
+        Some(rusqlite::types::Value::Text(s)) => Some(s),
+        _ => None,
+    })
 }

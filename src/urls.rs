@@ -56,6 +56,10 @@ impl Urls {
     pub fn followers(&self) -> String {
         format!("{}/followers", self.actor())
     }
+    /// FEP-8fcf's partial followers collection (`activitypub::follower_sync`).
+    pub fn followers_synchronization(&self) -> String {
+        format!("{}/followers_synchronization", self.actor())
+    }
     pub fn following(&self) -> String {
         format!("{}/following", self.actor())
     }

@@ -3,6 +3,7 @@
 
 pub mod block;
 pub mod fetch;
+pub mod follower_sync;
 pub mod incoming;
 pub mod public_keys;
 pub mod quote;

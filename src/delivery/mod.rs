@@ -19,6 +19,7 @@ mod error;
 pub mod fanout;
 pub mod queue;
 pub mod schedule;
+pub mod signing;
 pub mod status;
 mod wake;
 pub mod worker;

@@ -27,6 +27,7 @@ use crate::config::FederationConfig;
 use crate::context::Context;
 use crate::db::Db;
 use crate::federation::{self, PolicyHandle};
+use crate::httpsig::SignatureForm;
 
 /// The lock file beside the database that marks a live worker pool.
 pub const LOCK_FILE: &str = "hortus.delivery.lock";
@@ -97,6 +98,9 @@ struct Inner {
     federation: FederationConfig,
     key: PKey<Private>,
     key_id: String,
+    urls: crate::urls::Urls,
+    /// The signature form each server accepted, when not draft-cavage.
+    forms: super::signing::Forms,
     settings: Settings,
     clock: Arc<dyn Clock>,
     /// Names this pool's leases.
@@ -125,6 +129,7 @@ impl Deliverer {
             let owner = owner.clone();
             db.call(move |c| queue::recover_leases(c, &owner)).await?
         };
+        let forms = super::signing::Forms::load(&db).await?;
         if recovered > 0 {
             tracing::info!(
                 recovered,
@@ -139,6 +144,8 @@ impl Deliverer {
                 federation: ctx.config.federation.clone(),
                 key: ctx.actor_key.private.clone(),
                 key_id: ctx.urls.actor_key(),
+                urls: ctx.urls.clone(),
+                forms,
                 settings,
                 clock,
                 owner,
@@ -288,17 +295,48 @@ impl Inner {
         {
             return (Verdict::Rejected, None, Some(refused.to_string()));
         }
-        let signed = match self.sign(&url, &c.body).await {
+        let sync =
+            crate::activitypub::follower_sync::delivery_header(&self.db, &self.urls, &c.body, &url)
+                .await;
+        let form = self.forms.get(&c.host);
+        let first = self.post(c, &url, form, sync.as_deref(), now).await;
+        if first.1 != Some(401) {
+            return first;
+        }
+        // A 401 may mean "not this signature form" (PROTOCOL.md §3): the other form goes at
+        // once, in this same attempt, and only its answer is recorded. Accepted, it is
+        // remembered for the server, in the database.
+        let other = super::signing::other(form);
+        let second = self.post(c, &url, other, sync.as_deref(), now).await;
+        if second.0 == Verdict::Delivered {
+            self.forms.learn(&self.db, &c.host, other).await;
+        }
+        second
+    }
+
+    /// One signed POST in `form`, with FEP-8fcf's header when there is one.
+    async fn post(
+        &self,
+        c: &Claimed,
+        url: &url::Url,
+        form: SignatureForm,
+        sync: Option<&str>,
+        now: SystemTime,
+    ) -> (Verdict, Option<u16>, Option<String>) {
+        let signed = match self.sign(form, url, &c.body).await {
             Ok(h) => h,
             Err(e) => return (Verdict::Rejected, None, Some(format!("cannot sign: {e}"))),
         };
         let mut request = self
             .http
-            .post(url)
+            .post(url.clone())
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .body(c.body.clone());
         for (name, value) in signed {
             request = request.header(name, value);
+        }
+        if let Some(sync) = sync {
+            request = request.header("Collection-Synchronization", sync);
         }
         match request.send().await {
             Ok(resp) => {
@@ -348,7 +386,12 @@ impl Inner {
     /// core at a time (in arrival order): the async threads stay free to move requests that are
     /// already signed, and the first delivery of a big fan-out leaves after one signature, not
     /// after the whole batch.
-    async fn sign(&self, url: &url::Url, body: &str) -> Result<Vec<(String, String)>, String> {
+    async fn sign(
+        &self,
+        form: SignatureForm,
+        url: &url::Url,
+        body: &str,
+    ) -> Result<Vec<(String, String)>, String> {
         let _permit = self.signers.acquire().await.map_err(|e| e.to_string())?;
         let (url, body, key_id, key) = (
             url.clone(),
@@ -357,10 +400,10 @@ impl Inner {
             self.key.clone(),
         );
         tokio::task::spawn_blocking(move || {
-            crate::httpsig::sign_post(
+            super::signing::sign_post(
+                form,
                 &url,
                 body.as_bytes(),
-                CONTENT_TYPE,
                 &key_id,
                 &key,
                 SystemTime::now(),

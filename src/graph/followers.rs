@@ -200,3 +200,15 @@ pub fn active_with_hosts(
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect()
 }
+
+/// Accepted followers whose id starts with `origin` and a `/` (`https://host[:port]`): the
+/// followers on one server, for FEP-8fcf's digest and partial collection. Compared with substr,
+/// not LIKE: a host's `_` is not a wildcard.
+pub fn accepted_on_origin(conn: &Connection, origin: &str) -> rusqlite::Result<Vec<String>> {
+    let prefix = format!("{origin}/");
+    let mut stmt = conn.prepare_cached(
+        "SELECT actor_id FROM followers WHERE state = 'accepted'
+             AND substr(actor_id, 1, length(?1)) = ?1 ORDER BY created_at, actor_id",
+    )?;
+    stmt.query_map([prefix], |r| r.get(0))?.collect()
+}

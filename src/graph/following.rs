@@ -98,3 +98,13 @@ pub fn is_accepted(conn: &Connection, actor_id: &str) -> rusqlite::Result<bool> 
         .query_row([actor_id], |r| r.get::<_, i64>(0))
         .map(|n| n > 0)
 }
+
+/// The state of the owner's Follow of `actor_id` (`pending`, `accepted`, `rejected`), if any.
+pub fn state_of(conn: &Connection, actor_id: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT state FROM following WHERE actor_id = ?1",
+        [actor_id],
+        |r| r.get(0),
+    )
+    .optional()
+}

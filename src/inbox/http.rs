@@ -90,8 +90,12 @@ async fn inbox(
         }
     };
     match outcome {
-        Ok(super::Received::Activity) => {
+        Ok(super::Received::Activity(sync)) => {
             crate::metrics::inbox("accepted", "");
+            if let Some(sync) = sync {
+                let (signer, header) = *sync;
+                super::follower_sync::spawn(ctx.get_ref().clone(), signer, header);
+            }
             HttpResponse::Accepted().finish()
         }
         Ok(super::Received::Probe(nonce)) => {

@@ -12,6 +12,7 @@
 //! Verification happens at arrival, never in a worker: Threads' signatures expire in minutes.
 
 pub mod effects;
+pub mod follower_sync;
 pub mod http;
 pub mod probe;
 
@@ -66,8 +67,9 @@ pub fn acceptable_content_type(value: Option<&str>) -> bool {
 /// What a request that passed every check was.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
-    /// An activity, acted on (or a duplicate, acknowledged).
-    Activity,
+    /// An activity, acted on (or a duplicate, acknowledged), with the signer and its FEP-8fcf
+    /// `Collection-Synchronization` header when it sent one ([`follower_sync::spawn`]).
+    Activity(Option<Box<(RemoteActor, String)>>),
     /// `hortus check`'s probe (see [`probe`]), with its nonce: no effect.
     Probe(String),
 }
@@ -85,6 +87,9 @@ pub async fn receive(
         return Ok(Received::Probe(nonce));
     }
     let activity = Activity::parse(body)?;
+    let sync = req
+        .header("collection-synchronization")
+        .map(|h| Box::new((signer.clone(), h.into_owned())));
     if activity.actor != signer.id {
         // A relayed or forwarded activity would need fetching back from its origin; Hortus
         // accepts only activities signed by their own actor.
@@ -118,7 +123,7 @@ pub async fn receive(
     // idempotent and answers with a fresh Accept, so it is never swallowed as a duplicate.
     if !first_time && activity.kind != "Follow" {
         tracing::debug!(id = %activity.id, "duplicate activity ignored");
-        return Ok(Received::Activity);
+        return Ok(Received::Activity(sync));
     }
     let result = effects::apply(ctx, &activity, &signer).await;
     if result.is_err() {
@@ -129,7 +134,7 @@ pub async fn receive(
             .call(move |c| c.execute(FORGET_SEEN, [id]).map_err(InboxError::from))
             .await;
     }
-    result.map(|()| Received::Activity)
+    result.map(|()| Received::Activity(sync))
 }
 
 /// Each activity id is processed once (primary key of inbox_seen).

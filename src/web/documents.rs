@@ -27,6 +27,15 @@ pub(super) async fn signed_fetch_gate(
     if !state.config.federation.signed_fetch {
         return None;
     }
+    signed_by(req, state, knocks).await.err()
+}
+
+/// The verified signer of a GET, or the refusal to answer (401, or 403 from a refused server).
+async fn signed_by(
+    req: &HttpRequest,
+    state: &AppState,
+    knocks: &KnockLimiter,
+) -> Result<crate::activitypub::fetch::RemoteActor, HttpResponse> {
     let headers = crate::inbox::http::header_pairs(req);
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let parts = crate::httpsig::RequestParts {
@@ -37,7 +46,7 @@ pub(super) async fn signed_fetch_gate(
     };
     let peer = req.peer_addr().map(|a| a.ip());
     match crate::inbox::verify_request(state, knocks, &parts, peer).await {
-        Ok(_) => None,
+        Ok(signer) => Ok(signer),
         Err(e) => {
             let key_id = crate::httpsig::signature_key_id(&parts).ok();
             crate::activitypub::refusal::log(&e, key_id.as_ref().map(|p| p.key_id()));
@@ -47,12 +56,10 @@ pub(super) async fn signed_fetch_gate(
                 crate::inbox::http::record_refusal(state, pending.key_id(), &[], &e).await;
             }
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-            Some(
-                HttpResponse::build(status)
-                    .insert_header((header::VARY, "Accept, Signature"))
-                    .content_type("text/plain; charset=utf-8")
-                    .body(e.to_string()),
-            )
+            Err(HttpResponse::build(status)
+                .insert_header((header::VARY, "Accept, Signature"))
+                .content_type("text/plain; charset=utf-8")
+                .body(e.to_string()))
         }
     }
 }
@@ -229,4 +236,40 @@ pub(super) async fn collection_page(
             items,
         ),
     ))
+}
+
+/// FEP-8fcf's partial followers collection: the owner's accepted followers on the signer's
+/// server, and only there. Always signed, whatever `signed_fetch` says: it is meant for one
+/// server, and answering it unsigned would tell anyone who follows the owner from where.
+pub(super) async fn followers_synchronization(
+    req: HttpRequest,
+    state: State,
+    knocks: Knocks,
+    path: web::Path<String>,
+) -> WebResult {
+    if !is_owner(&state, &path) {
+        return not_found_for(&req, &state);
+    }
+    let signer = match signed_by(&req, &state, &knocks).await {
+        Ok(signer) => signer,
+        Err(refusal) => return Ok(refusal),
+    };
+    let Some(origin) = url::Url::parse(&signer.id)
+        .ok()
+        .and_then(|u| ap::follower_sync::origin_of(&u))
+    else {
+        return not_found_for(&req, &state);
+    };
+    let ids = state
+        .db
+        .read(move |c| graph::followers::accepted_on_origin(c, &origin).map_err(WebError::from))
+        .await?;
+    let doc = ap::follower_sync::partial_collection(&state.urls, &ids);
+    let mut resp = activity_json(StatusCode::OK, &doc);
+    // One answer per asking server: no shared cache may keep it.
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("private, no-store"),
+    );
+    Ok(resp)
 }

@@ -25,7 +25,9 @@ pub use respond::{activity_json, not_found_page, wants_activity_json};
 pub use state::{AppState, WebError};
 
 use assets::static_file;
-use documents::{actor, collection, collection_page, instance_actor, instance_outbox};
+use documents::{
+    actor, collection, collection_page, followers_synchronization, instance_actor, instance_outbox,
+};
 use pages::{children, feed, home, home_page, post, privacy, tag, tag_page};
 use respond::read;
 use wellknown::{host_meta, nodeinfo, nodeinfo_links, profile_redirect, robots, webfinger};
@@ -42,6 +44,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/privacy", read().to(privacy))
         .route("/children", read().to(children))
         .route("/users/{name}", read().to(actor))
+        .route(
+            "/users/{name}/followers_synchronization",
+            read().to(followers_synchronization),
+        )
         .route("/users/{name}/{collection}", read().to(collection))
         .route(
             "/users/{name}/{collection}/page/{n}",

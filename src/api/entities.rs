@@ -157,10 +157,13 @@ pub fn status(
             media_attachment(state, &id, a)
         })
         .collect();
-    let reply_to = post
-        .in_reply_to
-        .as_deref()
-        .and_then(|url| own_post_id(conn, state, url).ok().flatten());
+    let reply_to: Option<(i64, String)> = match post.in_reply_to.as_deref() {
+        Some(url) => match own_post_id(conn, state, url)? {
+            Some(id) => Some((id, OWNER_ID.to_string())),
+            None => super::remote_status::known(conn, url)?.map(|(s, a)| (s, a.to_string())),
+        },
+        None => None,
+    };
     Ok(json!({
         "id": post.id.to_string(),
         "uri": state.urls.post_object(&post.slug),
@@ -173,8 +176,8 @@ pub fn status(
         "sensitive": post.sensitive || post.summary.is_some(),
         "spoiler_text": post.summary.clone().unwrap_or_default(),
         "language": post.language,
-        "in_reply_to_id": reply_to.map(|id| id.to_string()),
-        "in_reply_to_account_id": reply_to.map(|_| OWNER_ID),
+        "in_reply_to_id": reply_to.as_ref().map(|(id, _)| id.to_string()),
+        "in_reply_to_account_id": reply_to.map(|(_, account)| account),
         "media_attachments": media,
         "mentions": post.mentions.iter().map(|m| json!({
             "id": m.actor.clone().unwrap_or_else(|| m.href.clone()),

@@ -1,7 +1,8 @@
 //! Notifications and follow requests from what Hortus already stores: the followers, pending
 //! follows, likes and boosts `hortus inbox` lists (`conversation::notifications`), with ids of
 //! their own (`api_notifications`, given oldest first, so newer means larger) and dismissals.
-//! Mentions, replies and quotes need remote statuses, which arrive with the timeline.
+//! Replies and mentions are `mention`, quotes `quote`, their status the remote post
+//! (`remote_status`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use rusqlite::{Connection, params};
@@ -43,6 +44,8 @@ fn mastodon_type(kind: &str) -> Option<&'static str> {
         "follow_request" => "follow_request",
         "like" => "favourite",
         "boost" => "reblog",
+        "reply" | "mention" => "mention",
+        "quote" => "quote",
         _ => return None,
     })
 }
@@ -54,6 +57,8 @@ struct Item {
     at: String,
     actor: String,
     post: Option<String>,
+    /// The remote post of a mention or quote.
+    object: Option<String>,
 }
 
 fn items(conn: &Connection, state: &AppState) -> Result<Vec<Item>, ApiError> {
@@ -65,7 +70,15 @@ fn items(conn: &Connection, state: &AppState) -> Result<Vec<Item>, ApiError> {
         let Some(kind) = mastodon_type(&n.kind) else {
             continue;
         };
-        let key = format!("{kind}\n{}\n{}", n.actor, n.post.as_deref().unwrap_or(""));
+        let mut key = format!("{kind}\n{}\n{}", n.actor, n.post.as_deref().unwrap_or(""));
+        // One account may answer or quote the same post many times: one notification each.
+        let object = matches!(kind, "mention" | "quote")
+            .then(|| n.object.clone())
+            .flatten();
+        if let Some(o) = &object {
+            key.push('\n');
+            key.push_str(o);
+        }
         conn.execute(
             "INSERT INTO api_notifications (key) VALUES (?1) ON CONFLICT (key) DO NOTHING",
             [&key],
@@ -82,6 +95,7 @@ fn items(conn: &Connection, state: &AppState) -> Result<Vec<Item>, ApiError> {
                 at: n.at.clone(),
                 actor: n.actor.clone(),
                 post: n.post.clone(),
+                object,
             });
         }
     }
@@ -120,12 +134,18 @@ fn render(
     let Some(account) = remote::account(conn, account_id, &item.actor)? else {
         return Ok(None);
     };
-    let status = match &item.post {
-        Some(slug) => match crate::posts::by_slug(conn, slug)?.filter(|p| p.deleted_at.is_none()) {
-            Some(post) => entities::status(conn, state, &post, owner)?,
+    let status = match (&item.object, &item.post) {
+        (Some(note), _) => match super::remote_status::status(conn, state, note)? {
+            Some(status) => status,
             None => return Ok(None),
         },
-        None => Value::Null,
+        (None, Some(slug)) => {
+            match crate::posts::by_slug(conn, slug)?.filter(|p| p.deleted_at.is_none()) {
+                Some(post) => entities::status(conn, state, &post, owner)?,
+                None => return Ok(None),
+            }
+        }
+        (None, None) => Value::Null,
     };
     Ok(Some(json!({
         "id": item.id.to_string(),

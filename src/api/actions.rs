@@ -15,6 +15,7 @@ use super::form::params;
 use super::paging;
 use super::remote_status::{self, Named};
 use crate::timeline::act::{self, ActError, Action};
+use crate::timeline::store::{self, ActionKind};
 use crate::web::AppState;
 
 type State = web::Data<std::sync::Arc<AppState>>;
@@ -39,11 +40,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
     cfg.route(
         "/v1/bookmarks",
-        web::get().to(|r, s| listed(r, s, "bookmark", "read:bookmarks")),
+        web::get().to(|r, s| listed(r, s, ActionKind::Bookmark, "read:bookmarks")),
     )
     .route(
         "/v1/favourites",
-        web::get().to(|r, s| listed(r, s, "like", "read:favourites")),
+        web::get().to(|r, s| listed(r, s, ActionKind::Like, "read:favourites")),
     )
     .route(
         "/v1/statuses/{id}/favourited_by",
@@ -82,7 +83,7 @@ fn render(conn: &Connection, state: &AppState, what: &Named) -> rusqlite::Result
             }
         }
         Named::Remote(note) => remote_status::status(conn, state, note),
-        Named::Boost(e) => match remote_status::boost_entry(conn, *e)? {
+        Named::Boost(e) => match crate::timeline::store::boost_entry(conn, *e)? {
             Some((booster, at, note)) => {
                 remote_status::boost(conn, state, *e, &booster, &at, &note)
             }
@@ -122,7 +123,9 @@ async fn act_on(
         Named::Remote(note) => note,
         Named::Boost(e) => state
             .db
-            .read(move |c| -> Result<_, ApiError> { Ok(remote_status::boost_entry(c, e)?) })
+            .read(move |c| -> Result<_, ApiError> {
+                Ok(crate::timeline::store::boost_entry(c, e)?)
+            })
             .await?
             .map(|(_, _, note)| note)
             .ok_or_else(not_found)?,
@@ -143,7 +146,7 @@ async fn act_on(
 async fn listed(
     req: HttpRequest,
     state: State,
-    kind: &'static str,
+    kind: ActionKind,
     scope: &'static str,
 ) -> ApiResult {
     auth::owner(&req, &state, scope).await?;
@@ -155,40 +158,27 @@ async fn listed(
         .call(move |conn| -> Result<Vec<(i64, Value)>, ApiError> {
             // The action of a status id: where a page starts or ends.
             let bound = |id: Option<i64>| -> rusqlite::Result<Option<(String, String)>> {
-                let Some(Named::Remote(note)) = id.map(|i| remote_status::named(conn, i)).transpose()?.flatten() else {
+                let Some(Named::Remote(note)) = id
+                    .map(|i| remote_status::named(conn, i))
+                    .transpose()?
+                    .flatten()
+                else {
                     return Ok(None);
                 };
-                use rusqlite::OptionalExtension as _;
-                conn.query_row(
-                    "SELECT created_at, object_id FROM timeline_actions WHERE kind = ?1 AND object_id = ?2",
-                    [kind, note.as_str()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
+                Ok(store::action_at(conn, kind, &note)?.map(|at| (at, note)))
             };
             let older = bound(page.max_id)?;
             let newer = bound(page.min_id.or(page.since_id))?;
-            let notes: Vec<String> = conn
-                .prepare_cached(
-                    "SELECT t.object_id FROM timeline_actions t
-                     JOIN remote_notes n ON n.id = t.object_id AND n.deleted_at IS NULL
-                     WHERE t.kind = ?1
-                       AND (?2 IS NULL OR (t.created_at, t.object_id) < (?2, ?3))
-                       AND (?4 IS NULL OR (t.created_at, t.object_id) > (?4, ?5))
-                     ORDER BY t.created_at DESC, t.object_id DESC LIMIT ?6",
-                )?
-                .query_map(
-                    params![
-                        kind,
-                        older.as_ref().map(|o| &o.0),
-                        older.as_ref().map(|o| &o.1),
-                        newer.as_ref().map(|o| &o.0),
-                        newer.as_ref().map(|o| &o.1),
-                        page.limit
-                    ],
-                    |r| r.get(0),
-                )?
-                .collect::<rusqlite::Result<_>>()?;
+            let pair =
+                |b: &Option<(String, String)>| b.as_ref().map(|(a, n)| (a.clone(), n.clone()));
+            let (older, newer) = (pair(&older), pair(&newer));
+            let notes = store::acted_page(
+                conn,
+                kind,
+                older.as_ref().map(|(a, n)| (a.as_str(), n.as_str())),
+                newer.as_ref().map(|(a, n)| (a.as_str(), n.as_str())),
+                page.limit,
+            )?;
             let mut out = Vec::new();
             for note in notes {
                 if let Some(v) = remote_status::status(conn, &s, &note)? {
@@ -266,7 +256,7 @@ async fn context(req: HttpRequest, id: web::Path<String>, state: State) -> ApiRe
             .call(move |conn| -> Result<Value, ApiError> {
                 let silenced = crate::graph::accounts::silenced(conn)?;
                 let what = match what {
-                    Named::Boost(e) => match remote_status::boost_entry(conn, e)? {
+                    Named::Boost(e) => match crate::timeline::store::boost_entry(conn, e)? {
                         Some((_, _, note)) => Named::Remote(note),
                         None => return Err(not_found()),
                     },

@@ -29,16 +29,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The timeline entry a status id stands for: a boost's own entry, or a post's entry.
 fn entry_of(conn: &Connection, id: i64) -> rusqlite::Result<Option<i64>> {
-    use rusqlite::OptionalExtension as _;
     match remote_status::named(conn, id)? {
         Some(Named::Boost(e)) => Ok(Some(e)),
-        Some(Named::Remote(note)) => conn
-            .query_row(
-                "SELECT id FROM timeline_entries WHERE kind = 'post' AND note_id = ?1",
-                [note],
-                |r| r.get(0),
-            )
-            .optional(),
+        Some(Named::Remote(note)) => store::post_entry(conn, &note),
         _ => Ok(None),
     }
 }
@@ -52,7 +45,7 @@ pub fn entry_status(
 ) -> rusqlite::Result<Option<Value>> {
     e.post.as_ref().map_or(Ok(None), |_| match &e.booster {
         None => remote_status::status(conn, state, &e.object_id),
-        Some(booster) => match remote_status::boost_entry(conn, e.id)? {
+        Some(booster) => match store::boost_entry(conn, e.id)? {
             Some((_, at, note)) => remote_status::boost(conn, state, e.id, &booster.id, &at, &note),
             None => Ok(None),
         },

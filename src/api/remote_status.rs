@@ -10,7 +10,7 @@
 //! Everything here came from a peer and was sanitised when stored (`conversation`): content is
 //! the stored HTML, names pass through `remote::account`.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Value, json};
 
 use super::entities::{OWNER_ID, own_post_id};
@@ -144,8 +144,7 @@ pub fn status(
     let row = conn
         .prepare_cached(
             "SELECT actor_id, in_reply_to, visibility, url, summary, content_html, attachments,
-                    poll, published, updated, replies_count, likes_count, boosts_count,
-                    (SELECT group_concat(t.kind) FROM timeline_actions t WHERE t.object_id = n.id)
+                    poll, published, updated, replies_count, likes_count, boosts_count
              FROM remote_notes n WHERE id = ?1 AND deleted_at IS NULL AND hidden = 0",
         )?
         .query_row([note_id], |r| {
@@ -161,7 +160,6 @@ pub fn status(
                 r.get::<_, String>(8)?,
                 r.get::<_, Option<String>>(9)?,
                 [r.get::<_, Option<i64>>(10)?, r.get(11)?, r.get(12)?],
-                r.get::<_, Option<String>>(13)?.unwrap_or_default(),
             ))
         })
         .optional()?;
@@ -177,7 +175,6 @@ pub fn status(
         published,
         updated,
         counts,
-        mine,
     )) = row
     else {
         return Ok(None);
@@ -191,7 +188,8 @@ pub fn status(
     let poll_v = p
         .and_then(|p| serde_json::from_str::<Poll>(&p).ok())
         .map(|p| poll(&p, id));
-    let mine: Vec<&str> = mine.split(',').collect();
+    let mine = crate::timeline::store::actions_on(conn, note_id)?;
+    let did = |kind: &str| mine.iter().any(|m| m == kind);
     let [replies, likes, boosts] = counts;
     Ok(Some(json!({
         "id": id.to_string(),
@@ -217,9 +215,9 @@ pub fn status(
         "poll": poll_v,
         "card": null,
         "application": null,
-        "favourited": mine.contains(&"like"),
-        "reblogged": mine.contains(&"boost"),
-        "bookmarked": mine.contains(&"bookmark"),
+        "favourited": did("like"),
+        "reblogged": did("boost"),
+        "bookmarked": did("bookmark"),
         "muted": false,
         "pinned": false,
         "filtered": [],
@@ -257,32 +255,4 @@ pub fn boost(
         "bookmarked": inner["bookmarked"], "muted": false, "pinned": false, "filtered": [],
         "reblog": inner,
     })))
-}
-
-/// The home timeline entry a boost id names: (booster, received at, the post's id).
-pub fn boost_entry(
-    conn: &Connection,
-    entry_id: i64,
-) -> rusqlite::Result<Option<(String, String, String)>> {
-    conn.query_row(
-        "SELECT booster_id, created_at, note_id FROM timeline_entries
-         WHERE id = ?1 AND kind = 'boost' AND note_id IS NOT NULL",
-        params![entry_id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )
-    .optional()
-}
-
-/// The status id and author's account id of a remote post that already has ids (read only,
-/// for the owner's posts that answer it: the app that wrote the answer gave the id).
-pub fn known(conn: &Connection, note_id: &str) -> rusqlite::Result<Option<(i64, i64)>> {
-    conn.query_row(
-        "SELECT s.id, a.id FROM api_statuses s
-         JOIN remote_notes n ON n.id = s.note_id
-         JOIN api_accounts a ON a.actor_id = n.actor_id
-         WHERE s.note_id = ?1",
-        [note_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
 }

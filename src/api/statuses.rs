@@ -90,7 +90,7 @@ async fn status_uri(state: &AppState, id: &str) -> Result<String, ApiError> {
             let note = match super::remote_status::named(conn, n)? {
                 Some(super::remote_status::Named::Remote(note)) => Some(note),
                 Some(super::remote_status::Named::Boost(e)) => {
-                    super::remote_status::boost_entry(conn, e)?.map(|(_, _, note)| note)
+                    crate::timeline::store::boost_entry(conn, e)?.map(|(_, _, note)| note)
                 }
                 _ => None,
             };

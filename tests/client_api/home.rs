@@ -279,3 +279,182 @@ async fn masto_reads_home_favourites_reblogs_bookmarks_answers_mutes_and_blocks(
     })
     .await;
 }
+
+/// The `next` or `prev` URL of a `Link` header.
+fn link(resp: &reqwest::Response, rel: &str) -> Option<String> {
+    let header = resp.headers().get("link")?.to_str().ok()?;
+    header.split(", ").find_map(|part| {
+        let (url, r) = part.split_once("; ")?;
+        (r == format!("rel=\"{rel}\""))
+            .then(|| url.trim_matches(|c| c == '<' || c == '>').to_string())
+    })
+}
+
+async fn page(http: &reqwest::Client, url: &str, token: &str) -> (Vec<Value>, reqwest::Response) {
+    let resp = http
+        .get(url)
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{url}");
+    let body = resp.bytes().await.unwrap();
+    // The headers are read again from a second request: reqwest consumes the response.
+    let again = http
+        .get(url)
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    (serde_json::from_slice(&body).unwrap(), again)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_timeline_pages_by_link_shows_boosts_as_reblogs_and_lists_who_liked_a_post() {
+    let mut site = TestSite::federating("127.0.13.113");
+    let bob = Peer::start("127.0.13.114", false); // followed
+    let carol = Peer::start("127.0.13.115", false); // allowed, not followed: bob boosts her
+    site.allow(&bob.host);
+    site.allow(&carol.host);
+    set_password(&site);
+    let state = site.start().await;
+    hortus::owner::follow(&state, &bob.actor)
+        .await
+        .expect("follow");
+    let follow = bob.wait_for_activity("Follow").await;
+    send(&bob, &site, &bob.activity("Accept", follow)).await;
+    let note = |peer: &Peer, n: &str, text: &str| {
+        json!({
+            "id": format!("{}/notes/{n}", peer.base), "type": "Note",
+            "attributedTo": peer.actor, "content": format!("<p>{text}</p>"), "to": [PUBLIC],
+            "published": "2026-11-20T10:00:00Z",
+        })
+    };
+    let a = note(&bob, "a", "一つ目 — الأول");
+    let c = note(&carol, "c", "carol の庭 ✨ — حديقة");
+    let b = note(&bob, "b", "三つ目 🌼 — الثالث");
+    carol
+        .documents
+        .lock()
+        .unwrap()
+        .insert("/notes/c".into(), c.clone());
+    send(&bob, &site, &bob.activity("Create", a.clone())).await;
+    send(&bob, &site, &bob.activity("Announce", c["id"].clone())).await;
+    send(&bob, &site, &bob.activity("Create", b.clone())).await;
+
+    let http = common::client();
+    let app = register(&http, &site.base, "read write").await;
+    let token = sign_in(&http, &site.base, &app, "read write").await;
+
+    // One per page, newest first, by the Link header: b, the boost of c (by bob), a, nothing.
+    let mut url = format!("{}/api/v1/timelines/home?limit=1", site.base);
+    let mut seen = Vec::new();
+    let mut pages = Vec::new();
+    loop {
+        let (items, resp) = page(&http, &url, &token).await;
+        if items.is_empty() {
+            break;
+        }
+        assert_eq!(items.len(), 1);
+        seen.push(items[0].clone());
+        pages.push(link(&resp, "prev").expect("prev"));
+        url = link(&resp, "next").expect("next");
+        assert!(seen.len() <= 3, "{seen:#?}");
+    }
+    assert_eq!(seen.len(), 3, "{seen:#?}");
+    assert_eq!(seen[0]["uri"], b["id"]);
+    assert_eq!(seen[1]["reblog"]["uri"], c["id"]);
+    assert!(
+        seen[1]["reblog"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("carol の庭 ✨")
+    );
+    assert_eq!(seen[1]["account"]["uri"], bob.actor.as_str());
+    assert_eq!(seen[1]["reblog"]["account"]["uri"], carol.actor.as_str());
+    assert_eq!(seen[2]["uri"], a["id"]);
+    // `prev` of the last page (min_id = a) is the page just above it: the boost.
+    let (above, _) = page(&http, &pages[2], &token).await;
+    assert_eq!(above.len(), 1);
+    assert_eq!(above[0]["id"], seen[1]["id"]);
+    // since_id = a: everything newer, newest first.
+    let (newer, _) = page(
+        &http,
+        &format!(
+            "{}/api/v1/timelines/home?since_id={}",
+            site.base,
+            seen[2]["id"].as_str().unwrap()
+        ),
+        &token,
+    )
+    .await;
+    let ids: Vec<&Value> = newer.iter().map(|s| &s["id"]).collect();
+    assert_eq!(ids, [&seen[0]["id"], &seen[1]["id"]]);
+    // The boost and the boosted post by id.
+    let boost: Value = http
+        .get(format!(
+            "{}/api/v1/statuses/{}",
+            site.base,
+            seen[1]["id"].as_str().unwrap()
+        ))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(boost["reblog"]["uri"], c["id"], "{boost:#}");
+    let one: Value = http
+        .get(format!(
+            "{}/api/v1/statuses/{}",
+            site.base,
+            seen[1]["reblog"]["id"].as_str().unwrap()
+        ))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["uri"], c["id"]);
+
+    // The owner posts from the app; bob likes it: favourited_by names bob, reblogged_by no one.
+    let mine: Value = http
+        .post(format!("{}/api/v1/statuses", site.base))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"status": "庭の朝 🌅 — صباح الحديقة"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let like = json!({
+        "id": format!("{}/likes/1", bob.base), "type": "Like", "actor": bob.actor,
+        "object": mine["uri"],
+    });
+    send(&bob, &site, &like).await;
+    let by = |what: &str| {
+        let url = format!(
+            "{}/api/v1/statuses/{}/{what}",
+            site.base,
+            mine["id"].as_str().unwrap()
+        );
+        let (http, token) = (http.clone(), token.clone());
+        async move {
+            http.get(url)
+                .header("authorization", format!("Bearer {token}"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let liked = by("favourited_by").await;
+    assert_eq!(liked[0]["uri"], bob.actor.as_str(), "{liked:#}");
+    assert_eq!(by("reblogged_by").await, json!([]));
+}

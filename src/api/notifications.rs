@@ -2,7 +2,8 @@
 //! follows, likes and boosts `hortus inbox` lists (`conversation::notifications`), with ids of
 //! their own (`api_notifications`, given oldest first, so newer means larger) and dismissals.
 //! Replies and mentions are `mention`, quotes `quote`, their status the remote post
-//! (`remote_status`).
+//! (`remote_status`); `update` is an edit of a post the owner liked, boosted or bookmarked
+//! (`timeline::store::edited_after_action`), one per edit.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use rusqlite::{Connection, params};
@@ -61,6 +62,19 @@ struct Item {
     object: Option<String>,
 }
 
+/// The id of a notification (given on first sight) and whether it was dismissed.
+fn numbered(conn: &Connection, key: &str) -> rusqlite::Result<(i64, bool)> {
+    conn.execute(
+        "INSERT INTO api_notifications (key) VALUES (?1) ON CONFLICT (key) DO NOTHING",
+        [key],
+    )?;
+    conn.query_row(
+        "SELECT id, dismissed FROM api_notifications WHERE key = ?1",
+        [key],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
 fn items(conn: &Connection, state: &AppState) -> Result<Vec<Item>, ApiError> {
     let all = crate::conversation::notifications::list(conn, &state.urls, WINDOW)
         .map_err(ApiError::internal)?;
@@ -79,15 +93,7 @@ fn items(conn: &Connection, state: &AppState) -> Result<Vec<Item>, ApiError> {
             key.push('\n');
             key.push_str(o);
         }
-        conn.execute(
-            "INSERT INTO api_notifications (key) VALUES (?1) ON CONFLICT (key) DO NOTHING",
-            [&key],
-        )?;
-        let (id, dismissed): (i64, bool) = conn.query_row(
-            "SELECT id, dismissed FROM api_notifications WHERE key = ?1",
-            [&key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (id, dismissed) = numbered(conn, &key)?;
         if !dismissed {
             out.push(Item {
                 id,
@@ -96,6 +102,23 @@ fn items(conn: &Connection, state: &AppState) -> Result<Vec<Item>, ApiError> {
                 actor: n.actor.clone(),
                 post: n.post.clone(),
                 object,
+            });
+        }
+    }
+    for (note, author, at) in crate::timeline::store::edited_after_action(conn, WINDOW)?
+        .into_iter()
+        .rev()
+    {
+        let key = format!("update\n{author}\n\n{note}\n{at}");
+        let (id, dismissed) = numbered(conn, &key)?;
+        if !dismissed {
+            out.push(Item {
+                id,
+                kind: "update",
+                at,
+                actor: author,
+                post: None,
+                object: Some(note),
             });
         }
     }

@@ -362,6 +362,25 @@ pub fn boost_entry(
     .optional()
 }
 
+/// Posts the owner liked, boosted or bookmarked that their author edited afterwards: (post
+/// id, author, edited at), newest edit first, at most `limit` (the client API's `update`
+/// notifications).
+pub fn edited_after_action(
+    conn: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, String, String)>> {
+    conn.prepare_cached(
+        "SELECT n.id, n.actor_id, n.updated FROM remote_notes n
+         WHERE n.updated IS NOT NULL AND n.deleted_at IS NULL AND n.hidden = 0
+           AND n.updated > (SELECT MIN(t.created_at) FROM timeline_actions t WHERE t.object_id = n.id)
+         ORDER BY n.updated DESC LIMIT ?1",
+    )?
+    .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?
+    .collect()
+}
+
 /// What one prune did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pruned {

@@ -420,6 +420,47 @@ async fn the_home_timeline_pages_by_link_shows_boosts_as_reblogs_and_lists_who_l
         .unwrap();
     assert_eq!(one["uri"], c["id"]);
 
+    // The owner bookmarks carol's post; carol edits it: an `update` notification, once.
+    let marked = http
+        .post(format!(
+            "{}/api/v1/statuses/{}/bookmark",
+            site.base,
+            one["id"].as_str().unwrap()
+        ))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(marked.status(), 200);
+    let mut edited = c.clone();
+    edited["content"] = json!("<p>carol の庭 ✨ — 編集 تعديل</p>");
+    edited["updated"] = json!("2099-01-01T00:00:00Z");
+    send(&carol, &site, &carol.activity("Update", edited)).await;
+    let notes = |kind: &'static str| {
+        let (http, token, base) = (http.clone(), token.clone(), site.base.clone());
+        async move {
+            http.get(format!("{base}/api/v1/notifications?types[]={kind}"))
+                .header("authorization", format!("Bearer {token}"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let updates = notes("update").await;
+    assert_eq!(updates.as_array().unwrap().len(), 1, "{updates:#}");
+    assert_eq!(updates[0]["status"]["uri"], c["id"]);
+    assert!(
+        updates[0]["status"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("編集 تعديل")
+    );
+    assert_eq!(updates[0]["account"]["uri"], carol.actor.as_str());
+    assert_eq!(notes("update").await, updates);
+
     // The owner posts from the app; bob likes it: favourited_by names bob, reblogged_by no one.
     let mine: Value = http
         .post(format!("{}/api/v1/statuses", site.base))

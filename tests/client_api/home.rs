@@ -432,6 +432,24 @@ async fn the_home_timeline_pages_by_link_shows_boosts_as_reblogs_and_lists_who_l
         .await
         .unwrap();
     assert_eq!(marked.status(), 200);
+    // A read-only token may look, not act; an unknown id is 404, an own post 422.
+    let reader = sign_in(&http, &site.base, &app, "read").await;
+    let act = |id: String, token: String| {
+        let (http, base) = (http.clone(), site.base.clone());
+        async move {
+            http.post(format!("{base}/api/v1/statuses/{id}/favourite"))
+                .header("authorization", format!("Bearer {token}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let c_id = one["id"].as_str().unwrap().to_string();
+    assert_eq!(act(c_id.clone(), reader).await, 403);
+    assert_eq!(act("1999999999999".into(), token.clone()).await, 404);
+    assert_eq!(act("-5".into(), token.clone()).await, 404);
     let mut edited = c.clone();
     edited["content"] = json!("<p>carol の庭 ✨ — 編集 تعديل</p>");
     edited["updated"] = json!("2099-01-01T00:00:00Z");
@@ -495,6 +513,10 @@ async fn the_home_timeline_pages_by_link_shows_boosts_as_reblogs_and_lists_who_l
                 .unwrap()
         }
     };
+    assert_eq!(
+        act(mine["id"].as_str().unwrap().into(), token.clone()).await,
+        422
+    );
     let liked = by("favourited_by").await;
     assert_eq!(liked[0]["uri"], bob.actor.as_str(), "{liked:#}");
     assert_eq!(by("reblogged_by").await, json!([]));

@@ -35,6 +35,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::post().to(move |r, i, s| follow(r, i, s, false)),
     )
     .route(
+        "/v1/accounts/{id}/block",
+        web::post().to(move |r, i, s| relate(r, i, s, Relate::Block)),
+    )
+    .route(
+        "/v1/accounts/{id}/unblock",
+        web::post().to(move |r, i, s| relate(r, i, s, Relate::Unblock)),
+    )
+    .route(
+        "/v1/accounts/{id}/mute",
+        web::post().to(move |r, i, s| relate(r, i, s, Relate::Mute)),
+    )
+    .route(
+        "/v1/accounts/{id}/unmute",
+        web::post().to(move |r, i, s| relate(r, i, s, Relate::Unmute)),
+    )
+    .route(
         "/v1/accounts/{id}/followers",
         web::get().to(move |r, i, s| graph(r, i, s, Collection::Followers)),
     )
@@ -214,6 +230,45 @@ async fn follow(req: HttpRequest, id: web::Path<String>, state: State, on: bool)
         crate::owner::follow(&state.ctx, &actor).await
     } else {
         crate::owner::unfollow(&state.ctx, &actor).await
+    };
+    done.map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let relationship = state
+        .db
+        .read(move |conn| -> Result<_, ApiError> {
+            Ok(super::remote::relationship(conn, id, &actor)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(relationship))
+}
+
+#[derive(Clone, Copy)]
+enum Relate {
+    Block,
+    Unblock,
+    Mute,
+    Unmute,
+}
+
+/// Blocks, mutes and their undos, as `hortus block add` / `hortus mute` do them
+/// (`owner::accounts`: a block also ends the follows both ways).
+async fn relate(req: HttpRequest, id: web::Path<String>, state: State, what: Relate) -> ApiResult {
+    let scope = match what {
+        Relate::Block | Relate::Unblock => "write:blocks",
+        Relate::Mute | Relate::Unmute => "write:mutes",
+    };
+    auth::owner(&req, &state, scope).await?;
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let actor = state
+        .db
+        .read(move |conn| -> Result<_, ApiError> { Ok(super::remote::actor_of(conn, id)?) })
+        .await?
+        .ok_or_else(not_found)?;
+    let ctx = &state.ctx;
+    let done = match what {
+        Relate::Block => crate::owner::accounts::block(ctx, &actor).await,
+        Relate::Unblock => crate::owner::accounts::unblock(ctx, &actor).await,
+        Relate::Mute => crate::owner::accounts::mute(ctx, &actor, true).await,
+        Relate::Unmute => crate::owner::accounts::mute(ctx, &actor, false).await,
     };
     done.map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let relationship = state

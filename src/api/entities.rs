@@ -2,7 +2,7 @@
 //! made from one of the owner's posts, a MediaAttachment. Built from what the site already has
 //! (hortus.toml, the `posts` table, media/), never stored twice.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension as _};
 use serde_json::{Value, json};
 
 use crate::activitypub::media_url;
@@ -157,10 +157,13 @@ pub fn status(
             media_attachment(state, &id, a)
         })
         .collect();
-    let reply_to = post
-        .in_reply_to
-        .as_deref()
-        .and_then(|url| own_post_id(conn, state, url).ok().flatten());
+    let reply_to: Option<(i64, String)> = match post.in_reply_to.as_deref() {
+        Some(url) => match own_post_id(conn, state, url)? {
+            Some(id) => Some((id, OWNER_ID.to_string())),
+            None => known_remote(conn, url)?.map(|(s, a)| (s, a.to_string())),
+        },
+        None => None,
+    };
     Ok(json!({
         "id": post.id.to_string(),
         "uri": state.urls.post_object(&post.slug),
@@ -173,8 +176,8 @@ pub fn status(
         "sensitive": post.sensitive || post.summary.is_some(),
         "spoiler_text": post.summary.clone().unwrap_or_default(),
         "language": post.language,
-        "in_reply_to_id": reply_to.map(|id| id.to_string()),
-        "in_reply_to_account_id": reply_to.map(|_| OWNER_ID),
+        "in_reply_to_id": reply_to.as_ref().map(|(id, _)| id.to_string()),
+        "in_reply_to_account_id": reply_to.map(|(_, account)| account),
         "media_attachments": media,
         "mentions": post.mentions.iter().map(|m| json!({
             "id": m.actor.clone().unwrap_or_else(|| m.href.clone()),
@@ -223,4 +226,18 @@ pub fn own_post_id(
     Ok(posts::by_slug(conn, slug)?
         .filter(|p| p.deleted_at.is_none())
         .map(|p| p.id))
+}
+
+/// The status id and author's account id of a remote post that already has ids (read only:
+/// the app that wrote an answer to it had its id, `remote_status`).
+fn known_remote(conn: &Connection, note_id: &str) -> rusqlite::Result<Option<(i64, i64)>> {
+    conn.query_row(
+        "SELECT s.id, a.id FROM api_statuses s
+         JOIN remote_notes n ON n.id = s.note_id
+         JOIN api_accounts a ON a.actor_id = n.actor_id
+         WHERE s.note_id = ?1",
+        [note_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
 }

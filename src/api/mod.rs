@@ -12,16 +12,20 @@
 //! and tag ones), `search`,
 //! `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media` and `metadata` (what a photo says
 //! beyond its pixels, removed), `admin`,
-//! `remote` (other accounts and their ids), `notifications` (and follow requests), `streaming`
+//! `remote` (other accounts and their ids), `remote_status` (posts from other servers and
+//! their status ids), `home` (the home timeline), `actions` (favourite, reblog, bookmark…,
+//! through `timeline::act`; context), `notifications` (and follow requests), `streaming`
 //! (WebSocket events), `misc`
 //! (markers, preferences and the empty answers of what a single-user server does not have).
 
 mod accounts;
+mod actions;
 mod admin;
 mod auth;
 mod entities;
 mod error;
 mod form;
+mod home;
 mod instance;
 mod media;
 mod metadata;
@@ -33,6 +37,7 @@ pub mod password;
 mod post_file;
 mod publishing;
 mod remote;
+mod remote_status;
 pub mod scopes;
 mod search;
 mod signin;
@@ -57,6 +62,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(instance::configure)
             .configure(accounts::configure)
             .configure(statuses::configure)
+            .configure(actions::configure)
+            .configure(home::configure)
             .configure(media::configure)
             .configure(admin::configure)
             .configure(misc::configure)

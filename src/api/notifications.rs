@@ -1,7 +1,9 @@
 //! Notifications and follow requests from what Hortus already stores: the followers, pending
 //! follows, likes and boosts `hortus inbox` lists (`conversation::notifications`), with ids of
 //! their own (`api_notifications`, given oldest first, so newer means larger) and dismissals.
-//! Mentions, replies and quotes need remote statuses, which arrive with the timeline.
+//! Replies and mentions are `mention`, quotes `quote`, their status the remote post
+//! (`remote_status`); `update` is an edit of a post the owner liked, boosted or bookmarked
+//! (`timeline::store::edited_after_action`), one per edit.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use rusqlite::{Connection, params};
@@ -43,6 +45,8 @@ fn mastodon_type(kind: &str) -> Option<&'static str> {
         "follow_request" => "follow_request",
         "like" => "favourite",
         "boost" => "reblog",
+        "reply" | "mention" => "mention",
+        "quote" => "quote",
         _ => return None,
     })
 }
@@ -54,6 +58,21 @@ struct Item {
     at: String,
     actor: String,
     post: Option<String>,
+    /// The remote post of a mention or quote.
+    object: Option<String>,
+}
+
+/// The id of a notification (given on first sight) and whether it was dismissed.
+fn numbered(conn: &Connection, key: &str) -> rusqlite::Result<(i64, bool)> {
+    conn.execute(
+        "INSERT INTO api_notifications (key) VALUES (?1) ON CONFLICT (key) DO NOTHING",
+        [key],
+    )?;
+    conn.query_row(
+        "SELECT id, dismissed FROM api_notifications WHERE key = ?1",
+        [key],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 fn items(conn: &Connection, state: &AppState) -> Result<Vec<Item>, ApiError> {
@@ -65,16 +84,16 @@ fn items(conn: &Connection, state: &AppState) -> Result<Vec<Item>, ApiError> {
         let Some(kind) = mastodon_type(&n.kind) else {
             continue;
         };
-        let key = format!("{kind}\n{}\n{}", n.actor, n.post.as_deref().unwrap_or(""));
-        conn.execute(
-            "INSERT INTO api_notifications (key) VALUES (?1) ON CONFLICT (key) DO NOTHING",
-            [&key],
-        )?;
-        let (id, dismissed): (i64, bool) = conn.query_row(
-            "SELECT id, dismissed FROM api_notifications WHERE key = ?1",
-            [&key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let mut key = format!("{kind}\n{}\n{}", n.actor, n.post.as_deref().unwrap_or(""));
+        // One account may answer or quote the same post many times: one notification each.
+        let object = matches!(kind, "mention" | "quote")
+            .then(|| n.object.clone())
+            .flatten();
+        if let Some(o) = &object {
+            key.push('\n');
+            key.push_str(o);
+        }
+        let (id, dismissed) = numbered(conn, &key)?;
         if !dismissed {
             out.push(Item {
                 id,
@@ -82,6 +101,24 @@ fn items(conn: &Connection, state: &AppState) -> Result<Vec<Item>, ApiError> {
                 at: n.at.clone(),
                 actor: n.actor.clone(),
                 post: n.post.clone(),
+                object,
+            });
+        }
+    }
+    for (note, author, at) in crate::timeline::store::edited_after_action(conn, WINDOW)?
+        .into_iter()
+        .rev()
+    {
+        let key = format!("update\n{author}\n\n{note}\n{at}");
+        let (id, dismissed) = numbered(conn, &key)?;
+        if !dismissed {
+            out.push(Item {
+                id,
+                kind: "update",
+                at,
+                actor: author,
+                post: None,
+                object: Some(note),
             });
         }
     }
@@ -120,12 +157,18 @@ fn render(
     let Some(account) = remote::account(conn, account_id, &item.actor)? else {
         return Ok(None);
     };
-    let status = match &item.post {
-        Some(slug) => match crate::posts::by_slug(conn, slug)?.filter(|p| p.deleted_at.is_none()) {
-            Some(post) => entities::status(conn, state, &post, owner)?,
+    let status = match (&item.object, &item.post) {
+        (Some(note), _) => match super::remote_status::status(conn, state, note)? {
+            Some(status) => status,
             None => return Ok(None),
         },
-        None => Value::Null,
+        (None, Some(slug)) => {
+            match crate::posts::by_slug(conn, slug)?.filter(|p| p.deleted_at.is_none()) {
+                Some(post) => entities::status(conn, state, &post, owner)?,
+                None => return Ok(None),
+            }
+        }
+        (None, None) => Value::Null,
     };
     Ok(Some(json!({
         "id": item.id.to_string(),

@@ -21,6 +21,8 @@ pub struct Input {
     pub language: Option<String>,
     pub sensitive: bool,
     pub in_reply_to: Option<String>,
+    /// What it quotes (front matter `quote`): a post's URI.
+    pub quote: Option<String>,
     /// (path under the site, alt text)
     pub images: Vec<(String, String)>,
 }
@@ -67,6 +69,7 @@ fn apply(table: &mut Table, input: &Input, edit: bool) {
             Some(Value::String(input.visibility.as_str().into())),
         );
         set("in_reply_to", input.in_reply_to.clone().map(Value::String));
+        set("quote", input.quote.clone().map(Value::String));
     }
 }
 

@@ -123,14 +123,18 @@ pub fn account(conn: &Connection, id: i64, actor_id: &str) -> rusqlite::Result<O
     })))
 }
 
-/// The owner's Relationship to an account, from the follow tables. Blocks and mutes of single
-/// accounts (`account_relations`) are the accounts module's to report; false until then.
+/// The owner's Relationship to an account, from the follow tables and the owner's blocks and
+/// mutes of single accounts (`graph::accounts`).
 pub fn relationship(conn: &Connection, id: i64, actor_id: &str) -> rusqlite::Result<Value> {
     let following = crate::graph::following::list(conn)?
         .into_iter()
         .find(|f| f.actor_id == actor_id)
         .map(|f| f.state);
     let follower = crate::graph::followers::state_of(conn, actor_id)?;
+    let relation = crate::graph::accounts::list(conn)?
+        .into_iter()
+        .find(|r| r.actor_id == actor_id);
+    let (blocking, muting) = relation.map_or((false, false), |r| (r.blocked, r.muted));
     Ok(json!({
         "id": id.to_string(),
         "following": following.as_deref() == Some("accepted"),
@@ -138,7 +142,7 @@ pub fn relationship(conn: &Connection, id: i64, actor_id: &str) -> rusqlite::Res
         "followed_by": follower.as_deref() == Some("accepted"),
         "requested_by": follower.as_deref() == Some("pending"),
         "showing_reblogs": true, "notifying": false, "languages": null,
-        "blocking": false, "blocked_by": false, "muting": false, "muting_notifications": false,
+        "blocking": blocking, "blocked_by": false, "muting": muting, "muting_notifications": muting,
         "domain_blocking": false, "endorsed": false, "note": "",
     }))
 }

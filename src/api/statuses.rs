@@ -76,6 +76,40 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::NotFound("Record not found"))
 }
 
+/// The URI a status id names, for `in_reply_to` and `quote` in a post's front matter: the owner's
+/// post object, or a stored remote post's id (`remote_status`).
+async fn status_uri(state: &AppState, id: &str) -> Result<String, ApiError> {
+    let n = parse_id(id)?;
+    if n < super::remote_status::REMOTE_BASE {
+        return Ok(state.urls.post_object(&live_post(state, n).await?.slug));
+    }
+    state
+        .db
+        .read(move |conn| -> Result<_, ApiError> {
+            use rusqlite::OptionalExtension as _;
+            let note = match super::remote_status::named(conn, n)? {
+                Some(super::remote_status::Named::Remote(note)) => Some(note),
+                Some(super::remote_status::Named::Boost(e)) => {
+                    crate::timeline::store::boost_entry(conn, e)?.map(|(_, _, note)| note)
+                }
+                _ => None,
+            };
+            // Only a post still there: a deleted one is answered by nobody.
+            Ok(match note {
+                Some(note) => conn
+                    .query_row(
+                        "SELECT id FROM remote_notes WHERE id = ?1 AND deleted_at IS NULL",
+                        [note],
+                        |r| r.get(0),
+                    )
+                    .optional()?,
+                None => None,
+            })
+        })
+        .await?
+        .ok_or(ApiError::NotFound("Record not found"))
+}
+
 /// A live post of the owner, by status id.
 async fn live_post(state: &AppState, id: i64) -> Result<Post, ApiError> {
     state
@@ -219,11 +253,11 @@ async fn create(req: HttpRequest, body: web::Bytes, state: State) -> ApiResult {
         _ => return Err(ApiError::Unprocessable("visibility is unknown".into())),
     };
     let in_reply_to = match p.str("in_reply_to_id") {
-        Some(id) => Some(
-            state
-                .urls
-                .post_object(&live_post(&state, parse_id(&id)?).await?.slug),
-        ),
+        Some(id) => Some(status_uri(&state, &id).await?),
+        None => None,
+    };
+    let quote = match p.str("quoted_status_id") {
+        Some(id) => Some(status_uri(&state, &id).await?),
         None => None,
     };
     let input = Input {
@@ -233,6 +267,7 @@ async fn create(req: HttpRequest, body: web::Bytes, state: State) -> ApiResult {
         language: language(&p)?,
         sensitive: p.bool("sensitive").unwrap_or(false),
         in_reply_to,
+        quote,
         images: images
             .iter()
             .map(|(_, path, alt)| (path.clone(), alt.clone()))
@@ -276,7 +311,11 @@ async fn create(req: HttpRequest, body: web::Bytes, state: State) -> ApiResult {
 
 async fn get(req: HttpRequest, id: web::Path<String>, state: State) -> ApiResult {
     auth::owner(&req, &state, "read:statuses").await?;
-    let post = live_post(&state, parse_id(&id)?).await?;
+    let n = parse_id(&id)?;
+    if n >= super::remote_status::REMOTE_BASE {
+        return super::actions::show(&state, &id).await;
+    }
+    let post = live_post(&state, n).await?;
     render_one(&state, post).await
 }
 
@@ -322,6 +361,7 @@ async fn edit(
         language: language(&p)?.or(post.language.clone()),
         sensitive: p.bool("sensitive").unwrap_or(post.sensitive),
         in_reply_to: post.in_reply_to.clone(),
+        quote: post.quote.clone(),
         images: images
             .iter()
             .map(|(_, path, alt)| (path.clone(), alt.clone()))

@@ -1,6 +1,7 @@
 //! The streaming API (`/api/v1/streaming`, WebSocket, as Mastodon serves it): apps subscribe to
 //! `user` (the owner's notifications and posts), `user:notification`, `public` and
-//! `public:local` (the owner's public posts: the only local account), with the events
+//! `public:local` (the owner's public posts: the only local account; `user` also carries the
+//! home timeline's new posts and boosts), with the events
 //! `notification`, `update`, `status.update` and `delete`. Events are found by looking at the
 //! database once a second per connection (new notification and post ids, edit and delete times):
 //! whatever wrote them — the inbox, `hortus publish`, an app — they reach the stream without
@@ -42,6 +43,8 @@ struct Cursor {
     streams: BTreeSet<String>,
     notification: i64,
     post: i64,
+    /// The newest home timeline entry already known (`timeline_entries.id`).
+    entry: i64,
     /// Edits and deletions at or after this time are looked for; `told` remembers which
     /// (post, time) were sent, since times have whole seconds.
     changed: String,
@@ -71,7 +74,7 @@ async fn stream(
         resp.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, v);
     }
     let state = state.into_inner();
-    let (notification, post) = newest(&state).await?;
+    let (notification, post, entry) = newest(&state).await?;
     let mut cursor = Cursor {
         streams: p
             .str("stream")
@@ -80,6 +83,7 @@ async fn stream(
             .collect(),
         notification,
         post,
+        entry,
         changed: crate::times::now(),
         told: BTreeSet::new(),
     };
@@ -134,8 +138,9 @@ fn subscribe(cursor: &mut Cursor, text: &str) {
     }
 }
 
-/// The newest notification and post ids now: a stream sends what comes after.
-async fn newest(state: &std::sync::Arc<AppState>) -> Result<(i64, i64), ApiError> {
+/// The newest notification, post and home timeline entry ids now: a stream sends what comes
+/// after.
+async fn newest(state: &std::sync::Arc<AppState>) -> Result<(i64, i64, i64), ApiError> {
     let s = state.clone();
     state
         .db
@@ -150,7 +155,10 @@ async fn newest(state: &std::sync::Arc<AppState>) -> Result<(i64, i64), ApiError
             )?
             .first()
             .map_or(0, |p| p.id);
-            Ok((notification, post))
+            let entry = crate::timeline::store::page(conn, None, 1)?
+                .first()
+                .map_or(0, |e| e.id);
+            Ok((notification, post, entry))
         })
         .await
 }
@@ -167,16 +175,16 @@ async fn events(
         return Ok(Vec::new());
     }
     let s = state.clone();
-    let (since_n, since_p) = (cursor.notification, cursor.post);
+    let (since_n, since_p, since_e) = (cursor.notification, cursor.post, cursor.entry);
     let streams = cursor.streams.clone();
     let (since_changed, told) = (cursor.changed.clone(), cursor.told.clone());
     let checked = crate::times::now();
-    let (out, n, p, sent) = state
+    let (out, n, p, e, sent) = state
         .db
         .call(move |conn| -> Result<_, ApiError> {
             let mut out = Vec::new();
             let mut sent = Vec::new();
-            let (mut n, mut p) = (since_n, since_p);
+            let (mut n, mut p, mut e) = (since_n, since_p, since_e);
             let owner = entities::owner_account(conn, &s, false)?;
             if streams.contains("user") || streams.contains("user:notification") {
                 for (id, v) in notifications::after(conn, &s, since_n, &owner)? {
@@ -208,6 +216,18 @@ async fn events(
                     }
                 }
             }
+            // The home timeline: what followed accounts posted and boosted since (the `user`
+            // stream carries it in Mastodon).
+            if streams.contains("user") {
+                let mut fresh = crate::timeline::store::page(conn, None, 40)?;
+                fresh.retain(|entry| entry.id > since_e);
+                for entry in fresh.iter().rev() {
+                    e = e.max(entry.id);
+                    if let Some(status) = super::home::entry_status(conn, &s, entry)? {
+                        out.push(event(&["user"], "update", &status));
+                    }
+                }
+            }
             // Edits and deletions of posts the stream had already seen.
             for (id, updated, deleted) in crate::posts::store::changed_since(conn, &since_changed)? {
                 let stamp = deleted.clone().or(updated).unwrap_or_default();
@@ -233,11 +253,12 @@ async fn events(
                     }
                 }
             }
-            Ok((out, n, p, sent))
+            Ok((out, n, p, e, sent))
         })
         .await?;
     cursor.notification = n;
     cursor.post = p;
+    cursor.entry = e;
     // The next look starts at this one's time (whole seconds, so the same second is looked at
     // again); what was told at or after it is remembered so it is not told twice.
     cursor.told.extend(sent);

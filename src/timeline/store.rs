@@ -290,6 +290,97 @@ pub fn own_boost_count(conn: &Connection) -> rusqlite::Result<u64> {
     .map(|n| u64::try_from(n).unwrap_or(0))
 }
 
+/// What the owner did with a remote post: `like`, `boost`, `bookmark` (the client API's
+/// `favourited`, `reblogged`, `bookmarked`).
+pub fn actions_on(conn: &Connection, object_id: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached("SELECT kind FROM timeline_actions WHERE object_id = ?1")?
+        .query_map([object_id], |r| r.get(0))?
+        .collect()
+}
+
+/// When the owner did `kind` to `object_id` (where a page of likes or bookmarks starts).
+pub fn action_at(
+    conn: &Connection,
+    kind: ActionKind,
+    object_id: &str,
+) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached(
+        "SELECT created_at FROM timeline_actions WHERE kind = ?1 AND object_id = ?2",
+    )?
+    .query_row(params![kind.as_str(), object_id], |r| r.get(0))
+    .optional()
+}
+
+/// The posts the owner liked or bookmarked (still stored, not deleted), newest first: below
+/// `older` and above `newer`, each a (time, post id) from [`action_at`].
+pub fn acted_page(
+    conn: &Connection,
+    kind: ActionKind,
+    older: Option<(&str, &str)>,
+    newer: Option<(&str, &str)>,
+    limit: u32,
+) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT t.object_id FROM timeline_actions t
+         JOIN remote_notes n ON n.id = t.object_id AND n.deleted_at IS NULL
+         WHERE t.kind = ?1
+           AND (?2 IS NULL OR (t.created_at, t.object_id) < (?2, ?3))
+           AND (?4 IS NULL OR (t.created_at, t.object_id) > (?4, ?5))
+         ORDER BY t.created_at DESC, t.object_id DESC LIMIT ?6",
+    )?
+    .query_map(
+        params![
+            kind.as_str(),
+            older.map(|o| o.0),
+            older.map(|o| o.1),
+            newer.map(|n| n.0),
+            newer.map(|n| n.1),
+            limit
+        ],
+        |r| r.get(0),
+    )?
+    .collect()
+}
+
+/// The timeline entry of a followed account's post (`kind = 'post'`), by the post's id.
+pub fn post_entry(conn: &Connection, note_id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT id FROM timeline_entries WHERE kind = 'post' AND note_id = ?1")?
+        .query_row([note_id], |r| r.get(0))
+        .optional()
+}
+
+/// A boost entry whose post is stored: (booster, received at, the post's id).
+pub fn boost_entry(
+    conn: &Connection,
+    entry_id: i64,
+) -> rusqlite::Result<Option<(String, String, String)>> {
+    conn.prepare_cached(
+        "SELECT booster_id, created_at, note_id FROM timeline_entries
+         WHERE id = ?1 AND kind = 'boost' AND note_id IS NOT NULL",
+    )?
+    .query_row([entry_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    .optional()
+}
+
+/// Posts the owner liked, boosted or bookmarked that their author edited afterwards: (post
+/// id, author, edited at), newest edit first, at most `limit` (the client API's `update`
+/// notifications).
+pub fn edited_after_action(
+    conn: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, String, String)>> {
+    conn.prepare_cached(
+        "SELECT n.id, n.actor_id, n.updated FROM remote_notes n
+         WHERE n.updated IS NOT NULL AND n.deleted_at IS NULL AND n.hidden = 0
+           AND n.updated > (SELECT MIN(t.created_at) FROM timeline_actions t WHERE t.object_id = n.id)
+         ORDER BY n.updated DESC LIMIT ?1",
+    )?
+    .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?
+    .collect()
+}
+
 /// What one prune did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pruned {

@@ -15,6 +15,7 @@ mod common;
 mod mock_inbox;
 
 mod endpoints;
+mod home;
 mod masto;
 mod search;
 mod security;

@@ -105,11 +105,12 @@ impl Site {
             config: &self.config,
             urls: &self.urls,
         };
-        Ok(crate::delivery::federate_posts(
-            &mut conn,
-            &site,
-            std::time::SystemTime::now(),
-        )?)
+        let federated =
+            crate::delivery::federate_posts(&mut conn, &site, std::time::SystemTime::now())?;
+        // FEP-044f: quotes ask the quoted author for consent once their Create is queued.
+        crate::conversation::quoting::request_own_quotes(&mut conn, &self.urls)
+            .map_err(crate::db::DbError::from)?;
+        Ok(federated)
     }
 }
 

@@ -23,7 +23,11 @@ use crate::times::rfc3339;
 use crate::urls::Urls;
 
 /// The author of what `url` names, if known here without the network.
-fn known_author(conn: &Connection, urls: &Urls, url: &str) -> rusqlite::Result<Option<String>> {
+pub(super) fn known_author(
+    conn: &Connection,
+    urls: &Urls,
+    url: &str,
+) -> rusqlite::Result<Option<String>> {
     if super::store::local_post_slug(urls, url).is_some() {
         // Answering oneself: nobody to notify.
         return Ok(None);

@@ -25,7 +25,9 @@ pub use respond::{activity_json, not_found_page, wants_activity_json};
 pub use state::{AppState, WebError};
 
 use assets::static_file;
-use documents::{actor, collection, collection_page, instance_actor, instance_outbox};
+use documents::{
+    actor, collection, collection_page, instance_actor, instance_outbox, quote_authorization,
+};
 use pages::{children, feed, home, home_page, post, privacy, tag, tag_page};
 use respond::read;
 use wellknown::{host_meta, nodeinfo, nodeinfo_links, profile_redirect, robots, webfinger};
@@ -46,6 +48,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/users/{name}/{collection}/page/{n}",
             read().to(collection_page),
+        )
+        .route(
+            "/quote-authorizations/{token}",
+            read().to(quote_authorization),
         )
         .route("/actor", read().to(instance_actor))
         .route("/actor/outbox", read().to(instance_outbox))

@@ -1,0 +1,3 @@
+-- Placeholder on the quotes branch only: rusqlite_migration needs consecutive numbers,
+-- and 16 belongs to another branch. Delete this folder when merging that one.
+SELECT 1;

@@ -482,3 +482,64 @@ async fn the_owners_quote_asks_waits_and_follows_the_answer() {
     let (_, note) = get_json(&granted).await;
     assert!(note.get("quoteAuthorization").is_none() && note.get("quote").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn publish_refuses_a_quote_the_authors_policy_forbids() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let dana = Fedify::start("127.0.0.7", "dana").await;
+    site.allow(&dana.host);
+    site.start().await;
+    let alice = site.url("/users/alice");
+    // Mastodon 4.5's shape for "nobody may quote" (only the author): sent as raw JSON, since
+    // Fedify 1.5.9's Note has no interactionPolicy.
+    let closed = format!("{}/notes/closed", dana.base);
+    let sent = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "@context": ["https://www.w3.org/ns/activitystreams", {
+                    "gts": "https://gotosocial.org/ns#",
+                    "interactionPolicy": {"@id": "gts:interactionPolicy", "@type": "@id"},
+                    "canQuote": {"@id": "gts:canQuote", "@type": "@id"},
+                    "automaticApproval": {"@id": "gts:automaticApproval", "@type": "@id"}}],
+                "id": format!("{}/activities/create-closed", dana.base),
+                "type": "Create", "to": [PUBLIC],
+                "object": {
+                    "id": closed, "type": "Note", "attributedTo": dana.actor,
+                    "content": "<p>引用しないで 🙏 لا تقتبس</p>", "to": [PUBLIC],
+                    "published": "2026-11-29T09:00:00Z",
+                    "tag": [{"type": "Mention", "href": alice, "name": "@alice"}],
+                    "interactionPolicy": {"canQuote": {"automaticApproval": dana.actor}},
+                },
+            }}),
+        )
+        .await;
+    assert_eq!(sent["status"], 202, "{sent:#}");
+    site.write_post(
+        "nope.md",
+        &format!("+++\ntitle = \"Ça\"\nquote = \"{closed}\"\n+++\n見て 👀"),
+    );
+    let out = hortus(dir_of(&site), &["publish"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("content/posts/nope.md:3:"), "{err}");
+    assert!(
+        err.contains(&closed) && err.contains("fix: remove the `quote"),
+        "{err}"
+    );
+    let queued: i64 = site
+        .db()
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM post_federation) + (SELECT COUNT(*) FROM own_quote_requests)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(queued, 0, "nothing was queued");
+    // Without the quote line it publishes.
+    site.write_post(
+        "nope.md",
+        &format!("+++\ntitle = \"Ça\"\n+++\n見て 👀 {closed}"),
+    );
+    hortus_ok(dir_of(&site), &["publish"]);
+}

@@ -29,3 +29,7 @@ CREATE TABLE own_quote_requests (
     authorization TEXT,
     updated_at TEXT NOT NULL
 ) STRICT;
+
+-- The quoted post's `interactionPolicy.canQuote` as fetched (JSON; NULL: it has none), so
+-- `hortus publish` can refuse a quote its author's policy forbids.
+ALTER TABLE reply_targets ADD COLUMN can_quote TEXT;

@@ -112,6 +112,28 @@ pub fn add(config: &Config, urls: &Urls, post: &Post, note: &mut Value) {
     note["interactionPolicy"] = policy(config, urls, post);
 }
 
+/// Whether a remote post's `canQuote` (GoToSocial's shape, as Mastodon writes it) leaves the
+/// owner out: neither the Public collection, nor the owner, nor — when the owner follows the
+/// author — a followers collection is in `automaticApproval` or `manualApproval`. A post with
+/// no `canQuote` is not refused here: only Mastodon reads its absence as "nobody", and Misskey,
+/// Akkoma and older servers write none at all.
+pub fn forbids_quote(can_quote: &Value, owner: &str, follows_author: bool) -> bool {
+    let mut allowed = false;
+    for key in ["automaticApproval", "manualApproval"] {
+        let entries: Vec<&str> = match &can_quote[key] {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        allowed |= entries.iter().any(|e| {
+            matches!(*e, PUBLIC | "as:Public" | "Public")
+                || *e == owner
+                || (follows_author && e.ends_with("/followers"))
+        });
+    }
+    !allowed
+}
+
 /// Where the stamp with `token` is served (stable: its id).
 pub fn stamp_url(urls: &Urls, token: &str) -> String {
     format!("{}/quote-authorizations/{token}", urls.base())

@@ -70,6 +70,62 @@ pub fn request_own_quotes(conn: &mut Connection, urls: &Urls) -> rusqlite::Resul
     Ok(sent)
 }
 
+/// Posts whose quote its author's policy forbids (FEP-044f `canQuote`, as fetched when the
+/// author was looked up, or as the post came here): `(source_path, quoted URL)`. Posts already
+/// asked about that same URL are left to their answer. `hortus publish` refuses these.
+pub fn forbidden_quotes(conn: &Connection, urls: &Urls) -> rusqlite::Result<Vec<(String, String)>> {
+    let todo: Vec<(String, String)> = {
+        let mut stmt = conn.prepare(
+            "SELECT p.source_path, p.quote FROM posts p
+             LEFT JOIN own_quote_requests o ON o.post_id = p.id
+             WHERE p.quote IS NOT NULL AND p.deleted_at IS NULL
+               AND (o.post_id IS NULL OR o.quoted != p.quote)
+             ORDER BY p.id",
+        )?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let owner = urls.actor();
+    let mut out = Vec::new();
+    for (path, quoted) in todo {
+        if super::store::local_post_slug(urls, &quoted).is_some() {
+            continue;
+        }
+        let Some(author) = super::replying::known_author(conn, urls, &quoted)? else {
+            continue;
+        };
+        let stored: Option<String> = conn
+            .query_row(
+                "SELECT json_extract(raw, '$.interactionPolicy.canQuote') FROM remote_notes
+                 WHERE id = ?1 AND deleted_at IS NULL",
+                [&quoted],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let fetched = || {
+            conn.query_row(
+                "SELECT can_quote FROM reply_targets WHERE url = ?1",
+                [&quoted],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+        };
+        let Some(can_quote) = stored.map_or_else(fetched, |s| Ok(Some(s)))? else {
+            continue;
+        };
+        let Ok(can_quote) = serde_json::from_str::<Value>(&can_quote) else {
+            continue;
+        };
+        let follows = crate::graph::following::is_accepted(conn, &author)?;
+        if interaction::forbids_quote(&can_quote, &owner, follows) {
+            out.push((path, quoted));
+        }
+    }
+    Ok(out)
+}
+
 fn same_origin(a: &str, b: &str) -> bool {
     match (url::Url::parse(a), url::Url::parse(b)) {
         (Ok(a), Ok(b)) => a.origin() == b.origin(),

@@ -204,17 +204,24 @@ async fn resolve_one(ctx: &Context, url: &str) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let url = url.to_string();
+    // Kept for `quoting::forbidden_quotes` (FEP-044f): who the author lets quote it.
+    let can_quote = doc
+        .get("interactionPolicy")
+        .and_then(|p| p.get("canQuote"))
+        .map(Value::to_string);
     ctx.db
         .call(move |c| {
             c.execute(
-                "INSERT INTO reply_targets (url, object_id, actor_id, resolved_at)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (url) DO UPDATE SET object_id = ?2, actor_id = ?3, resolved_at = ?4",
+                "INSERT INTO reply_targets (url, object_id, actor_id, resolved_at, can_quote)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (url) DO UPDATE SET object_id = ?2, actor_id = ?3, resolved_at = ?4,
+                     can_quote = ?5",
                 params![
                     url,
                     object_id,
                     actor.id,
-                    rfc3339(time::OffsetDateTime::now_utc())
+                    rfc3339(time::OffsetDateTime::now_utc()),
+                    can_quote
                 ],
             )
             .map_err(crate::db::DbError::from)

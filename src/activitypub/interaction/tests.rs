@@ -203,3 +203,38 @@ fn the_stamp_and_the_answers_have_the_fep_shapes() {
     assert_eq!(del["type"], "Delete");
     assert_eq!(del["object"]["id"], s["id"]);
 }
+
+#[test]
+fn a_remote_policy_that_leaves_the_owner_out_forbids_quoting() {
+    let me = "https://example.net/users/alice";
+    let author = "https://m.example/users/bob";
+    assert!(!forbids_quote(
+        &json!({"automaticApproval": [PUBLIC]}),
+        me,
+        false
+    ));
+    assert!(!forbids_quote(
+        &json!({"automaticApproval": "as:Public"}),
+        me,
+        false
+    ));
+    assert!(!forbids_quote(
+        &json!({"manualApproval": [PUBLIC]}),
+        me,
+        false
+    ));
+    assert!(!forbids_quote(
+        &json!({"automaticApproval": [me]}),
+        me,
+        false
+    ));
+    assert!(forbids_quote(
+        &json!({"automaticApproval": author}),
+        me,
+        false
+    ));
+    assert!(forbids_quote(&json!({}), me, false));
+    let followers = json!({"automaticApproval": [format!("{author}/followers")]});
+    assert!(forbids_quote(&followers, me, false));
+    assert!(!forbids_quote(&followers, me, true));
+}

@@ -484,7 +484,7 @@ async fn the_owners_quote_asks_waits_and_follows_the_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn publish_refuses_a_quote_the_authors_policy_forbids() {
+async fn the_authors_policy_refuses_quotes_likes_and_boosts_here() {
     let mut site = TestSite::federating("127.0.0.2");
     let dana = Fedify::start("127.0.0.7", "dana").await;
     site.allow(&dana.host);
@@ -536,6 +536,42 @@ async fn publish_refuses_a_quote_the_authors_policy_forbids() {
         )
         .unwrap();
     assert_eq!(queued, 0, "nothing was queued");
+    // The same policy for likes and boosts (GoToSocial's canLike, canAnnounce): refused here.
+    let shy = format!("{}/notes/shy", dana.base);
+    let only_dana = json!({"automaticApproval": [dana.actor], "manualApproval": []});
+    let sent = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "id": format!("{}/activities/create-shy", dana.base),
+                "type": "Create", "to": [PUBLIC],
+                "object": {
+                    "id": shy, "type": "Note", "attributedTo": dana.actor,
+                    "content": "<p>静かに 🤫 بهدوء</p>", "to": [PUBLIC],
+                    "published": "2026-11-29T09:01:00Z",
+                    "tag": [{"type": "Mention", "href": alice, "name": "@alice"}],
+                    "interactionPolicy": {"canLike": only_dana, "canAnnounce": only_dana,
+                                          "canQuote": {"automaticApproval": [PUBLIC]}},
+                },
+            }}),
+        )
+        .await;
+    assert_eq!(sent["status"], 202, "{sent:#}");
+    for (cmd, rule) in [("like", "canLike"), ("boost", "canAnnounce")] {
+        let out = hortus(dir_of(&site), &[cmd, &shy]);
+        assert!(!out.status.success(), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not allowed by its author") && err.contains(rule),
+            "{err}"
+        );
+    }
+    let actions: i64 = site
+        .db()
+        .query_row("SELECT COUNT(*) FROM timeline_actions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(actions, 0, "nothing liked or boosted");
+
     // Without the quote line it publishes.
     site.write_post(
         "nope.md",

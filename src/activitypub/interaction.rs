@@ -112,11 +112,17 @@ pub fn add(config: &Config, urls: &Urls, post: &Post, note: &mut Value) {
     note["interactionPolicy"] = policy(config, urls, post);
 }
 
-/// Whether a remote post's `canQuote` (GoToSocial's shape, as Mastodon writes it) leaves the
+/// Whether one rule of a remote post's `interactionPolicy` (`canQuote`, `canLike`,
+/// `canAnnounce`, `canReply`; GoToSocial's shape, as Mastodon writes `canQuote`) leaves the
 /// owner out: neither the Public collection, nor the owner, nor — when the owner follows the
-/// author — a followers collection is in `automaticApproval` or `manualApproval`. A post with
-/// no `canQuote` is not refused here: only Mastodon reads its absence as "nobody", and Misskey,
-/// Akkoma and older servers write none at all.
+/// author — a followers collection is in `automaticApproval` or `manualApproval` (manual means
+/// "ask": allowed to try). A post without the rule is not refused here: only Mastodon reads a
+/// missing `canQuote` as "nobody", and Misskey, Akkoma and older servers write none at all.
+pub fn forbids(rule: &Value, owner: &str, follows_author: bool) -> bool {
+    forbids_quote(rule, owner, follows_author)
+}
+
+/// [`forbids`] for `canQuote`.
 pub fn forbids_quote(can_quote: &Value, owner: &str, follows_author: bool) -> bool {
     let mut allowed = false;
     for key in ["automaticApproval", "manualApproval"] {

@@ -551,6 +551,7 @@ async fn the_authors_policy_refuses_quotes_likes_and_boosts_here() {
                     "published": "2026-11-29T09:01:00Z",
                     "tag": [{"type": "Mention", "href": alice, "name": "@alice"}],
                     "interactionPolicy": {"canLike": only_dana, "canAnnounce": only_dana,
+                                          "canReply": only_dana,
                                           "canQuote": {"automaticApproval": [PUBLIC]}},
                 },
             }}),
@@ -566,11 +567,25 @@ async fn the_authors_policy_refuses_quotes_likes_and_boosts_here() {
             "{err}"
         );
     }
+    let out = hortus(dir_of(&site), &["reply", &shy, "-m", "こんにちは 👋"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not allowed by its author") && err.contains("canReply"),
+        "{err}"
+    );
     let actions: i64 = site
         .db()
         .query_row("SELECT COUNT(*) FROM timeline_actions", [], |r| r.get(0))
         .unwrap();
     assert_eq!(actions, 0, "nothing liked or boosted");
+    assert!(
+        std::fs::read_dir(dir_of(&site).join("content/posts"))
+            .unwrap()
+            .count()
+            == 1,
+        "no reply file written (only nope.md)"
+    );
 
     // Without the quote line it publishes.
     site.write_post(

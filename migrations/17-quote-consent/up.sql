@@ -30,6 +30,6 @@ CREATE TABLE own_quote_requests (
     updated_at TEXT NOT NULL
 ) STRICT;
 
--- The quoted post's `interactionPolicy.canQuote` as fetched (JSON; NULL: it has none), so
--- `hortus publish` can refuse a quote its author's policy forbids.
-ALTER TABLE reply_targets ADD COLUMN can_quote TEXT;
+-- The answered or quoted post's `interactionPolicy` as fetched (JSON; NULL: it has none), so
+-- `hortus publish` and `hortus reply` can refuse what its author's policy forbids.
+ALTER TABLE reply_targets ADD COLUMN interaction_policy TEXT;

@@ -85,41 +85,12 @@ pub fn forbidden_quotes(conn: &Connection, urls: &Urls) -> rusqlite::Result<Vec<
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?
     };
-    let owner = urls.actor();
     let mut out = Vec::new();
     for (path, quoted) in todo {
         if super::store::local_post_slug(urls, &quoted).is_some() {
             continue;
         }
-        let Some(author) = super::replying::known_author(conn, urls, &quoted)? else {
-            continue;
-        };
-        let stored: Option<String> = conn
-            .query_row(
-                "SELECT json_extract(raw, '$.interactionPolicy.canQuote') FROM remote_notes
-                 WHERE id = ?1 AND deleted_at IS NULL",
-                [&quoted],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
-        let fetched = || {
-            conn.query_row(
-                "SELECT can_quote FROM reply_targets WHERE url = ?1",
-                [&quoted],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .optional()
-            .map(Option::flatten)
-        };
-        let Some(can_quote) = stored.map_or_else(fetched, |s| Ok(Some(s)))? else {
-            continue;
-        };
-        let Ok(can_quote) = serde_json::from_str::<Value>(&can_quote) else {
-            continue;
-        };
-        let follows = crate::graph::following::is_accepted(conn, &author)?;
-        if interaction::forbids_quote(&can_quote, &owner, follows) {
+        if super::replying::forbidden_by_policy(conn, urls, &quoted, "canQuote")? {
             out.push((path, quoted));
         }
     }

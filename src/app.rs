@@ -42,6 +42,8 @@ pub enum AppError {
     },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    QuoteForbidden(String),
     #[error(transparent)]
     Federation(#[from] federation::FederationError),
     #[error(transparent)]
@@ -101,16 +103,47 @@ impl Site {
         // Replies mention (and so reach) the author of what they answer.
         crate::conversation::replying::link_reply_mentions(&conn, &self.urls)
             .map_err(crate::db::DbError::from)?;
+        // FEP-044f: a quote its author's policy forbids is not sent at all.
+        let forbidden = crate::conversation::quoting::forbidden_quotes(&conn, &self.urls)
+            .map_err(crate::db::DbError::from)?;
+        if !forbidden.is_empty() {
+            return Err(AppError::QuoteForbidden(forbidden_message(
+                &self.dir, &forbidden,
+            )));
+        }
         let site = crate::activitypub::Site {
             config: &self.config,
             urls: &self.urls,
         };
-        Ok(crate::delivery::federate_posts(
-            &mut conn,
-            &site,
-            std::time::SystemTime::now(),
-        )?)
+        let federated =
+            crate::delivery::federate_posts(&mut conn, &site, std::time::SystemTime::now())?;
+        // FEP-044f: quotes ask the quoted author for consent once their Create is queued.
+        crate::conversation::quoting::request_own_quotes(&mut conn, &self.urls)
+            .map_err(crate::db::DbError::from)?;
+        Ok(federated)
     }
+}
+
+/// The owner's message for quotes their authors forbid: each file, the `quote` line, the fix.
+fn forbidden_message(dir: &std::path::Path, forbidden: &[(String, String)]) -> String {
+    let mut out = format!(
+        "{} post(s) quote a post whose author does not allow it; nothing was sent:",
+        forbidden.len()
+    );
+    for (path, url) in forbidden {
+        let text = std::fs::read_to_string(dir.join(path)).unwrap_or_default();
+        let line = text
+            .lines()
+            .position(|l| {
+                l.trim_start().starts_with("quote ") || l.trim_start().starts_with("quote=")
+            })
+            .map_or(1, |n| n + 1);
+        out.push_str(&format!(
+            "\n{path}:{line}: {url} may not be quoted by you (its interactionPolicy.canQuote)\n  \
+             fix: remove the `quote = …` line (a link in the text is fine), then publish again"
+        ));
+    }
+    out
 }
 
 /// What one publish did.

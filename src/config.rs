@@ -142,6 +142,44 @@ pub struct SiteConfig {
     /// Markdown; a sensible default is used when empty.
     #[serde(default)]
     pub children_policy: String,
+    /// Who may quote the owner's posts (FEP-044f `canQuote`); a post's `quotes` overrides it.
+    #[serde(default)]
+    pub quotes: QuotePolicy,
+    /// Quote requests wait in `hortus inbox` for `hortus quotes approve|reject` instead of
+    /// being answered by the policy at once (published as `manualApproval`).
+    #[serde(default)]
+    pub quotes_need_approval: bool,
+}
+
+/// Who may quote a post (PROTOCOL.md §9). Mastodon 4.5 offers the same three choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum QuotePolicy {
+    /// Anyone on a server we federate with (the allowlist already narrows "anyone").
+    #[default]
+    Anyone,
+    /// The owner's followers only.
+    Followers,
+    /// Nobody but the owner.
+    Nobody,
+}
+
+impl QuotePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotePolicy::Anyone => "anyone",
+            QuotePolicy::Followers => "followers",
+            QuotePolicy::Nobody => "nobody",
+        }
+    }
+    pub fn parse(s: &str) -> Option<QuotePolicy> {
+        match s {
+            "anyone" => Some(QuotePolicy::Anyone),
+            "followers" => Some(QuotePolicy::Followers),
+            "nobody" => Some(QuotePolicy::Nobody),
+            _ => None,
+        }
+    }
 }
 
 impl Default for SiteConfig {
@@ -152,6 +190,8 @@ impl Default for SiteConfig {
             posts_per_page: default_per_page(),
             privacy_policy: String::new(),
             children_policy: String::new(),
+            quotes: QuotePolicy::default(),
+            quotes_need_approval: false,
         }
     }
 }
@@ -362,6 +402,18 @@ name = "alice"
         assert!(!c.federation.allow_private_addresses);
         assert_eq!(c.handle(), "alice@example.net");
         assert_eq!(c.timeline.keep_days, 60);
+    }
+
+    #[test]
+    fn who_may_quote_defaults_to_anyone_and_a_bad_value_names_its_line() {
+        let c = Config::parse(GOOD, Path::new("hortus.toml")).unwrap();
+        assert_eq!(c.site.quotes, QuotePolicy::Anyone);
+        assert!(!c.site.quotes_need_approval);
+        let text = format!("{GOOD}[site]\nquotes = \"amis\"\n");
+        let err = Config::parse(&text, Path::new("/s/hortus.toml")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("/s/hortus.toml:7:"), "{text}");
+        assert!(text.contains("amis") && text.contains("anyone"), "{text}");
     }
 
     #[test]

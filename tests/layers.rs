@@ -55,6 +55,8 @@ const TABLE_OWNERS: &[(&str, &str, bool)] = &[
     ("posts", "posts/", false),
     ("timeline_entries", "timeline/", true),
     ("timeline_actions", "timeline/", true),
+    ("quote_requests", "conversation/consent.rs", false),
+    ("own_quote_requests", "conversation/quoting.rs", false),
 ];
 
 fn src_dir() -> std::path::PathBuf {

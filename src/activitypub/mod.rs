@@ -5,10 +5,12 @@ pub mod block;
 pub mod fetch;
 pub mod follower_sync;
 pub mod incoming;
+pub mod interaction;
 pub mod public_keys;
 pub mod quote;
 pub mod refusal;
 pub mod teaser;
+mod vocab;
 
 use serde_json::{Value, json};
 
@@ -17,9 +19,8 @@ use crate::posts::{Post, Visibility};
 use crate::times::rfc3339;
 use crate::urls::Urls;
 
-pub const AS_CONTEXT: &str = "https://www.w3.org/ns/activitystreams";
+pub use vocab::{AS_CONTEXT, PUBLIC};
 pub const SECURITY_CONTEXT: &str = "https://w3id.org/security/v1";
-pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 pub const CONTENT_TYPE: &str = "application/activity+json";
 
 /// Everything a document needs to know about the site.
@@ -270,8 +271,18 @@ pub fn note(site: &Site, post: &Post) -> Value {
         note["updated"] = json!(rfc3339(updated));
     }
     if let Some(quote) = &post.quote {
-        quote::add(&mut note, quote);
+        match &post.quote_consent {
+            // FEP-044f: refused or revoked, the quote becomes a plain link with the RE: text.
+            Some(crate::posts::QuoteConsent::Refused) => quote::add_link_only(&mut note, quote),
+            consent => {
+                quote::add(&mut note, quote);
+                if let Some(crate::posts::QuoteConsent::Authorized(stamp)) = consent {
+                    note["quoteAuthorization"] = json!(stamp);
+                }
+            }
+        }
     }
+    interaction::add(site.config, u, post, &mut note);
     if let Some(group) = audience(post) {
         // FEP-1b12: `audience` names the group; Lemmy reads it first to find the community.
         note["audience"] = json!(group);

@@ -5,7 +5,7 @@
 //! `RE: <a href>` line for servers that read none of them (Mastodon 4.4 and older). Each
 //! property needs its term in `@context`: a JSON-LD reader (Fedify, Misskey) drops a term it
 //! cannot expand. Mastodon shows the quote as pending until the quoted author's server sends a
-//! `QuoteAuthorization` (FEP-044f); Hortus does not ask for one yet.
+//! `QuoteAuthorization` (FEP-044f): `conversation::consent` asks for it.
 
 use serde_json::{Value, json};
 
@@ -28,6 +28,25 @@ fn context_terms() -> [(&'static str, Value); 6] {
 pub fn fallback_html(quote: &str) -> String {
     let url = crate::posts::markdown::escape(quote);
     format!("<p class=\"quote-inline\">RE: <a href=\"{url}\">{url}</a></p>")
+}
+
+/// Only the `RE:` line: the quoted author refused or revoked consent (FEP-044f), so the post
+/// carries a plain link and no quote property a peer would show as a quote.
+pub fn add_link_only(note: &mut Value, quote: &str) {
+    append_fallback(note, quote);
+}
+
+fn append_fallback(note: &mut Value, quote: &str) {
+    let line = fallback_html(quote);
+    if let Some(content) = note["content"].as_str() {
+        let content = format!("{content}{line}");
+        note["content"] = json!(content);
+        if let Some(map) = note["contentMap"].as_object_mut() {
+            for v in map.values_mut() {
+                *v = json!(content);
+            }
+        }
+    }
 }
 
 /// Makes `note` (as `activitypub::note` builds it) a quote of `quote`, an absolute http(s)
@@ -55,16 +74,7 @@ pub fn add(note: &mut Value, quote: &str) {
     }
     // The fallback goes last, after the text (and after a teaser's link): the first 500
     // characters stay the post's own.
-    let line = fallback_html(quote);
-    if let Some(content) = note["content"].as_str() {
-        let content = format!("{content}{line}");
-        note["content"] = json!(content);
-        if let Some(map) = note["contentMap"].as_object_mut() {
-            for v in map.values_mut() {
-                *v = json!(content);
-            }
-        }
-    }
+    append_fallback(note, quote);
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use super::*;
 use crate::posts::Mention;
 
-fn site_parts() -> (Config, Urls) {
+pub(super) fn site_parts() -> (Config, Urls) {
     let config = Config::parse(
         "domain = \"example.net\"\nbase_url = \"https://example.net\"\n[user]\nname = \"alice\"\n",
         std::path::Path::new("hortus.toml"),
@@ -13,7 +13,7 @@ fn site_parts() -> (Config, Urls) {
     (config, urls)
 }
 
-fn post(visibility: Visibility, mentions: Vec<Mention>) -> Post {
+pub(super) fn post(visibility: Visibility, mentions: Vec<Mention>) -> Post {
     Post {
         id: 1,
         slug: "hi".into(),
@@ -24,6 +24,8 @@ fn post(visibility: Visibility, mentions: Vec<Mention>) -> Post {
         language: None,
         in_reply_to: None,
         quote: None,
+        quotes: None,
+        quote_consent: None,
         sensitive: false,
         tags: vec![],
         mentions,

@@ -124,6 +124,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Quotes of the owner's posts (FEP-044f): approve or reject a waiting request, or revoke
+    /// a granted one (its stamp answers 410 and the quoting server gets a Delete).
+    Quotes {
+        /// approve or reject a waiting request; revoke a granted one.
+        #[arg(value_parser = ["approve", "reject", "revoke"])]
+        action: String,
+        /// The quoting post, as `hortus inbox` lists it.
+        url: String,
+    },
     /// Replies shown under posts: hide one, or turn them off for a post or the whole site.
     Replies {
         #[command(subcommand)]
@@ -440,6 +449,14 @@ pub fn run(cli: Cli) -> Result<()> {
             show(&crate::conversation::commands::inbox(
                 &conn, &site.urls, limit, json,
             )?);
+            Ok(())
+        }
+        Command::Quotes { action, url } => {
+            let site = Site::open(&cli.dir)?;
+            let mut conn = crate::db::open(&site.db_path())?;
+            let out = crate::conversation::consent::decide(&mut conn, &site.urls, &action, &url)
+                .map_err(anyhow::Error::msg)?;
+            show(&format!("{out}\n"));
             Ok(())
         }
         Command::Replies { action } => {

@@ -12,7 +12,7 @@ use crate::urls::Urls;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Notification {
-    /// follower, follow_request, reply, mention, quote, like, boost, knock, move, problem
+    /// follower, follow_request, reply, mention, quote, quote_request, like, boost, knock, move, problem
     pub kind: String,
     /// RFC 3339, UTC.
     pub at: String,
@@ -90,9 +90,11 @@ fn remote_posts(
     urls: &Urls,
     out: &mut Vec<Notification>,
 ) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare(
+    // A quote without a standing stamp (FEP-044f) is listed as a plain mention.
+    let authorised = super::consent::authorised("n");
+    let mut stmt = conn.prepare(&format!(
         "SELECT n.id, n.actor_id, n.received_at, n.url, n.content_html, n.visibility, n.hidden,
-                n.quote_post_id IS NOT NULL, n.thread_post_id IS NOT NULL, a.handle,
+                n.quote_post_id IS NOT NULL AND {authorised}, n.thread_post_id IS NOT NULL, a.handle,
                 COALESCE(q.slug, t.slug)
          FROM remote_notes n
          LEFT JOIN remote_actors a ON a.id = n.actor_id
@@ -101,8 +103,8 @@ fn remote_posts(
          WHERE n.deleted_at IS NULL
            -- Posts kept only for the home timeline (src/timeline) are not notifications.
            AND (n.thread_post_id IS NOT NULL OR n.quote_post_id IS NOT NULL OR n.mentions_owner = 1)
-         ORDER BY n.received_at DESC, n.rowid DESC",
-    )?;
+         ORDER BY n.received_at DESC, n.rowid DESC"
+    ))?;
     let rows = stmt.query_map([], |r| {
         let kind = if r.get::<_, bool>(7)? {
             "quote"
@@ -172,6 +174,27 @@ fn moves(conn: &Connection, out: &mut Vec<Notification>) -> rusqlite::Result<()>
     Ok(())
 }
 
+/// Quote requests waiting for the owner (`[site] quotes_need_approval`, FEP-044f).
+fn quote_requests(
+    conn: &Connection,
+    urls: &Urls,
+    out: &mut Vec<Notification>,
+) -> rusqlite::Result<()> {
+    for (q, slug) in super::consent::pending(conn)? {
+        let mut n = Notification::new("quote_request", q.received_at, q.actor_id);
+        n.object = Some(q.quoting.clone());
+        n.url = Some(q.quoting.clone());
+        n.text = Some(format!(
+            "waiting: hortus quotes approve {0} (or reject {0})",
+            q.quoting
+        ));
+        n.post_url = Some(urls.post_page(&slug));
+        n.post = Some(slug);
+        out.push(n);
+    }
+    Ok(())
+}
+
 /// Requests from allowed servers that the inbox refused (`activitypub::refusal`): one entry per
 /// server, check and reason per hour, with its count.
 fn problems(conn: &Connection, limit: usize, out: &mut Vec<Notification>) -> rusqlite::Result<()> {
@@ -204,6 +227,7 @@ pub fn list(conn: &Connection, urls: &Urls, limit: usize) -> Result<Vec<Notifica
     remote_posts(conn, urls, &mut out).map_err(db)?;
     reactions(conn, urls, &mut out).map_err(db)?;
     moves(conn, &mut out).map_err(db)?;
+    quote_requests(conn, urls, &mut out).map_err(db)?;
     problems(conn, limit, &mut out).map_err(db)?;
     for k in crate::federation::knocks(conn, limit).map_err(|e| e.to_string())? {
         let types: Vec<String> = k

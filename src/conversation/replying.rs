@@ -23,7 +23,11 @@ use crate::times::rfc3339;
 use crate::urls::Urls;
 
 /// The author of what `url` names, if known here without the network.
-fn known_author(conn: &Connection, urls: &Urls, url: &str) -> rusqlite::Result<Option<String>> {
+pub(super) fn known_author(
+    conn: &Connection,
+    urls: &Urls,
+    url: &str,
+) -> rusqlite::Result<Option<String>> {
     if super::store::local_post_slug(urls, url).is_some() {
         // Answering oneself: nobody to notify.
         return Ok(None);
@@ -172,6 +176,49 @@ pub async fn author_of_target(ctx: &Context, url: &str) -> Result<Option<String>
     }
 }
 
+/// Whether the remote post `url` names has an `interactionPolicy` rule (`canQuote`,
+/// `canReply`, …) that leaves the owner out, from the post as it came here or as fetched
+/// (`reply_targets`). No rule, or an unknown post: `false`.
+pub fn forbidden_by_policy(
+    conn: &Connection,
+    urls: &Urls,
+    url: &str,
+    rule: &str,
+) -> rusqlite::Result<bool> {
+    let Some(author) = known_author(conn, urls, url)? else {
+        return Ok(false);
+    };
+    let path = format!("$.interactionPolicy.{rule}");
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT json_extract(raw, ?2) FROM remote_notes WHERE id = ?1 AND deleted_at IS NULL",
+            params![url, path],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let stored = match stored {
+        Some(s) => Some(s),
+        None => conn
+            .query_row(
+                "SELECT json_extract(interaction_policy, ?2) FROM reply_targets WHERE url = ?1",
+                params![url, format!("$.{rule}")],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten(),
+    };
+    let Some(rule) = stored.and_then(|s| serde_json::from_str::<Value>(&s).ok()) else {
+        return Ok(false);
+    };
+    let follows = crate::graph::following::is_accepted(conn, &author)?;
+    Ok(crate::activitypub::interaction::forbids(
+        &rule,
+        &urls.actor(),
+        follows,
+    ))
+}
+
 async fn stored_author(ctx: &Context, url: &str) -> Result<Option<String>, String> {
     let (urls, url) = (ctx.urls.clone(), url.to_string());
     ctx.db
@@ -200,17 +247,21 @@ async fn resolve_one(ctx: &Context, url: &str) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let url = url.to_string();
+    // Kept for `forbidden_by_policy` (PROTOCOL.md §9): who the author lets quote or answer it.
+    let policy = doc.get("interactionPolicy").map(Value::to_string);
     ctx.db
         .call(move |c| {
             c.execute(
-                "INSERT INTO reply_targets (url, object_id, actor_id, resolved_at)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (url) DO UPDATE SET object_id = ?2, actor_id = ?3, resolved_at = ?4",
+                "INSERT INTO reply_targets (url, object_id, actor_id, resolved_at, interaction_policy)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (url) DO UPDATE SET object_id = ?2, actor_id = ?3, resolved_at = ?4,
+                     interaction_policy = ?5",
                 params![
                     url,
                     object_id,
                     actor.id,
-                    rfc3339(time::OffsetDateTime::now_utc())
+                    rfc3339(time::OffsetDateTime::now_utc()),
+                    policy
                 ],
             )
             .map_err(crate::db::DbError::from)

@@ -248,10 +248,14 @@ pub fn load(
         post.id,
         shown,
     )?;
+    // FEP-044f: only quotes with a standing stamp count (`consent`).
     let quotes = count(
         conn,
-        "SELECT actor_id FROM remote_notes WHERE quote_post_id = ?1 AND deleted_at IS NULL
-         AND hidden = 0",
+        &format!(
+            "SELECT actor_id FROM remote_notes WHERE quote_post_id = ?1 AND deleted_at IS NULL
+             AND hidden = 0 AND {}",
+            super::consent::authorised("remote_notes")
+        ),
         post.id,
         shown,
     )?;

@@ -303,6 +303,11 @@ pub fn plan(
     docs.push(Doc::json(&path_of(urls.actor())));
     docs.push(Doc::json(&path_of(urls.instance_actor())));
     docs.push(Doc::json(&path_of(urls.instance_outbox())));
+    // FEP-044f stamps the owner granted: quoting servers dereference them to check consent.
+    for token in crate::conversation::consent::standing_tokens(conn)? {
+        let stamp = crate::activitypub::interaction::stamp_url(urls, &token);
+        docs.push(Doc::json(&path_of(stamp)));
+    }
     // Followers and following: the counts only. Their pages list other people's accounts;
     // the generated configurations pass them to `hortus serve`, where `signed_fetch` applies.
     for url in [urls.outbox(), urls.followers(), urls.following()] {

@@ -23,6 +23,10 @@ pub async fn apply(
     match activity.kind.as_str() {
         "Follow" => follow(ctx, activity, signer).await,
         "Undo" => undo(ctx, activity, signer).await,
+        // FEP-044f answers to the owner's QuoteRequests first, then follows.
+        "Accept" | "Reject" if conversation::quoting::answered(ctx, activity, signer).await? => {
+            Ok(())
+        }
         "Accept" | "Reject" => follow_answered(ctx, activity, signer).await,
         "Delete" => delete(ctx, activity, signer).await,
         "Update" => update(ctx, activity, signer).await,
@@ -31,6 +35,7 @@ pub async fn apply(
         "Announce" => crate::timeline::receive::announce(ctx, activity, signer).await,
         "Like" | "EmojiReact" => conversation::receive::react(ctx, activity, signer).await,
         "Move" => conversation::moving::receive(ctx, activity, signer).await,
+        "QuoteRequest" => conversation::consent::receive(ctx, activity, signer).await,
         other => {
             tracing::debug!(kind = other, id = %activity.id, "activity acknowledged, not handled");
             Ok(())
@@ -171,6 +176,10 @@ async fn delete(
     signer: &RemoteActor,
 ) -> Result<(), InboxError> {
     if fetch::id_of(&activity.object) != Some(signer.id.as_str()) {
+        // A revoked QuoteAuthorization the owner held (FEP-044f), else a post.
+        if conversation::quoting::stamp_deleted(ctx, activity, signer).await? {
+            return Ok(());
+        }
         return conversation::receive::delete(ctx, activity, signer).await;
     }
     let id = signer.id.clone();

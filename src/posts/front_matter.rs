@@ -61,6 +61,8 @@ pub struct FrontMatter {
     pub in_reply_to: Option<String>,
     /// The post this one quotes (its id or page URL).
     pub quote: Option<String>,
+    /// Who may quote this post (`anyone | followers | nobody`); `[site] quotes` when absent.
+    pub quotes: Option<crate::config::QuotePolicy>,
     #[serde(default)]
     pub images: Vec<Image>,
     #[serde(default)]
@@ -113,7 +115,7 @@ pub fn split(text: &str) -> Result<(FrontMatter, &str), FrontMatterError> {
             line: line + 1, // the +++ line comes first
             message: e.message().trim().to_string(),
             fix: "fields are: title, date, tags, visibility (public | unlisted | followers), \
-                  summary, language, slug, sensitive, in_reply_to, quote, images, draft"
+                  summary, language, slug, sensitive, in_reply_to, quote, quotes (anyone | followers | nobody), images, draft"
                 .into(),
         }
     })?;

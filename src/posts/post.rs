@@ -16,6 +16,29 @@ pub struct Attachment {
     pub height: Option<u32>,
 }
 
+/// The answer to the owner's QuoteRequest for a post that quotes (FEP-044f).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuoteConsent {
+    /// Asked; Mastodon shows the quote as pending until the stamp comes.
+    Pending,
+    /// Granted: the `QuoteAuthorization` stamp's id.
+    Authorized(String),
+    /// Refused or revoked: the post keeps only a plain link with the `RE:` text.
+    Refused,
+}
+
+impl QuoteConsent {
+    /// From `own_quote_requests`: its state and stamp.
+    pub fn from_row(state: &str, authorization: Option<String>) -> Option<QuoteConsent> {
+        match (state, authorization) {
+            ("pending", _) => Some(QuoteConsent::Pending),
+            ("accepted", Some(stamp)) => Some(QuoteConsent::Authorized(stamp)),
+            ("rejected" | "revoked", _) => Some(QuoteConsent::Refused),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Post {
     pub id: i64,
@@ -28,6 +51,11 @@ pub struct Post {
     pub in_reply_to: Option<String>,
     /// The post this one quotes (front matter `quote`).
     pub quote: Option<String>,
+    /// Who may quote this post (front matter `quotes`); `None`: the site's default.
+    pub quotes: Option<crate::config::QuotePolicy>,
+    /// What the quoted post's author said to the owner's QuoteRequest (FEP-044f); `None`
+    /// before one was sent.
+    pub quote_consent: Option<QuoteConsent>,
     pub sensitive: bool,
     pub tags: Vec<String>,
     pub mentions: Vec<Mention>,

@@ -9,7 +9,9 @@ use super::Visibility;
 use super::post::Post;
 
 const POST_COLUMNS: &str = "id, slug, title, summary, content_html, visibility, language, in_reply_to, \
-     sensitive, tags, mentions, attachments, published, updated, deleted_at, quote";
+     sensitive, tags, mentions, attachments, published, updated, deleted_at, quote, quotes, \
+     (SELECT o.state FROM own_quote_requests o WHERE o.post_id = posts.id), \
+     (SELECT o.authorization FROM own_quote_requests o WHERE o.post_id = posts.id)";
 
 fn parse_time(s: Option<String>) -> Option<OffsetDateTime> {
     s.and_then(|s| OffsetDateTime::parse(&s, &Rfc3339).ok())
@@ -37,6 +39,13 @@ fn row_to_post(r: &rusqlite::Row) -> rusqlite::Result<Post> {
         updated: parse_time(r.get(13)?),
         deleted_at: parse_time(r.get(14)?),
         quote: r.get(15)?,
+        quotes: r
+            .get::<_, Option<String>>(16)?
+            .as_deref()
+            .and_then(crate::config::QuotePolicy::parse),
+        quote_consent: r
+            .get::<_, Option<String>>(17)?
+            .and_then(|s| super::post::QuoteConsent::from_row(&s, r.get(18).ok().flatten())),
     })
 }
 

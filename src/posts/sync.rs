@@ -96,12 +96,12 @@ pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, Post
                     "UPDATE posts SET source_path=?2, source_hash=?3, title=?4, summary=?5, content_html=?6,
                         visibility=?7, language=?8, in_reply_to=?9, sensitive=?10, tags=?11, mentions=?12,
                         attachments=?13, published=COALESCE(?14, published), updated=?15, deleted_at=NULL,
-                        quote=?16
+                        quote=?16, quotes=?17
                      WHERE id=?1",
                     params![
                         id, d.source_path, d.source_hash, d.title, d.summary, d.content_html,
                         d.visibility.as_str(), d.language, d.in_reply_to, d.sensitive, tags, mentions,
-                        attachments, d.date.map(rfc3339), now_s, d.quote
+                        attachments, d.date.map(rfc3339), now_s, d.quote, d.quotes.map(|q| q.as_str())
                     ],
                 )?;
                 report.updated.push((*id, d.slug.clone()));
@@ -111,12 +111,12 @@ pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, Post
                 tx.execute(
                     "INSERT INTO posts (slug, source_path, source_hash, title, summary, content_html,
                         visibility, language, in_reply_to, sensitive, tags, mentions, attachments, published,
-                        quote)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                        quote, quotes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                     params![
                         d.slug, d.source_path, d.source_hash, d.title, d.summary, d.content_html,
                         d.visibility.as_str(), d.language, d.in_reply_to, d.sensitive, tags, mentions,
-                        attachments, rfc3339(d.date.unwrap_or(now)), d.quote
+                        attachments, rfc3339(d.date.unwrap_or(now)), d.quote, d.quotes.map(|q| q.as_str())
                     ],
                 )?;
                 let id = tx.last_insert_rowid();

@@ -281,3 +281,22 @@ fn a_quote_must_be_an_absolute_http_url_named_at_its_line() {
     let draft = loaded.expect("a draft");
     assert_eq!(draft.quote.as_deref(), Some("https://example.org/@bob/1"));
 }
+
+#[test]
+fn who_may_quote_is_read_and_a_bad_value_is_named_at_its_line() {
+    let dir = site();
+    let text = "+++\ntitle = \"引用\"\nquotes = \"everyone\"\n+++\nصحيح 👍";
+    let err = parse_file(dir.path(), "content/posts/q.md", text, &urls()).unwrap_err();
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert_eq!(err[0].line, 3, "{err:?}");
+    assert!(err[0].message.contains("everyone"), "{err:?}");
+    assert!(
+        err[0].fix.contains("anyone | followers | nobody"),
+        "{err:?}"
+    );
+    let text = "+++\nquotes = \"followers\"\n+++\nصحيح 👍";
+    let draft = parse_file(dir.path(), "content/posts/q.md", text, &urls())
+        .unwrap()
+        .expect("a draft");
+    assert_eq!(draft.quotes, Some(crate::config::QuotePolicy::Followers));
+}

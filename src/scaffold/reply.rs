@@ -117,6 +117,22 @@ pub async fn reply(
         ));
     }
     let author = own_or_remote_author(state, &url).await?;
+    // GoToSocial's canReply (PROTOCOL.md §9): refused here rather than sent to be rejected.
+    let (urls, u) = (state.urls.clone(), url.clone());
+    let forbidden = state
+        .db
+        .read(move |c| {
+            crate::conversation::replying::forbidden_by_policy(c, &urls, &u, "canReply")
+                .map_err(crate::db::DbError::from)
+        })
+        .await
+        .map_err(AppError::from)?;
+    if forbidden {
+        return Err(ReplyError::Refused(format!(
+            "not allowed by its author: {url} says who may reply (interactionPolicy.canReply) \
+             and you are not among them; nothing was written or sent"
+        )));
+    }
     let handle = match &author {
         Some(a) => {
             let a = a.clone();

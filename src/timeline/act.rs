@@ -2,7 +2,7 @@
 //! Likes and boosts are activities through the durable delivery queue (signed when sent);
 //! bookmarks stay local. Each returns one line saying what it did; a refusal says why.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Value, json};
 use url::Url;
 
@@ -21,6 +21,14 @@ pub enum ActError {
     NotFound { url: String, reason: String },
     #[error("not public: {url} is {visibility}; only public or unlisted posts can be boosted")]
     NotPublic { url: String, visibility: String },
+    #[error(
+        "not allowed by its author: {url} says who may {what} it (interactionPolicy.{rule}) and you are not among them; nothing was sent"
+    )]
+    Forbidden {
+        url: String,
+        what: &'static str,
+        rule: &'static str,
+    },
     #[error("{0}")]
     Usage(String),
     #[error("database error: {0}")]
@@ -276,6 +284,42 @@ pub async fn act(ctx: &Context, action: Action, url: &str) -> Result<Done, ActEr
             url: url.to_string(),
             visibility: "followers-only or direct".into(),
         });
+    }
+    // GoToSocial's interaction policies (PROTOCOL.md §9): refused here rather than sent to be
+    // rejected there.
+    if let Some((what, rule)) = match action {
+        Action::Like => Some(("like", "canLike")),
+        Action::Boost => Some(("boost", "canAnnounce")),
+        _ => None,
+    } {
+        let (id, author, owner) = (target.id.clone(), target.author.clone(), ctx.urls.actor());
+        let forbidden = ctx
+            .db
+            .read(move |c| {
+                let stored: Option<String> = c
+                    .query_row(
+                        &format!(
+                            "SELECT json_extract(raw, '$.interactionPolicy.{rule}') FROM remote_notes WHERE id = ?1"
+                        ),
+                        [&id],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .flatten();
+                let Some(rule) = stored.and_then(|s| serde_json::from_str::<Value>(&s).ok()) else {
+                    return Ok(false);
+                };
+                let follows = crate::graph::following::is_accepted(c, &author)?;
+                Ok::<_, ActError>(ap::interaction::forbids(&rule, &owner, follows))
+            })
+            .await?;
+        if forbidden {
+            return Err(ActError::Forbidden {
+                url: url.to_string(),
+                what,
+                rule,
+            });
+        }
     }
     // Only likes and boosts go out; the author's inbox, from the cache or fetched (allowed).
     let author_inbox = match action.kind() {

@@ -79,6 +79,34 @@ pub(super) async fn actor(req: HttpRequest, state: State, path: web::Path<String
     Ok(activity_json(StatusCode::OK, &doc))
 }
 
+/// A `QuoteAuthorization` stamp (FEP-044f): quoting servers dereference it to check consent;
+/// once the owner revokes it, 410 Gone with a Tombstone.
+pub(super) async fn quote_authorization(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+) -> WebResult {
+    let token = path.into_inner();
+    let (urls, t) = (state.urls.clone(), token.clone());
+    let found = state
+        .db
+        .read(move |c| crate::conversation::consent::stamp(c, &urls, &t).map_err(WebError::from))
+        .await?;
+    match found {
+        Ok(Some(doc)) => Ok(activity_json(StatusCode::OK, &doc)),
+        Ok(None) => not_found_for(&req, &state),
+        Err(()) => Ok(activity_json(
+            StatusCode::GONE,
+            &serde_json::json!({
+                "@context": ap::AS_CONTEXT,
+                "id": ap::interaction::stamp_url(&state.urls, &token),
+                "type": "Tombstone",
+                "formerType": "QuoteAuthorization",
+            }),
+        )),
+    }
+}
+
 pub(super) async fn instance_actor(state: State) -> WebResult {
     Ok(activity_json(
         StatusCode::OK,

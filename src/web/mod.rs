@@ -27,6 +27,7 @@ pub use state::{AppState, WebError};
 use assets::static_file;
 use documents::{
     actor, collection, collection_page, followers_synchronization, instance_actor, instance_outbox,
+    quote_authorization,
 };
 use pages::{children, feed, home, home_page, post, privacy, tag, tag_page};
 use respond::read;
@@ -52,6 +53,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/users/{name}/{collection}/page/{n}",
             read().to(collection_page),
+        )
+        .route(
+            "/quote-authorizations/{token}",
+            read().to(quote_authorization),
         )
         .route("/actor", read().to(instance_actor))
         .route("/actor/outbox", read().to(instance_outbox))

@@ -93,6 +93,9 @@ pub struct PostView {
     pub in_reply_to: Option<String>,
     /// The post it quotes (an http(s) URL, checked when the file was read).
     pub quote: Option<String>,
+    /// FEP-044f: "pending" until the quoted author consents, "refused" after a Reject or
+    /// revocation (then a plain `RE:` link), "" when granted or never asked.
+    pub quote_state: &'static str,
     pub tags: Vec<(String, String)>,
     pub media: Vec<MediaView>,
 }
@@ -133,6 +136,11 @@ impl PostView {
             language: post.language.clone(),
             in_reply_to: post.in_reply_to.clone(),
             quote: post.quote.clone(),
+            quote_state: match post.quote_consent {
+                Some(crate::posts::QuoteConsent::Pending) => "pending",
+                Some(crate::posts::QuoteConsent::Refused) => "refused",
+                _ => "",
+            },
             tags: post.tags.iter().map(|t| (t.clone(), urls.tag(t))).collect(),
             media: post
                 .attachments

@@ -26,7 +26,14 @@
 //   GET  /_control/log -> {inbox, errors, outgoing}: verified activities Fedify's listeners got
 //        (Create with Fedify's reading of the Note's quoteUrl and Mention tags; Follow, Accept,
 //        Like, Announce, Block, Undo with the type and object of what it undoes),
-//        and every request Fedify made.
+//        and every request Fedify made; `received`: every POST to its inboxes as raw JSON with
+//        the status Fedify's inbox answered and `signer`, the key owner Fedify's own
+//        verifyRequest found (null: not verified): Fedify 1.5.9's inbox answers 400 to an
+//        Accept embedding a QuoteRequest, a type its vocabulary lacks (FEP-044f).
+//   POST /_control/raw {to, activity} -> `activity` with our actor, signed by Fedify's own
+//        signRequest (draft-cavage) and POSTed to `to`'s inbox: FEP-044f QuoteRequest, which
+//        Fedify 1.5.9's vocabulary lacks; {status, body}
+//   POST /_control/get {to, url}      -> a GET of `url` signed by signRequest; {status, json}
 
 import http from "node:http";
 import { randomUUID } from "node:crypto";
@@ -58,6 +65,9 @@ import {
   generateCryptoKeyPair,
   importJwk,
   isActor,
+  getDocumentLoader,
+  signRequest,
+  verifyRequest,
 } from "@fedify/fedify";
 
 function parseArgs(argv) {
@@ -122,7 +132,7 @@ async function loadOrCreateKeys(file) {
 
 const keyPairs = await loadOrCreateKeys(args.keys);
 
-const log = { inbox: [], errors: [], outgoing: [] };
+const log = { inbox: [], errors: [], outgoing: [], received: [] };
 const notes = new Map(); // id (path segment) -> Note
 const sent = new Map(); // activity id -> Like or Announce, for Undo
 
@@ -337,6 +347,27 @@ async function control(request, url) {
     await send(activity);
     return json({ id: activity.id.href });
   }
+  if (route === "POST /_control/raw" || route === "POST /_control/get") {
+    const keyId = new URL(`${actor.href}#main-key`);
+    const get = route.endsWith("get");
+    const target = get ? input.url : to.inboxId.href;
+    const body = get ? undefined : JSON.stringify({ ...input.activity, actor: actor.href });
+    const unsigned = new Request(target, {
+      method: get ? "GET" : "POST",
+      headers: { accept: "application/activity+json", ...(get ? {} : { "content-type": "application/activity+json" }) },
+      body,
+    });
+    const signed = await signRequest(unsigned, keyPairs[0].privateKey, keyId);
+    const response = await fetch(signed);
+    const text = await response.text();
+    let parsed = null;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = null;
+    }
+    return json({ status: response.status, body: text, json: parsed });
+  }
   if (route === "POST /_control/undo") {
     const activity = sent.get(input.id);
     if (activity == null) return json({ error: `no activity ${input.id}` }, 400);
@@ -356,10 +387,26 @@ async function handle(req, res) {
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
   const request = new Request(url, { method: req.method, headers, body: hasBody ? body : undefined });
   let response;
+  let signer;
+  if (req.method === "POST" && !url.pathname.startsWith("/_control/")) {
+    const copy = new Request(url, { method: req.method, headers, body });
+    const documentLoader = getDocumentLoader({ allowPrivateAddress: true });
+    const key = await verifyRequest(copy, { documentLoader, contextLoader: documentLoader }).catch(() => null);
+    signer = key?.ownerId?.href ?? null;
+  }
   try {
     response = url.pathname.startsWith("/_control/")
       ? await control(request, url)
       : await federation.fetch(request, { contextData: undefined });
+    if (req.method === "POST" && !url.pathname.startsWith("/_control/")) {
+      let parsed = null;
+      try {
+        parsed = JSON.parse(body.toString("utf8"));
+      } catch {
+        parsed = null;
+      }
+      log.received.push({ path: url.pathname, status: response.status, signer, json: parsed });
+    }
   } catch (e) {
     log.errors.push(String(e?.stack ?? e));
     response = json({ error: String(e?.stack ?? e) }, 500);

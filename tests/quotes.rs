@@ -1,0 +1,596 @@
+//! Quote posts with consent (FEP-044f, issue 14) against an independent ActivityPub server:
+//! Fedify 1.5.9 under Node (tests/peer/conversation_peer.mjs). Fedify 1.5.9 knows
+//! `interactionPolicy` only as a term of GoToSocial's bundled context, and has no class for
+//! `QuoteRequest` or `QuoteAuthorization`: the peer sends the QuoteRequest as raw JSON signed by
+//! Fedify's own `signRequest`, verifies Hortus's answers with its own inbox (202 = the signature
+//! checked out), and dereferences the stamp with a GET it signs itself. Needs
+//! `scripts/install-test-deps.sh` (tests/peer/node_modules).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::fedify::Fedify;
+use common::*;
+use serde_json::{Value, json};
+
+const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+
+fn hortus(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hortus"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("HORTUS_DIR")
+        .output()
+        .expect("run hortus")
+}
+
+fn hortus_ok(dir: &Path, args: &[&str]) -> String {
+    let out = hortus(dir, args);
+    assert!(
+        out.status.success(),
+        "hortus {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The CLI queued the answer; this test's in-process workers deliver it now.
+    hortus::delivery::wake_workers();
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The inbox as `hortus inbox --json` lists it.
+fn inbox(site: &TestSite) -> Vec<Value> {
+    let out = hortus_ok(dir_of(site), &["inbox", "--json"]);
+    serde_json::from_str(&out).expect("inbox JSON")
+}
+
+fn kind_of(inbox: &[Value], object: &str) -> Vec<String> {
+    inbox
+        .iter()
+        .filter(|n| n["object"] == object)
+        .map(|n| n["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Waits until Fedify's inbox got a POST matching `pred`; returns it (with Fedify's status).
+async fn received(peer: &Fedify, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        hortus::delivery::wake_workers();
+        let log = peer.log().await;
+        if let Some(found) = log["received"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| pred(&r["json"]))
+        {
+            return found.clone();
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("Fedify never received {what}: {log:#}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The counts line under a post ("0 replies 0 likes 0 boosts 1 quote").
+async fn quote_count(site: &TestSite, slug: &str) -> String {
+    let html = get(&site.url(&format!("/posts/{slug}")), BROWSER_ACCEPT)
+        .await
+        .text()
+        .await
+        .expect("page");
+    let Some(start) = html.find("<ul class=\"counts\"") else {
+        // No conversation at all: nothing counts.
+        return "0 quotes".into();
+    };
+    let end = html[start..]
+        .find("</ul>")
+        .map_or(html.len(), |e| start + e);
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html[start..end].chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                text.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .windows(2)
+        .find(|w| w[1].starts_with("quote"))
+        .map_or("0 quotes".into(), |w| format!("{} {}", w[0], w[1]))
+}
+
+/// Dana's QuoteRequest of `target` by her note `quoting`, as Mastodon 4.5 sends it.
+async fn quote_request(
+    dana: &Fedify,
+    alice: &str,
+    n: &str,
+    target: &str,
+    quoting: &str,
+) -> (String, u64) {
+    let id = format!("{}/activities/quote-request-{n}", dana.base);
+    let r = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "@context": ["https://www.w3.org/ns/activitystreams",
+                             {"QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest"}],
+                "id": id,
+                "type": "QuoteRequest",
+                "to": [alice],
+                "object": target,
+                "instrument": quoting,
+            }}),
+        )
+        .await;
+    (id, r["status"].as_u64().unwrap_or_default())
+}
+
+fn answers(id: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |a: &Value| a["object"]["id"] == id && a["object"]["type"] == "QuoteRequest"
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fedify_quote_request_gets_a_stamp_then_revocation_deletes_it() {
+    let mut site = TestSite::federating("127.0.0.2");
+    site.write_post(
+        "hello.md",
+        "+++\ntitle = \"庭 — حديقة\"\n+++\nこんにちは、庭 🌱 مرحبا e\u{301}",
+    );
+    site.publish();
+    let dana = Fedify::start("127.0.0.7", "dana").await;
+    site.allow(&dana.host);
+    site.start().await;
+    let alice = site.url("/users/alice");
+    let post = site.url("/posts/hello.json");
+
+    // Fedify reads the Note with a GET it signs: the policy says anyone may quote it.
+    let got = dana
+        .control("/_control/get", json!({"to": alice, "url": post}))
+        .await;
+    assert_eq!(got["status"], 200, "{got:#}");
+    let can_quote = &got["json"]["interactionPolicy"]["canQuote"];
+    assert_eq!(can_quote["automaticApproval"][0], PUBLIC, "{got:#}");
+
+    // Dana's quote arrives before any consent: it is no quote yet, only a mention.
+    let q1 = dana
+        .control(
+            "/_control/note",
+            json!({"to": alice, "id": "q1", "quote": post, "content": "<p>引用: 素敵 ✨ رائع</p>",
+                   "mention": alice, "mentionName": "@alice"}),
+        )
+        .await;
+    let q1_id = q1["id"].as_str().unwrap().to_string();
+    assert_eq!(quote_count(&site, "hello").await, "0 quotes");
+    assert_eq!(kind_of(&inbox(&site), &q1_id), ["mention"]);
+
+    // The QuoteRequest is answered at once with an Accept whose result is the stamp.
+    let (qr, status) = quote_request(&dana, &alice, "1", &post, &q1_id).await;
+    assert_eq!(status, 202);
+    let accept = received(&dana, "the Accept", answers(&qr)).await;
+    assert_eq!(
+        accept["signer"], alice,
+        "Fedify verified the Accept's signature: {accept:#}"
+    );
+    let accept = &accept["json"];
+    assert_eq!(accept["type"], "Accept");
+    assert_eq!(accept["actor"], alice);
+    assert_eq!(accept["object"]["instrument"], q1_id.as_str());
+    let stamp_url = accept["result"].as_str().expect("result").to_string();
+
+    // The stamp is dereferenceable: Fedify fetches it with its own signed GET.
+    let stamp = dana
+        .control("/_control/get", json!({"to": alice, "url": stamp_url}))
+        .await;
+    assert_eq!(stamp["status"], 200, "{stamp:#}");
+    let s = &stamp["json"];
+    assert_eq!(s["id"], stamp_url.as_str());
+    assert_eq!(s["type"], "QuoteAuthorization");
+    assert_eq!(s["attributedTo"], alice);
+    assert_eq!(s["interactingObject"], q1_id.as_str());
+    assert_eq!(s["interactionTarget"], post.as_str());
+    assert_eq!(quote_count(&site, "hello").await, "1 quote");
+    assert_eq!(kind_of(&inbox(&site), &q1_id), ["quote"]);
+
+    // The static export serves the stamp at the same path.
+    let export = site.tmp.path().join("export");
+    hortus_ok(dir_of(&site), &["export", export.to_str().unwrap()]);
+    let token = stamp_url.rsplit('/').next().unwrap();
+    let file = export.join(format!("quote-authorizations/{token}.json"));
+    let exported: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("stamp in the export"))
+            .expect("JSON");
+    assert_eq!(&exported, s);
+
+    // A repeated request gets the same stamp again (how peers repair a lost Accept).
+    quote_request(&dana, &alice, "1", &post, &q1_id).await;
+
+    // Revoking: Delete of the stamp reaches Dana, the stamp answers 410, the quote is gone.
+    let out = hortus_ok(dir_of(&site), &["quotes", "revoke", &q1_id]);
+    assert!(out.contains("revoked"), "{out}");
+    let delete = received(&dana, "the Delete of the stamp", |a| {
+        a["type"] == "Delete" && a["object"]["id"] == stamp_url.as_str()
+    })
+    .await;
+    assert_eq!(delete["signer"], alice, "{delete:#}");
+    let gone = dana
+        .control("/_control/get", json!({"to": alice, "url": stamp_url}))
+        .await;
+    assert_eq!(gone["status"], 410, "{gone:#}");
+    assert_eq!(quote_count(&site, "hello").await, "0 quotes");
+    assert_eq!(kind_of(&inbox(&site), &q1_id), ["mention"]);
+    let again = hortus(dir_of(&site), &["quotes", "revoke", &q1_id]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("fix:"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fedify_quote_requests_wait_for_the_owner_and_policies_refuse() {
+    let mut site = TestSite::federating_with("127.0.0.2", |cfg| {
+        *cfg = cfg.replace("[site]\n", "[site]\nquotes_need_approval = true\n");
+    });
+    site.write_post("open.md", "+++\ntitle = \"Open\"\n+++\n引用どうぞ 🌸");
+    site.write_post("closed.md", "+++\nquotes = \"nobody\"\n+++\nلا تقتبس هذا 🙅");
+    site.write_post(
+        "friends.md",
+        "+++\nquotes = \"followers\"\n+++\nНе для всех 🤫",
+    );
+    site.write_post(
+        "inner.md",
+        "+++\nvisibility = \"followers\"\nquotes = \"anyone\"\n+++\n내부 메모 🔒",
+    );
+    site.publish();
+    let dana = Fedify::start("127.0.0.7", "dana").await;
+    site.allow(&dana.host);
+    site.start().await;
+    let alice = site.url("/users/alice");
+    let q = |n: &str| format!("{}/notes/{n}", dana.base);
+
+    // The Note says approval is by hand: the audience sits in manualApproval.
+    let got = dana
+        .control(
+            "/_control/get",
+            json!({"to": alice, "url": site.url("/posts/open.json")}),
+        )
+        .await;
+    assert_eq!(
+        got["json"]["interactionPolicy"]["canQuote"],
+        json!({"automaticApproval": [alice], "manualApproval": [PUBLIC]}),
+        "{got:#}"
+    );
+
+    // Policy refusals: nobody, followers (Dana does not follow), followers-only post.
+    for (n, slug) in [("c", "closed"), ("f", "friends"), ("i", "inner")] {
+        let (qr, status) = quote_request(
+            &dana,
+            &alice,
+            n,
+            &site.url(&format!("/posts/{slug}.json")),
+            &q(n),
+        )
+        .await;
+        assert_eq!(status, 202, "{slug}");
+        let reject = received(&dana, &format!("the Reject for {slug}"), answers(&qr)).await;
+        assert_eq!(reject["json"]["type"], "Reject", "{slug}: {reject:#}");
+        assert_eq!(reject["signer"], alice);
+        assert!(reject["json"].get("result").is_none());
+    }
+
+    // Allowed, but waits for the owner: no answer yet, listed in `hortus inbox`.
+    let (qr, _) = quote_request(&dana, &alice, "o1", &site.url("/posts/open.json"), &q("o1")).await;
+    let (qr2, _) =
+        quote_request(&dana, &alice, "o2", &site.url("/posts/open.json"), &q("o2")).await;
+    let list = inbox(&site);
+    assert_eq!(kind_of(&list, &q("o1")), ["quote_request"], "{list:#?}");
+    let waiting = list
+        .iter()
+        .find(|n| n["object"] == q("o1").as_str())
+        .unwrap();
+    assert!(
+        waiting["text"]
+            .as_str()
+            .unwrap()
+            .contains("hortus quotes approve")
+    );
+    let log = dana.log().await;
+    assert!(
+        !log["received"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| answers(&qr)(&r["json"])),
+        "no answer before the owner decides: {log:#}"
+    );
+
+    hortus_ok(dir_of(&site), &["quotes", "approve", &q("o1")]);
+    let accept = received(&dana, "the Accept after approval", answers(&qr)).await;
+    assert_eq!(accept["json"]["type"], "Accept");
+    let stamp = accept["json"]["result"].as_str().unwrap().to_string();
+    let got = dana
+        .control("/_control/get", json!({"to": alice, "url": stamp}))
+        .await;
+    assert_eq!(got["status"], 200, "{got:#}");
+    assert_eq!(got["json"]["interactingObject"], q("o1").as_str());
+
+    hortus_ok(dir_of(&site), &["quotes", "reject", &q("o2")]);
+    let reject = received(&dana, "the Reject after refusal", answers(&qr2)).await;
+    assert_eq!(reject["json"]["type"], "Reject");
+    assert!(kind_of(&inbox(&site), &q("o2")).is_empty());
+
+    let bad = hortus(
+        dir_of(&site),
+        &["quotes", "approve", "https://nowhere.example/1"],
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("nowhere.example") && err.contains("fix:"),
+        "{err}"
+    );
+}
+
+/// Waits until Fedify received an Update of `object` whose Note satisfies `pred`.
+async fn update_of(
+    peer: &Fedify,
+    object: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    received(peer, what, |a| {
+        a["type"] == "Update" && a["object"]["id"] == object && pred(&a["object"])
+    })
+    .await["json"]["object"]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_owners_quote_asks_waits_and_follows_the_answer() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let dana = Fedify::start("127.0.0.7", "dana").await;
+    site.allow(&dana.host);
+    site.start().await;
+    let alice = site.url("/users/alice");
+    // Dana's posts, mentioning Alice so Hortus keeps them (and knows their author).
+    let mut originals = Vec::new();
+    for n in ["o1", "o2"] {
+        let r = dana
+            .control(
+                "/_control/note",
+                json!({"to": alice, "id": n, "content": format!("<p>{n}: 花 🌷 ورد</p>"),
+                       "mention": alice, "mentionName": "@alice"}),
+            )
+            .await;
+        originals.push(r["id"].as_str().unwrap().to_string());
+    }
+    site.write_post(
+        "granted.md",
+        &format!("+++\nquote = \"{}\"\n+++\nいいね 👍 جميل", originals[0]),
+    );
+    site.write_post(
+        "refused.md",
+        &format!("+++\nquote = \"{}\"\n+++\nЦитата 📎", originals[1]),
+    );
+    site.publish();
+    hortus::delivery::wake_workers();
+    let granted = site.url("/posts/granted.json");
+    let refused = site.url("/posts/refused.json");
+
+    // Each quote asks its author: a QuoteRequest with our post as its instrument.
+    let mut requests = Vec::new();
+    for (mine, theirs) in [(&granted, &originals[0]), (&refused, &originals[1])] {
+        let r = received(&dana, "the owner's QuoteRequest", |a| {
+            a["type"] == "QuoteRequest" && a["instrument"] == mine.as_str()
+        })
+        .await;
+        assert_eq!(r["json"]["object"], theirs.as_str(), "{r:#}");
+        assert_eq!(r["json"]["actor"], alice);
+        assert_eq!(r["signer"], alice, "Fedify verified it: {r:#}");
+        requests.push(r["json"]["id"].as_str().unwrap().to_string());
+    }
+    let html = get(&site.url("/posts/granted"), BROWSER_ACCEPT)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("quote pending"), "{html}");
+    let (_, note) = get_json(&granted).await;
+    assert_eq!(note["quote"], originals[0].as_str());
+    assert!(note.get("quoteAuthorization").is_none(), "{note:#}");
+
+    // Dana consents to the first: the Note then carries the stamp, sent as an Update.
+    let stamp = format!("{}/quote-authorizations/ok-1", dana.base);
+    let accept = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "@context": ["https://www.w3.org/ns/activitystreams",
+                             {"QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest"}],
+                "id": format!("{}/activities/accept-q1", dana.base),
+                "type": "Accept", "to": [alice],
+                "object": {"id": requests[0], "type": "QuoteRequest", "actor": alice,
+                           "object": originals[0], "instrument": granted},
+                "result": stamp,
+            }}),
+        )
+        .await;
+    assert_eq!(accept["status"], 202, "{accept:#}");
+    let updated = update_of(&dana, &granted, "the Update with the stamp", |o| {
+        o["quoteAuthorization"] == stamp.as_str()
+    })
+    .await;
+    assert_eq!(updated["quote"], originals[0].as_str());
+    let html = get(&site.url("/posts/granted"), BROWSER_ACCEPT)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("quote pending"), "{html}");
+
+    // Dana refuses the second: a plain RE: link, no quote property any peer shows as a quote.
+    let reject = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "id": format!("{}/activities/reject-q2", dana.base),
+                "type": "Reject", "to": [alice], "object": requests[1],
+            }}),
+        )
+        .await;
+    assert_eq!(reject["status"], 202, "{reject:#}");
+    let plain = update_of(&dana, &refused, "the Update without the quote", |o| {
+        o.get("quote").is_none()
+    })
+    .await;
+    assert!(
+        plain["content"].as_str().unwrap().contains("RE: <a href"),
+        "{plain:#}"
+    );
+    assert!(plain.get("quoteUrl").is_none() && plain.get("_misskey_quote").is_none());
+
+    // Dana revokes the first: Delete of the stamp; the quote becomes a plain link too.
+    let delete = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "id": format!("{}/activities/revoke-q1", dana.base),
+                "type": "Delete", "to": [alice],
+                "object": {"id": stamp, "type": "QuoteAuthorization"},
+            }}),
+        )
+        .await;
+    assert_eq!(delete["status"], 202, "{delete:#}");
+    update_of(&dana, &granted, "the Update after revocation", |o| {
+        o.get("quote").is_none()
+    })
+    .await;
+    let html = get(&site.url("/posts/granted"), BROWSER_ACCEPT)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("class=\"quote-inline\">RE: <a"), "{html}");
+    let (_, note) = get_json(&granted).await;
+    assert!(note.get("quoteAuthorization").is_none() && note.get("quote").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_authors_policy_refuses_quotes_likes_and_boosts_here() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let dana = Fedify::start("127.0.0.7", "dana").await;
+    site.allow(&dana.host);
+    site.start().await;
+    let alice = site.url("/users/alice");
+    // Mastodon 4.5's shape for "nobody may quote" (only the author): sent as raw JSON, since
+    // Fedify 1.5.9's Note has no interactionPolicy.
+    let closed = format!("{}/notes/closed", dana.base);
+    let sent = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "@context": ["https://www.w3.org/ns/activitystreams", {
+                    "gts": "https://gotosocial.org/ns#",
+                    "interactionPolicy": {"@id": "gts:interactionPolicy", "@type": "@id"},
+                    "canQuote": {"@id": "gts:canQuote", "@type": "@id"},
+                    "automaticApproval": {"@id": "gts:automaticApproval", "@type": "@id"}}],
+                "id": format!("{}/activities/create-closed", dana.base),
+                "type": "Create", "to": [PUBLIC],
+                "object": {
+                    "id": closed, "type": "Note", "attributedTo": dana.actor,
+                    "content": "<p>引用しないで 🙏 لا تقتبس</p>", "to": [PUBLIC],
+                    "published": "2026-11-29T09:00:00Z",
+                    "tag": [{"type": "Mention", "href": alice, "name": "@alice"}],
+                    "interactionPolicy": {"canQuote": {"automaticApproval": dana.actor}},
+                },
+            }}),
+        )
+        .await;
+    assert_eq!(sent["status"], 202, "{sent:#}");
+    site.write_post(
+        "nope.md",
+        &format!("+++\ntitle = \"Ça\"\nquote = \"{closed}\"\n+++\n見て 👀"),
+    );
+    let out = hortus(dir_of(&site), &["publish"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("content/posts/nope.md:3:"), "{err}");
+    assert!(
+        err.contains(&closed) && err.contains("fix: remove the `quote"),
+        "{err}"
+    );
+    let queued: i64 = site
+        .db()
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM post_federation) + (SELECT COUNT(*) FROM own_quote_requests)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(queued, 0, "nothing was queued");
+    // The same policy for likes and boosts (GoToSocial's canLike, canAnnounce): refused here.
+    let shy = format!("{}/notes/shy", dana.base);
+    let only_dana = json!({"automaticApproval": [dana.actor], "manualApproval": []});
+    let sent = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "id": format!("{}/activities/create-shy", dana.base),
+                "type": "Create", "to": [PUBLIC],
+                "object": {
+                    "id": shy, "type": "Note", "attributedTo": dana.actor,
+                    "content": "<p>静かに 🤫 بهدوء</p>", "to": [PUBLIC],
+                    "published": "2026-11-29T09:01:00Z",
+                    "tag": [{"type": "Mention", "href": alice, "name": "@alice"}],
+                    "interactionPolicy": {"canLike": only_dana, "canAnnounce": only_dana,
+                                          "canReply": only_dana,
+                                          "canQuote": {"automaticApproval": [PUBLIC]}},
+                },
+            }}),
+        )
+        .await;
+    assert_eq!(sent["status"], 202, "{sent:#}");
+    for (cmd, rule) in [("like", "canLike"), ("boost", "canAnnounce")] {
+        let out = hortus(dir_of(&site), &[cmd, &shy]);
+        assert!(!out.status.success(), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not allowed by its author") && err.contains(rule),
+            "{err}"
+        );
+    }
+    let out = hortus(dir_of(&site), &["reply", &shy, "-m", "こんにちは 👋"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not allowed by its author") && err.contains("canReply"),
+        "{err}"
+    );
+    let actions: i64 = site
+        .db()
+        .query_row("SELECT COUNT(*) FROM timeline_actions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(actions, 0, "nothing liked or boosted");
+    assert!(
+        std::fs::read_dir(dir_of(&site).join("content/posts"))
+            .unwrap()
+            .count()
+            == 1,
+        "no reply file written (only nope.md)"
+    );
+
+    // Without the quote line it publishes.
+    site.write_post(
+        "nope.md",
+        &format!("+++\ntitle = \"Ça\"\n+++\n見て 👀 {closed}"),
+    );
+    hortus_ok(dir_of(&site), &["publish"]);
+}

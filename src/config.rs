@@ -125,6 +125,14 @@ pub struct SiteConfig {
     /// Markdown; a sensible default is used when empty.
     #[serde(default)]
     pub children_policy: String,
+    /// Rendered public pages `hortus serve` keeps in memory, in MiB (`web::cache`); 0 renders
+    /// every request.
+    #[serde(default = "default_page_cache_mb")]
+    pub page_cache_mb: u32,
+}
+
+fn default_page_cache_mb() -> u32 {
+    16
 }
 
 impl Default for SiteConfig {
@@ -135,6 +143,7 @@ impl Default for SiteConfig {
             posts_per_page: default_per_page(),
             privacy_policy: String::new(),
             children_policy: String::new(),
+            page_cache_mb: default_page_cache_mb(),
         }
     }
 }

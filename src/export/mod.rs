@@ -152,7 +152,9 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         .enable_all()
         .build()
         .map_err(ExportError::Runtime)?;
-    let state = rt.block_on(crate::app::state(site))?;
+    // Every page is rendered once: the serving cache would only add work (web::cache).
+    let ctx = rt.block_on(crate::app::context(site))?;
+    let state = std::sync::Arc::new(crate::web::AppState::uncached(ctx));
 
     let progress = if opts.progress {
         ProgressBar::with_draw_target(

@@ -1,6 +1,6 @@
 -- A number that moves, in the same transaction, whenever anything a public page or document
 -- shows changes: the serving cache (`web::cache`) keeps rendered bytes until it moves. The
--- tables below are every table a cached page reads (posts and tags; replies, their authors,
+-- tables below are every table a cached page reads (posts and tags; the keys the actors show; replies, their authors,
 -- likes and boosts, reply settings; followers and following counts; the owner's boosts; account
 -- moves; blocks and mutes; the federation lists). The test `web::cache::tests::
 -- every_table_is_classified` fails on a table that is neither here nor on its list of tables no
@@ -100,4 +100,10 @@ BEGIN UPDATE page_generation SET n = n + 1 WHERE id = 1; END;
 CREATE TRIGGER page_generation_timeline_actions_update AFTER UPDATE ON timeline_actions
 BEGIN UPDATE page_generation SET n = n + 1 WHERE id = 1; END;
 CREATE TRIGGER page_generation_timeline_actions_delete AFTER DELETE ON timeline_actions
+BEGIN UPDATE page_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER page_generation_keys_insert AFTER INSERT ON keys
+BEGIN UPDATE page_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER page_generation_keys_update AFTER UPDATE ON keys
+BEGIN UPDATE page_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER page_generation_keys_delete AFTER DELETE ON keys
 BEGIN UPDATE page_generation SET n = n + 1 WHERE id = 1; END;

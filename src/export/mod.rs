@@ -10,6 +10,7 @@
 //! Followers-only posts never enter the plan. Everything exported is public to anyone: a
 //! static host cannot check HTTP signatures, so `signed_fetch` needs `hortus serve` in front.
 
+pub mod fingerprint;
 pub mod hosts;
 pub mod plan;
 pub mod render;
@@ -77,7 +78,8 @@ pub struct ExportReport {
     /// Files in the export, and their total size.
     pub files: usize,
     pub bytes: u64,
-    /// Pages and documents fetched from the handlers (media not included).
+    /// Pages and documents fetched from the handlers (media not included); 0 when nothing
+    /// changed since the last export (`fingerprint`).
     pub documents: usize,
     pub seconds: f64,
     pub warnings: Vec<String>,
@@ -143,10 +145,28 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         );
     }
 
-    let plan = {
-        let conn = crate::db::open(&site.db_path())?;
-        plan::plan(&conn, &site.config, &site.urls, &site.dir)?
-    };
+    let conn = crate::db::open(&site.db_path())?;
+    let options = format!(
+        "{:?}",
+        (&opts.out, &opts.root, &opts.listen, &opts.upstream)
+    );
+    let source = fingerprint::of_site(&conn, &site.dir, &options);
+    if let Some(files) = source.as_deref().and_then(|s| tree.unchanged_since(s)) {
+        // Nothing the export depends on moved: what is on disk is this export.
+        return Ok(ExportReport {
+            out,
+            written: Vec::new(),
+            unchanged: files.len(),
+            removed: Vec::new(),
+            files: files.len(),
+            bytes: files.values().map(|e| e.len).sum(),
+            documents: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            warnings,
+        });
+    }
+    let plan = plan::plan(&conn, &site.config, &site.urls, &site.dir)?;
+    drop(conn);
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -208,7 +228,7 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
 
     let bytes = files.values().map(|e| e.len).sum();
     let count = files.len();
-    let removed = tree.finish(files)?;
+    let removed = tree.finish(files, source)?;
     written.sort();
     Ok(ExportReport {
         out,

@@ -127,10 +127,7 @@ impl PageCache {
         if version == inner.data_version {
             return Some(inner.generation);
         }
-        let generation: i64 = conn
-            .prepare_cached("SELECT n FROM page_generation WHERE id = 1")
-            .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .ok()?;
+        let generation = generation_of(&conn).ok()?;
         if generation != inner.generation {
             inner.entries.clear();
             inner.order.clear();
@@ -270,6 +267,13 @@ impl Entry {
         }
         response
     }
+}
+
+/// Migration 16's number: moves with every write to a table a page or document reads (the
+/// export's fingerprint takes it too).
+pub fn generation_of(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT n FROM page_generation WHERE id = 1")?
+        .query_row([], |r| r.get(0))
 }
 
 fn gzip(body: &[u8]) -> Option<Bytes> {

@@ -17,11 +17,11 @@ const READ_BY_PAGES: &[&str] = &[
     "followers",
     "following",
     "timeline_actions",
+    "keys", // the actors show them (a running server loads them at start)
 ];
 
 /// Tables no cached page reads, and why.
 const NOT_ON_PAGES: &[&str] = &[
-    "keys",                 // loaded once at start into the context
     "knocks",               // inbox rate limiting
     "outgoing_activities",  // the delivery queue
     "deliveries",           // the delivery queue

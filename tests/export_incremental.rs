@@ -47,7 +47,8 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn assert_same_as_full(site: &TestSite, incremental: &Path, name: &str) {
+/// Exports into an empty `name` and compares; returns how many documents the full one rendered.
+fn assert_same_as_full(site: &TestSite, incremental: &Path, name: &str) -> usize {
     let full = site.tmp.path().join(name);
     let report = export_to(site, &full);
     assert!(report.documents > 0);
@@ -61,6 +62,7 @@ fn assert_same_as_full(site: &TestSite, incremental: &Path, name: &str) {
     for (file, bytes) in &a {
         assert!(bytes == &b[file], "{file} differs from a full export");
     }
+    report.documents
 }
 
 #[test]
@@ -107,8 +109,29 @@ fn incremental_exports_equal_full_ones_and_stop_early_when_nothing_changed() {
             .iter()
             .any(|f| f.starts_with("_gone/posts/two"))
     );
-    assert_same_as_full(&site, &out, "full-1");
+    let full = assert_same_as_full(&site, &out, "full-1");
+    // Only posts changed: the page and Note of the unchanged one were kept, not rendered.
+    assert_eq!(changed.documents + 2, full, "{:?}", changed.written);
     assert_eq!(export_to(&site, &out).documents, 0);
+
+    // A post of the owner answering another: the other's page may show it, nothing is kept.
+    site.write_post(
+        "five.md",
+        &format!(
+            "+++\nin_reply_to = \"{}\"\n+++\nAntwort auf den ersten — ответ",
+            site.url("/posts/one")
+        ),
+    );
+    let reply = export_to(&site, &out);
+    let full = assert_same_as_full(&site, &out, "full-reply");
+    assert_eq!(reply.documents, full);
+    site.write_post("three.md", "منشور ثالث، معدّل");
+    let edit = export_to(&site, &out);
+    assert!(
+        edit.documents < full,
+        "only posts changed, none that answers another"
+    );
+    assert_same_as_full(&site, &out, "full-edit");
 
     // A write no post records but a page shows (a blocked server's count in the policy, here
     // any write to a table pages read) renders again.

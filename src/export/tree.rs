@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::fingerprint::Fingerprint;
+
 use crate::posts::hex_sha256;
 
 pub const STATE_DIR: &str = ".hortus";
@@ -31,7 +33,14 @@ struct Manifest {
     files: BTreeMap<String, Entry>,
     /// What the files were rendered from (`fingerprint`); absent in older manifests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    source: Option<String>,
+    source: Option<Source>,
+}
+
+/// What an export was rendered from: the site's fingerprint and each post's row hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Source {
+    pub site: Fingerprint,
+    pub posts: BTreeMap<String, (String, bool)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +80,7 @@ pub struct Tree {
     root: PathBuf,
     base_url: String,
     old: HashMap<String, Entry>,
-    old_source: Option<String>,
+    old_source: Option<Source>,
 }
 
 impl Tree {
@@ -129,16 +138,26 @@ impl Tree {
 
     /// The files of the last export, if it was rendered from `source` and every one of them is
     /// still on disk with its size: then they are this export's too.
-    pub fn unchanged_since(&self, source: &str) -> Option<BTreeMap<String, Entry>> {
-        if self.old_source.as_deref() != Some(source) || self.old.is_empty() {
+    pub fn unchanged_since(&self, site: &Fingerprint) -> Option<BTreeMap<String, Entry>> {
+        if self.old_source.as_ref().map(|s| &s.site) != Some(site) || self.old.is_empty() {
             return None;
         }
-        let present = self.old.iter().all(|(rel, entry)| {
-            self.target(rel).is_ok_and(|path| {
-                std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == entry.len)
-            })
-        });
+        let present = self.old.keys().all(|rel| self.kept(rel).is_some());
         present.then(|| self.old.clone().into_iter().collect())
+    }
+
+    /// What the last export was rendered from, if its manifest says.
+    pub fn old_source(&self) -> Option<&Source> {
+        self.old_source.as_ref()
+    }
+
+    /// The last export's entry for `rel`, if the file is still on disk at its size.
+    pub fn kept(&self, rel: &str) -> Option<Entry> {
+        let entry = self.old.get(rel)?;
+        let path = self.target(rel).ok()?;
+        std::fs::metadata(path)
+            .is_ok_and(|m| m.is_file() && m.len() == entry.len)
+            .then(|| entry.clone())
     }
 
     pub fn root(&self) -> &Path {
@@ -189,7 +208,7 @@ impl Tree {
     pub fn finish(
         self,
         files: BTreeMap<String, Entry>,
-        source: Option<String>,
+        source: Option<Source>,
     ) -> Result<Vec<String>, TreeError> {
         let mut removed: Vec<String> = self
             .old

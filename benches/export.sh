@@ -54,9 +54,10 @@ size=$(du -sh "$out" | cut -f1)
 written_edit=$(field edit written)
 edited=$(python3 -c 'import json,sys; print(", ".join(json.load(open(sys.argv[1]))["written_paths"]))' "$work/edit.out")
 
-row() { # row LABEL WALL RSS [EXPORT_SECONDS WRITTEN]
-    printf '| %-31s | %7.2f s | %6s MiB | %9s | %7s |\n' "$1" "$2" "$3" \
-        "${4:+$(printf '%.2f s' "$4")}" "${5:-}"
+row() { # row LABEL WALL RSS [EXPORT_SECONDS WRITTEN RENDERED]
+    printf '| %-31s | %7.2f s | %6s MiB | %9s | %7s | %8s | %6s |\n' "$1" "$2" "$3" \
+        "${4:+$(printf '%.2f s' "$4")}" "${5:-}" "${6:-}" \
+        "$(awk -v w="$2" -v f="$full_s" 'BEGIN{printf "%.3f", w/f}')"
 }
 cat <<EOF
 
@@ -64,14 +65,15 @@ Hortus export benchmark, $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -n 's/^mo
 $POSTS posts: $docs documents through the handlers, $files files, $size on disk.
 Load average before the run: $load_before.
 
-| run                             | wall time |   peak RSS |   export* | written |
-|---------------------------------|----------:|-----------:|----------:|--------:|
-$(row "export, full (empty directory)" "$full_s" "$full_mb" "$(field full seconds)" "$(field full written)")
+| run                             | wall time |   peak RSS |   export* | written | rendered | × full |
+|---------------------------------|----------:|-----------:|----------:|--------:|---------:|-------:|
+$(row "export, full (empty directory)" "$full_s" "$full_mb" "$(field full seconds)" "$(field full written)" "$docs")
 $(row "cp -r of the same tree" "$copy_s" "$copy_mb" "" "$files")
-$(row "export, nothing changed" "$same_s" "$same_mb" "$(field same seconds)" "$(field same written)")
-$(row "export, one post edited" "$edit_s" "$edit_mb" "$(field edit seconds)" "$written_edit")
+$(row "export, nothing changed" "$same_s" "$same_mb" "$(field same seconds)" "$(field same written)" "$(field same documents)")
+$(row "export, one post edited" "$edit_s" "$edit_mb" "$(field edit seconds)" "$written_edit" "$(field edit documents)")
 $(row "publish, nothing changed" "$publish_s" "$publish_mb")
 
+Full export against cp -r of its output: $(awk -v f="$full_s" -v c="$copy_s" 'BEGIN{printf "%.1f", f/c}')× the time.
 Full export: $(awk -v d="$docs" -v s="$(field full seconds)" 'BEGIN{printf "%.0f", d/s}') documents per second (export* time), $(awk -v d="$docs" -v s="$full_s" 'BEGIN{printf "%.0f", d/s}') per second of wall time.
 * export: the time the export itself reports (after publishing); wall time includes the no-op
   publish every export starts with and the process start.

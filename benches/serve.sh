@@ -158,6 +158,25 @@ for i in 0 1 2; do
 done
 serve_mb=$(awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$hortus_pid/status")
 
+# --- the same hortus with its page cache off ([site] page_cache_mb = 0): renders every request,
+# as before issue 15; measured in the same run so the gain is a same-run ratio too.
+kill "$hortus_pid"; wait "$hortus_pid" 2>/dev/null || true
+sed -i 's/^posts_per_page = .*/&\npage_cache_mb = 0/' "$site/hortus.toml"
+"$hortus" --dir "$site" serve --listen "$HORTUS_ADDR:$hport" >"$work/hortus-uncached.log" 2>&1 &
+hortus_pid=$!
+wait_http "$base/"
+uncached_rows=()
+for i in 0 1 2; do
+    echo "== wrk ${names[$i]}: hortus, page cache off" >&2
+    curl -fsS -H "Accept: ${accepts[$i]}" "$base${paths[$i]}" | cmp -s - "$snap/${files[$i]}" \
+        || { echo "uncached hortus does not send the cached ${files[$i]}" >&2; exit 1; }
+    bench "$base${paths[$i]}" "${accepts[$i]}" "$work/wrk-uncached-$i.txt"
+    u=$(rps "$work/wrk-uncached-$i.txt") h=$(rps "$work/wrk-hortus-$i.txt") n=$(rps "$work/wrk-nginx-$i.txt")
+    uncached_rows+=("$(printf '| %-10s | %14s | %6s | %12s | %6s |' "${names[$i]}" "$u" \
+        "$(awk -v u="$u" -v n="$n" 'BEGIN{printf "%.2g", u/n}')" "$h" \
+        "$(awk -v h="$h" -v u="$u" 'BEGIN{printf "%.1f", h/u}')")")
+done
+
 # --- report -----------------------------------------------------------------------------------
 cat <<EOF
 
@@ -169,6 +188,10 @@ Load average before the run: $load_before.
 | endpoint   |      body | hortus req/s | nginx req/s |  ratio | hortus p99 | nginx p99 | errors h/n |
 |------------|----------:|-------------:|------------:|-------:|-----------:|----------:|-----------:|
 $(printf '%s\n' "${rows[@]}")
+
+| endpoint   | uncached req/s |  ratio | cached req/s |  gain |
+|------------|---------------:|-------:|-------------:|------:|
+$(printf '%s\n' "${uncached_rows[@]}")
 
 | hortus                          | wall time | peak RSS   |
 |---------------------------------|----------:|-----------:|

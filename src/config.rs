@@ -149,6 +149,14 @@ pub struct SiteConfig {
     /// being answered by the policy at once (published as `manualApproval`).
     #[serde(default)]
     pub quotes_need_approval: bool,
+    /// Rendered public pages `hortus serve` keeps in memory, in MiB (`web::cache`); 0 renders
+    /// every request.
+    #[serde(default = "default_page_cache_mb")]
+    pub page_cache_mb: u32,
+}
+
+fn default_page_cache_mb() -> u32 {
+    16
 }
 
 /// Who may quote a post (PROTOCOL.md §9). Mastodon 4.5 offers the same three choices.
@@ -192,6 +200,7 @@ impl Default for SiteConfig {
             children_policy: String::new(),
             quotes: QuotePolicy::default(),
             quotes_need_approval: false,
+            page_cache_mb: default_page_cache_mb(),
         }
     }
 }

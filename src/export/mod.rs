@@ -10,6 +10,7 @@
 //! Followers-only posts never enter the plan. Everything exported is public to anyone: a
 //! static host cannot check HTTP signatures, so `signed_fetch` needs `hortus serve` in front.
 
+pub mod fingerprint;
 pub mod hosts;
 pub mod plan;
 pub mod render;
@@ -77,7 +78,8 @@ pub struct ExportReport {
     /// Files in the export, and their total size.
     pub files: usize,
     pub bytes: u64,
-    /// Pages and documents fetched from the handlers (media not included).
+    /// Pages and documents fetched from the handlers (media not included); 0 when nothing
+    /// changed since the last export (`fingerprint`).
     pub documents: usize,
     pub seconds: f64,
     pub warnings: Vec<String>,
@@ -143,16 +145,43 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         );
     }
 
-    let plan = {
-        let conn = crate::db::open(&site.db_path())?;
-        plan::plan(&conn, &site.config, &site.urls, &site.dir)?
-    };
+    let conn = crate::db::open(&site.db_path())?;
+    let options = format!(
+        "{:?}",
+        (&opts.out, &opts.root, &opts.listen, &opts.upstream)
+    );
+    let print = fingerprint::of_site(&conn, &site.dir, &options);
+    if let Some(files) = print.as_ref().and_then(|s| tree.unchanged_since(s)) {
+        // Nothing the export depends on moved: what is on disk is this export.
+        return Ok(ExportReport {
+            out,
+            written: Vec::new(),
+            unchanged: files.len(),
+            removed: Vec::new(),
+            files: files.len(),
+            bytes: files.values().map(|e| e.len).sum(),
+            documents: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            warnings,
+        });
+    }
+    let posts_now = fingerprint::post_rows(&conn).ok();
+    let plan = plan::plan(&conn, &site.config, &site.urls, &site.dir)?;
+    drop(conn);
+    let keep = kept_post_urls(
+        tree.old_source(),
+        print.as_ref(),
+        posts_now.as_ref(),
+        &site.urls,
+    );
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(ExportError::Runtime)?;
-    let state = rt.block_on(crate::app::state(site))?;
+    // Every page is rendered once: the serving cache would only add work (web::cache).
+    let ctx = rt.block_on(crate::app::context(site))?;
+    let state = std::sync::Arc::new(crate::web::AppState::uncached(ctx));
 
     let progress = if opts.progress {
         ProgressBar::with_draw_target(
@@ -169,8 +198,43 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
     );
     progress.set_prefix("exporting");
 
-    let rendered = render::render_all(&state, &plan.docs, &tree, &|| progress.inc(1))?;
+    // Documents kept from the last export (pages and Notes of unchanged posts), and the rest.
+    let mut rendered: Vec<Option<Rendered>> = plan
+        .docs
+        .iter()
+        .map(|doc| {
+            if !keep.contains(&doc.url) {
+                return None;
+            }
+            let entry = tree.kept(&doc.file)?;
+            let content_type = if doc.file.ends_with(".json") {
+                crate::activitypub::CONTENT_TYPE
+            } else {
+                "text/html; charset=utf-8"
+            };
+            progress.inc(1);
+            Some(Rendered {
+                file: doc.file.clone(),
+                content_type: content_type.to_string(),
+                entry,
+                outcome: Outcome::Unchanged,
+            })
+        })
+        .collect();
+    let todo: Vec<plan::Doc> = plan
+        .docs
+        .iter()
+        .zip(&rendered)
+        .filter(|(_, r)| r.is_none())
+        .map(|(d, _)| d.clone())
+        .collect();
+    let documents = todo.len();
+    let mut fresh = render::render_all(&state, &todo, &tree, &|| progress.inc(1))?.into_iter();
     drop(state);
+    for slot in rendered.iter_mut().filter(|r| r.is_none()) {
+        *slot = fresh.next();
+    }
+    let rendered: Vec<Rendered> = rendered.into_iter().flatten().collect();
 
     let mut files: BTreeMap<String, tree::Entry> = BTreeMap::new();
     let mut written = Vec::new();
@@ -206,7 +270,10 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
 
     let bytes = files.values().map(|e| e.len).sum();
     let count = files.len();
-    let removed = tree.finish(files)?;
+    let source = print
+        .zip(posts_now)
+        .map(|(site, posts)| tree::Source { site, posts });
+    let removed = tree.finish(files, source)?;
     written.sort();
     Ok(ExportReport {
         out,
@@ -215,10 +282,53 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         removed,
         files: count,
         bytes,
-        documents: plan.docs.len(),
+        documents,
         seconds: started.elapsed().as_secs_f64(),
         warnings,
     })
+}
+
+/// URLs of the pages and Notes of posts that did not change, when nothing but posts did since
+/// the last export (`fingerprint`): a post's page shows only its own row and what others said
+/// of it, unless a post of the owner answers or quotes another (then nothing is kept).
+fn kept_post_urls(
+    old: Option<&tree::Source>,
+    site: Option<&fingerprint::Fingerprint>,
+    posts: Option<&BTreeMap<String, (String, bool)>>,
+    urls: &crate::urls::Urls,
+) -> std::collections::HashSet<String> {
+    let (Some(old), Some(site), Some(posts)) = (old, site, posts) else {
+        return Default::default();
+    };
+    if !site.only_posts_changed_since(&old.site) {
+        return Default::default();
+    }
+    let changed_links = posts
+        .iter()
+        .filter(|(slug, now)| old.posts.get(*slug) != Some(*now))
+        .map(|(slug, (_, links))| *links || old.posts.get(slug).is_some_and(|(_, l)| *l))
+        .chain(
+            old.posts
+                .iter()
+                .filter(|(slug, _)| !posts.contains_key(*slug))
+                .map(|(_, (_, links))| *links),
+        )
+        .any(|links| links);
+    if changed_links {
+        return Default::default();
+    }
+    // As the plan names them: the path after the base URL.
+    let path_of = |url: String| url.get(urls.base().len()..).unwrap_or_default().to_string();
+    posts
+        .iter()
+        .filter(|(slug, now)| old.posts.get(*slug) == Some(*now))
+        .flat_map(|(slug, _)| {
+            [
+                path_of(urls.post_page(slug)),
+                path_of(urls.post_object(slug)),
+            ]
+        })
+        .collect()
 }
 
 fn host_spec(

@@ -195,7 +195,7 @@ fn media_key(path: &str) -> String {
 }
 
 /// Files under `media/`, skipping dot-files, sorted.
-fn media_files(media_dir: &Path) -> std::io::Result<Vec<String>> {
+pub(crate) fn media_files(media_dir: &Path) -> std::io::Result<Vec<String>> {
     fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;

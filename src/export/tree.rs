@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::fingerprint::Fingerprint;
+
 use crate::posts::hex_sha256;
 
 pub const STATE_DIR: &str = ".hortus";
@@ -29,6 +31,16 @@ struct Manifest {
     version: u32,
     base_url: String,
     files: BTreeMap<String, Entry>,
+    /// What the files were rendered from (`fingerprint`); absent in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<Source>,
+}
+
+/// What an export was rendered from: the site's fingerprint and each post's row hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Source {
+    pub site: Fingerprint,
+    pub posts: BTreeMap<String, (String, bool)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +80,7 @@ pub struct Tree {
     root: PathBuf,
     base_url: String,
     old: HashMap<String, Entry>,
+    old_source: Option<Source>,
 }
 
 impl Tree {
@@ -76,6 +89,7 @@ impl Tree {
     pub fn open(root: &Path, base_url: &str, force: bool) -> Result<Tree, TreeError> {
         std::fs::create_dir_all(root).map_err(io(root))?;
         let manifest = root.join(MANIFEST);
+        let mut old_source = None;
         let old = match std::fs::read(&manifest) {
             Ok(bytes) => {
                 let m: Manifest =
@@ -83,6 +97,9 @@ impl Tree {
                         path: manifest.clone(),
                         reason: e.to_string(),
                     })?;
+                if m.version == MANIFEST_VERSION && m.base_url == base_url {
+                    old_source = m.source;
+                }
                 if m.version != MANIFEST_VERSION || m.base_url != base_url {
                     // Another layout or another site: every byte differs anyway, but the old
                     // paths are still ours to remove.
@@ -115,7 +132,32 @@ impl Tree {
             root: root.to_path_buf(),
             base_url: base_url.to_string(),
             old,
+            old_source,
         })
+    }
+
+    /// The files of the last export, if it was rendered from `source` and every one of them is
+    /// still on disk with its size: then they are this export's too.
+    pub fn unchanged_since(&self, site: &Fingerprint) -> Option<BTreeMap<String, Entry>> {
+        if self.old_source.as_ref().map(|s| &s.site) != Some(site) || self.old.is_empty() {
+            return None;
+        }
+        let present = self.old.keys().all(|rel| self.kept(rel).is_some());
+        present.then(|| self.old.clone().into_iter().collect())
+    }
+
+    /// What the last export was rendered from, if its manifest says.
+    pub fn old_source(&self) -> Option<&Source> {
+        self.old_source.as_ref()
+    }
+
+    /// The last export's entry for `rel`, if the file is still on disk at its size.
+    pub fn kept(&self, rel: &str) -> Option<Entry> {
+        let entry = self.old.get(rel)?;
+        let path = self.target(rel).ok()?;
+        std::fs::metadata(path)
+            .is_ok_and(|m| m.is_file() && m.len() == entry.len)
+            .then(|| entry.clone())
     }
 
     pub fn root(&self) -> &Path {
@@ -163,7 +205,11 @@ impl Tree {
 
     /// Removes what the last export wrote and this one did not, prunes emptied directories, and
     /// records the new manifest. Returns the removed paths, sorted.
-    pub fn finish(self, files: BTreeMap<String, Entry>) -> Result<Vec<String>, TreeError> {
+    pub fn finish(
+        self,
+        files: BTreeMap<String, Entry>,
+        source: Option<Source>,
+    ) -> Result<Vec<String>, TreeError> {
         let mut removed: Vec<String> = self
             .old
             .keys()
@@ -191,6 +237,7 @@ impl Tree {
             version: MANIFEST_VERSION,
             base_url: self.base_url.clone(),
             files,
+            source,
         };
         let bytes = serde_json::to_vec(&manifest).map_err(|e| TreeError::Manifest {
             path: self.root.join(MANIFEST),
@@ -232,7 +279,7 @@ mod tests {
                 )
             })
             .collect();
-        tree.finish(files).unwrap()
+        tree.finish(files, None).unwrap()
     }
 
     #[test]

@@ -330,8 +330,81 @@ pub fn content_files(site_dir: &Path) -> Result<Vec<String>, PostError> {
     Ok(out)
 }
 
+/// One file, read and (when new or changed) parsed and rendered.
+enum Read {
+    Entry(Loaded),
+    Skip,
+    Problems(Vec<Problem>),
+}
+
+fn read_one(
+    site_dir: &Path,
+    rel: &str,
+    urls: &Urls,
+    live: &HashMap<String, String>,
+) -> Result<Read, PostError> {
+    let bytes = std::fs::read(site_dir.join(rel)).map_err(|reason| PostError::Io {
+        path: site_dir.join(rel),
+        reason,
+    })?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Ok(Read::Problems(vec![Problem {
+            path: rel.into(),
+            line: 1,
+            message: "the file is not UTF-8 text".into(),
+            fix: "save it as UTF-8".into(),
+        }]));
+    };
+    Ok(match quick_slug(rel, &text) {
+        Some(slug) if live.get(&slug) == Some(&source_hash(&text)) => {
+            Read::Entry(Loaded::Unchanged { slug })
+        }
+        _ => match parse_file(site_dir, rel, &text, urls) {
+            Ok(Some(draft)) => Read::Entry(Loaded::Changed(Box::new(draft))),
+            Ok(None) => Read::Skip,
+            Err(p) => Read::Problems(p),
+        },
+    })
+}
+
+/// `f` over `items` on every core (Markdown rendering is most of a first publish: issue 15),
+/// results in the order of `items`.
+fn map_on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const CHUNK: usize = 64;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || items.len() <= CHUNK {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut chunks: Vec<(usize, Vec<R>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(chunk) = items.chunks(CHUNK).nth(i) else {
+                            break;
+                        };
+                        done.push((i, chunk.iter().map(&f).collect()));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    chunks.sort_by_key(|(i, _)| *i);
+    chunks.into_iter().flat_map(|(_, r)| r).collect()
+}
+
 /// Reads every post file and renders those that are new or changed: `live` maps the slugs of
-/// live posts to their source hash. All problems are collected before anything is written.
+/// live posts to their source hash. Files are parsed in parallel; all problems are collected,
+/// in file order, before anything is written.
 pub fn load_drafts(
     site_dir: &Path,
     urls: &Urls,
@@ -340,32 +413,16 @@ pub fn load_drafts(
     let mut loaded = Vec::new();
     let mut problems = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
-    for rel in content_files(site_dir)? {
-        let bytes = std::fs::read(site_dir.join(&rel)).map_err(|reason| PostError::Io {
-            path: site_dir.join(&rel),
-            reason,
-        })?;
-        let Ok(text) = String::from_utf8(bytes) else {
-            problems.push(Problem {
-                path: rel.into(),
-                line: 1,
-                message: "the file is not UTF-8 text".into(),
-                fix: "save it as UTF-8".into(),
-            });
-            continue;
-        };
-        let entry = match quick_slug(&rel, &text) {
-            Some(slug) if live.get(&slug) == Some(&source_hash(&text)) => {
-                Loaded::Unchanged { slug }
+    let files = content_files(site_dir)?;
+    let read = map_on_all_cores(&files, |rel| read_one(site_dir, rel, urls, live));
+    for (rel, result) in files.iter().zip(read) {
+        let entry = match result? {
+            Read::Entry(entry) => entry,
+            Read::Skip => continue,
+            Read::Problems(mut p) => {
+                problems.append(&mut p);
+                continue;
             }
-            _ => match parse_file(site_dir, &rel, &text, urls) {
-                Ok(Some(draft)) => Loaded::Changed(Box::new(draft)),
-                Ok(None) => continue,
-                Err(mut p) => {
-                    problems.append(&mut p);
-                    continue;
-                }
-            },
         };
         if let Some(other) = seen.insert(entry.slug().to_string(), rel.clone()) {
             problems.push(Problem {

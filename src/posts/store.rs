@@ -184,6 +184,30 @@ pub fn list(
     Ok(posts)
 }
 
+/// The first `limit` posts of a listing, as ids and publication times only: for merging with
+/// other items by time (the outbox's boosts) without reading whole rows for every page before.
+pub fn list_keys(
+    conn: &Connection,
+    listing: Listing,
+    limit: u32,
+) -> rusqlite::Result<Vec<(i64, OffsetDateTime)>> {
+    let sql = format!(
+        "SELECT id, published FROM {} WHERE {} ORDER BY published DESC, id DESC LIMIT :limit OFFSET :offset",
+        listing.source(),
+        listing.filter()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let (tag, offset) = (listing.tag(), 0_i64);
+    let params = listing.bind(&tag, &[(":limit", &limit), (":offset", &offset)]);
+    stmt.query_map(params.as_slice(), |r| {
+        Ok((
+            r.get(0)?,
+            parse_time(Some(r.get(1)?)).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        ))
+    })?
+    .collect()
+}
+
 /// How many posts a listing holds. Remembered per database file until posts or tags change
 /// (migration 07's generation number), outside transactions only: what a transaction sees
 /// before it commits must never be remembered.

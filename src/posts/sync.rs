@@ -92,57 +92,55 @@ pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, Post
                 continue;
             }
             Some((id, _, _)) => {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE posts SET source_path=?2, source_hash=?3, title=?4, summary=?5, content_html=?6,
                         visibility=?7, language=?8, in_reply_to=?9, sensitive=?10, tags=?11, mentions=?12,
                         attachments=?13, published=COALESCE(?14, published), updated=?15, deleted_at=NULL,
                         quote=?16, quotes=?17
                      WHERE id=?1",
-                    params![
+                )?
+                .execute(params![
                         id, d.source_path, d.source_hash, d.title, d.summary, d.content_html,
                         d.visibility.as_str(), d.language, d.in_reply_to, d.sensitive, tags, mentions,
                         attachments, d.date.map(rfc3339), now_s, d.quote, d.quotes.map(|q| q.as_str())
-                    ],
-                )?;
+                    ])?;
                 report.updated.push((*id, d.slug.clone()));
                 *id
             }
             None => {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO posts (slug, source_path, source_hash, title, summary, content_html,
                         visibility, language, in_reply_to, sensitive, tags, mentions, attachments, published,
                         quote, quotes)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                    params![
+                )?
+                .execute(params![
                         d.slug, d.source_path, d.source_hash, d.title, d.summary, d.content_html,
                         d.visibility.as_str(), d.language, d.in_reply_to, d.sensitive, tags, mentions,
                         attachments, rfc3339(d.date.unwrap_or(now)), d.quote, d.quotes.map(|q| q.as_str())
-                    ],
-                )?;
+                    ])?;
                 let id = tx.last_insert_rowid();
                 report.created.push((id, d.slug.clone()));
                 id
             }
         };
-        tx.execute("DELETE FROM post_tags WHERE post_id = ?1", [id])?;
+        tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?
+            .execute([id])?;
         let mut seen_tags = std::collections::HashSet::new();
         for tag in &d.tags {
             let lower = tag.to_lowercase();
             if seen_tags.insert(lower.clone()) {
-                tx.execute(
-                    "INSERT INTO post_tags (post_id, tag) VALUES (?1, ?2)",
-                    params![id, lower],
-                )?;
+                tx.prepare_cached("INSERT INTO post_tags (post_id, tag) VALUES (?1, ?2)")?
+                    .execute(params![id, lower])?;
             }
         }
     }
     for (slug, (id, _, deleted)) in &existing {
         if !deleted && !present.contains(slug.as_str()) {
-            tx.execute(
-                "UPDATE posts SET deleted_at = ?2 WHERE id = ?1",
-                params![id, now_s],
-            )?;
-            tx.execute("DELETE FROM post_tags WHERE post_id = ?1", [id])?;
+            tx.prepare_cached("UPDATE posts SET deleted_at = ?2 WHERE id = ?1")?
+                .execute(params![id, now_s])?;
+            tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?
+                .execute([id])?;
             report.deleted.push((*id, slug.clone()));
         }
     }

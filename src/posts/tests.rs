@@ -83,6 +83,53 @@ fn one_bad_file_publishes_nothing_and_names_file_and_line() {
     assert_eq!(count(&conn, Listing::Outbox).unwrap(), 0);
 }
 
+/// Enough files for the parallel parse (`map_on_all_cores`): every bad one is named with its
+/// line, in file order, a duplicate slug across threads is found, and the good ones publish in
+/// file order once fixed.
+#[test]
+fn parallel_parse_keeps_file_order_and_names_every_bad_file() {
+    let dir = site();
+    let mut conn = db::open_in_memory().unwrap();
+    for i in 0..300 {
+        write(
+            dir.path(),
+            &format!("p{i:03}.md"),
+            &format!("投稿 {i} — منشور 🌱"),
+        );
+    }
+    write(
+        dir.path(),
+        "p010.md",
+        "+++\ntitle = \"x\"\nvisibility = \"everyone\"\n+++\n",
+    );
+    write(
+        dir.path(),
+        "p250.md",
+        "+++\ntitle = \"y\"\n\nvisibility = \"nobody\"\n+++\n",
+    );
+    write(dir.path(), "p299.md", "+++\nslug = \"p001\"\n+++\ncopy");
+    let err = publish(&mut conn, dir.path(), &urls())
+        .unwrap_err()
+        .to_string();
+    let first = err.find("content/posts/p010.md:3:").expect(&err);
+    let second = err.find("content/posts/p250.md:4:").expect(&err);
+    assert!(first < second, "{err}");
+    assert!(err.contains("also used by content/posts/p001.md"), "{err}");
+    assert_eq!(count(&conn, Listing::Outbox).unwrap(), 0);
+
+    write(dir.path(), "p010.md", "zehn");
+    write(dir.path(), "p250.md", "двести пятьдесят");
+    write(dir.path(), "p299.md", "last");
+    let r = publish(&mut conn, dir.path(), &urls()).unwrap();
+    assert_eq!(r.created.len(), 300);
+    let slugs: Vec<&str> = r.created.iter().map(|(_, s)| s.as_str()).collect();
+    let expected: Vec<String> = (0..300).map(|i| format!("p{i:03}")).collect();
+    assert_eq!(
+        slugs,
+        expected.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn duplicate_slugs_are_refused() {
     let dir = site();

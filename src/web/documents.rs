@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
+use super::cache::Repr;
 use super::respond::{activity_json, not_found_for, parse_page, wants_html};
 use super::state::{AppState, Knocks, State, WebError, WebResult, is_owner};
 use crate::activitypub as ap;
@@ -74,8 +75,15 @@ pub(super) async fn actor(req: HttpRequest, state: State, path: web::Path<String
             .insert_header((header::VARY, "Accept"))
             .finish());
     }
+    state
+        .pages
+        .serve(&req, Repr::ActivityJson, actor_document(&state))
+        .await
+}
+
+async fn actor_document(state: &AppState) -> WebResult {
     let mut doc = ap::actor(&state.site(), &state.actor_key.public_pem);
-    crate::conversation::moving::add_moved_to(&state, &mut doc).await?;
+    crate::conversation::moving::add_moved_to(state, &mut doc).await?;
     Ok(activity_json(StatusCode::OK, &doc))
 }
 
@@ -175,6 +183,13 @@ pub(super) async fn collection(
     if let Some(refusal) = signed_fetch_gate(&req, &state, &knocks).await {
         return Ok(refusal);
     }
+    state
+        .pages
+        .serve(&req, Repr::ActivityJson, collection_document(&state, kind))
+        .await
+}
+
+async fn collection_document(state: &AppState, kind: CollectionKind) -> WebResult {
     let total = state
         .db
         .read(move |c| count_collection(c, kind).map_err(WebError::from))
@@ -206,6 +221,22 @@ pub(super) async fn collection_page(
     if let Some(refusal) = signed_fetch_gate(&req, &state, &knocks).await {
         return Ok(refusal);
     }
+    state
+        .pages
+        .serve(
+            &req,
+            Repr::ActivityJson,
+            collection_page_document(&req, &state, kind, page),
+        )
+        .await
+}
+
+async fn collection_page_document(
+    req: &HttpRequest,
+    state: &AppState,
+    kind: CollectionKind,
+    page: u32,
+) -> WebResult {
     let offset = i64::from(page - 1) * i64::from(COLLECTION_PAGE_SIZE);
     let (total, posts, actors) = state
         .db
@@ -242,7 +273,7 @@ pub(super) async fn collection_page(
         })
         .await?;
     if page > ap::last_page(total, COLLECTION_PAGE_SIZE) {
-        return not_found_for(&req, &state);
+        return not_found_for(req, state);
     }
     let items: Vec<Value> = match kind {
         CollectionKind::Outbox => posts

@@ -8,6 +8,7 @@
 //! and `respond`, never this file, which only declares, routes and re-exports.
 
 mod assets;
+pub mod cache;
 mod documents;
 mod pages;
 mod respond;

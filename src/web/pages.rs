@@ -6,6 +6,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use super::cache::Repr;
 use super::documents::signed_fetch_gate;
 use super::respond::{
     activity_json, error_page, html, not_found_for, parse_page, redirect, wants_activity_json,
@@ -35,7 +36,16 @@ pub async fn fallback(req: HttpRequest, state: State) -> WebResult {
 }
 
 pub(super) async fn home(req: HttpRequest, state: State) -> WebResult {
-    render_home(&req, &state, 1).await
+    // The same URL is the actor for servers (see `render_home`): one entry per representation.
+    let repr = if wants_activity_json(&req) {
+        Repr::ActivityJson
+    } else {
+        Repr::Html
+    };
+    state
+        .pages
+        .serve(&req, repr, render_home(&req, &state, 1))
+        .await
 }
 
 pub(super) async fn home_page(
@@ -45,7 +55,12 @@ pub(super) async fn home_page(
 ) -> WebResult {
     match parse_page(&path) {
         Some(1) => Ok(redirect(&state.urls.home())),
-        Some(n) => render_home(&req, &state, n).await,
+        Some(n) => {
+            state
+                .pages
+                .serve(&req, Repr::Html, render_home(&req, &state, n))
+                .await
+        }
         None => not_found_for(&req, &state),
     }
 }
@@ -115,17 +130,25 @@ pub(super) async fn post(
         Some(slug) => (slug.to_string(), true),
         None => (raw, false),
     };
-    let lookup = slug.clone();
-    let found = state
-        .db
-        .read(move |c| posts::by_slug(c, &lookup).map_err(WebError::from))
-        .await?;
     let json = json_url || wants_activity_json(&req);
+    // The gate first: what it decides depends on who asks, so it is never cached.
     if json && let Some(refusal) = signed_fetch_gate(&req, &state, &knocks).await {
         return Ok(refusal);
     }
+    let repr = if json { Repr::ActivityJson } else { Repr::Html };
+    state
+        .pages
+        .serve(&req, repr, render_post(&req, &state, slug, json))
+        .await
+}
+
+async fn render_post(req: &HttpRequest, state: &AppState, slug: String, json: bool) -> WebResult {
+    let found = state
+        .db
+        .read(move |c| posts::by_slug(c, &slug).map_err(WebError::from))
+        .await?;
     let Some(post) = found else {
-        return not_found_for(&req, &state);
+        return not_found_for(req, state);
     };
     if post.deleted_at.is_some() {
         return if json {
@@ -135,7 +158,7 @@ pub(super) async fn post(
             ))
         } else {
             error_page(
-                &state,
+                state,
                 StatusCode::GONE,
                 "Deleted",
                 "This post was deleted by its author.",
@@ -144,7 +167,7 @@ pub(super) async fn post(
     }
     if !post.is_world_readable() {
         // Followers-only posts are never shown publicly; don't even confirm they exist.
-        return not_found_for(&req, &state);
+        return not_found_for(req, state);
     }
     if json {
         return Ok(activity_json(
@@ -153,7 +176,7 @@ pub(super) async fn post(
         ));
     }
     let view = PostView::new(&post, &state.urls);
-    let conversation = load_conversation(&state, post.clone()).await?;
+    let conversation = load_conversation(state, post.clone()).await?;
     let description = views::excerpt(&post.content_html, 200);
     let page_title = post
         .title
@@ -208,7 +231,14 @@ pub(super) async fn load_conversation(
 }
 
 pub(super) async fn tag(req: HttpRequest, state: State, path: web::Path<String>) -> WebResult {
-    render_tag(&req, &state, path.into_inner(), 1).await
+    state
+        .pages
+        .serve(
+            &req,
+            Repr::Html,
+            render_tag(&req, &state, path.into_inner(), 1),
+        )
+        .await
 }
 
 pub(super) async fn tag_page(
@@ -219,7 +249,12 @@ pub(super) async fn tag_page(
     let (tag, n) = path.into_inner();
     match parse_page(&n) {
         Some(1) => Ok(redirect(&state.urls.tag(&tag))),
-        Some(n) => render_tag(&req, &state, tag, n).await,
+        Some(n) => {
+            state
+                .pages
+                .serve(&req, Repr::Html, render_tag(&req, &state, tag, n))
+                .await
+        }
         None => not_found_for(&req, &state),
     }
 }
@@ -251,8 +286,15 @@ pub(super) async fn render_tag(
     Ok(html(StatusCode::OK, body))
 }
 
-pub(super) async fn feed(state: State) -> WebResult {
-    let (posts, _, _) = listing_page(&state, None, 1).await?;
+pub(super) async fn feed(req: HttpRequest, state: State) -> WebResult {
+    state
+        .pages
+        .serve(&req, Repr::Atom, render_feed(&state))
+        .await
+}
+
+async fn render_feed(state: &AppState) -> WebResult {
+    let (posts, _, _) = listing_page(state, None, 1).await?;
     let updated = posts
         .iter()
         .map(|p| p.updated.unwrap_or(p.published))

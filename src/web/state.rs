@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
+use super::cache::PageCache;
 use super::views::{Layout, ProfileView};
 use crate::activitypub::Site;
 use crate::context::Context;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub ctx: Arc<Context>,
     pub layout: Layout,
     pub profile: ProfileView,
+    /// Rendered public pages and documents (`cache`).
+    pub pages: PageCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -30,7 +33,28 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(ctx: Arc<Context>) -> AppState {
+        let limit = ctx.config.site.page_cache_mb as usize * (1 << 20);
+        let pages = if limit == 0 {
+            PageCache::off()
+        } else {
+            PageCache::open(
+                &ctx.site_dir.join(crate::config::DB_FILE),
+                limit,
+                ctx.config.federation.signed_fetch,
+            )
+        };
+        AppState::with_pages(ctx, pages)
+    }
+
+    /// Without the page cache: the export renders every page once, so keeping them (and their
+    /// gzip copies) would only cost time.
+    pub fn uncached(ctx: Arc<Context>) -> AppState {
+        AppState::with_pages(ctx, PageCache::off())
+    }
+
+    fn with_pages(ctx: Arc<Context>, pages: PageCache) -> AppState {
         AppState {
+            pages,
             layout: Layout::new(&ctx.config, &ctx.urls),
             profile: ProfileView::new(&ctx.config, &ctx.urls),
             ctx,

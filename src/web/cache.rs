@@ -1,0 +1,317 @@
+//! Render once, serve bytes (issue 15): public pages and documents are kept as rendered bytes,
+//! with a gzip copy and strong `ETag`s, until something they show changes.
+//!
+//! What "changes" means is migration 18's `page_generation`: triggers move it in the same
+//! transaction as any write to a table a cached page reads, whichever process writes (`hortus
+//! publish` runs beside `hortus serve`). Checking it costs `PRAGMA data_version` on a connection
+//! kept for that (a read of SQLite's shared memory: has any other connection committed?), and
+//! the one-row read only when something was committed. An entry is served only at the
+//! generation it was rendered at, so a publish, an edit, a delete, a reply shown or hidden, a
+//! like, a follower or a block is never served stale, and the delivery queue's writes (which
+//! no page shows) do not empty the cache.
+//!
+//! Entries are keyed by path and representation (HTML, ActivityPub JSON, Atom): negotiation
+//! picks the representation before the lookup, so one URL never answers with the other's
+//! bytes. Nothing that depends on who asks is stored: the signed-fetch gate runs before the
+//! lookup, and errors, redirects and refusals are never kept.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::Mutex;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use rusqlite::{Connection, OpenFlags};
+
+/// Bodies smaller than this are not worth a gzip copy (headers cost more than the saving).
+const GZIP_FROM: usize = 860;
+
+/// The form one URL answers in; part of the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Repr {
+    Html,
+    ActivityJson,
+    Atom,
+}
+
+type Key = (Repr, String);
+
+/// Bytes kept are bounded by `[site] page_cache_mb` (16 MiB by default: the pages a site is
+/// read by — home pages, recent posts, the actor — many times over), bodies and gzip copies
+/// together.
+pub struct PageCache {
+    /// The connection `page_generation` is read on; `None` (tests in memory, a database that
+    /// cannot be opened) turns the cache off rather than risk a stale page.
+    conn: Option<Mutex<Connection>>,
+    inner: Mutex<Inner>,
+    limit: usize,
+    /// `Cache-Control` for JSON: `private` when fetches are signed, so a shared cache never
+    /// hands a gated document to a client that did not sign.
+    json_control: HeaderValue,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// SQLite's `data_version` at the last check, and the generation read then.
+    data_version: i64,
+    generation: i64,
+    entries: HashMap<Key, std::sync::Arc<Entry>>,
+    /// Insertion order, for eviction past the byte limit.
+    order: VecDeque<Key>,
+    bytes: usize,
+}
+
+struct Entry {
+    headers: HeaderMap,
+    body: Bytes,
+    gzip: Option<Bytes>,
+    etag: HeaderValue,
+    etag_gzip: HeaderValue,
+}
+
+impl PageCache {
+    /// A cache reading the generation of the database at `db_path` (read-only connection).
+    pub fn open(db_path: &Path, limit: usize, signed_fetch: bool) -> PageCache {
+        let conn = Connection::open_with_flags(
+            db_path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(5))?;
+            Ok(c)
+        });
+        let conn = match conn {
+            Ok(c) => Some(Mutex::new(c)),
+            Err(e) => {
+                tracing::warn!(error = %e, "page cache off: cannot open the database to watch it");
+                None
+            }
+        };
+        PageCache {
+            conn,
+            inner: Mutex::new(Inner {
+                data_version: -1,
+                generation: -1,
+                ..Inner::default()
+            }),
+            limit,
+            json_control: HeaderValue::from_static(if signed_fetch {
+                "private, no-cache"
+            } else {
+                "public, no-cache"
+            }),
+        }
+    }
+
+    /// No caching at all (in-memory test sites).
+    pub fn off() -> PageCache {
+        PageCache {
+            conn: None,
+            inner: Mutex::new(Inner::default()),
+            limit: 0,
+            json_control: HeaderValue::from_static("no-cache"),
+        }
+    }
+
+    /// The current generation, emptying the cache when it moved; `None` when the cache is off
+    /// or the database cannot be read (then nothing is served from or kept in the cache).
+    fn generation(&self) -> Option<i64> {
+        let conn = self.conn.as_ref()?.lock().ok()?;
+        let version: i64 = conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .ok()?;
+        let mut inner = self.inner.lock().ok()?;
+        if version == inner.data_version {
+            return Some(inner.generation);
+        }
+        let generation = generation_of(&conn).ok()?;
+        if generation != inner.generation {
+            inner.entries.clear();
+            inner.order.clear();
+            inner.bytes = 0;
+            inner.generation = generation;
+        }
+        inner.data_version = version;
+        Some(generation)
+    }
+
+    fn get(&self, key: &Key) -> Option<std::sync::Arc<Entry>> {
+        self.inner.lock().ok()?.entries.get(key).cloned()
+    }
+
+    fn put(&self, key: Key, generation: i64, entry: std::sync::Arc<Entry>) {
+        let size = entry.body.len() + entry.gzip.as_ref().map_or(0, Bytes::len);
+        if size > self.limit / 4 {
+            return;
+        }
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        // Rendered from a snapshot at least as new as `generation`; if the cache has moved on
+        // since, this entry may already be stale: drop it.
+        if inner.generation != generation {
+            return;
+        }
+        if let Some(old) = inner.entries.insert(key.clone(), entry) {
+            inner.bytes -= old.body.len() + old.gzip.as_ref().map_or(0, Bytes::len);
+        } else {
+            inner.order.push_back(key);
+        }
+        inner.bytes += size;
+        while inner.bytes > self.limit {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = inner.entries.remove(&oldest) {
+                inner.bytes -= old.body.len() + old.gzip.as_ref().map_or(0, Bytes::len);
+            }
+        }
+    }
+
+    /// Bytes held (bodies and gzip copies), for tests and the memory report.
+    pub fn held_bytes(&self) -> usize {
+        self.inner.lock().map_or(0, |i| i.bytes)
+    }
+
+    /// Answers `req` from the cache, or renders with `render` and keeps a 200 answer.
+    pub async fn serve<F, E>(
+        &self,
+        req: &HttpRequest,
+        repr: Repr,
+        render: F,
+    ) -> Result<HttpResponse, E>
+    where
+        F: Future<Output = Result<HttpResponse, E>>,
+    {
+        let Some(generation) = self.generation() else {
+            return render.await;
+        };
+        let key = (repr, req.path().to_string());
+        if let Some(entry) = self.get(&key) {
+            return Ok(entry.answer(req));
+        }
+        let response = render.await?;
+        if response.status() != StatusCode::OK {
+            return Ok(response);
+        }
+        let (head, body) = response.into_parts();
+        // Handlers answer with whole bodies; a streamed one is passed on, not kept.
+        let body = match body.try_into_bytes() {
+            Ok(bytes) => bytes,
+            Err(body) => return Ok(head.set_body(body)),
+        };
+        let mut headers = head.headers().clone();
+        headers.remove(header::CONTENT_LENGTH);
+        let control = match repr {
+            Repr::ActivityJson => self.json_control.clone(),
+            Repr::Html | Repr::Atom => HeaderValue::from_static("public, no-cache"),
+        };
+        headers.insert(header::CACHE_CONTROL, control);
+        headers.insert(
+            header::VARY,
+            HeaderValue::from_static("Accept, Accept-Encoding"),
+        );
+        let entry = std::sync::Arc::new(Entry::new(headers, body));
+        self.put(key, generation, entry.clone());
+        Ok(entry.answer(req))
+    }
+}
+
+impl Entry {
+    fn new(headers: HeaderMap, body: Bytes) -> Entry {
+        let digest = openssl::sha::sha256(&body);
+        let tag: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let gzip = (body.len() >= GZIP_FROM).then(|| gzip(&body)).flatten();
+        Entry {
+            etag: HeaderValue::from_str(&format!("\"{tag}\""))
+                .unwrap_or_else(|_| HeaderValue::from_static("\"x\"")),
+            etag_gzip: HeaderValue::from_str(&format!("\"{tag}-gz\""))
+                .unwrap_or_else(|_| HeaderValue::from_static("\"x-gz\"")),
+            headers,
+            body,
+            gzip,
+        }
+    }
+
+    fn answer(&self, req: &HttpRequest) -> HttpResponse {
+        let gzip = self.gzip.as_ref().filter(|_| accepts_gzip(req));
+        let etag = if gzip.is_some() {
+            &self.etag_gzip
+        } else {
+            &self.etag
+        };
+        let not_modified = if_none_match(req, &[&self.etag, &self.etag_gzip]);
+        let mut response = if not_modified {
+            HttpResponse::with_body(StatusCode::NOT_MODIFIED, BoxBody::new(()))
+        } else {
+            let body = gzip.unwrap_or(&self.body).clone();
+            HttpResponse::with_body(StatusCode::OK, BoxBody::new(body))
+        };
+        let headers = response.headers_mut();
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        headers.insert(header::ETAG, etag.clone());
+        if gzip.is_some() && !not_modified {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        } else if !not_modified && req.headers().contains_key(header::ACCEPT_ENCODING) {
+            // Decided here: the compression middleware would otherwise encode the body under
+            // the identity body's strong ETag (it leaves an answer with an encoding alone).
+            headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+        }
+        response
+    }
+}
+
+/// Migration 18's number: moves with every write to a table a page or document reads (the
+/// export's fingerprint takes it too).
+pub fn generation_of(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT n FROM page_generation WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+}
+
+fn gzip(body: &[u8]) -> Option<Bytes> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 3),
+        flate2::Compression::best(),
+    );
+    encoder.write_all(body).ok()?;
+    encoder.finish().ok().map(Bytes::from)
+}
+
+/// `Accept-Encoding` names gzip (or `*`) with a non-zero q-value.
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.parse::<f32>().map_or(true, |q| q <= 0.0))
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
+/// Does `If-None-Match` name one of `tags` (or `*`)? Weak comparison, as RFC 9110 §13.1.2 asks.
+fn if_none_match(req: &HttpRequest, tags: &[&HeaderValue]) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || tags.iter().any(|tag| tag.as_bytes() == t.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::fedify::Fedify;
@@ -17,29 +15,6 @@ use common::*;
 use serde_json::{Value, json};
 
 const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
-
-fn hortus(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hortus"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HORTUS_DIR")
-        .output()
-        .expect("run hortus")
-}
-
-fn hortus_ok(dir: &Path, args: &[&str]) -> String {
-    let out = hortus(dir, args);
-    assert!(
-        out.status.success(),
-        "hortus {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The CLI queued the answer; this test's in-process workers deliver it now.
-    hortus::delivery::wake_workers();
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 /// The inbox as `hortus inbox --json` lists it.
 fn inbox(site: &TestSite) -> Vec<Value> {
@@ -83,26 +58,7 @@ async fn quote_count(site: &TestSite, slug: &str) -> String {
         .text()
         .await
         .expect("page");
-    let Some(start) = html.find("<ul class=\"counts\"") else {
-        // No conversation at all: nothing counts.
-        return "0 quotes".into();
-    };
-    let end = html[start..]
-        .find("</ul>")
-        .map_or(html.len(), |e| start + e);
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in html[start..end].chars() {
-        match c {
-            '<' => {
-                in_tag = true;
-                text.push(' ');
-            }
-            '>' => in_tag = false,
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
+    let text = counts(&html);
     let words: Vec<&str> = text.split_whitespace().collect();
     words
         .windows(2)

@@ -149,19 +149,15 @@ async fn account_statuses(req: HttpRequest, id: web::Path<String>, state: State)
                 .is_none_or(|t| post.tags.iter().any(|x| x.to_lowercase() == *t))
         })
         .collect::<Vec<_>>();
-    let link = paging::link(
+    let ends = (posts.first().map(|p| p.id), posts.last().map(|p| p.id));
+    let body = statuses::render(&state, posts).await?;
+    Ok(paging::answer(
         &req,
         state.urls.base().trim_end_matches('/'),
-        posts.first().map(|p| p.id),
-        posts.last().map(|p| p.id),
+        ends,
         page.limit,
-    );
-    let body = statuses::render(&state, posts).await?;
-    let mut resp = HttpResponse::Ok();
-    if let Some(link) = link {
-        resp.insert_header(("Link", link));
-    }
-    Ok(resp.json(body))
+        body,
+    ))
 }
 
 /// Who follows the owner and whom the owner follows, as the actor's collections show them:
@@ -202,18 +198,12 @@ async fn graph(
             Ok(out)
         })
         .await?;
-    let link = paging::link(
+    Ok(paging::answer_items(
         &req,
         state.urls.base().trim_end_matches('/'),
-        accounts.first().map(|(id, _)| *id),
-        accounts.last().map(|(id, _)| *id),
+        accounts,
         page.limit,
-    );
-    let mut resp = HttpResponse::Ok();
-    if let Some(link) = link {
-        resp.insert_header(("Link", link));
-    }
-    Ok(resp.json(accounts.into_iter().map(|(_, a)| a).collect::<Vec<_>>()))
+    ))
 }
 
 /// Follows or unfollows an account apps know by id, as `hortus follow` / `unfollow` do: the

@@ -188,18 +188,12 @@ async fn listed(
             Ok(out)
         })
         .await?;
-    let link = paging::link(
+    Ok(paging::answer_items(
         &req,
         state.urls.base().trim_end_matches('/'),
-        shown.first().map(|(id, _)| *id),
-        shown.last().map(|(id, _)| *id),
+        shown,
         page.limit,
-    );
-    let mut resp = HttpResponse::Ok();
-    if let Some(link) = link {
-        resp.insert_header(("Link", link));
-    }
-    Ok(resp.json(shown.into_iter().map(|(_, v)| v).collect::<Vec<_>>()))
+    ))
 }
 
 /// Who liked or boosted one of the owner's posts (blocked accounts left out). Hortus does not

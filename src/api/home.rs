@@ -3,7 +3,7 @@
 //! a boost is a reblog Status. Paging takes status ids (`remote_status`) and walks the timeline
 //! entries they stand for.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -104,16 +104,10 @@ async fn home(req: HttpRequest, state: State) -> ApiResult {
             Ok(out)
         })
         .await?;
-    let link = paging::link(
+    Ok(paging::answer_items(
         &req,
         state.urls.base().trim_end_matches('/'),
-        shown.first().map(|(id, _)| *id),
-        shown.last().map(|(id, _)| *id),
+        shown,
         page.limit,
-    );
-    let mut resp = HttpResponse::Ok();
-    if let Some(link) = link {
-        resp.insert_header(("Link", link));
-    }
-    Ok(resp.json(shown.into_iter().map(|(_, v)| v).collect::<Vec<_>>()))
+    ))
 }

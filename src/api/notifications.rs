@@ -214,18 +214,12 @@ async fn index(req: HttpRequest, state: State) -> ApiResult {
             Ok(out)
         })
         .await?;
-    let link = paging::link(
+    Ok(paging::answer_items(
         &req,
         state.urls.base().trim_end_matches('/'),
-        shown.first().map(|(id, _)| *id),
-        shown.last().map(|(id, _)| *id),
+        shown,
         page.limit,
-    );
-    let mut resp = HttpResponse::Ok();
-    if let Some(link) = link {
-        resp.insert_header(("Link", link));
-    }
-    Ok(resp.json(shown.into_iter().map(|(_, v)| v).collect::<Vec<_>>()))
+    ))
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {

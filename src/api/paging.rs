@@ -21,7 +21,7 @@ pub fn id_page(p: &Params) -> IdPage {
 
 /// The `Link` header for a page whose items run from `newest` to `oldest` (ids), or `None`
 /// for an empty page.
-pub fn link(
+fn link(
     req: &HttpRequest,
     base: &str,
     newest: Option<i64>,
@@ -48,4 +48,35 @@ pub fn link(
         url("max_id", oldest),
         url("min_id", newest)
     ))
+}
+
+/// The JSON answer for a page whose items run from `newest` to `oldest` (ids), with its
+/// `Link` header when the page is not empty.
+pub fn answer(
+    req: &HttpRequest,
+    base: &str,
+    (newest, oldest): (Option<i64>, Option<i64>),
+    limit: u32,
+    body: impl serde::Serialize,
+) -> actix_web::HttpResponse {
+    let mut resp = actix_web::HttpResponse::Ok();
+    if let Some(link) = link(req, base, newest, oldest, limit) {
+        resp.insert_header(("Link", link));
+    }
+    resp.json(body)
+}
+
+/// [`answer`] for a page of `(id, item)` pairs, newest first.
+pub fn answer_items<T: serde::Serialize>(
+    req: &HttpRequest,
+    base: &str,
+    items: Vec<(i64, T)>,
+    limit: u32,
+) -> actix_web::HttpResponse {
+    let ends = (
+        items.first().map(|(id, _)| *id),
+        items.last().map(|(id, _)| *id),
+    );
+    let body: Vec<T> = items.into_iter().map(|(_, v)| v).collect();
+    answer(req, base, ends, limit, body)
 }

@@ -52,17 +52,13 @@ async fn page(req: HttpRequest, state: State, tag: Option<String>) -> ApiResult 
         .into_iter()
         .filter(|post| !only_media || !post.attachments.is_empty())
         .collect::<Vec<_>>();
-    let link = paging::link(
+    let ends = (posts.first().map(|p| p.id), posts.last().map(|p| p.id));
+    let body = statuses::render(&state, posts).await?;
+    Ok(paging::answer(
         &req,
         state.urls.base().trim_end_matches('/'),
-        posts.first().map(|p| p.id),
-        posts.last().map(|p| p.id),
+        ends,
         page.limit,
-    );
-    let body = statuses::render(&state, posts).await?;
-    let mut resp = HttpResponse::Ok();
-    if let Some(link) = link {
-        resp.insert_header(("Link", link));
-    }
-    Ok(resp.json(body))
+        body,
+    ))
 }

@@ -41,6 +41,7 @@ const WAIT: Duration = Duration::from_secs(45);
 /// and combining marks (e + U+0301, a + U+0308).
 const POST_TEXT: &str = "庭の花が咲いた 🌸 — حديقة مغلقة — 정원 — 👩🏽‍🌾 — cafe\u{301} na\u{308}ive";
 const EDIT_TEXT: &str = "編集しました ✏️ — تم التعديل — o\u{302} 🌻";
+const SNAC_POST_TEXT: &str = "snac の庭から 🌱 مرحبا من snac — nai\u{308}ve";
 const REPLY_TEXT: &str = "返信です 🌿 ردّ جميل — Cre\u{300}me";
 
 /// Polls `check` every 200 ms until it gives `Ok`, at most `WAIT`; panics with the last reason
@@ -339,6 +340,22 @@ async fn snac_and_hortus_follow_post_edit_delete_reply_like_boost_over_tls() {
         );
     }
     eprintln!("reply, like, boost shown after {:?}", started.elapsed());
+
+    // 4b. Hortus follows sam, so what sam posts on its own reaches the owner's home timeline
+    // (issue 12), as plain text with sam's server.
+    snac_admin_post(&client, &peer, "note", &[("content", SNAC_POST_TEXT)]).await;
+    peer.flush();
+    wait_for("hortus timeline shows sam's own post", logs, || async {
+        let out = hortus_ok(&dir, &["timeline", "--limit", "50"]);
+        (out.contains(SNAC_POST_TEXT) && out.contains(SNAC_HOST))
+            .then_some(())
+            .ok_or(out)
+    })
+    .await;
+    eprintln!(
+        "sam's post in hortus timeline after {:?}",
+        started.elapsed()
+    );
 
     // 5. The post is edited: the Update reaches snac, which replaces its copy.
     site.write_post("snac-garden.md", &post(EDIT_TEXT));

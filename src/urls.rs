@@ -119,6 +119,16 @@ impl Urls {
     }
 }
 
+/// Whether two ids (or URLs) are on the same server: same scheme, host and port. A server speaks
+/// only for what it hosts, so this is the one test the inbox, the timeline and conversations
+/// apply before trusting an embedded object, an author or a page URL. Unparsable: `false`.
+pub fn same_origin(a: &str, b: &str) -> bool {
+    match (Url::parse(a), Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -493,18 +493,7 @@ async fn wait_until(cond: impl Fn() -> bool) -> bool {
 }
 
 fn cli(site: &TestSite, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hortus"))
-        .arg("--dir")
-        .arg(&site.dir)
-        .args(args)
-        .output()
-        .expect("run hortus");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::hortus_ok(&site.dir, args)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -48,11 +48,10 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<QuoteRequest> {
     })
 }
 
+/// [`crate::urls::same_origin`], for http(s) ids only.
 fn same_origin(a: &str, b: &str) -> bool {
-    match (url::Url::parse(a), url::Url::parse(b)) {
-        (Ok(a), Ok(b)) => matches!(a.scheme(), "http" | "https") && a.origin() == b.origin(),
-        _ => false,
-    }
+    url::Url::parse(a).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        && crate::urls::same_origin(a, b)
 }
 
 /// An inbound `QuoteRequest` (the inbox verified the signature and that the signer is the

@@ -13,6 +13,7 @@ use crate::activitypub::refusal::InboxError;
 use crate::activitypub::{self as ap, Site, interaction};
 use crate::context::Context;
 use crate::urls::Urls;
+use crate::urls::same_origin;
 
 /// Queues a `QuoteRequest` for every live post that quotes a post whose author is known and was
 /// not asked yet (or was asked about another post before an edit). Run after the posts'
@@ -95,13 +96,6 @@ pub fn forbidden_quotes(conn: &Connection, urls: &Urls) -> rusqlite::Result<Vec<
         }
     }
     Ok(out)
-}
-
-fn same_origin(a: &str, b: &str) -> bool {
-    match (url::Url::parse(a), url::Url::parse(b)) {
-        (Ok(a), Ok(b)) => a.origin() == b.origin(),
-        _ => false,
-    }
 }
 
 /// An `Accept` or `Reject` of one of the owner's QuoteRequests, from the quoted post's server.

@@ -3,7 +3,6 @@
 //! (Like, EmojiReact, Announce, and their Undo). Called from `inbox::effects`.
 
 use serde_json::Value;
-use url::Url;
 
 use super::note::RemoteNote;
 use super::store::{self, Outcome, ReactionKind};
@@ -12,16 +11,10 @@ use crate::activitypub::incoming::Activity;
 use crate::activitypub::refusal::InboxError;
 use crate::context::Context;
 use crate::times::rfc3339;
+use crate::urls::same_origin;
 
 fn now() -> String {
     rfc3339(time::OffsetDateTime::now_utc())
-}
-
-fn same_origin(a: &str, b: &str) -> bool {
-    match (Url::parse(a), Url::parse(b)) {
-        (Ok(a), Ok(b)) => a.origin() == b.origin(),
-        _ => false,
-    }
 }
 
 /// The object of a Create or Update, as a document we may trust: embedded when it is on the

@@ -17,13 +17,7 @@ use crate::activitypub::incoming::Activity;
 use crate::activitypub::refusal::InboxError;
 use crate::context::Context;
 use crate::times::rfc3339;
-
-fn same_origin(a: &str, b: &str) -> bool {
-    match (Url::parse(a), Url::parse(b)) {
-        (Ok(a), Ok(b)) => a.origin() == b.origin(),
-        _ => false,
-    }
-}
+use crate::urls::same_origin;
 
 /// Whether an Announce's object is an activity (a group relaying it) rather than a post (a boost).
 pub fn is_relay(object: &Value) -> bool {

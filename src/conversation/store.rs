@@ -56,11 +56,7 @@ pub fn names_note(id: &str, url: Option<&str>, target: &str) -> bool {
     if id == target {
         return true;
     }
-    url == Some(target)
-        && match (url::Url::parse(id), url::Url::parse(target)) {
-            (Ok(a), Ok(b)) => a.origin() == b.origin(),
-            _ => false,
-        }
+    url == Some(target) && crate::urls::same_origin(id, target)
 }
 
 /// The remote note (not deleted) that `target` names, by [`names_note`]: `(actor_id,

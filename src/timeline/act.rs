@@ -10,6 +10,7 @@ use super::store::{self, ActionKind};
 use crate::activitypub::{self as ap, fetch};
 use crate::context::Context;
 use crate::conversation::{self, note::RemoteNote, store::names_note};
+use crate::urls::same_origin;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActError {
@@ -156,10 +157,6 @@ fn stored(conn: &Connection, url: &str) -> rusqlite::Result<Option<Target>> {
     Ok(None)
 }
 
-fn same_origin(a: &Url, b: &str) -> bool {
-    Url::parse(b).is_ok_and(|b| a.origin() == b.origin())
-}
-
 /// The post `url` names: from the database, or fetched from its own server (signed GET through
 /// the guard) when that server is allowed. A refused server is never contacted.
 pub async fn resolve(ctx: &Context, url: &str) -> Result<Target, ActError> {
@@ -204,7 +201,7 @@ async fn resolve_or_fetch(ctx: &Context, url: &str, may_fetch: bool) -> Result<T
         .map_err(|e| not_found(e.to_string()))?;
     let note = RemoteNote::parse(&raw).ok_or_else(|| not_found("it is not a post".into()))?;
     // A page URL may answer with the post's id, but only on the same server (issue 9).
-    if !same_origin(&parsed, &note.id) || !same_origin(&from, &note.id) {
+    if !same_origin(parsed.as_str(), &note.id) || !same_origin(from.as_str(), &note.id) {
         return Err(not_found(format!(
             "it answered with {}, on another server",
             note.id
@@ -213,7 +210,7 @@ async fn resolve_or_fetch(ctx: &Context, url: &str, may_fetch: bool) -> Result<T
     let Some(author) = note
         .attributed_to
         .clone()
-        .filter(|a| same_origin(&parsed, a))
+        .filter(|a| same_origin(parsed.as_str(), a))
     else {
         return Err(not_found("its author is not on its server".into()));
     };

@@ -15,16 +15,10 @@ use crate::activitypub::refusal::InboxError;
 use crate::context::Context;
 use crate::conversation::{self, note::RemoteNote, note::Visibility, store::Outcome};
 use crate::times::rfc3339;
+use crate::urls::same_origin;
 
 fn now() -> String {
     rfc3339(time::OffsetDateTime::now_utc())
-}
-
-fn same_origin(a: &str, b: &str) -> bool {
-    match (Url::parse(a), Url::parse(b)) {
-        (Ok(a), Ok(b)) => a.origin() == b.origin(),
-        _ => false,
-    }
 }
 
 /// Whether the owner follows `actor` and it accepted.

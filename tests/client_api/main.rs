@@ -62,18 +62,7 @@ pub fn set_password_with_cli(site: &TestSite, password: &str) -> String {
 }
 
 pub fn cli(site: &TestSite, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hortus"))
-        .arg("--dir")
-        .arg(&site.dir)
-        .args(args)
-        .output()
-        .expect("run hortus");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::hortus_ok(&site.dir, args)
 }
 
 pub fn post_files(site: &TestSite) -> Vec<std::path::PathBuf> {

@@ -1,6 +1,6 @@
 //! Ready-to-use configuration for the hosts people put static sites on. Each maps the live URLs
 //! onto the export's layout (see `plan`), sets the content types and CORS `hortus serve` sends,
-//! answers 410 for deleted posts, and passes the inboxes to `hortus serve`:
+//! answers 410 for what is gone (deleted posts, revoked stamps), and passes the inboxes to `hortus serve`:
 //!
 //! - `nginx.conf`: `map` blocks and a `server` block, to include inside `http { }`. Negotiates
 //!   on Accept (a post's page or its Note, the actor or a redirect home).
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use url::Url;
 
-use super::plan::Webfinger;
+use super::plan::{Gone, Webfinger};
 
 /// What a configuration needs to know about the site and where it runs.
 #[derive(Debug, Clone)]
@@ -31,8 +31,8 @@ pub struct HostSpec {
     pub listen: String,
     /// Where `hortus serve` answers, as a URL (`http://127.0.0.1:8080`).
     pub upstream: String,
-    /// Slugs of deleted posts (410 Gone).
-    pub gone: Vec<String>,
+    /// What answers 410 Gone: deleted posts, revoked stamps.
+    pub gone: Vec<Gone>,
     pub webfinger: Vec<Webfinger>,
     /// ActivityPub documents: URL path, file, content type as the live server sends it.
     pub documents: Vec<(String, String, String)>,

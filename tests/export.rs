@@ -725,7 +725,10 @@ fn nothing_gated(out: &Path) {
 async fn stamps_stand_or_are_gone(f: &Fixture, base: &str) {
     for accept in [MASTODON_ACCEPT, BROWSER_ACCEPT] {
         let (status, stamp) = json_at(&f.http, base, &f.stamps[0], accept).await;
-        assert_eq!((status, stamp["type"].as_str()), (200, Some("QuoteAuthorization")));
+        assert_eq!(
+            (status, stamp["type"].as_str()),
+            (200, Some("QuoteAuthorization"))
+        );
         let (status, tomb) = json_at(&f.http, base, &f.stamps[1], accept).await;
         assert_eq!(
             (status, tomb["type"].as_str(), tomb["formerType"].as_str()),

@@ -157,7 +157,7 @@ pub async fn answered(
                 config: &site_config,
                 urls: &urls,
             };
-            send_update(&tx, &site, post_id)?;
+            send_update(&tx, &site, post_id, "quote")?;
             tx.commit()?;
             Ok::<_, InboxError>(Some(()))
         })
@@ -203,7 +203,7 @@ pub async fn stamp_deleted(
                 params![post_id, crate::times::now()],
             )?;
             let site = Site { config: &site_config, urls: &urls };
-            send_update(&tx, &site, post_id)?;
+            send_update(&tx, &site, post_id, "quote")?;
             tx.commit()?;
             Ok::<_, InboxError>(true)
         })
@@ -215,13 +215,18 @@ pub async fn stamp_deleted(
 }
 
 /// Queues an `Update` of the post to everyone its Create reached: it now carries the stamp, or
-/// only the `RE:` link.
-fn send_update(conn: &Connection, site: &Site, post_id: i64) -> Result<(), InboxError> {
+/// only the `RE:` link (or, for a reply, its `approvedBy`). `why` names it in the id.
+pub(super) fn send_update(
+    conn: &Connection,
+    site: &Site,
+    post_id: i64,
+    why: &str,
+) -> Result<(), InboxError> {
     let Some(post) = crate::posts::by_id(conn, post_id)?.filter(|p| p.deleted_at.is_none()) else {
         return Ok(());
     };
     let id = format!(
-        "{}#update-quote-{}",
+        "{}#update-{why}-{}",
         site.urls.post_object(&post.slug),
         uuid::Uuid::now_v7().simple()
     );

@@ -314,7 +314,9 @@ pub fn plan(
                     410,
                     gone_file(&row.slug, true),
                 ));
-                let stem = gone_file(&row.slug, true).trim_end_matches(".json").to_string();
+                let stem = gone_file(&row.slug, true)
+                    .trim_end_matches(".json")
+                    .to_string();
                 p.gone.push(Gone {
                     path: path_of(urls.post_page(&row.slug)),
                     stem: stem.clone(),
@@ -347,7 +349,12 @@ pub fn plan(
             path,
             page: false,
         };
-        docs.push(Doc::new(&gone.path, Accept::Activity, 410, gone.json_file()));
+        docs.push(Doc::new(
+            &gone.path,
+            Accept::Activity,
+            410,
+            gone.json_file(),
+        ));
         p.gone.push(gone);
     }
     // Followers and following: the counts only. Their pages list other people's accounts;

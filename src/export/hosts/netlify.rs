@@ -28,7 +28,10 @@ pub fn headers(h: &HostSpec) -> String {
         if !g.page {
             rules.insert(g.path.clone(), crate::activitypub::CONTENT_TYPE);
         }
-        rules.insert(format!("/{}", g.json_file()), crate::activitypub::CONTENT_TYPE);
+        rules.insert(
+            format!("/{}", g.json_file()),
+            crate::activitypub::CONTENT_TYPE,
+        );
     }
     for (path, content_type) in rules {
         let _ = writeln!(c, "{path}\n  Content-Type: {content_type}");

@@ -158,6 +158,29 @@ async fn fedify_quote_request_gets_a_stamp_then_revocation_deletes_it() {
     assert_eq!(quote_count(&site, "hello").await, "1 quote");
     assert_eq!(kind_of(&inbox(&site), &q1_id), ["quote"]);
 
+    // A stamp is ours to check, never the quoting post's claim: another post of Dana's that
+    // carries q1's stamp as its `quoteAuthorization` is still only a mention.
+    let replay = format!("{}/notes/replay", dana.base);
+    let sent = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "id": format!("{}/activities/create-replay", dana.base),
+                "type": "Create", "to": [PUBLIC],
+                "object": {
+                    "id": replay, "type": "Note", "attributedTo": dana.actor,
+                    "content": "<p>また引用 🔁 مرة أخرى</p>", "to": [PUBLIC],
+                    "published": "2026-11-29T09:05:00Z", "quote": post,
+                    "quoteAuthorization": stamp_url,
+                    "tag": [{"type": "Mention", "href": alice, "name": "@alice"}],
+                },
+            }}),
+        )
+        .await;
+    assert_eq!(sent["status"], 202, "{sent:#}");
+    assert_eq!(kind_of(&inbox(&site), &replay), ["mention"]);
+    assert_eq!(quote_count(&site, "hello").await, "1 quote");
+
     // The static export serves the stamp at the same path.
     let export = site.tmp.path().join("export");
     hortus_ok(dir_of(&site), &["export", export.to_str().unwrap()]);
@@ -363,23 +386,73 @@ async fn the_owners_quote_asks_waits_and_follows_the_answer() {
     assert_eq!(note["quote"], originals[0].as_str());
     assert!(note.get("quoteAuthorization").is_none(), "{note:#}");
 
-    // Dana consents to the first: the Note then carries the stamp, sent as an Update.
-    let stamp = format!("{}/quote-authorizations/ok-1", dana.base);
-    let accept = dana
-        .control(
-            "/_control/raw",
-            json!({"to": alice, "activity": {
-                "@context": ["https://www.w3.org/ns/activitystreams",
-                             {"QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest"}],
-                "id": format!("{}/activities/accept-q1", dana.base),
-                "type": "Accept", "to": [alice],
-                "object": {"id": requests[0], "type": "QuoteRequest", "actor": alice,
-                           "object": originals[0], "instrument": granted},
-                "result": stamp,
-            }}),
+    // Dana consents to the first: the Note then carries the stamp, sent as an Update. The
+    // stamp is fetched from Dana's server (a GET Fedify verifies) and checked, never taken on
+    // the Accept's word: a stamp for another post, or by someone else, is refused.
+    let accept_with = |n: &str, stamp: &str| {
+        json!({"to": alice, "activity": {
+            "@context": ["https://www.w3.org/ns/activitystreams",
+                         {"QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest"}],
+            "id": format!("{}/activities/accept-{n}", dana.base),
+            "type": "Accept", "to": [alice],
+            "object": {"id": requests[0], "type": "QuoteRequest", "actor": alice,
+                       "object": originals[0], "instrument": granted},
+            "result": stamp,
+        }})
+    };
+    let stamp_doc = |id: &str, by: &str, quoting: &str| {
+        json!({"@context": "https://www.w3.org/ns/activitystreams", "id": id,
+               "type": "QuoteAuthorization", "attributedTo": by,
+               "interactingObject": quoting, "interactionTarget": originals[0]})
+    };
+    for (n, by, quoting) in [
+        (
+            "forged-1",
+            "http://127.0.0.99/users/mallory",
+            granted.as_str(),
+        ),
+        ("forged-2", dana.actor.as_str(), refused.as_str()),
+    ] {
+        let path = format!("/quote-authorizations/{n}");
+        let url = format!("{}{path}", dana.base);
+        dana.control(
+            "/_control/serve",
+            json!({"path": path, "json": stamp_doc(&url, by, quoting)}),
         )
         .await;
+        let sent = dana.control("/_control/raw", accept_with(n, &url)).await;
+        assert_eq!(sent["status"], 400, "{n}: {sent:#}");
+    }
+    let missing = format!("{}/quote-authorizations/never-served", dana.base);
+    let sent = dana
+        .control("/_control/raw", accept_with("missing", &missing))
+        .await;
+    assert_eq!(sent["status"], 400, "{sent:#}");
+    let (_, note) = get_json(&granted).await;
+    assert!(note.get("quoteAuthorization").is_none(), "{note:#}");
+    let stamp = format!("{}/quote-authorizations/ok-1", dana.base);
+    dana.control(
+        "/_control/serve",
+        json!({"path": "/quote-authorizations/ok-1",
+               "json": stamp_doc(&stamp, &dana.actor, &granted)}),
+    )
+    .await;
+    let accept = dana
+        .control("/_control/raw", accept_with("q1", &stamp))
+        .await;
     assert_eq!(accept["status"], 202, "{accept:#}");
+    let fetched = dana.log().await["fetched"].clone();
+    let ok = fetched
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "/quote-authorizations/ok-1")
+        .unwrap_or_else(|| panic!("Hortus fetched the stamp: {fetched:#}"));
+    assert_eq!(
+        ok["signer"],
+        site.url("/actor"),
+        "a GET Fedify verified: {ok:#}"
+    );
     let updated = update_of(&dana, &granted, "the Update with the stamp", |o| {
         o["quoteAuthorization"] == stamp.as_str()
     })

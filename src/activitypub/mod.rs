@@ -9,6 +9,7 @@ pub mod interaction;
 pub mod public_keys;
 pub mod quote;
 pub mod refusal;
+pub mod signature_forms;
 pub mod teaser;
 mod vocab;
 

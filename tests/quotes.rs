@@ -858,3 +858,109 @@ async fn publish_refuses_a_hand_written_reply_the_authors_policy_forbids() {
     assert!(!reply_line(&site, "hand").await.contains("pending"));
     hortus_ok(dir_of(&site), &["like", &open]);
 }
+
+/// A followed account's post that quotes a third server's post shows in `hortus timeline` as a
+/// quote only when its `quoteAuthorization` stamp, fetched from the quoted author's server,
+/// grants exactly that quote; a stamp elsewhere, or one for another post, leaves a `RE:` link.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quote_of_someone_elses_post_needs_a_stamp_from_its_author() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let dana = Fedify::start("127.0.0.7", "dana").await;
+    let erin = Fedify::start("127.0.0.8", "erin").await;
+    site.allow(&dana.host);
+    site.allow(&erin.host);
+    let state = site.start().await;
+    let alice = site.url("/users/alice");
+    hortus::owner::follow(&state, &dana.actor)
+        .await
+        .expect("follow");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !hortus_ok(dir_of(&site), &["following"]).starts_with("accepted") {
+        assert!(tokio::time::Instant::now() < deadline, "no Accept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Erin's post (served by Fedify at its id), and the stamps Erin's server and Dana's serve.
+    let e1 = erin
+        .control(
+            "/_control/note",
+            json!({"to": alice, "id": "e1", "content": "<p>エリンの庭 🌻 حديقة إيرين</p>"}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("erin's note")
+        .to_string();
+    let quoting = |n: &str| format!("{}/notes/{n}", dana.base);
+    let stamp = |peer: &Fedify, n: &str, by: &str, for_note: &str| {
+        let path = format!("/quote-authorizations/{n}");
+        let doc = json!({"@context": "https://www.w3.org/ns/activitystreams",
+                         "id": format!("{}{path}", peer.base), "type": "QuoteAuthorization",
+                         "attributedTo": by, "interactingObject": for_note,
+                         "interactionTarget": e1});
+        (path, doc)
+    };
+    let cases = [
+        (
+            "d1",
+            erin.base.clone(),
+            stamp(&erin, "s1", &erin.actor, &quoting("d1")),
+        ),
+        (
+            "d2",
+            dana.base.clone(),
+            stamp(&dana, "s2", &erin.actor, &quoting("d2")),
+        ),
+        (
+            "d3",
+            erin.base.clone(),
+            stamp(&erin, "s3", &erin.actor, &quoting("d1")),
+        ),
+    ];
+    for (n, server, (path, doc)) in &cases {
+        let peer = if *server == erin.base { &erin } else { &dana };
+        peer.control("/_control/serve", json!({"path": path, "json": doc}))
+            .await;
+        let sent = dana
+            .control(
+                "/_control/raw",
+                json!({"to": alice, "activity": {
+                    "id": format!("{}/activities/create-{n}", dana.base),
+                    "type": "Create", "to": [PUBLIC],
+                    "object": {
+                        "id": quoting(n), "type": "Note", "attributedTo": dana.actor,
+                        "content": format!("<p>{n}: 見て 👀 انظر</p>"), "to": [PUBLIC],
+                        "published": "2026-11-29T10:00:00Z", "quote": e1,
+                        "quoteAuthorization": format!("{server}{path}"),
+                    },
+                }}),
+            )
+            .await;
+        assert_eq!(sent["status"], 202, "{n}: {sent:#}");
+    }
+    let out = hortus_ok(dir_of(&site), &["timeline", "--limit", "50"]);
+    let block = |n: &str| -> String {
+        let start = out
+            .find(&format!("{n}: 見て"))
+            .unwrap_or_else(|| panic!("{n}: {out}"));
+        out[start..].lines().take(3).collect::<Vec<_>>().join("\n")
+    };
+    assert!(
+        block("d1").contains(&format!("quoting {e1} (authorised by its author)")),
+        "{out}"
+    );
+    for n in ["d2", "d3"] {
+        assert!(
+            block(n).contains(&format!("RE: {e1} (a quote its author has not authorised)")),
+            "{n}: {out}"
+        );
+    }
+    // Erin's server was asked for its post and its stamp with GETs Fedify verified.
+    let fetched = erin.log().await["fetched"].clone();
+    assert!(
+        fetched
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == "/quote-authorizations/s1" && f["signer"] == site.url("/actor")),
+        "{fetched:#}"
+    );
+}

@@ -18,3 +18,9 @@ CREATE TRIGGER page_generation_own_reply_approvals_update AFTER UPDATE ON own_re
 BEGIN UPDATE page_generation SET n = n + 1 WHERE id = 1; END;
 CREATE TRIGGER page_generation_own_reply_approvals_delete AFTER DELETE ON own_reply_approvals
 BEGIN UPDATE page_generation SET n = n + 1 WHERE id = 1; END;
+
+-- FEP-044f for posts the owner reads: what a remote post quotes (other than the owner's own
+-- posts, which quote_requests covers), and its `quoteAuthorization` stamp once dereferenced on
+-- the quoted author's server and found to grant this quote (NULL: none, or not valid).
+ALTER TABLE remote_notes ADD COLUMN quoted TEXT;
+ALTER TABLE remote_notes ADD COLUMN quote_authorization TEXT;

@@ -114,7 +114,7 @@ fn author_mention(
 }
 
 /// The first id in an `attributedTo` (a string, an object, or an array of either).
-fn author_of(doc: &Value) -> Option<&str> {
+pub fn author_of(doc: &Value) -> Option<&str> {
     match doc.get("attributedTo")? {
         Value::Array(a) => a.iter().find_map(id_of),
         other => id_of(other),

@@ -43,7 +43,7 @@ pub enum AppError {
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
-    QuoteForbidden(String),
+    PolicyForbidden(String),
     #[error(transparent)]
     Federation(#[from] federation::FederationError),
     #[error(transparent)]
@@ -103,11 +103,22 @@ impl Site {
         // Replies mention (and so reach) the author of what they answer.
         crate::conversation::replying::link_reply_mentions(&conn, &self.urls)
             .map_err(crate::db::DbError::from)?;
-        // FEP-044f: a quote its author's policy forbids is not sent at all.
-        let forbidden = crate::conversation::quoting::forbidden_quotes(&conn, &self.urls)
-            .map_err(crate::db::DbError::from)?;
+        // FEP-044f and GoToSocial: a quote or a reply its author's policy forbids is not sent
+        // at all, whether `hortus reply`, the client API or the owner's editor wrote it.
+        let mut forbidden: Vec<(String, String, Forbidden)> =
+            crate::conversation::quoting::forbidden_quotes(&conn, &self.urls)
+                .map_err(crate::db::DbError::from)?
+                .into_iter()
+                .map(|(path, url)| (path, url, Forbidden::Quote))
+                .collect();
+        forbidden.extend(
+            crate::conversation::replying::forbidden_replies(&conn, &self.urls)
+                .map_err(crate::db::DbError::from)?
+                .into_iter()
+                .map(|(path, url)| (path, url, Forbidden::Reply)),
+        );
         if !forbidden.is_empty() {
-            return Err(AppError::QuoteForbidden(forbidden_message(
+            return Err(AppError::PolicyForbidden(forbidden_message(
                 &self.dir, &forbidden,
             )));
         }
@@ -120,28 +131,52 @@ impl Site {
         // FEP-044f: quotes ask the quoted author for consent once their Create is queued.
         crate::conversation::quoting::request_own_quotes(&mut conn, &self.urls)
             .map_err(crate::db::DbError::from)?;
+        // GoToSocial: a reply to a post that asks for approval waits for its author.
+        crate::conversation::approvals::record_pending(&mut conn, &self.urls)
+            .map_err(crate::db::DbError::from)?;
         Ok(federated)
     }
 }
 
-/// The owner's message for quotes their authors forbid: each file, the `quote` line, the fix.
-fn forbidden_message(dir: &std::path::Path, forbidden: &[(String, String)]) -> String {
+/// What a remote post's `interactionPolicy` forbids the owner's post to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forbidden {
+    Quote,
+    Reply,
+}
+
+/// The owner's message for quotes and replies their authors forbid: each file, the line of
+/// its `quote` / `in_reply_to`, the fix.
+fn forbidden_message(dir: &std::path::Path, forbidden: &[(String, String, Forbidden)]) -> String {
     let mut out = format!(
-        "{} post(s) quote a post whose author does not allow it; nothing was sent:",
+        "{} post(s) quote or answer a post whose author does not allow it; nothing was sent:",
         forbidden.len()
     );
-    for (path, url) in forbidden {
+    for (path, url, what) in forbidden {
+        let key = match what {
+            Forbidden::Quote => "quote",
+            Forbidden::Reply => "in_reply_to",
+        };
         let text = std::fs::read_to_string(dir.join(path)).unwrap_or_default();
         let line = text
             .lines()
             .position(|l| {
-                l.trim_start().starts_with("quote ") || l.trim_start().starts_with("quote=")
+                l.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
             })
             .map_or(1, |n| n + 1);
-        out.push_str(&format!(
-            "\n{path}:{line}: {url} may not be quoted by you (its interactionPolicy.canQuote)\n  \
-             fix: remove the `quote = …` line (a link in the text is fine), then publish again"
-        ));
+        out.push_str(&match what {
+            Forbidden::Quote => format!(
+                "\n{path}:{line}: {url} may not be quoted by you (its interactionPolicy.canQuote)\n  \
+                 fix: remove the `quote = …` line (a link in the text is fine), then publish again"
+            ),
+            Forbidden::Reply => format!(
+                "\n{path}:{line}: {url} may not be answered by you (its interactionPolicy.canReply)\n  \
+                 fix: remove the `in_reply_to = …` line (a new post that links it is fine), or \
+                 the file, then publish again"
+            ),
+        });
     }
     out
 }

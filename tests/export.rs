@@ -243,12 +243,14 @@ struct Fixture {
     addr: SocketAddr,
     live: String,
     out: PathBuf,
+    /// Paths of FEP-044f stamps: one standing, one revoked (410), one never issued.
+    stamps: Vec<String>,
     /// One client for the hundreds of requests: building one loads the system's CA store.
     http: reqwest::Client,
 }
 
 async fn fixture(static_ip: &str, live_ip: &str) -> Fixture {
-    let mut site = TestSite::with_config(static_ip, |cfg| {
+    let mut site = TestSite::federating_with(static_ip, |cfg| {
         *cfg = cfg.replace("posts_per_page = 20", "posts_per_page = 2");
         *cfg = cfg.replace(
             "# avatar = \"media/avatar.png\"",
@@ -308,6 +310,7 @@ async fn fixture(static_ip: &str, live_ip: &str) -> Fixture {
     let live = format!("http://{}", live_listener.local_addr().unwrap());
     let state = app::state(&Site::open(&site.dir).unwrap()).await.unwrap();
     tokio::spawn(app::server(state, live_listener).unwrap());
+    let stamps = quote_stamps(&site, static_ip, &live).await;
 
     let out = site.tmp.path().join("out");
     Fixture {
@@ -315,6 +318,7 @@ async fn fixture(static_ip: &str, live_ip: &str) -> Fixture {
         addr,
         live,
         out,
+        stamps,
         // A fresh connection per request: a kept-alive one would keep talking to the nginx
         // worker that read the configuration before a reload.
         http: reqwest::Client::builder()
@@ -323,6 +327,58 @@ async fn fixture(static_ip: &str, live_ip: &str) -> Fixture {
             .build()
             .expect("client"),
     }
+}
+
+/// Two QuoteRequests for the first post from a signing peer, answered with stamps by the live
+/// server; the owner then revokes the second, which `hortus serve` answers 410 from then on.
+async fn quote_stamps(site: &TestSite, static_ip: &str, live: &str) -> Vec<String> {
+    let peer_ip = format!("127.0.3.{}", static_ip.rsplit('.').next().unwrap());
+    let peer = common::peer::Peer::start(&peer_ip, false);
+    site.allow(&peer.host);
+    let mut stamps = Vec::new();
+    for n in ["引用-1", "اقتباس-2"] {
+        let quoting = format!("{}/notes/{}", peer.base, urlencode(n));
+        let mut request = peer.activity("QuoteRequest", site.url("/posts/first.json").into());
+        request["instrument"] = quoting.clone().into();
+        // Signed for the site's own Host (the inbox refuses another), sent to `hortus serve`.
+        let body = request.to_string();
+        let key = hortus::httpsig::load_private_key(&peer.private_pem).unwrap();
+        let signed_for = url::Url::parse(&site.url("/inbox")).unwrap();
+        let headers = hortus::httpsig::sign_post(
+            &signed_for,
+            body.as_bytes(),
+            AP,
+            &peer.key_id,
+            &key,
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+        let mut post = reqwest::Client::new()
+            .post(format!("{live}/inbox"))
+            .header("Content-Type", AP)
+            .header("Host", site.base.trim_start_matches("http://"))
+            .body(body);
+        for (name, value) in headers {
+            post = post.header(name, value);
+        }
+        let answer = post.send().await.expect("POST");
+        let status = answer.status();
+        assert_eq!(status, 202, "QuoteRequest {n}: {:?}", answer.text().await);
+        let token: String = site
+            .db()
+            .query_row(
+                "SELECT token FROM quote_requests WHERE quoting_object = ?1 AND state = 'accepted'",
+                [&quoting],
+                |r| r.get(0),
+            )
+            .expect("a stamp");
+        stamps.push((quoting, format!("/quote-authorizations/{token}")));
+    }
+    let out = hortus_ok(dir_of(site), &["quotes", "revoke", &stamps[1].0]);
+    assert!(out.contains("revoked"), "{out}");
+    let mut paths: Vec<String> = stamps.into_iter().map(|(_, path)| path).collect();
+    paths.push("/quote-authorizations/never-issued".into());
+    paths
 }
 
 impl Fixture {
@@ -466,7 +522,9 @@ async fn same_as_live(f: &Fixture, static_base: &str) {
     .chain([
         format!("/posts/{LONG_SLUG}"),
         format!("/posts/{LONG_SLUG}.json"),
-    ]) {
+    ])
+    .chain(f.stamps.iter().cloned())
+    {
         for accept in [BROWSER_ACCEPT, AP, LD, MASTODON_ACCEPT, "*/*"] {
             checks.push((path.clone(), accept));
         }
@@ -662,6 +720,25 @@ fn nothing_gated(out: &Path) {
     }
 }
 
+/// The standing stamp is served as the live server serves it; the revoked one answers 410
+/// with a Tombstone (FEP-044f: the quoting server re-checks it and drops the quote).
+async fn stamps_stand_or_are_gone(f: &Fixture, base: &str) {
+    for accept in [MASTODON_ACCEPT, BROWSER_ACCEPT] {
+        let (status, stamp) = json_at(&f.http, base, &f.stamps[0], accept).await;
+        assert_eq!(
+            (status, stamp["type"].as_str()),
+            (200, Some("QuoteAuthorization"))
+        );
+        let (status, tomb) = json_at(&f.http, base, &f.stamps[1], accept).await;
+        assert_eq!(
+            (status, tomb["type"].as_str(), tomb["formerType"].as_str()),
+            (410, Some("Tombstone"), Some("QuoteAuthorization")),
+            "{}",
+            f.stamps[1]
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn nginx_serves_the_export_as_hortus_serve_would() {
     let f = fixture("127.0.0.7", "127.0.0.8").await;
@@ -678,6 +755,7 @@ async fn nginx_serves_the_export_as_hortus_serve_would() {
     let base = f.site.base.clone();
     same_as_live(&f, &base).await;
     federates(&f, &base).await;
+    stamps_stand_or_are_gone(&f, &base).await;
 
     // Edit one post: only what shows it is rewritten.
     f.site.write_post(
@@ -749,6 +827,7 @@ async fn caddy_serves_the_export_as_hortus_serve_would() {
     let base = f.site.base.clone();
     same_as_live(&f, &base).await;
     federates(&f, &base).await;
+    stamps_stand_or_are_gone(&f, &base).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

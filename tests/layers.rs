@@ -57,6 +57,7 @@ const TABLE_OWNERS: &[(&str, &str, bool)] = &[
     ("timeline_actions", "timeline/", true),
     ("quote_requests", "conversation/consent.rs", false),
     ("own_quote_requests", "conversation/quoting.rs", false),
+    ("own_reply_approvals", "conversation/approvals.rs", false),
 ];
 
 fn src_dir() -> std::path::PathBuf {

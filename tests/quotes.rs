@@ -158,6 +158,29 @@ async fn fedify_quote_request_gets_a_stamp_then_revocation_deletes_it() {
     assert_eq!(quote_count(&site, "hello").await, "1 quote");
     assert_eq!(kind_of(&inbox(&site), &q1_id), ["quote"]);
 
+    // A stamp is ours to check, never the quoting post's claim: another post of Dana's that
+    // carries q1's stamp as its `quoteAuthorization` is still only a mention.
+    let replay = format!("{}/notes/replay", dana.base);
+    let sent = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "id": format!("{}/activities/create-replay", dana.base),
+                "type": "Create", "to": [PUBLIC],
+                "object": {
+                    "id": replay, "type": "Note", "attributedTo": dana.actor,
+                    "content": "<p>また引用 🔁 مرة أخرى</p>", "to": [PUBLIC],
+                    "published": "2026-11-29T09:05:00Z", "quote": post,
+                    "quoteAuthorization": stamp_url,
+                    "tag": [{"type": "Mention", "href": alice, "name": "@alice"}],
+                },
+            }}),
+        )
+        .await;
+    assert_eq!(sent["status"], 202, "{sent:#}");
+    assert_eq!(kind_of(&inbox(&site), &replay), ["mention"]);
+    assert_eq!(quote_count(&site, "hello").await, "1 quote");
+
     // The static export serves the stamp at the same path.
     let export = site.tmp.path().join("export");
     hortus_ok(dir_of(&site), &["export", export.to_str().unwrap()]);
@@ -363,23 +386,73 @@ async fn the_owners_quote_asks_waits_and_follows_the_answer() {
     assert_eq!(note["quote"], originals[0].as_str());
     assert!(note.get("quoteAuthorization").is_none(), "{note:#}");
 
-    // Dana consents to the first: the Note then carries the stamp, sent as an Update.
-    let stamp = format!("{}/quote-authorizations/ok-1", dana.base);
-    let accept = dana
-        .control(
-            "/_control/raw",
-            json!({"to": alice, "activity": {
-                "@context": ["https://www.w3.org/ns/activitystreams",
-                             {"QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest"}],
-                "id": format!("{}/activities/accept-q1", dana.base),
-                "type": "Accept", "to": [alice],
-                "object": {"id": requests[0], "type": "QuoteRequest", "actor": alice,
-                           "object": originals[0], "instrument": granted},
-                "result": stamp,
-            }}),
+    // Dana consents to the first: the Note then carries the stamp, sent as an Update. The
+    // stamp is fetched from Dana's server (a GET Fedify verifies) and checked, never taken on
+    // the Accept's word: a stamp for another post, or by someone else, is refused.
+    let accept_with = |n: &str, stamp: &str| {
+        json!({"to": alice, "activity": {
+            "@context": ["https://www.w3.org/ns/activitystreams",
+                         {"QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest"}],
+            "id": format!("{}/activities/accept-{n}", dana.base),
+            "type": "Accept", "to": [alice],
+            "object": {"id": requests[0], "type": "QuoteRequest", "actor": alice,
+                       "object": originals[0], "instrument": granted},
+            "result": stamp,
+        }})
+    };
+    let stamp_doc = |id: &str, by: &str, quoting: &str| {
+        json!({"@context": "https://www.w3.org/ns/activitystreams", "id": id,
+               "type": "QuoteAuthorization", "attributedTo": by,
+               "interactingObject": quoting, "interactionTarget": originals[0]})
+    };
+    for (n, by, quoting) in [
+        (
+            "forged-1",
+            "http://127.0.0.99/users/mallory",
+            granted.as_str(),
+        ),
+        ("forged-2", dana.actor.as_str(), refused.as_str()),
+    ] {
+        let path = format!("/quote-authorizations/{n}");
+        let url = format!("{}{path}", dana.base);
+        dana.control(
+            "/_control/serve",
+            json!({"path": path, "json": stamp_doc(&url, by, quoting)}),
         )
         .await;
+        let sent = dana.control("/_control/raw", accept_with(n, &url)).await;
+        assert_eq!(sent["status"], 400, "{n}: {sent:#}");
+    }
+    let missing = format!("{}/quote-authorizations/never-served", dana.base);
+    let sent = dana
+        .control("/_control/raw", accept_with("missing", &missing))
+        .await;
+    assert_eq!(sent["status"], 400, "{sent:#}");
+    let (_, note) = get_json(&granted).await;
+    assert!(note.get("quoteAuthorization").is_none(), "{note:#}");
+    let stamp = format!("{}/quote-authorizations/ok-1", dana.base);
+    dana.control(
+        "/_control/serve",
+        json!({"path": "/quote-authorizations/ok-1",
+               "json": stamp_doc(&stamp, &dana.actor, &granted)}),
+    )
+    .await;
+    let accept = dana
+        .control("/_control/raw", accept_with("q1", &stamp))
+        .await;
     assert_eq!(accept["status"], 202, "{accept:#}");
+    let fetched = dana.log().await["fetched"].clone();
+    let ok = fetched
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "/quote-authorizations/ok-1")
+        .unwrap_or_else(|| panic!("Hortus fetched the stamp: {fetched:#}"));
+    assert_eq!(
+        ok["signer"],
+        site.url("/actor"),
+        "a GET Fedify verified: {ok:#}"
+    );
     let updated = update_of(&dana, &granted, "the Update with the stamp", |o| {
         o["quoteAuthorization"] == stamp.as_str()
     })
@@ -549,4 +622,345 @@ async fn the_authors_policy_refuses_quotes_likes_and_boosts_here() {
         &format!("+++\ntitle = \"Ça\"\n+++\n見て 👀 {closed}"),
     );
     hortus_ok(dir_of(&site), &["publish"]);
+}
+
+/// Dana's note mentioning Alice (so Hortus keeps it), with `policy` as its interactionPolicy
+/// and GoToSocial's context; sent raw, since Fedify 1.5.9's Note has no interactionPolicy.
+async fn policied_note(dana: &Fedify, alice: &str, n: &str, policy: Value) -> String {
+    let id = format!("{}/notes/{n}", dana.base);
+    let sent = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "@context": ["https://www.w3.org/ns/activitystreams", "https://gotosocial.org/ns"],
+                "id": format!("{}/activities/create-{n}", dana.base),
+                "type": "Create", "to": [PUBLIC],
+                "object": {
+                    "id": id, "type": "Note", "attributedTo": dana.actor,
+                    "content": format!("<p>{n}: 返信は承認制 ✋ الردود بموافقة</p>"), "to": [PUBLIC],
+                    "published": "2026-11-29T09:00:00Z",
+                    "tag": [{"type": "Mention", "href": alice, "name": "@alice"}],
+                    "interactionPolicy": policy,
+                },
+            }}),
+        )
+        .await;
+    assert_eq!(sent["status"], 202, "{sent:#}");
+    id
+}
+
+/// The line under the reply's "In reply to" link on its page.
+async fn reply_line(site: &TestSite, slug: &str) -> String {
+    let html = get(&site.url(&format!("/posts/{slug}")), BROWSER_ACCEPT)
+        .await
+        .text()
+        .await
+        .expect("page");
+    let start = html.find("class=\"reply-to\"").expect("a reply-to line");
+    let end = html[start..].find("</p>").map_or(html.len(), |e| start + e);
+    html[start..end].to_string()
+}
+
+/// GoToSocial 0.19's interaction policies: a post whose `canReply` asks for approval
+/// (`approvalRequired`, GoToSocial 0.19.2's vocabulary) gets the owner's hand-written reply,
+/// which shows "pending approval"; the author's Accept (`object` the reply, `result` the
+/// approval) is recorded and the reply goes out again as an Update carrying `approvedBy`,
+/// which Fedify verifies; a Reject marks the other reply refused. An approval on another
+/// server, or an Accept from someone else, changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_that_needs_approval_waits_then_carries_approved_by() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let dana = Fedify::start("127.0.0.7", "dana").await;
+    let erin = Fedify::start("127.0.0.8", "erin").await;
+    site.allow(&dana.host);
+    site.allow(&erin.host);
+    site.start().await;
+    let alice = site.url("/users/alice");
+    let asks = json!({"canReply": {"always": [dana.actor], "approvalRequired": [PUBLIC]},
+                      "canLike": {"always": [PUBLIC], "approvalRequired": []}});
+    let first = policied_note(&dana, &alice, "ask-1", asks.clone()).await;
+    let second = policied_note(&dana, &alice, "ask-2", asks).await;
+    site.write_post(
+        "answer.md",
+        &format!("+++\ntitle = \"返事\"\nin_reply_to = \"{first}\"\n+++\nはい、どうぞ 🌼 نعم"),
+    );
+    site.write_post(
+        "other.md",
+        &format!("+++\nin_reply_to = \"{second}\"\n+++\nمرحبا e\u{301} 👩🏽‍🌾"),
+    );
+    hortus_ok(dir_of(&site), &["publish"]);
+    let reply = site.url("/posts/answer.json");
+    let other = site.url("/posts/other.json");
+    let create = received(&dana, "the reply", |a| {
+        a["type"] == "Create" && a["object"]["id"] == reply.as_str()
+    })
+    .await;
+    assert_eq!(create["signer"], alice, "{create:#}");
+    assert!(create["json"]["object"].get("approvedBy").is_none());
+    assert!(
+        reply_line(&site, "answer")
+            .await
+            .contains("(reply pending approval)")
+    );
+    let states = |site: &TestSite| -> Vec<String> {
+        inbox(site)
+            .iter()
+            .filter(|n| n["kind"] == "reply_approval")
+            .map(|n| n["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let pending = states(&site);
+    assert_eq!(pending.len(), 2, "{pending:?}");
+    assert!(
+        pending.iter().all(|t| t.contains("pending approval")),
+        "{pending:?}"
+    );
+
+    // Hostile answers: an approval on another server, and Erin speaking for Dana's post.
+    let bad = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "id": format!("{}/activities/accept-bad", dana.base), "type": "Accept",
+                "object": reply, "result": "http://127.0.0.99/approvals/1"}}),
+        )
+        .await;
+    assert_eq!(bad["status"], 400, "{bad:#}");
+    let other_server = erin
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "id": format!("{}/activities/accept-erin", erin.base), "type": "Accept",
+                "object": reply, "result": format!("{}/approvals/1", erin.base)}}),
+        )
+        .await;
+    assert_eq!(other_server["status"], 202, "{other_server:#}");
+    assert!(
+        reply_line(&site, "answer")
+            .await
+            .contains("(reply pending approval)")
+    );
+
+    // GoToSocial 0.19's Accept: `object` the reply, `result` the ReplyApproval.
+    let approval = format!(
+        "{}/users/dana/reply_approvals/01JMMGABRDNA9G9BDNYJR7TC8D",
+        dana.base
+    );
+    let accept = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "@context": "https://www.w3.org/ns/activitystreams",
+                "id": format!("{}/activities/accept-1", dana.base), "type": "Accept",
+                "to": alice, "cc": [PUBLIC],
+                "object": reply, "result": approval}}),
+        )
+        .await;
+    assert_eq!(accept["status"], 202, "{accept:#}");
+    let update = received(&dana, "the Update with approvedBy", |a| {
+        a["type"] == "Update" && a["object"]["id"] == reply.as_str()
+    })
+    .await;
+    assert_eq!(
+        update["signer"], alice,
+        "Fedify verified the Update: {update:#}"
+    );
+    assert_eq!(update["json"]["object"]["approvedBy"], approval.as_str());
+    assert_eq!(update["json"]["object"]["inReplyTo"], first.as_str());
+    let (status, note) = get_json(&reply).await;
+    assert_eq!(
+        (status, note["approvedBy"].as_str()),
+        (200, Some(approval.as_str()))
+    );
+    assert!(
+        reply_line(&site, "answer")
+            .await
+            .contains("(reply approved)")
+    );
+
+    // A Reject of the other reply (GoToSocial: `object` the reply id).
+    let reject = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "id": format!("{}/activities/reject-2", dana.base), "type": "Reject",
+                "object": other}}),
+        )
+        .await;
+    assert_eq!(reject["status"], 202, "{reject:#}");
+    assert!(
+        reply_line(&site, "other")
+            .await
+            .contains("(reply refused by its author)")
+    );
+    let (_, note) = get_json(&other).await;
+    assert!(note.get("approvedBy").is_none(), "{note:#}");
+    let mut now = states(&site);
+    now.sort();
+    assert!(now[0].contains("approved by its author"), "{now:?}");
+    assert!(now[1].contains("refused by its author"), "{now:?}");
+}
+
+/// A reply written by hand (`in_reply_to` in front matter) to a post whose `canReply` leaves
+/// the owner out is refused by `hortus publish`, naming the file and line, and nothing is
+/// sent; GoToSocial 0.19.2's `always` vocabulary lets the owner in where it names the public.
+#[tokio::test(flavor = "multi_thread")]
+async fn publish_refuses_a_hand_written_reply_the_authors_policy_forbids() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let dana = Fedify::start("127.0.0.7", "dana").await;
+    site.allow(&dana.host);
+    site.start().await;
+    let alice = site.url("/users/alice");
+    let closed = policied_note(
+        &dana,
+        &alice,
+        "closed",
+        json!({"canReply": {"always": [dana.actor], "approvalRequired": []}}),
+    )
+    .await;
+    site.write_post(
+        "hand.md",
+        &format!("+++\ntitle = \"手書き\"\n\nin_reply_to = \"{closed}\"\n+++\nこんにちは 👋 أهلا"),
+    );
+    let err = hortus_err(dir_of(&site), &["publish"]);
+    assert!(err.contains("content/posts/hand.md:4:"), "{err}");
+    assert!(
+        err.contains(&closed)
+            && err.contains("interactionPolicy.canReply")
+            && err.contains("fix: remove the `in_reply_to"),
+        "{err}"
+    );
+    let queued: i64 = site
+        .db()
+        .query_row("SELECT COUNT(*) FROM post_federation", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(queued, 0, "nothing was queued");
+
+    // An open GoToSocial 0.19.2 policy (`always`: the public) takes replies and likes.
+    let open = policied_note(
+        &dana,
+        &alice,
+        "open",
+        json!({"canReply": {"always": [PUBLIC], "approvalRequired": []},
+               "canLike": {"always": [PUBLIC], "approvalRequired": []}}),
+    )
+    .await;
+    site.write_post(
+        "hand.md",
+        &format!("+++\ntitle = \"手書き\"\n\nin_reply_to = \"{open}\"\n+++\nこんにちは 👋 أهلا"),
+    );
+    hortus_ok(dir_of(&site), &["publish"]);
+    let create = received(&dana, "the reply", |a| {
+        a["type"] == "Create" && a["object"]["inReplyTo"] == open.as_str()
+    })
+    .await;
+    assert_eq!(create["signer"], alice, "{create:#}");
+    assert!(!reply_line(&site, "hand").await.contains("pending"));
+    hortus_ok(dir_of(&site), &["like", &open]);
+}
+
+/// A followed account's post that quotes a third server's post shows in `hortus timeline` as a
+/// quote only when its `quoteAuthorization` stamp, fetched from the quoted author's server,
+/// grants exactly that quote; a stamp elsewhere, or one for another post, leaves a `RE:` link.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quote_of_someone_elses_post_needs_a_stamp_from_its_author() {
+    let mut site = TestSite::federating("127.0.0.2");
+    let dana = Fedify::start("127.0.0.7", "dana").await;
+    let erin = Fedify::start("127.0.0.8", "erin").await;
+    site.allow(&dana.host);
+    site.allow(&erin.host);
+    let state = site.start().await;
+    let alice = site.url("/users/alice");
+    hortus::owner::follow(&state, &dana.actor)
+        .await
+        .expect("follow");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !hortus_ok(dir_of(&site), &["following"]).starts_with("accepted") {
+        assert!(tokio::time::Instant::now() < deadline, "no Accept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Erin's post (served by Fedify at its id), and the stamps Erin's server and Dana's serve.
+    let e1 = erin
+        .control(
+            "/_control/note",
+            json!({"to": alice, "id": "e1", "content": "<p>エリンの庭 🌻 حديقة إيرين</p>"}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("erin's note")
+        .to_string();
+    let quoting = |n: &str| format!("{}/notes/{n}", dana.base);
+    let stamp = |peer: &Fedify, n: &str, by: &str, for_note: &str| {
+        let path = format!("/quote-authorizations/{n}");
+        let doc = json!({"@context": "https://www.w3.org/ns/activitystreams",
+                         "id": format!("{}{path}", peer.base), "type": "QuoteAuthorization",
+                         "attributedTo": by, "interactingObject": for_note,
+                         "interactionTarget": e1});
+        (path, doc)
+    };
+    let cases = [
+        (
+            "d1",
+            erin.base.clone(),
+            stamp(&erin, "s1", &erin.actor, &quoting("d1")),
+        ),
+        (
+            "d2",
+            dana.base.clone(),
+            stamp(&dana, "s2", &erin.actor, &quoting("d2")),
+        ),
+        (
+            "d3",
+            erin.base.clone(),
+            stamp(&erin, "s3", &erin.actor, &quoting("d1")),
+        ),
+    ];
+    for (n, server, (path, doc)) in &cases {
+        let peer = if *server == erin.base { &erin } else { &dana };
+        peer.control("/_control/serve", json!({"path": path, "json": doc}))
+            .await;
+        let sent = dana
+            .control(
+                "/_control/raw",
+                json!({"to": alice, "activity": {
+                    "id": format!("{}/activities/create-{n}", dana.base),
+                    "type": "Create", "to": [PUBLIC],
+                    "object": {
+                        "id": quoting(n), "type": "Note", "attributedTo": dana.actor,
+                        "content": format!("<p>{n}: 見て 👀 انظر</p>"), "to": [PUBLIC],
+                        "published": "2026-11-29T10:00:00Z", "quote": e1,
+                        "quoteAuthorization": format!("{server}{path}"),
+                    },
+                }}),
+            )
+            .await;
+        assert_eq!(sent["status"], 202, "{n}: {sent:#}");
+    }
+    let out = hortus_ok(dir_of(&site), &["timeline", "--limit", "50"]);
+    let block = |n: &str| -> String {
+        let start = out
+            .find(&format!("{n}: 見て"))
+            .unwrap_or_else(|| panic!("{n}: {out}"));
+        out[start..].lines().take(3).collect::<Vec<_>>().join("\n")
+    };
+    assert!(
+        block("d1").contains(&format!("quoting {e1} (authorised by its author)")),
+        "{out}"
+    );
+    for n in ["d2", "d3"] {
+        assert!(
+            block(n).contains(&format!("RE: {e1} (a quote its author has not authorised)")),
+            "{n}: {out}"
+        );
+    }
+    // Erin's server was asked for its post and its stamp with GETs Fedify verified.
+    let fetched = erin.log().await["fetched"].clone();
+    assert!(
+        fetched
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == "/quote-authorizations/s1" && f["signer"] == site.url("/actor")),
+        "{fetched:#}"
+    );
 }

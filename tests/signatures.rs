@@ -39,6 +39,8 @@ struct SigPeer {
     base: String,
     accepts: Accepts,
     public_pem: Arc<Mutex<String>>,
+    /// The instance actor's key: it signs GETs.
+    instance_pem: Arc<Mutex<String>>,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
@@ -88,6 +90,7 @@ impl SigPeer {
             base: format!("http://{addr}"),
             accepts,
             public_pem: Arc::new(Mutex::new(String::new())),
+            instance_pem: Arc::new(Mutex::new(String::new())),
             seen: Arc::new(Mutex::new(Vec::new())),
         };
         let data = web::Data::new(peer.clone());
@@ -127,7 +130,13 @@ async fn inbox(req: HttpRequest, body: web::Bytes, peer: web::Data<SigPeer>) -> 
         .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
         .collect();
     let rfc9421 = headers.iter().any(|(n, _)| n == "signature-input");
-    let pem = peer.public_pem.lock().unwrap().clone();
+    let method = req.method().as_str().to_string();
+    let get = method == "GET";
+    let pem = if get {
+        peer.instance_pem.lock().unwrap().clone()
+    } else {
+        peer.public_pem.lock().unwrap().clone()
+    };
     let path = req.uri().path().to_string();
     let url = format!("{}{path}", peer.base);
     let accepts = peer.accepts;
@@ -138,7 +147,7 @@ async fn inbox(req: HttpRequest, body: web::Bytes, peer: web::Data<SigPeer>) -> 
                 let out = run(
                     &peer_dir().join(".venv/bin/python"),
                     "hms.py",
-                    &json!({"op": "verify", "method": "POST", "url": url, "headers": pairs,
+                    &json!({"op": "verify", "method": method, "url": url, "headers": pairs,
                             "body_b64": base64::engine::general_purpose::STANDARD.encode(&body),
                             "public_key_pem": pem}),
                 );
@@ -148,7 +157,7 @@ async fn inbox(req: HttpRequest, body: web::Bytes, peer: web::Data<SigPeer>) -> 
                 let out = run(
                     Path::new("node"),
                     "peer.mjs",
-                    &json!([{"op": "peertube.verify", "method": "POST", "target": path,
+                    &json!([{"op": "peertube.verify", "method": method, "target": path,
                              "headers": pairs, "public_key_pem": pem}]),
                 );
                 (out[0]["ok"] == true, out.to_string())
@@ -161,12 +170,27 @@ async fn inbox(req: HttpRequest, body: web::Bytes, peer: web::Data<SigPeer>) -> 
     })
     .await
     .unwrap_or((false, "blocking pool".into()));
-    let answered = if ok { 202 } else { 401 };
+    let answered = match (ok, get) {
+        (false, _) => 401,
+        (true, true) => 200,
+        (true, false) => 202,
+    };
     peer.seen.lock().unwrap().push(Seen {
         rfc9421,
         answered,
         why,
     });
+    if answered == 200 {
+        // A document only a signed GET gets, as on GoToSocial or a Mastodon in secure mode.
+        return HttpResponse::Ok()
+            .content_type("application/activity+json")
+            .body(
+                json!({"@context": "https://www.w3.org/ns/activitystreams",
+                         "id": format!("{}{}", peer.base, req.uri().path()), "type": "Note",
+                         "content": "<p>署名つき取得 · جلب موقّع 🔐</p>"})
+                .to_string(),
+            );
+    }
     HttpResponse::build(actix_web::http::StatusCode::from_u16(answered).unwrap()).finish()
 }
 
@@ -293,4 +317,89 @@ async fn a_401_gets_rfc9421_at_once_and_the_choice_survives_a_restart() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(strict.seen().len(), 3, "no second knock after the restart");
     assert_eq!(classic.seen().len(), 2);
+}
+
+/// Signed GETs take the same per-server choice as deliveries: draft-cavage first, RFC 9421 at
+/// once after a 401 (verified by Python `http-message-signatures`), remembered in
+/// `signature_forms`; the next GET goes straight to RFC 9421, and so does the next delivery
+/// after a restart. A cavage-only server (`@peertube/http-signature`) never sees RFC 9421.
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_gets_fall_back_to_rfc9421_and_share_the_remembered_form() {
+    let mut site = TestSite::federating("127.0.0.64");
+    let strict = SigPeer::start("127.0.0.65", Accepts::Rfc9421Only);
+    let classic = SigPeer::start("127.0.0.66", Accepts::CavageOnly);
+    for p in [&strict, &classic] {
+        site.allow(&p.host);
+    }
+    // The fetching side in process (no server: `hortus serve` takes the port later).
+    let state = hortus::app::state(&hortus::app::Site::open(&site.dir).expect("site"))
+        .await
+        .expect("state");
+    for p in [&strict, &classic] {
+        *p.instance_pem.lock().unwrap() = state.instance_key.public_pem.clone();
+        *p.public_pem.lock().unwrap() = state.actor_key.public_pem.clone();
+    }
+    let remote = hortus::activitypub::fetch::Remote::of(&state);
+    let fetch = |p: &SigPeer, n: u32| format!("{}/notes/{n}", p.base);
+
+    let (_, doc) = hortus::activitypub::fetch::get_document(&remote, &fetch(&strict, 1))
+        .await
+        .expect("fetched after the fallback");
+    assert_eq!(doc["id"], fetch(&strict, 1));
+    let seen = strict.seen();
+    assert_eq!(
+        seen.iter()
+            .map(|s| (s.rfc9421, s.answered))
+            .collect::<Vec<_>>(),
+        vec![(false, 401), (true, 200)],
+        "{seen:#?}"
+    );
+    assert_eq!(remembered(&site, &strict.host).as_deref(), Some("rfc9421"));
+    hortus::activitypub::fetch::get_document(&remote, &fetch(&classic, 1))
+        .await
+        .expect("cavage");
+    let seen = classic.seen();
+    assert_eq!(
+        (seen.len(), seen[0].rfc9421, seen[0].answered),
+        (1, false, 200),
+        "{}",
+        seen[0].why
+    );
+    assert_eq!(remembered(&site, &classic.host), None);
+
+    // Known now: RFC 9421 straight away, no second knock.
+    hortus::activitypub::fetch::get_document(&remote, &fetch(&strict, 2))
+        .await
+        .expect("fetched");
+    let seen = strict.seen();
+    assert_eq!(
+        (seen.len(), seen[2].rfc9421, seen[2].answered),
+        (3, true, 200)
+    );
+
+    // Deliveries read the same table: after a restart, the first POST is RFC 9421.
+    drop(remote);
+    drop(state);
+    mock_inbox::add_follower(
+        &site.db(),
+        &format!("{}/users/zoë", strict.base),
+        &format!("{}/inbox", strict.base),
+        None,
+    );
+    let serve = site.spawn_serve(1).await;
+    hortus::delivery::enqueue(
+        &site.db(),
+        &activity(&site, 3),
+        &[format!("{}/inbox", strict.base)],
+    )
+    .expect("enqueue");
+    let seen = strict.wait_for(4).await;
+    assert_eq!(
+        (seen[3].rfc9421, seen[3].answered),
+        (true, 202),
+        "{seen:#?}\n{}",
+        serve.log()
+    );
+    wait_done(&site, &strict.host, 1).await;
+    assert_eq!(strict.seen().len(), 4, "no knock with cavage first");
 }

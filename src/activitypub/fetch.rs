@@ -1,12 +1,11 @@
 //! Fetching remote actors and keys: signed GETs (instance actor key), Mastodon's Accept header,
 //! the federation guard on every URL, a size cap, and a cache in `remote_actors`.
 
-use std::time::SystemTime;
-
 use serde_json::Value;
 use url::Url;
 
 use super::public_keys::{self, PublishedKey};
+use super::signature_forms;
 use crate::config::FederationConfig;
 use crate::context::Context;
 use crate::db::Db;
@@ -192,26 +191,30 @@ impl<'a> Remote<'a> {
 }
 
 /// A signed GET of an ActivityPub document. Every URL is checked against the policy and the
-/// private-address guard first; the request is signed with the instance actor's key.
+/// private-address guard first; the request is signed with the instance actor's key, in the
+/// form its server accepts (`signature_forms`: draft-cavage, or RFC 9421 after a 401).
 pub async fn get_document(remote: &Remote<'_>, url: &str) -> Result<(Url, Value), FetchError> {
     let parsed =
         Url::parse(url).map_err(|_| FetchError::BadUrl(url.chars().take(200).collect()))?;
     federation::check_url(&parsed, remote.limits, &remote.policy.current())?;
-    let headers = crate::httpsig::sign_get(
-        &parsed,
-        &remote.key_id,
-        &remote.key.private,
-        SystemTime::now(),
-    )?;
-    let mut req = remote.http.get(parsed.clone()).header("Accept", ACCEPT);
-    for (name, value) in headers {
-        req = req.header(name, value);
-    }
     let http_err = |e: &dyn std::fmt::Display| FetchError::Http {
         url: parsed.to_string(),
         reason: e.to_string(),
     };
-    let resp = req.send().await.map_err(|e| http_err(&e))?;
+    // Signed in the form the server accepts, as deliveries are (`signature_forms`).
+    let signer = signature_forms::Signer {
+        http: remote.http,
+        db: remote.db,
+        key_id: &remote.key_id,
+        key: &remote.key.private,
+    };
+    let resp = signature_forms::get(&signer, &host_of(&parsed), &parsed, ACCEPT)
+        .await
+        .map_err(|e| match e {
+            signature_forms::GetError::Sign(e) => FetchError::Sign(e),
+            signature_forms::GetError::Db(e) => FetchError::from(e),
+            signature_forms::GetError::Http(e) => http_err(&e),
+        })?;
     let status = resp.status();
     if !status.is_success() {
         return Err(FetchError::Status {

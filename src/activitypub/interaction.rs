@@ -27,6 +27,7 @@ pub fn context_terms() -> Map<String, Value> {
         "manualApproval",
         "interactingObject",
         "interactionTarget",
+        "approvedBy",
     ] {
         m.insert(term.into(), id(&format!("gts:{term}")));
     }
@@ -112,32 +113,60 @@ pub fn add(config: &Config, urls: &Urls, post: &Post, note: &mut Value) {
     note["interactionPolicy"] = policy(config, urls, post);
 }
 
-/// Whether one rule of a remote post's `interactionPolicy` (`canQuote`, `canLike`,
-/// `canAnnounce`, `canReply`; GoToSocial's shape, as Mastodon writes `canQuote`) leaves the
-/// owner out: neither the Public collection, nor the owner, nor — when the owner follows the
-/// author — a followers collection is in `automaticApproval` or `manualApproval` (manual means
-/// "ask": allowed to try). A post without the rule is not refused here: only Mastodon reads a
-/// missing `canQuote` as "nobody", and Misskey, Akkoma and older servers write none at all.
+/// How one rule of a remote post's `interactionPolicy` (`canQuote`, `canLike`, `canAnnounce`,
+/// `canReply`) lets the owner in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Named directly (the Public collection or the owner) among those approved at once.
+    Automatic,
+    /// Allowed to try, and the author's server answers with an `Accept` or `Reject`: named
+    /// among those approved by hand, or only through a followers collection (GoToSocial asks
+    /// for the Accept then too: the author's server is the one that knows its followers).
+    Approval,
+    Refused,
+}
+
+/// Where `rule` puts the owner. Both vocabularies are read: `automaticApproval` /
+/// `manualApproval` (Mastodon 4.5, GoToSocial 0.20) and `always` / `approvalRequired` (what
+/// GoToSocial 0.19.2 sends: tests/fixtures/peers/gotosocial-0.19.2/note.json). A followers collection
+/// counts only when the owner follows the author.
+pub fn permission(rule: &Value, owner: &str, follows_author: bool) -> Permission {
+    let names = |key: &str| -> Vec<&str> {
+        match &rule[key] {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        }
+    };
+    let direct = |e: &&str| matches!(*e, PUBLIC | "as:Public" | "Public") || *e == owner;
+    let followers = |e: &&str| follows_author && e.ends_with("/followers");
+    let automatic: Vec<&str> = ["automaticApproval", "always"]
+        .into_iter()
+        .flat_map(names)
+        .collect();
+    let manual: Vec<&str> = ["manualApproval", "approvalRequired"]
+        .into_iter()
+        .flat_map(names)
+        .collect();
+    if automatic.iter().any(direct) {
+        Permission::Automatic
+    } else if automatic.iter().any(followers) || manual.iter().any(|e| direct(e) || followers(e)) {
+        Permission::Approval
+    } else {
+        Permission::Refused
+    }
+}
+
+/// Whether one rule of a remote post's `interactionPolicy` leaves the owner out ([`permission`]
+/// is `Refused`; asking is allowed). A post without the rule is not refused here: only Mastodon
+/// reads a missing `canQuote` as "nobody", and Misskey, Akkoma and older servers write none.
 pub fn forbids(rule: &Value, owner: &str, follows_author: bool) -> bool {
-    forbids_quote(rule, owner, follows_author)
+    permission(rule, owner, follows_author) == Permission::Refused
 }
 
 /// [`forbids`] for `canQuote`.
 pub fn forbids_quote(can_quote: &Value, owner: &str, follows_author: bool) -> bool {
-    let mut allowed = false;
-    for key in ["automaticApproval", "manualApproval"] {
-        let entries: Vec<&str> = match &can_quote[key] {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
-        };
-        allowed |= entries.iter().any(|e| {
-            matches!(*e, PUBLIC | "as:Public" | "Public")
-                || *e == owner
-                || (follows_author && e.ends_with("/followers"))
-        });
-    }
-    !allowed
+    forbids(can_quote, owner, follows_author)
 }
 
 /// Where the stamp with `token` is served (stable: its id).

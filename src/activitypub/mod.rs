@@ -9,6 +9,7 @@ pub mod interaction;
 pub mod public_keys;
 pub mod quote;
 pub mod refusal;
+pub mod signature_forms;
 pub mod teaser;
 mod vocab;
 
@@ -281,6 +282,11 @@ pub fn note(site: &Site, post: &Post) -> Value {
                 }
             }
         }
+    }
+    if let Some(crate::posts::ReplyApproval::Approved(by)) = &post.reply_approval {
+        // GoToSocial 0.19+: the approval its author's Accept gave (`result`); its followers
+        // drop a reply to a post that asks for approval without it.
+        note["approvedBy"] = json!(by);
     }
     interaction::add(site.config, u, post, &mut note);
     if let Some(group) = audience(post) {

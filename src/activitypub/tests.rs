@@ -26,6 +26,7 @@ pub(super) fn post(visibility: Visibility, mentions: Vec<Mention>) -> Post {
         quote: None,
         quotes: None,
         quote_consent: None,
+        reply_approval: None,
         sensitive: false,
         tags: vec![],
         mentions,

@@ -207,6 +207,14 @@ pub fn standing_tokens(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     rows.collect()
 }
 
+/// The tokens of every revoked stamp: the export answers them 410 Gone, as `serve` does.
+pub fn revoked_tokens(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare("SELECT token FROM quote_requests WHERE state = 'revoked' ORDER BY id")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
 /// Requests waiting for the owner, newest first (listed by `hortus inbox`).
 pub fn pending(conn: &Connection) -> rusqlite::Result<Vec<(QuoteRequest, String)>> {
     let mut stmt = conn.prepare(&format!(

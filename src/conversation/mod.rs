@@ -8,12 +8,14 @@
 //!   owner's `in_reply_to` posts;
 //! - [`moving`]: Move both ways, and the followers/follows CSV;
 //! - [`consent`]: QuoteRequests for the owner's posts and their stamps (FEP-044f);
-//!   [`quoting`]: the owner's own QuoteRequests and their answers.
+//!   [`quoting`]: the owner's own QuoteRequests and their answers; [`approvals`]: approvals of
+//!   the owner's replies (GoToSocial's interaction policies).
 //!
 //! Only servers the policy allows get here (the inbox refuses the others before any work), and
 //! nothing a peer sends reaches a page unsanitised: remote HTML passes [`sanitize::remote_html`]
 //! before it is stored, URLs must be absolute http(s), and media is shown only as links.
 
+pub mod approvals;
 pub mod commands;
 pub mod consent;
 pub mod moving;

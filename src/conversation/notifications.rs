@@ -12,7 +12,8 @@ use crate::urls::Urls;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Notification {
-    /// follower, follow_request, reply, mention, quote, quote_request, like, boost, knock, move, problem
+    /// follower, follow_request, reply, mention, quote, quote_request, reply_approval, like,
+    /// boost, knock, move, problem
     pub kind: String,
     /// RFC 3339, UTC.
     pub at: String,
@@ -195,6 +196,37 @@ fn quote_requests(
     Ok(())
 }
 
+/// The owner's replies to posts that ask for approval (GoToSocial): waiting, approved or
+/// refused by the author.
+fn reply_approvals(
+    conn: &Connection,
+    urls: &Urls,
+    out: &mut Vec<Notification>,
+) -> rusqlite::Result<()> {
+    for r in super::approvals::all(conn)? {
+        let author = super::replying::known_author(conn, urls, &r.target)?;
+        let mut n = Notification::new(
+            "reply_approval",
+            r.updated_at,
+            author.unwrap_or_else(|| r.target.clone()),
+        );
+        n.text = Some(match r.state.as_str() {
+            "pending" => format!(
+                "your reply is pending approval by the author of {}",
+                r.target
+            ),
+            "approved" => format!("your reply to {} was approved by its author", r.target),
+            _ => format!("your reply to {} was refused by its author", r.target),
+        });
+        n.object = Some(r.target.clone());
+        n.url = Some(r.target);
+        n.post_url = Some(urls.post_page(&r.slug));
+        n.post = Some(r.slug);
+        out.push(n);
+    }
+    Ok(())
+}
+
 /// Requests from allowed servers that the inbox refused (`activitypub::refusal`): one entry per
 /// server, check and reason per hour, with its count.
 fn problems(conn: &Connection, limit: usize, out: &mut Vec<Notification>) -> rusqlite::Result<()> {
@@ -228,6 +260,7 @@ pub fn list(conn: &Connection, urls: &Urls, limit: usize) -> Result<Vec<Notifica
     reactions(conn, urls, &mut out).map_err(db)?;
     moves(conn, &mut out).map_err(db)?;
     quote_requests(conn, urls, &mut out).map_err(db)?;
+    reply_approvals(conn, urls, &mut out).map_err(db)?;
     problems(conn, limit, &mut out).map_err(db)?;
     for k in crate::federation::knocks(conn, limit).map_err(|e| e.to_string())? {
         let types: Vec<String> = k

@@ -114,6 +114,14 @@ pub async fn answered(
         .get("result")
         .and_then(id_of)
         .map(str::to_string);
+    if let (true, Some(stamp)) = (accepted, &stamp) {
+        if stamp.len() > 2048 || !same_origin(stamp, &signer.id) {
+            return Err(InboxError::BadActivity(
+                "an Accept of a QuoteRequest needs a result on its own server".into(),
+            ));
+        }
+        verify_stamp(ctx, &request_id, stamp).await?;
+    }
     let signer_id = signer.id.clone();
     let site_config = ctx.config.clone();
     let urls = ctx.urls.clone();
@@ -157,7 +165,7 @@ pub async fn answered(
                 config: &site_config,
                 urls: &urls,
             };
-            send_update(&tx, &site, post_id)?;
+            send_update(&tx, &site, post_id, "quote")?;
             tx.commit()?;
             Ok::<_, InboxError>(Some(()))
         })
@@ -166,6 +174,65 @@ pub async fn answered(
         crate::delivery::wake_workers();
     }
     Ok(changed.is_some())
+}
+
+/// The stamp an `Accept` of the owner's QuoteRequest `request_id` points at, dereferenced on
+/// the quoted author's server (a signed GET, allowed servers only) rather than taken on the
+/// Accept's word (FEP-044f): a `QuoteAuthorization` at that id, attributed to the quoted
+/// author, for our post quoting theirs. `Ok` also when the request is not ours (the caller
+/// then finds nothing to do).
+async fn verify_stamp(ctx: &Context, request_id: &str, stamp: &str) -> Result<(), InboxError> {
+    let (urls, id) = (ctx.urls.clone(), request_id.to_string());
+    let asked = ctx
+        .db
+        .read(move |c| -> Result<_, InboxError> {
+            let row: Option<(String, String)> = c
+                .query_row(
+                    "SELECT p.slug, o.quoted FROM own_quote_requests o
+                     JOIN posts p ON p.id = o.post_id WHERE o.request_id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((slug, quoted)) = row else {
+                return Ok(None);
+            };
+            let author = super::replying::known_author(c, &urls, &quoted)?;
+            Ok(Some((urls.post_object(&slug), quoted, author)))
+        })
+        .await?;
+    let Some((ours, quoted, author)) = asked else {
+        return Ok(());
+    };
+    let bad =
+        |why: String| InboxError::BadActivity(format!("the QuoteAuthorization {stamp} {why}"));
+    let (_, doc) =
+        crate::activitypub::fetch::get_document(&crate::activitypub::fetch::Remote::of(ctx), stamp)
+            .await
+            .map_err(|e| bad(format!("cannot be fetched: {e}")))?;
+    let field = |key: &str| doc.get(key).and_then(id_of);
+    let expected = [
+        ("id", Some(stamp)),
+        ("type", Some("QuoteAuthorization")),
+        ("attributedTo", author.as_deref()),
+        ("interactingObject", Some(ours.as_str())),
+        ("interactionTarget", Some(quoted.as_str())),
+    ];
+    for (key, want) in expected {
+        let got = if key == "type" {
+            doc.get("type").and_then(Value::as_str)
+        } else {
+            field(key)
+        };
+        if want.is_none() || got != want {
+            return Err(bad(format!(
+                "does not grant this quote: its {key} is {:?}, not {:?}",
+                got.map(|g| g.chars().take(200).collect::<String>()),
+                want
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A `Delete` of a stamp the owner holds: the quoted author revoked consent. `Ok(false)`: not
@@ -203,7 +270,7 @@ pub async fn stamp_deleted(
                 params![post_id, crate::times::now()],
             )?;
             let site = Site { config: &site_config, urls: &urls };
-            send_update(&tx, &site, post_id)?;
+            send_update(&tx, &site, post_id, "quote")?;
             tx.commit()?;
             Ok::<_, InboxError>(true)
         })
@@ -215,13 +282,18 @@ pub async fn stamp_deleted(
 }
 
 /// Queues an `Update` of the post to everyone its Create reached: it now carries the stamp, or
-/// only the `RE:` link.
-fn send_update(conn: &Connection, site: &Site, post_id: i64) -> Result<(), InboxError> {
+/// only the `RE:` link (or, for a reply, its `approvedBy`). `why` names it in the id.
+pub(super) fn send_update(
+    conn: &Connection,
+    site: &Site,
+    post_id: i64,
+    why: &str,
+) -> Result<(), InboxError> {
     let Some(post) = crate::posts::by_id(conn, post_id)?.filter(|p| p.deleted_at.is_none()) else {
         return Ok(());
     };
     let id = format!(
-        "{}#update-quote-{}",
+        "{}#update-{why}-{}",
         site.urls.post_object(&post.slug),
         uuid::Uuid::now_v7().simple()
     );

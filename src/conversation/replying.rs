@@ -16,6 +16,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::activitypub::fetch::{self, id_of};
+use crate::activitypub::interaction::Permission;
 use crate::context::Context;
 use crate::federation::Decision;
 use crate::posts::{self, Mention};
@@ -113,7 +114,7 @@ fn author_mention(
 }
 
 /// The first id in an `attributedTo` (a string, an object, or an array of either).
-fn author_of(doc: &Value) -> Option<&str> {
+pub fn author_of(doc: &Value) -> Option<&str> {
     match doc.get("attributedTo")? {
         Value::Array(a) => a.iter().find_map(id_of),
         other => id_of(other),
@@ -177,16 +178,54 @@ pub async fn author_of_target(ctx: &Context, url: &str) -> Result<Option<String>
 }
 
 /// Whether the remote post `url` names has an `interactionPolicy` rule (`canQuote`,
-/// `canReply`, …) that leaves the owner out, from the post as it came here or as fetched
-/// (`reply_targets`). No rule, or an unknown post: `false`.
+/// `canReply`, `canLike`, `canAnnounce`) that leaves the owner out, from the post as it came
+/// here or as fetched (`reply_targets`). No rule, or an unknown post: `false`. The one check
+/// behind `hortus publish` (replies and quotes), `hortus reply|like|boost` and the client API.
 pub fn forbidden_by_policy(
     conn: &Connection,
     urls: &Urls,
     url: &str,
     rule: &str,
 ) -> rusqlite::Result<bool> {
+    Ok(permission(conn, urls, url, rule)? == Some(Permission::Refused))
+}
+
+/// Replies not sent yet whose target's author leaves the owner out of `canReply` (as fetched
+/// when the author was looked up, or as the post came here): `(source_path, in_reply_to)`.
+/// `hortus publish` refuses these, as `hortus reply` does before it writes anything.
+pub fn forbidden_replies(
+    conn: &Connection,
+    urls: &Urls,
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let todo: Vec<(String, String)> = {
+        let mut stmt = conn.prepare(
+            "SELECT p.source_path, p.in_reply_to FROM posts p
+             WHERE p.in_reply_to IS NOT NULL AND p.deleted_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM post_federation f WHERE f.post_id = p.id)
+             ORDER BY p.id",
+        )?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut out = Vec::new();
+    for (path, target) in todo {
+        if forbidden_by_policy(conn, urls, &target, "canReply")? {
+            out.push((path, target));
+        }
+    }
+    Ok(out)
+}
+
+/// How the remote post `url` names lets the owner do what `rule` covers ([`forbidden_by_policy`]);
+/// `None` when the post or its rule is unknown here.
+pub fn permission(
+    conn: &Connection,
+    urls: &Urls,
+    url: &str,
+    rule: &str,
+) -> rusqlite::Result<Option<Permission>> {
     let Some(author) = known_author(conn, urls, url)? else {
-        return Ok(false);
+        return Ok(None);
     };
     let path = format!("$.interactionPolicy.{rule}");
     let stored: Option<String> = conn
@@ -209,14 +248,14 @@ pub fn forbidden_by_policy(
             .flatten(),
     };
     let Some(rule) = stored.and_then(|s| serde_json::from_str::<Value>(&s).ok()) else {
-        return Ok(false);
+        return Ok(None);
     };
     let follows = crate::graph::following::is_accepted(conn, &author)?;
-    Ok(crate::activitypub::interaction::forbids(
+    Ok(Some(crate::activitypub::interaction::permission(
         &rule,
         &urls.actor(),
         follows,
-    ))
+    )))
 }
 
 async fn stored_author(ctx: &Context, url: &str) -> Result<Option<String>, String> {

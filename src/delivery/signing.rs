@@ -1,15 +1,15 @@
 //! Which HTTP Signature form a server gets (PROTOCOL.md §3). draft-cavage is the default: every
 //! peer verifies it. A server that answers 401 to one form gets the other at once, in the same
 //! attempt; when that one is accepted, the server's form is remembered in `signature_forms`
-//! (migration 15), so it survives a restart. Mastodon 4.7 signs this way ("double knocking"),
-//! as does Fedify.
+//! (migration 15), so it survives a restart, and signed GETs read it too
+//! (`activitypub::signature_forms`). Mastodon 4.7 signs this way ("double knocking"), as does
+//! Fedify.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use openssl::pkey::{PKey, Private};
-use rusqlite::{Connection, params};
 
 use super::DeliveryError;
 use crate::activitypub::CONTENT_TYPE;
@@ -51,51 +51,8 @@ impl Forms {
     }
 }
 
-/// The form to try after a 401 to `form`.
-pub fn other(form: SignatureForm) -> SignatureForm {
-    match form {
-        SignatureForm::Cavage => SignatureForm::Rfc9421,
-        SignatureForm::Rfc9421 => SignatureForm::Cavage,
-    }
-}
-
-fn name(form: SignatureForm) -> &'static str {
-    match form {
-        SignatureForm::Cavage => "cavage",
-        SignatureForm::Rfc9421 => "rfc9421",
-    }
-}
-
-/// Every server whose accepted form was learnt (servers not listed get draft-cavage).
-pub fn remembered(conn: &Connection) -> rusqlite::Result<HashMap<String, SignatureForm>> {
-    let mut stmt = conn.prepare("SELECT host, form FROM signature_forms")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    let mut out = HashMap::new();
-    for row in rows {
-        let (host, form) = row?;
-        let form = match form.as_str() {
-            "rfc9421" => SignatureForm::Rfc9421,
-            _ => SignatureForm::Cavage,
-        };
-        out.insert(host, form);
-    }
-    Ok(out)
-}
-
-/// The form `host` (as in `deliveries.host`) accepted, as `hortus queue` may show it.
-pub fn form_of(conn: &Connection, host: &str) -> rusqlite::Result<Option<SignatureForm>> {
-    Ok(remembered(conn)?.remove(host))
-}
-
-/// Remembers that `host` accepted `form`.
-pub fn remember(conn: &Connection, host: &str, form: SignatureForm) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO signature_forms (host, form, updated_at) VALUES (?1, ?2, ?3)
-           ON CONFLICT (host) DO UPDATE SET form = ?2, updated_at = ?3",
-        params![host, name(form), crate::times::now()],
-    )?;
-    Ok(())
-}
+// What each server accepted is shared with signed GETs: one table, one module.
+pub use crate::activitypub::signature_forms::{form_of, name, other, remember, remembered};
 
 /// Signs a delivery's POST in `form`. Headers to add: `Date`, `Digest`, `Signature` (cavage) or
 /// `Content-Digest`, `Signature-Input`, `Signature` (RFC 9421).

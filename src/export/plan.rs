@@ -15,9 +15,10 @@
 //! | `/feed.xml`, `/sitemap.xml`, `/robots.txt`, `/static/*`, `/media/*` | the same name |
 //! | not found (for browsers / for servers) | `404.html`, `404.json`                     |
 //! | a deleted post `/posts/s`, `/posts/s.json` (410) | `_gone/posts/s.html`, `_gone/posts/s.json` |
+//! | a revoked stamp `/quote-authorizations/t` (410) | `_gone/quote-authorizations/t.json`     |
 //!
-//! Deleted posts live under `_gone/` so that a host without the generated configuration
-//! answers 404 for them, never 200 with a Tombstone.
+//! What is gone (every URL `hortus serve` answers 410) lives under `_gone/` so that a host
+//! without the generated configuration answers 404 for it, never 200 with a Tombstone.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -88,14 +89,33 @@ pub struct Webfinger {
     pub file: String,
 }
 
+/// A URL `hortus serve` answers 410 Gone, and where the export keeps that answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gone {
+    /// URL path, as asked (`/posts/s`, `/posts/s.json`, `/quote-authorizations/t`).
+    pub path: String,
+    /// The file under `_gone/` without its extension: `STEM.json` holds the Tombstone, and
+    /// `STEM.html` the Gone page when [`Gone::page`] is set.
+    pub stem: String,
+    /// The URL negotiates on Accept (a post's URL): browsers get `STEM.html`, servers
+    /// `STEM.json`. Otherwise everyone gets `STEM.json`.
+    pub page: bool,
+}
+
+impl Gone {
+    pub fn json_file(&self) -> String {
+        format!("{}.json", self.stem)
+    }
+}
+
 /// Everything one export writes, before any of it is fetched.
 #[derive(Debug, Default)]
 pub struct Plan {
     pub docs: Vec<Doc>,
     /// Files to copy from the site's `media/` (relative to it, `/`-separated).
     pub media: Vec<String>,
-    /// Slugs of deleted posts: their URLs answer 410 Gone.
-    pub gone: Vec<String>,
+    /// URLs that answer 410 Gone: deleted posts, revoked stamps.
+    pub gone: Vec<Gone>,
     pub webfinger: Vec<Webfinger>,
     /// Pages of the owner's outbox (`…/outbox/page/1..=n`).
     pub outbox_pages: u32,
@@ -294,7 +314,19 @@ pub fn plan(
                     410,
                     gone_file(&row.slug, true),
                 ));
-                p.gone.push(row.slug.clone());
+                let stem = gone_file(&row.slug, true)
+                    .trim_end_matches(".json")
+                    .to_string();
+                p.gone.push(Gone {
+                    path: path_of(urls.post_page(&row.slug)),
+                    stem: stem.clone(),
+                    page: true,
+                });
+                p.gone.push(Gone {
+                    path: path_of(urls.post_object(&row.slug)),
+                    stem,
+                    page: false,
+                });
             }
         }
     }
@@ -307,6 +339,23 @@ pub fn plan(
     for token in crate::conversation::consent::standing_tokens(conn)? {
         let stamp = crate::activitypub::interaction::stamp_url(urls, &token);
         docs.push(Doc::json(&path_of(stamp)));
+    }
+    // A revoked stamp answers 410 with a Tombstone, as `serve` does (FEP-044f: the quoting
+    // server re-checks it and drops the quote).
+    for token in crate::conversation::consent::revoked_tokens(conn)? {
+        let path = path_of(crate::activitypub::interaction::stamp_url(urls, &token));
+        let gone = Gone {
+            stem: format!("_gone{path}"),
+            path,
+            page: false,
+        };
+        docs.push(Doc::new(
+            &gone.path,
+            Accept::Activity,
+            410,
+            gone.json_file(),
+        ));
+        p.gone.push(gone);
     }
     // Followers and following: the counts only. Their pages list other people's accounts;
     // the generated configurations pass them to `hortus serve`, where `signed_fetch` applies.

@@ -27,6 +27,10 @@ pub async fn apply(
         "Accept" | "Reject" if conversation::quoting::answered(ctx, activity, signer).await? => {
             Ok(())
         }
+        // GoToSocial's approvals of the owner's replies, then follows.
+        "Accept" | "Reject" if conversation::approvals::answered(ctx, activity, signer).await? => {
+            Ok(())
+        }
         "Accept" | "Reject" => follow_answered(ctx, activity, signer).await,
         "Delete" => delete(ctx, activity, signer).await,
         "Update" => update(ctx, activity, signer).await,

@@ -39,6 +39,30 @@ impl QuoteConsent {
     }
 }
 
+/// What the answered post's author said about the owner's reply (GoToSocial's interaction
+/// policies: its `canReply` may ask for approval).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyApproval {
+    /// Sent; the author has not approved it yet.
+    Pending,
+    /// Approved: the approval's id, which the reply then carries as `approvedBy`.
+    Approved(String),
+    /// Refused by the author.
+    Refused,
+}
+
+impl ReplyApproval {
+    /// From `own_reply_approvals`: its state and approval.
+    pub fn from_row(state: &str, approved_by: Option<String>) -> Option<ReplyApproval> {
+        match (state, approved_by) {
+            ("pending", _) => Some(ReplyApproval::Pending),
+            ("approved", Some(by)) => Some(ReplyApproval::Approved(by)),
+            ("rejected", _) => Some(ReplyApproval::Refused),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Post {
     pub id: i64,
@@ -56,6 +80,9 @@ pub struct Post {
     /// What the quoted post's author said to the owner's QuoteRequest (FEP-044f); `None`
     /// before one was sent.
     pub quote_consent: Option<QuoteConsent>,
+    /// Whether the author of what this post answers approved it, where they must; `None`: no
+    /// approval asked or given.
+    pub reply_approval: Option<ReplyApproval>,
     pub sensitive: bool,
     pub tags: Vec<String>,
     pub mentions: Vec<Mention>,

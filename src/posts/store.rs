@@ -11,7 +11,9 @@ use super::post::Post;
 const POST_COLUMNS: &str = "id, slug, title, summary, content_html, visibility, language, in_reply_to, \
      sensitive, tags, mentions, attachments, published, updated, deleted_at, quote, quotes, \
      (SELECT o.state FROM own_quote_requests o WHERE o.post_id = posts.id), \
-     (SELECT o.authorization FROM own_quote_requests o WHERE o.post_id = posts.id)";
+     (SELECT o.authorization FROM own_quote_requests o WHERE o.post_id = posts.id), \
+     (SELECT a.state FROM own_reply_approvals a WHERE a.post_id = posts.id), \
+     (SELECT a.approved_by FROM own_reply_approvals a WHERE a.post_id = posts.id)";
 
 fn parse_time(s: Option<String>) -> Option<OffsetDateTime> {
     s.and_then(|s| OffsetDateTime::parse(&s, &Rfc3339).ok())
@@ -46,6 +48,9 @@ fn row_to_post(r: &rusqlite::Row) -> rusqlite::Result<Post> {
         quote_consent: r
             .get::<_, Option<String>>(17)?
             .and_then(|s| super::post::QuoteConsent::from_row(&s, r.get(18).ok().flatten())),
+        reply_approval: r
+            .get::<_, Option<String>>(19)?
+            .and_then(|s| super::post::ReplyApproval::from_row(&s, r.get(20).ok().flatten())),
     })
 }
 

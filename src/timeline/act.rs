@@ -2,7 +2,7 @@
 //! Likes and boosts are activities through the durable delivery queue (signed when sent);
 //! bookmarks stay local. Each returns one line saying what it did; a refusal says why.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde_json::{Value, json};
 use url::Url;
 
@@ -289,25 +289,12 @@ pub async fn act(ctx: &Context, action: Action, url: &str) -> Result<Done, ActEr
         Action::Boost => Some(("boost", "canAnnounce")),
         _ => None,
     } {
-        let (id, author, owner) = (target.id.clone(), target.author.clone(), ctx.urls.actor());
+        let (id, urls) = (target.id.clone(), ctx.urls.clone());
         let forbidden = ctx
             .db
             .read(move |c| {
-                let stored: Option<String> = c
-                    .query_row(
-                        &format!(
-                            "SELECT json_extract(raw, '$.interactionPolicy.{rule}') FROM remote_notes WHERE id = ?1"
-                        ),
-                        [&id],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .flatten();
-                let Some(rule) = stored.and_then(|s| serde_json::from_str::<Value>(&s).ok()) else {
-                    return Ok(false);
-                };
-                let follows = crate::graph::following::is_accepted(c, &author)?;
-                Ok::<_, ActError>(ap::interaction::forbids(&rule, &owner, follows))
+                crate::conversation::replying::forbidden_by_policy(c, &urls, &id, rule)
+                    .map_err(ActError::from)
             })
             .await?;
         if forbidden {

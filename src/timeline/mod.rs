@@ -8,6 +8,7 @@
 //! - [`store`]: the SQL of `timeline_entries` and `timeline_actions` (migrations/12-timeline),
 //!   and retention;
 //! - [`act`]: like / boost / bookmark and their undos, through the delivery queue;
+//! - [`quotes`]: quotes of others' posts, shown as quotes only with a stamp that checks out;
 //! - [`show`]: `hortus timeline`; [`shown`]: the owner's boosts in the outbox and on the
 //!   profile page (`web` and `export` call it).
 //!
@@ -15,6 +16,7 @@
 //! that server is never contacted.
 
 pub mod act;
+pub mod quotes;
 pub mod receive;
 pub mod show;
 pub mod shown;

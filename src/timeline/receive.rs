@@ -63,6 +63,14 @@ pub async fn post(
         Ok(())
     })
     .await?;
+    // A quote of someone else's post: its stamp is checked on the quoted author's server.
+    if keep
+        && create
+        && let Some(note) = RemoteNote::parse(&activity.object)
+        && !note.quotes.is_empty()
+    {
+        super::quotes::record(ctx, &note, &activity.object).await?;
+    }
     Ok(())
 }
 

@@ -42,6 +42,14 @@ fn post_lines(out: &mut String, p: &PostView) {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let _ = writeln!(out, "  {}", line.trim());
     }
+    if let Some(q) = &p.quote {
+        // FEP-044f: a quote shows as one only with its author's stamp (`timeline::quotes`).
+        if p.quote_authorized {
+            let _ = writeln!(out, "  quoting {q} (authorised by its author)");
+        } else {
+            let _ = writeln!(out, "  RE: {q} (a quote its author has not authorised)");
+        }
+    }
     if let Some(poll) = &p.poll {
         let _ = writeln!(
             out,

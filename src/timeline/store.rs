@@ -100,6 +100,10 @@ pub struct PostView {
     pub boosts: Option<i64>,
     /// What the owner did with it: `like`, `boost`, `bookmark`.
     pub mine: Vec<String>,
+    /// What it quotes (not the owner's posts), and whether the quoted author's stamp grants it
+    /// (FEP-044f, `timeline::quotes`).
+    pub quote: Option<String>,
+    pub quote_authorized: bool,
 }
 
 /// Newest first, `limit` entries with an id below `before`, by accounts the owner follows now
@@ -114,7 +118,8 @@ fn page_sql() -> &'static str {
                    n.id, n.actor_id, a.handle, n.host, n.object_type, n.visibility, n.url,
                    n.summary, n.content_html, n.attachments, n.poll, n.published, n.updated,
                    n.replies_count, n.likes_count, n.boosts_count,
-                   (SELECT group_concat(t.kind) FROM timeline_actions t WHERE t.object_id = n.id)
+                   (SELECT group_concat(t.kind) FROM timeline_actions t WHERE t.object_id = n.id),
+                   n.quoted, n.quote_authorization IS NOT NULL
             FROM timeline_entries e
             LEFT JOIN remote_notes n ON n.id = e.note_id
             LEFT JOIN remote_actors a ON a.id = n.actor_id
@@ -166,6 +171,8 @@ pub fn page(conn: &Connection, before: Option<i64>, limit: usize) -> rusqlite::R
                         .get::<_, Option<String>>(23)?
                         .map(|s| s.split(',').map(str::to_string).collect())
                         .unwrap_or_default(),
+                    quote: r.get(24)?,
+                    quote_authorized: r.get::<_, Option<bool>>(25)?.unwrap_or(false),
                 }
             }),
         };
@@ -186,6 +193,20 @@ pub fn page(conn: &Connection, before: Option<i64>, limit: usize) -> rusqlite::R
         })
     })?;
     rows.collect()
+}
+
+/// What remote post `id` quotes, and the stamp that grants it (`None`: not granted).
+pub fn set_quote(
+    conn: &Connection,
+    id: &str,
+    quoted: &str,
+    authorization: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE remote_notes SET quoted = ?2, quote_authorization = ?3 WHERE id = ?1",
+        params![id, quoted, authorization],
+    )?;
+    Ok(())
 }
 
 /// What the owner did with a remote post.

@@ -96,6 +96,9 @@ pub struct PostView {
     /// FEP-044f: "pending" until the quoted author consents, "refused" after a Reject or
     /// revocation (then a plain `RE:` link), "" when granted or never asked.
     pub quote_state: &'static str,
+    /// The owner's reply, where its target's author must approve it (GoToSocial):
+    /// "pending", "approved", "refused", or "".
+    pub reply_state: &'static str,
     pub tags: Vec<(String, String)>,
     pub media: Vec<MediaView>,
 }
@@ -140,6 +143,12 @@ impl PostView {
                 Some(crate::posts::QuoteConsent::Pending) => "pending",
                 Some(crate::posts::QuoteConsent::Refused) => "refused",
                 _ => "",
+            },
+            reply_state: match post.reply_approval {
+                Some(crate::posts::ReplyApproval::Pending) => "pending",
+                Some(crate::posts::ReplyApproval::Approved(_)) => "approved",
+                Some(crate::posts::ReplyApproval::Refused) => "refused",
+                None => "",
             },
             tags: post.tags.iter().map(|t| (t.clone(), urls.tag(t))).collect(),
             media: post

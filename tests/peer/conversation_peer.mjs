@@ -34,6 +34,9 @@
 //        signRequest (draft-cavage) and POSTed to `to`'s inbox: FEP-044f QuoteRequest, which
 //        Fedify 1.5.9's vocabulary lacks; {status, body}
 //   POST /_control/get {to, url}      -> a GET of `url` signed by signRequest; {status, json}
+//   POST /_control/serve {path, json} -> serve `json` at `path` to signed GETs only (verified
+//        by Fedify's verifyRequest; 401 otherwise); each GET is logged in `fetched` with the
+//        signer Fedify found and the signature form (FEP-044f stamps, GoToSocial approvals)
 
 import http from "node:http";
 import { randomUUID } from "node:crypto";
@@ -132,7 +135,10 @@ async function loadOrCreateKeys(file) {
 
 const keyPairs = await loadOrCreateKeys(args.keys);
 
-const log = { inbox: [], errors: [], outgoing: [], received: [] };
+const log = { inbox: [], errors: [], outgoing: [], received: [], fetched: [] };
+// Raw JSON documents served at a path (`/_control/serve`): FEP-044f QuoteAuthorization stamps
+// and GoToSocial approvals, which Fedify 1.5.9's vocabulary lacks.
+const served = new Map();
 const notes = new Map(); // id (path segment) -> Note
 const sent = new Map(); // activity id -> Like or Announce, for Undo
 
@@ -311,6 +317,10 @@ async function control(request, url) {
   const input = request.method === "POST" ? await request.json() : {};
   const route = `${request.method} ${url.pathname}`;
   if (route === "GET /_control/log") return json(log);
+  if (route === "POST /_control/serve") {
+    served.set(input.path, input.json);
+    return json({ url: new URL(input.path, url).href });
+  }
   const actor = ctx.getActorUri(USER);
   const to = await recipient(ctx, input.to);
   const send = (activity) => ctx.sendActivity({ identifier: USER }, to, activity);
@@ -393,6 +403,17 @@ async function handle(req, res) {
     const documentLoader = getDocumentLoader({ allowPrivateAddress: true });
     const key = await verifyRequest(copy, { documentLoader, contextLoader: documentLoader }).catch(() => null);
     signer = key?.ownerId?.href ?? null;
+  }
+  if (req.method === "GET" && served.has(url.pathname)) {
+    // Served only to a signed GET that Fedify's own verifyRequest accepts, as GoToSocial does.
+    const documentLoader = getDocumentLoader({ allowPrivateAddress: true });
+    const key = await verifyRequest(request.clone(), { documentLoader, contextLoader: documentLoader }).catch(() => null);
+    const who = key?.ownerId?.href ?? null;
+    log.fetched.push({ path: url.pathname, signer: who, signature: headers.get("signature-input") != null ? "rfc9421" : headers.get("signature") != null ? "cavage" : null });
+    const body = who == null ? JSON.stringify({ error: "not signed" }) : JSON.stringify(served.get(url.pathname));
+    res.writeHead(who == null ? 401 : 200, { "content-type": "application/activity+json" });
+    res.end(body);
+    return;
   }
   try {
     response = url.pathname.startsWith("/_control/")

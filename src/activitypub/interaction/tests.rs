@@ -238,3 +238,33 @@ fn a_remote_policy_that_leaves_the_owner_out_forbids_quoting() {
     assert!(forbids_quote(&followers, me, false));
     assert!(!forbids_quote(&followers, me, true));
 }
+
+/// GoToSocial 0.19.2 writes `always` / `approvalRequired` (the captured note), Mastodon 4.5 and
+/// GoToSocial 0.20 `automaticApproval` / `manualApproval`: both are read, and a rule that asks
+/// for approval (or lets the owner in only as a follower) means waiting for the Accept.
+#[test]
+fn both_policy_vocabularies_say_whether_the_owner_must_ask() {
+    let me = "https://example.net/users/alice";
+    let captured: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../tests/fixtures/peers/gotosocial-0.19.2/note.json"
+    ))
+    .unwrap();
+    let gts = &captured["document"]["interactionPolicy"];
+    for rule in ["canReply", "canLike", "canAnnounce"] {
+        assert_eq!(
+            permission(&gts[rule], me, false),
+            Permission::Automatic,
+            "{rule}"
+        );
+        assert!(!forbids(&gts[rule], me, false));
+    }
+    let author = "https://gts.test/users/gwen";
+    let asks = json!({"always": [author], "approvalRequired": [PUBLIC]});
+    assert_eq!(permission(&asks, me, false), Permission::Approval);
+    let asks = json!({"automaticApproval": [author], "manualApproval": me});
+    assert_eq!(permission(&asks, me, false), Permission::Approval);
+    let followers = json!({"always": [author, format!("{author}/followers")]});
+    assert_eq!(permission(&followers, me, true), Permission::Approval);
+    assert_eq!(permission(&followers, me, false), Permission::Refused);
+    assert!(forbids(&json!({"always": [author]}), me, true));
+}

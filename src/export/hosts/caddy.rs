@@ -66,16 +66,20 @@ pub fn render(h: &HostSpec) -> String {
 "
     );
     if !h.gone.is_empty() {
-        let pages: Vec<String> = h.gone.iter().map(|s| format!("/posts/{s}")).collect();
-        let notes: Vec<String> = h.gone.iter().map(|s| format!("/posts/{s}.json")).collect();
         let _ = writeln!(
             w,
-            "\t\t# Deleted posts: 410 with their Tombstone or Gone page.
-\t\t@gone_page path {}
-\t\trewrite @gone_page /_gone{{path}}{{hortus_ext}}
-\t\t@gone_note path {}
-\t\trewrite @gone_note /_gone{{path}}
-\t\t@gone path /_gone/*
+            "\t\t# What is gone (deleted posts, revoked stamps): 410 with its Tombstone or Gone page."
+        );
+        for g in &h.gone {
+            if g.page {
+                let _ = writeln!(w, "\t\trewrite {} /{}{{hortus_ext}}", g.path, g.stem);
+            } else {
+                let _ = writeln!(w, "\t\trewrite {} /{}", g.path, g.json_file());
+            }
+        }
+        let _ = writeln!(
+            w,
+            "\t\t@gone path /_gone/*
 \t\theader @gone Content-Type \"text/html; charset=utf-8\"
 \t\theader @gone Vary Accept
 \t\t@gone_json path_regexp ^/_gone/.*\\.json$
@@ -84,9 +88,7 @@ pub fn render(h: &HostSpec) -> String {
 \t\tfile_server @gone {{
 \t\t\tstatus 410
 \t\t}}
-",
-            pages.join(" "),
-            notes.join(" ")
+"
         );
     }
     let _ = writeln!(
@@ -128,6 +130,7 @@ pub fn render(h: &HostSpec) -> String {
 \t\trewrite {actor}/* {{path}}.json
 \t\trewrite /actor /actor.json
 \t\trewrite /actor/outbox /actor/outbox.json
+\t\trewrite /quote-authorizations/* {{path}}.json
 \t\trewrite /.well-known/host-meta /.well-known/host-meta.xml
 \t\trewrite /.well-known/nodeinfo /.well-known/nodeinfo.json
 \t\trewrite /nodeinfo/2.0 /nodeinfo/2.0.json

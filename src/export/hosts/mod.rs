@@ -1,6 +1,7 @@
 //! Ready-to-use configuration for the hosts people put static sites on. Each maps the live URLs
 //! onto the export's layout (see `plan`), sets the content types and CORS `hortus serve` sends,
-//! answers 410 for deleted posts, and passes the inboxes to `hortus serve`:
+//! answers 410 for what is gone (deleted posts, revoked stamps), and passes the inboxes to
+//! `hortus serve`:
 //!
 //! - `nginx.conf`: `map` blocks and a `server` block, to include inside `http { }`. Negotiates
 //!   on Accept (a post's page or its Note, the actor or a redirect home).
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 
 use url::Url;
 
-use super::plan::Webfinger;
+use super::plan::{Gone, Webfinger};
 
 /// What a configuration needs to know about the site and where it runs.
 #[derive(Debug, Clone)]
@@ -31,8 +32,8 @@ pub struct HostSpec {
     pub listen: String,
     /// Where `hortus serve` answers, as a URL (`http://127.0.0.1:8080`).
     pub upstream: String,
-    /// Slugs of deleted posts (410 Gone).
-    pub gone: Vec<String>,
+    /// What answers 410 Gone: deleted posts, revoked stamps.
+    pub gone: Vec<Gone>,
     pub webfinger: Vec<Webfinger>,
     /// ActivityPub documents: URL path, file, content type as the live server sends it.
     pub documents: Vec<(String, String, String)>,
@@ -172,6 +173,64 @@ mod tests {
         let pats = webfinger_patterns(&w, false);
         assert_eq!(pats[0], "^(?:acct:)?(?:@)?alice@example\\.net$");
         assert_eq!(pats[1], "^https://example\\.net/users/alice$");
+    }
+
+    /// Every host answers 410 for every gone URL: a deleted post's page (negotiated) and Note,
+    /// and a revoked stamp (JSON for everyone).
+    #[test]
+    fn every_host_answers_410_for_posts_and_stamps() {
+        let gone = |path: &str, stem: &str, page| Gone {
+            path: path.into(),
+            stem: stem.into(),
+            page,
+        };
+        let h = HostSpec {
+            base_url: Url::parse("https://example.net").unwrap(),
+            user: "alice".into(),
+            root: "/srv/site".into(),
+            listen: "80".into(),
+            upstream: "http://127.0.0.1:8080".into(),
+            gone: vec![
+                gone("/posts/old", "_gone/posts/old", true),
+                gone("/posts/old.json", "_gone/posts/old", false),
+                gone(
+                    "/quote-authorizations/t1",
+                    "_gone/quote-authorizations/t1",
+                    false,
+                ),
+            ],
+            webfinger: vec![],
+            documents: vec![],
+        };
+        let nginx = nginx::render(&h);
+        for line in [
+            "location = /posts/old { error_page 410 /_gone/posts/old$hortus_ext_example_net; return 410; }",
+            "location = /posts/old.json { error_page 410 /_gone/posts/old.json; return 410; }",
+            "location = /quote-authorizations/t1 { error_page 410 /_gone/quote-authorizations/t1.json; return 410; }",
+        ] {
+            assert!(nginx.contains(line), "{line}");
+        }
+        let caddy = caddy::render(&h);
+        for line in [
+            "rewrite /posts/old /_gone/posts/old{hortus_ext}",
+            "rewrite /posts/old.json /_gone/posts/old.json",
+            "rewrite /quote-authorizations/t1 /_gone/quote-authorizations/t1.json",
+        ] {
+            assert!(caddy.contains(line), "{line}");
+        }
+        let redirects = netlify::redirects(&h);
+        for line in [
+            "/posts/old /_gone/posts/old.html 410",
+            "/posts/old.json /_gone/posts/old.json 410",
+            "/quote-authorizations/t1 /_gone/quote-authorizations/t1.json 410",
+        ] {
+            assert!(redirects.contains(line), "{line}");
+        }
+        let headers = netlify::headers(&h);
+        assert!(headers.contains(
+            "/quote-authorizations/t1\n  Content-Type: application/activity+json\n  Access-Control-Allow-Origin: *"
+        ));
+        assert!(!headers.contains("/posts/old\n"), "the page is HTML");
     }
 
     #[test]

@@ -24,13 +24,14 @@ pub fn headers(h: &HostSpec) -> String {
         rules.insert(format!("/{file}"), content_type);
     }
     // Tombstones, at the URL asked for and at the file the 410 rule serves.
-    for slug in &h.gone {
-        for path in [
-            format!("/posts/{slug}.json"),
-            format!("/_gone/posts/{slug}.json"),
-        ] {
-            rules.insert(path, crate::activitypub::CONTENT_TYPE);
+    for g in &h.gone {
+        if !g.page {
+            rules.insert(g.path.clone(), crate::activitypub::CONTENT_TYPE);
         }
+        rules.insert(
+            format!("/{}", g.json_file()),
+            crate::activitypub::CONTENT_TYPE,
+        );
     }
     for (path, content_type) in rules {
         let _ = writeln!(c, "{path}\n  Content-Type: {content_type}");
@@ -77,12 +78,18 @@ pub fn redirects(h: &HostSpec) -> String {
     }
     let _ = writeln!(
         c,
-        "/page/1 / 301\n/@{} {base}/ 301\n\n# Deleted posts: 410 Gone.",
+        "/page/1 / 301\n/@{} {base}/ 301\n\n# Deleted posts and revoked stamps: 410 Gone.",
         h.user
     );
-    for slug in &h.gone {
-        let _ = writeln!(c, "/posts/{slug} /_gone/posts/{slug}.html 410");
-        let _ = writeln!(c, "/posts/{slug}.json /_gone/posts/{slug}.json 410");
+    for g in &h.gone {
+        // These hosts cannot negotiate: a post's URL answers its Gone page, as it answers
+        // its page while it stands.
+        let file = if g.page {
+            format!("{}.html", g.stem)
+        } else {
+            g.json_file()
+        };
+        let _ = writeln!(c, "{} /{file} 410", g.path);
     }
     c
 }

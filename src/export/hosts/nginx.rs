@@ -158,7 +158,8 @@ server {{
         {cors}
         try_files $uri{ext} $uri =404;
     }}
-    # Deleted posts answer 410 with their Gone page or Tombstone, kept under /_gone/.
+    # What is gone (deleted posts, revoked stamps) answers 410 with its Gone page or
+    # Tombstone, kept under /_gone/.
     location ^~ /_gone/ {{
         internal;
         add_header Vary Accept always;
@@ -167,11 +168,16 @@ server {{
     );
     // Exact locations rather than a `map`: map keys must fit nginx's hash buckets (64 bytes by
     // default), and a slug may be 120 characters.
-    for slug in &h.gone {
+    for g in &h.gone {
+        let answer = if g.page {
+            format!("/{}{ext}", g.stem)
+        } else {
+            format!("/{}", g.json_file())
+        };
         let _ = writeln!(
             w,
-            "    location = /posts/{slug} {{ error_page 410 /_gone/posts/{slug}{ext}; return 410; }}
-    location = /posts/{slug}.json {{ error_page 410 /_gone/posts/{slug}.json; return 410; }}"
+            "    location = {} {{ error_page 410 {answer}; return 410; }}",
+            g.path
         );
     }
     let _ = writeln!(
@@ -191,6 +197,10 @@ server {{
     }}
     location = /actor {{
         try_files /actor.json =404;
+    }}
+    # FEP-044f stamps the owner granted (the revoked ones are gone, above).
+    location ^~ /quote-authorizations/ {{
+        try_files $uri.json =404;
     }}
     location = /actor/outbox {{
         try_files /actor/outbox.json =404;

@@ -17,9 +17,10 @@ const READ_BY_PAGES: &[&str] = &[
     "followers",
     "following",
     "timeline_actions",
-    "quote_requests",     // which quotes of the owner's posts are authorised
-    "own_quote_requests", // the owner's quote: pending, authorised or refused
-    "keys",               // the actors show them (a running server loads them at start)
+    "quote_requests",      // which quotes of the owner's posts are authorised
+    "own_quote_requests",  // the owner's quote: pending, authorised or refused
+    "own_reply_approvals", // the owner's reply: pending, approved or refused (GoToSocial)
+    "keys",                // the actors show them (a running server loads them at start)
 ];
 
 /// Tables no cached page reads, and why.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::Config;
+use crate::config::live::LiveConfig;
 use crate::db::Db;
 use crate::federation::PolicyHandle;
 use crate::keys::KeyPair;
@@ -17,7 +18,11 @@ use crate::urls::Urls;
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 pub struct Context {
+    /// hortus.toml as read at start: what only a restart changes (addresses, federation).
     pub config: Config,
+    /// hortus.toml as last read: the profile, which apps change while the server runs
+    /// (`api::profile`). Whatever shows the profile reads it here.
+    pub live: LiveConfig,
     pub urls: Urls,
     pub site_dir: PathBuf,
     pub db: Db,
@@ -44,6 +49,7 @@ impl Context {
         let urls = Urls::new(&config.base_url, &config.user.name);
         let (actor_key, instance_key) = keys;
         Context {
+            live: LiveConfig::new(config.clone()),
             config,
             urls,
             site_dir,

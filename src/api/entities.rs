@@ -20,8 +20,9 @@ fn iso_date(t: time::OffsetDateTime) -> String {
 
 /// The owner as an Account; `source` adds what `verify_credentials` shows the owner alone.
 pub fn owner_account(conn: &Connection, state: &AppState, source: bool) -> rusqlite::Result<Value> {
-    let cfg = &state.config;
-    let profile = &state.profile;
+    // As hortus.toml says now: an app that just changed the profile sees it.
+    let cfg = state.live();
+    let profile = state.profile();
     let fallback_avatar = format!(
         "{}/static/avatar.png",
         state.urls.base().trim_end_matches('/')

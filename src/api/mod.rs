@@ -10,7 +10,7 @@
 //! `throttle` (failed sign-ins), `oauth` and `signin` (the OAuth 2 endpoints and the sign-in
 //! page), `entities` (Account, Status, MediaAttachment JSON), `instance`, `accounts`, `timelines` (the public
 //! and tag ones), `search`,
-//! `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media` and `metadata` (what a photo says
+//! `profile` (update_credentials: hortus.toml), `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media` and `metadata` (what a photo says
 //! beyond its pixels, removed), `admin`,
 //! `remote` (other accounts and their ids), `remote_status` (posts from other servers and
 //! their status ids), `home` (the home timeline), `actions` (favourite, reblog, bookmark…,
@@ -35,6 +35,7 @@ mod oauth;
 mod paging;
 pub mod password;
 mod post_file;
+mod profile;
 mod publishing;
 mod remote;
 mod remote_status;
@@ -60,6 +61,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api")
             .wrap(auth::cors())
             .configure(instance::configure)
+            // Before `accounts`: its `/v1/accounts/{id}` would take the path first.
+            .configure(profile::configure)
             .configure(accounts::configure)
             .configure(statuses::configure)
             .configure(actions::configure)

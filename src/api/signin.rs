@@ -139,7 +139,7 @@ fn page(status: StatusCode) -> actix_web::HttpResponseBuilder {
 
 fn error_page(state: &AppState, status: StatusCode, title: &str, message: &str) -> HttpResponse {
     let body = ErrorPage {
-        l: &state.layout,
+        l: &state.layout(),
         title,
         message,
     }
@@ -179,7 +179,7 @@ async fn render_form(
         .map(|s| (s.to_string(), scopes::describe(s)))
         .collect();
     let body = AuthorizePage {
-        l: &state.layout,
+        l: &state.layout(),
         app_name: &request.app.name,
         website: request.app.website.as_deref(),
         scopes,
@@ -386,7 +386,7 @@ fn finish(state: &AppState, request: &Request, outcome: Result<&str, &str>) -> H
         return match outcome {
             Ok(code) => {
                 let body = AuthorizedPage {
-                    l: &state.layout,
+                    l: &state.layout(),
                     app_name: &request.app.name,
                     code,
                 }

@@ -16,6 +16,7 @@ mod mock_inbox;
 
 mod endpoints;
 mod home;
+mod profile;
 mod masto;
 mod search;
 mod security;

@@ -13,7 +13,8 @@
 //! `profile` (update_credentials: hortus.toml), `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media` and `metadata` (what a photo says
 //! beyond its pixels, removed), `admin`,
 //! `remote` (other accounts and their ids), `remote_status` (posts from other servers and
-//! their status ids), `home` (the home timeline), `actions` (favourite, reblog, bookmark…,
+//! their status ids), `note_tags` (their language, mentions, tags, emojis and quote), `quote`
+//! (the Quote of a Status), `home` (the home timeline), `actions` (favourite, reblog, bookmark…,
 //! through `timeline::act`; context), `notifications` (and follow requests), `streaming`
 //! (WebSocket events), `misc`
 //! (markers, preferences and the empty answers of what a single-user server does not have).
@@ -30,6 +31,7 @@ mod instance;
 mod media;
 mod metadata;
 mod misc;
+mod note_tags;
 mod notifications;
 mod oauth;
 mod paging;
@@ -37,6 +39,7 @@ pub mod password;
 mod post_file;
 mod profile;
 mod publishing;
+mod quote;
 mod remote;
 mod remote_status;
 pub mod scopes;

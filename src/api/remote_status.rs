@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Value, json};
 
 use super::entities::{OWNER_ID, own_post_id};
+use super::note_tags::{self, Quoted};
 use super::remote;
 use crate::conversation::note::{Attachment, Poll};
 use crate::web::AppState;
@@ -144,7 +145,7 @@ pub fn status(
     let row = conn
         .prepare_cached(
             "SELECT actor_id, in_reply_to, visibility, url, summary, content_html, attachments,
-                    poll, published, updated, replies_count, likes_count, boosts_count
+                    poll, published, updated, replies_count, likes_count, boosts_count, raw
              FROM remote_notes n WHERE id = ?1 AND deleted_at IS NULL AND hidden = 0",
         )?
         .query_row([note_id], |r| {
@@ -160,6 +161,7 @@ pub fn status(
                 r.get::<_, String>(8)?,
                 r.get::<_, Option<String>>(9)?,
                 [r.get::<_, Option<i64>>(10)?, r.get(11)?, r.get(12)?],
+                r.get::<_, String>(13)?,
             ))
         })
         .optional()?;
@@ -175,6 +177,7 @@ pub fn status(
         published,
         updated,
         counts,
+        raw,
     )) = row
     else {
         return Ok(None);
@@ -191,6 +194,18 @@ pub fn status(
     let mine = crate::timeline::store::actions_on(conn, note_id)?;
     let did = |kind: &str| mine.iter().any(|m| m == kind);
     let [replies, likes, boosts] = counts;
+    let raw: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    let quote = match note_tags::quote(conn, state, note_id, &actor, &raw)? {
+        None => Value::Null,
+        Some((quoted, accepted)) => json!({
+            "state": if accepted { "accepted" } else { "pending" },
+            "quoted_status_id": match quoted {
+                Quoted::Own(id) => Some(id.to_string()),
+                Quoted::Stored(note) => Some(id_for(conn, &note)?.to_string()),
+                Quoted::Unknown => None,
+            },
+        }),
+    };
     Ok(Some(json!({
         "id": id.to_string(),
         "uri": note_id,
@@ -202,11 +217,15 @@ pub fn status(
         "visibility": visibility,
         "sensitive": summary.is_some(),
         "spoiler_text": summary.unwrap_or_default(),
-        "language": null,
+        "language": note_tags::language(&raw),
         "in_reply_to_id": reply.as_ref().map(|(id, _)| id.to_string()),
         "in_reply_to_account_id": reply.map(|(_, a)| a),
         "media_attachments": attachments.iter().enumerate().map(|(i, a)| media(a, i, id)).collect::<Vec<_>>(),
-        "mentions": [], "tags": [], "emojis": [],
+        "mentions": note_tags::mentions(conn, state, &raw)?,
+        "tags": note_tags::hashtags(&raw),
+        "emojis": note_tags::emojis(&raw),
+        // A ShallowQuote here; `quote::full` makes the outer one a Quote with the status.
+        "quote": quote,
         // What the post's server says; Hortus does not count what it cannot see.
         "replies_count": replies.unwrap_or(0),
         "favourites_count": likes.unwrap_or(0),

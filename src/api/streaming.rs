@@ -204,7 +204,7 @@ async fn events(
             };
             for post in crate::posts::store::page_by_id(conn, page)?.iter().rev() {
                 p = p.max(post.id);
-                let status = entities::status(conn, &s, post, &owner)?;
+                let status = super::quote::full(conn, &s, entities::status(conn, &s, post, &owner)?)?;
                 if streams.contains("user") {
                     out.push(event(&["user"], "update", &status));
                 }
@@ -245,7 +245,7 @@ async fn events(
                         out.push(json!({ "stream": [name], "event": "delete", "payload": id.to_string() }));
                     }
                 } else if let Some(post) = crate::posts::by_id(conn, id)? {
-                    let status = entities::status(conn, &s, &post, &owner)?;
+                    let status = super::quote::full(conn, &s, entities::status(conn, &s, &post, &owner)?)?;
                     for name in &names {
                         if *name == "user" || post.is_public_listed() {
                             out.push(event(&[name], "status.update", &status));

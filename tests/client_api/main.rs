@@ -16,8 +16,9 @@ mod mock_inbox;
 
 mod endpoints;
 mod home;
-mod profile;
 mod masto;
+mod profile;
+mod remote_statuses;
 mod search;
 mod security;
 

@@ -32,6 +32,9 @@ pub struct Context {
     pub policy: PolicyHandle,
     /// The guarded client for every outgoing request (`federation::http_client`).
     pub http: reqwest::Client,
+    /// Woken when something apps stream may have changed (the inbox accepted an activity, a
+    /// post was published): the client API's streaming feed looks at once (`api::stream_feed`).
+    pub changed: Arc<tokio::sync::Notify>,
     /// What time incoming signatures are judged at: now in production; a captured request's own
     /// `Date` in tests that replay real peers' traffic (tests/peers.rs).
     pub clock: Clock,
@@ -59,6 +62,7 @@ impl Context {
             policy,
             http,
             clock: Arc::new(SystemTime::now),
+            changed: Arc::new(tokio::sync::Notify::new()),
         }
     }
 }

@@ -16,7 +16,7 @@
 //! their status ids), `note_tags` (their language, mentions, tags, emojis and quote), `quote`
 //! (the Quote of a Status), `home` (the home timeline), `actions` (favourite, reblog, bookmark…,
 //! through `timeline::act`; context), `notifications` (and follow requests), `streaming`
-//! (WebSocket events), `misc`
+//! (one WebSocket) and `stream_feed` (what every stream is sent, found once), `misc`
 //! (markers, preferences and the empty answers of what a single-user server does not have).
 
 mod accounts;
@@ -47,6 +47,7 @@ mod search;
 mod signin;
 mod statuses;
 pub mod store;
+mod stream_feed;
 mod streaming;
 mod throttle;
 mod timelines;
@@ -55,6 +56,7 @@ use actix_web::web;
 
 pub use error::ApiError;
 pub use publishing::Publisher;
+pub use stream_feed::Feed as StreamFeed;
 
 /// Every route of the client API and OAuth, with the CORS answers web apps need.
 pub fn configure(cfg: &mut web::ServiceConfig) {

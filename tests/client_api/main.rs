@@ -21,6 +21,7 @@ mod profile;
 mod remote_statuses;
 mod search;
 mod security;
+mod streaming;
 
 use std::process::{Command, Stdio};
 

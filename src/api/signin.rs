@@ -23,7 +23,10 @@ type State = web::Data<std::sync::Arc<AppState>>;
 /// Registered before the `/oauth` scope of `oauth`, which would otherwise take these paths.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/oauth/authorize", web::get().to(page_get))
-        .route("/oauth/authorize", web::post().to(submit));
+        .route("/oauth/authorize", web::post().to(submit))
+        // toot (the Mastodon command-line app) opens `/oauth/authorize/?…`; Mastodon's Rails
+        // routes take the trailing slash.
+        .route("/oauth/authorize/", web::get().to(page_get));
 }
 
 const CSRF_COOKIE: &str = "hortus_csrf";

@@ -22,6 +22,7 @@ mod remote_statuses;
 mod search;
 mod security;
 mod streaming;
+mod toot;
 
 use std::process::{Command, Stdio};
 

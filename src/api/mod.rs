@@ -13,7 +13,8 @@
 //! `profile` (update_credentials: hortus.toml), `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media` and `metadata` (what a photo says
 //! beyond its pixels, removed), `admin`,
 //! `remote` (other accounts and their ids), `remote_status` (posts from other servers and
-//! their status ids), `note_tags` (their language, mentions, tags, emojis and quote), `quote`
+//! their status ids), `polls` (voting in
+//! their polls), `note_tags` (their language, mentions, tags, emojis and quote), `quote`
 //! (the Quote of a Status), `home` (the home timeline), `actions` (favourite, reblog, bookmark…,
 //! through `timeline::act`; context), `notifications` (and follow requests), `streaming`
 //! (one WebSocket) and `stream_feed` (what every stream is sent, found once), `misc`
@@ -36,6 +37,7 @@ mod notifications;
 mod oauth;
 mod paging;
 pub mod password;
+mod polls;
 mod post_file;
 mod profile;
 mod publishing;
@@ -79,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(streaming::configure)
             .configure(timelines::configure)
             .configure(search::configure)
+            .configure(polls::configure)
             .default_service(web::to(error::not_found)),
     );
 }

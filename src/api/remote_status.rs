@@ -125,13 +125,30 @@ fn media(a: &Attachment, i: usize, status_id: i64) -> Value {
     })
 }
 
-fn poll(p: &Poll, status_id: i64) -> Value {
+/// The options the owner chose in a poll (`polls`), by index.
+pub fn own_votes(conn: &Connection, note_id: &str) -> rusqlite::Result<Vec<i64>> {
+    conn.prepare_cached("SELECT choice FROM api_poll_votes WHERE note_id = ?1 ORDER BY choice")?
+        .query_map([note_id], |r| r.get(0))?
+        .collect()
+}
+
+/// Whether a poll takes no more votes: closed when received, or past its end now.
+pub fn poll_expired(p: &Poll) -> bool {
+    p.closed
+        || p.ends.as_deref().is_some_and(|e| {
+            crate::conversation::note::parse_time(e)
+                .is_some_and(|t| t <= time::OffsetDateTime::now_utc())
+        })
+}
+
+/// A Question's poll; its id is the status's (one poll per status).
+fn poll(p: &Poll, status_id: i64, own: &[i64]) -> Value {
     let total: i64 = p.options.iter().filter_map(|o| o.votes).sum();
     json!({
-        "id": status_id.to_string(), "expires_at": p.ends, "expired": p.closed,
+        "id": status_id.to_string(), "expires_at": p.ends, "expired": poll_expired(p),
         "multiple": p.multiple, "votes_count": total, "voters_count": null,
         "options": p.options.iter().map(|o| json!({"title": o.name, "votes_count": o.votes})).collect::<Vec<_>>(),
-        "emojis": [], "voted": false, "own_votes": [],
+        "emojis": [], "voted": !own.is_empty(), "own_votes": own,
     })
 }
 
@@ -188,9 +205,10 @@ pub fn status(
         None => None,
     };
     let attachments: Vec<Attachment> = serde_json::from_str(&attachments).unwrap_or_default();
-    let poll_v = p
-        .and_then(|p| serde_json::from_str::<Poll>(&p).ok())
-        .map(|p| poll(&p, id));
+    let poll_v = match p.and_then(|p| serde_json::from_str::<Poll>(&p).ok()) {
+        Some(p) => Some(poll(&p, id, &own_votes(conn, note_id)?)),
+        None => None,
+    };
     let mine = crate::timeline::store::actions_on(conn, note_id)?;
     let did = |kind: &str| mine.iter().any(|m| m == kind);
     let [replies, likes, boosts] = counts;

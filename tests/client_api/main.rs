@@ -17,6 +17,7 @@ mod mock_inbox;
 mod endpoints;
 mod home;
 mod masto;
+mod polls;
 mod profile;
 mod remote_statuses;
 mod search;

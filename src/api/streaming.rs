@@ -114,7 +114,8 @@ pub fn frames(change: &Change, streams: &BTreeSet<String>) -> Vec<String> {
         Kind::Notification if has("user:notification") => vec!["user:notification"],
         Kind::Notification if has("user") => vec!["user"],
         Kind::Notification => vec![],
-        Kind::Home => STREAMS[..1].iter().copied().filter(|s| has(s)).collect(),
+        Kind::Home if has("user") => vec!["user"],
+        Kind::Home => vec![],
         Kind::Post { public } | Kind::Edited { public } => ["user", "public", "public:local"]
             .into_iter()
             .filter(|s| has(s) && (public || *s == "user"))

@@ -152,10 +152,12 @@ pub fn emojis(raw: &Value) -> Vec<Value> {
     out
 }
 
-/// What a quote names: one of the owner's posts, a stored remote post, or one Hortus has not.
+/// What a quote names: one of the owner's posts, a stored remote post, one its author deleted,
+/// or one Hortus has not.
 pub enum Quoted {
     Own(i64),
     Stored(String),
+    Deleted,
     Unknown,
 }
 
@@ -188,15 +190,16 @@ pub fn quote(
         return Ok(Some((Quoted::Own(own), authorised)));
     }
     let stamped = raw.get("quoteAuthorization").is_some_and(|a| !a.is_null());
-    let quoted_author: Option<String> = conn
+    let quoted: Option<(String, bool)> = conn
         .query_row(
-            "SELECT actor_id FROM remote_notes WHERE id = ?1 AND deleted_at IS NULL",
+            "SELECT actor_id, deleted_at IS NOT NULL FROM remote_notes WHERE id = ?1",
             [&target],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    Ok(Some(match quoted_author {
-        Some(a) => (Quoted::Stored(target), stamped || a == author),
+    Ok(Some(match quoted {
+        Some((_, true)) => (Quoted::Deleted, false),
+        Some((a, false)) => (Quoted::Stored(target), stamped || a == author),
         None => (Quoted::Unknown, stamped),
     }))
 }

@@ -30,6 +30,12 @@ pub fn full(conn: &Connection, state: &AppState, mut status: Value) -> rusqlite:
         Some(id) if accepted => quoted_status(conn, state, id)?,
         _ => None,
     };
+    // Accepted, but the quoted post is gone since: Mastodon says `deleted`.
+    let quote_state = if accepted && quoted.is_none() {
+        json!("deleted")
+    } else {
+        quote_state
+    };
     status["quote"] = json!({"state": quote_state, "quoted_status": quoted});
     Ok(status)
 }

@@ -216,11 +216,15 @@ pub fn status(
     let quote = match note_tags::quote(conn, state, note_id, &actor, &raw)? {
         None => Value::Null,
         Some((quoted, accepted)) => json!({
-            "state": if accepted { "accepted" } else { "pending" },
+            "state": match (&quoted, accepted) {
+                (Quoted::Deleted, _) => "deleted",
+                (_, true) => "accepted",
+                (_, false) => "pending",
+            },
             "quoted_status_id": match quoted {
                 Quoted::Own(id) => Some(id.to_string()),
                 Quoted::Stored(note) => Some(id_for(conn, &note)?.to_string()),
-                Quoted::Unknown => None,
+                Quoted::Deleted | Quoted::Unknown => None,
             },
         }),
     };

@@ -178,4 +178,31 @@ async fn remote_statuses_carry_language_mentions_tags_emojis_and_quotes_with_the
     // One level deep: the quoted status's own quote would be a ShallowQuote.
     assert!(quoted["quote"].is_null());
     assert_eq!(quoted["mentions"].as_array().unwrap().len(), 2);
+
+    // bob deletes A: the quote of it says so, and shows nothing of it.
+    let delete = json!({"id": a_id, "type": "Tombstone"});
+    send(&bob, &site, &bob.activity("Delete", delete)).await;
+    let sb = get(
+        &http,
+        &format!(
+            "{}/api/v1/statuses/{}",
+            site.base,
+            sb["id"].as_str().unwrap()
+        ),
+        &token,
+    )
+    .await;
+    assert_eq!(sb["quote"]["state"], "deleted", "{sb:#}");
+    assert!(sb["quote"]["quoted_status"].is_null());
+    let shown = get(
+        &http,
+        &format!(
+            "{}/api/v1/statuses/{}",
+            site.base,
+            quoting["id"].as_str().unwrap()
+        ),
+        &token,
+    )
+    .await;
+    assert_eq!(shown["quote"]["state"], "deleted", "{shown:#}");
 }

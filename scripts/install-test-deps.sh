@@ -3,7 +3,8 @@
 # tests/peer that tests/httpsig_interop.rs runs as subprocesses.
 #   - Node (>= 20): @peertube/http-signature and @fedify/fedify, and masto (the Mastodon client
 #     library tests/client_api.rs drives the client API with), from package-lock.json (npm ci)
-#   - Python 3: http-message-signatures (RFC 9421) in tests/peer/.venv, from requirements.txt
+#   - Python 3: http-message-signatures (RFC 9421) and toot (a Mastodon client app) in
+#     tests/peer/.venv, from requirements.txt
 # Idempotent: each part is reinstalled only when its lock file changed, so a second run takes
 # well under a second. Needs the npm and PyPI registries the first time, nothing else.
 set -euo pipefail

@@ -209,6 +209,8 @@ pub async fn publish(site: &Site, state: &AppState) -> Result<Published, AppErro
         })
         .await
         .map_err(task)??;
+    // Apps listening on the streaming API hear of new, edited and deleted posts now.
+    state.changed.notify_one();
     let mut lookups = Vec::new();
     if !mentions.is_empty() {
         lookups.extend(crate::owner::resolve_mentions(state, &mentions).await);
@@ -434,6 +436,8 @@ pub struct Shared {
     knocks: web::Data<federation::KnockLimiter>,
     /// How the client API publishes a status it wrote: [`publish`], as `hortus publish` does.
     publisher: web::Data<crate::api::Publisher>,
+    /// The client API's streaming feed, one per server.
+    feed: web::Data<crate::api::StreamFeed>,
 }
 
 impl Shared {
@@ -458,6 +462,7 @@ impl Shared {
             ctx: web::Data::new(state.ctx.clone()),
             state: web::Data::new(state),
             knocks: web::Data::new(federation::KnockLimiter::default()),
+            feed: web::Data::new(crate::api::StreamFeed::default()),
         }
     }
 
@@ -469,6 +474,7 @@ impl Shared {
             .app_data(self.ctx.clone())
             .app_data(self.knocks.clone())
             .app_data(self.publisher.clone())
+            .app_data(self.feed.clone())
             .configure(site_web::configure)
             .configure(crate::inbox::http::configure)
             .configure(crate::api::configure);

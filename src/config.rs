@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub mod live;
+pub mod profile;
+
 pub const CONFIG_FILE: &str = "hortus.toml";
 pub const DB_FILE: &str = "hortus.db";
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::Config;
+use crate::config::live::LiveConfig;
 use crate::db::Db;
 use crate::federation::PolicyHandle;
 use crate::keys::KeyPair;
@@ -17,7 +18,11 @@ use crate::urls::Urls;
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 pub struct Context {
+    /// hortus.toml as read at start: what only a restart changes (addresses, federation).
     pub config: Config,
+    /// hortus.toml as last read: the profile, which apps change while the server runs
+    /// (`api::profile`). Whatever shows the profile reads it here.
+    pub live: LiveConfig,
     pub urls: Urls,
     pub site_dir: PathBuf,
     pub db: Db,
@@ -27,6 +32,9 @@ pub struct Context {
     pub policy: PolicyHandle,
     /// The guarded client for every outgoing request (`federation::http_client`).
     pub http: reqwest::Client,
+    /// Woken when something apps stream may have changed (the inbox accepted an activity, a
+    /// post was published): the client API's streaming feed looks at once (`api::stream_feed`).
+    pub changed: Arc<tokio::sync::Notify>,
     /// What time incoming signatures are judged at: now in production; a captured request's own
     /// `Date` in tests that replay real peers' traffic (tests/peers.rs).
     pub clock: Clock,
@@ -44,6 +52,7 @@ impl Context {
         let urls = Urls::new(&config.base_url, &config.user.name);
         let (actor_key, instance_key) = keys;
         Context {
+            live: LiveConfig::new(config.clone()),
             config,
             urls,
             site_dir,
@@ -53,6 +62,7 @@ impl Context {
             policy,
             http,
             clock: Arc::new(SystemTime::now),
+            changed: Arc::new(tokio::sync::Notify::new()),
         }
     }
 }

@@ -72,6 +72,16 @@ async fn named(state: &AppState, id: &str) -> Result<Named, ApiError> {
 
 /// A status by what its id names, as JSON (`None` when it is gone).
 fn render(conn: &Connection, state: &AppState, what: &Named) -> rusqlite::Result<Option<Value>> {
+    render_shallow(conn, state, what)?
+        .map(|v| super::quote::full(conn, state, v))
+        .transpose()
+}
+
+fn render_shallow(
+    conn: &Connection,
+    state: &AppState,
+    what: &Named,
+) -> rusqlite::Result<Option<Value>> {
     match what {
         Named::Own(id) => {
             match crate::posts::by_id(conn, *id)?.filter(|p| p.deleted_at.is_none()) {
@@ -129,11 +139,23 @@ async fn act_on(
             .await?
             .map(|(_, _, note)| note)
             .ok_or_else(not_found)?,
-        Named::Own(_) => {
-            return Err(ApiError::Unprocessable(
-                "this is your own post: Hortus likes, boosts and bookmarks posts from other servers"
-                    .into(),
-            ));
+        Named::Own(post) => {
+            let post = state
+                .db
+                .read(move |c| -> Result<_, ApiError> { Ok(crate::posts::by_id(c, post)?) })
+                .await?
+                .filter(|p| p.deleted_at.is_none())
+                .ok_or_else(not_found)?;
+            let visibility = match post.visibility {
+                crate::posts::Visibility::Public => "public",
+                crate::posts::Visibility::Unlisted => "unlisted",
+                crate::posts::Visibility::Followers => "followers",
+            };
+            let object = state.urls.post_object(&post.slug);
+            act::act_own(&state.ctx, action, &object, visibility)
+                .await
+                .map_err(act_error)?;
+            return show(&state, &id).await;
         }
     };
     act::act(&state.ctx, action, &note)
@@ -182,6 +204,7 @@ async fn listed(
             let mut out = Vec::new();
             for note in notes {
                 if let Some(v) = remote_status::status(conn, &s, &note)? {
+                    let v = super::quote::full(conn, &s, v)?;
                     out.push((remote_status::id_for(conn, &note)?, v));
                 }
             }

@@ -20,8 +20,9 @@ fn iso_date(t: time::OffsetDateTime) -> String {
 
 /// The owner as an Account; `source` adds what `verify_credentials` shows the owner alone.
 pub fn owner_account(conn: &Connection, state: &AppState, source: bool) -> rusqlite::Result<Value> {
-    let cfg = &state.config;
-    let profile = &state.profile;
+    // As hortus.toml says now: an app that just changed the profile sees it.
+    let cfg = state.live();
+    let profile = state.profile();
     let fallback_avatar = format!(
         "{}/static/avatar.png",
         state.urls.base().trim_end_matches('/')
@@ -164,9 +165,43 @@ pub fn status(
         },
         None => None,
     };
+    // The owner may like, boost and bookmark their own posts, as on Mastodon; the counts are
+    // what others did (blocked accounts left out) and that.
+    let object = state.urls.post_object(&post.slug);
+    let mine = crate::timeline::store::actions_on(conn, &object)?;
+    let did = |kind: &str| mine.iter().any(|m| m == kind);
+    let reactions = |kind: &str| -> rusqlite::Result<i64> {
+        conn.prepare_cached(&format!(
+            "SELECT COUNT(*) FROM reactions WHERE post_id = ?1 AND kind = ?2
+             AND actor_id NOT IN ({})",
+            crate::graph::accounts::BLOCKED_IDS
+        ))?
+        .query_row(rusqlite::params![post.id, kind], |r| r.get(0))
+    };
+    // FEP-044f: the quoted author's consent, as the page shows it. A ShallowQuote here;
+    // `quote::full` makes the outer one a Quote with the status.
+    let quote = match &post.quote {
+        None => Value::Null,
+        Some(url) => {
+            let quoted = match own_post_id(conn, state, url)? {
+                Some(id) => Some(id),
+                None => known_remote(conn, url)?.map(|(s, _)| s),
+            };
+            json!({
+                "state": match post.quote_consent {
+                    Some(posts::QuoteConsent::Pending) => "pending",
+                    Some(posts::QuoteConsent::Refused) => "rejected",
+                    _ => "accepted",
+                },
+                "quoted_status_id": quoted.map(|i| i.to_string()),
+            })
+        }
+    };
+    let favourites = reactions("like")? + i64::from(did("like"));
+    let reblogs = reactions("boost")? + i64::from(did("boost"));
     Ok(json!({
         "id": post.id.to_string(),
-        "uri": state.urls.post_object(&post.slug),
+        "uri": object,
         "url": state.urls.post_page(&post.slug),
         "created_at": rfc3339(post.published),
         "edited_at": post.updated.map(rfc3339),
@@ -187,17 +222,18 @@ pub fn status(
         })).collect::<Vec<_>>(),
         "tags": post.tags.iter().map(|t| json!({"name": t, "url": state.urls.tag(t)})).collect::<Vec<_>>(),
         "emojis": [],
-        "reblogs_count": 0,
-        "favourites_count": 0,
+        "reblogs_count": reblogs,
+        "favourites_count": favourites,
         "replies_count": 0,
         "reblog": null,
+        "quote": quote,
         "poll": null,
         "card": null,
         "application": null,
-        "favourited": false,
-        "reblogged": false,
+        "favourited": did("like"),
+        "reblogged": did("boost"),
         "muted": false,
-        "bookmarked": false,
+        "bookmarked": did("bookmark"),
         "pinned": false,
         "filtered": [],
     }))

@@ -67,8 +67,15 @@ pub fn body_only(req: &HttpRequest, body: &[u8]) -> Result<Params, ApiError> {
 }
 
 fn merge_urlencoded(out: &mut Map<String, Value>, bytes: &[u8]) {
-    for (key, value) in url::form_urlencoded::parse(bytes) {
-        let value = Value::String(value.into_owned());
+    merge_pairs(
+        out,
+        url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
+    );
+}
+
+fn merge_pairs(out: &mut Map<String, Value>, pairs: impl IntoIterator<Item = (String, String)>) {
+    for (key, value) in pairs {
+        let value = Value::String(value);
         match key.strip_suffix("[]") {
             Some(name) => match out
                 .entry(name.to_string())
@@ -78,10 +85,17 @@ fn merge_urlencoded(out: &mut Map<String, Value>, bytes: &[u8]) {
                 other => *other = Value::Array(vec![value]),
             },
             None => {
-                out.insert(key.into_owned(), value);
+                out.insert(key, value);
             }
         }
     }
+}
+
+/// The text fields of a multipart form, read as a urlencoded form would be.
+pub fn from_pairs(pairs: Vec<(String, String)>) -> Params {
+    let mut out = Map::new();
+    merge_pairs(&mut out, pairs);
+    Params(out)
 }
 
 pub struct Params(Map<String, Value>);
@@ -117,6 +131,64 @@ impl Params {
             Some(v) => one(v).into_iter().collect(),
             None => Vec::new(),
         }
+    }
+
+    /// A string parameter sent empty counts (an app clearing a text), unlike [`Params::str`].
+    pub fn text(&self, name: &str) -> Option<String> {
+        match self.0.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// A list of objects, in the three shapes apps send Rails' nested attributes: a JSON array
+    /// of objects, a JSON object keyed by index (`{"0": {…}}`), or form keys
+    /// `name[0][key]=…` (masto.js, Tusky). In index order; each object's values as strings.
+    pub fn objects(&self, name: &str) -> Vec<Map<String, Value>> {
+        let mut indexed: Vec<(u64, Map<String, Value>)> = Vec::new();
+        let mut put = |index: u64, key: &str, value: &Value| {
+            let at = match indexed.iter().position(|(i, _)| *i == index) {
+                Some(at) => at,
+                None => {
+                    indexed.push((index, Map::new()));
+                    indexed.len() - 1
+                }
+            };
+            indexed[at].1.insert(key.to_string(), value.clone());
+        };
+        match self.0.get(name) {
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Value::Object(o) = item {
+                        o.iter().for_each(|(k, v)| put(i as u64, k, v));
+                    }
+                }
+            }
+            Some(Value::Object(by_index)) => {
+                for (i, item) in by_index {
+                    if let (Ok(i), Value::Object(o)) = (i.parse::<u64>(), item) {
+                        o.iter().for_each(|(k, v)| put(i, k, v));
+                    }
+                }
+            }
+            _ => {}
+        }
+        let prefix = format!("{name}[");
+        for (key, value) in &self.0 {
+            let Some(rest) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((index, field)) = rest.split_once("][") else {
+                continue;
+            };
+            let (Ok(index), Some(field)) = (index.parse::<u64>(), field.strip_suffix(']')) else {
+                continue;
+            };
+            put(index, field, value);
+        }
+        indexed.sort_by_key(|(i, _)| *i);
+        indexed.into_iter().map(|(_, o)| o).collect()
     }
 
     pub fn has(&self, name: &str) -> bool {

@@ -43,13 +43,16 @@ pub fn entry_status(
     state: &AppState,
     e: &Entry,
 ) -> rusqlite::Result<Option<Value>> {
-    e.post.as_ref().map_or(Ok(None), |_| match &e.booster {
+    let status = e.post.as_ref().map_or(Ok(None), |_| match &e.booster {
         None => remote_status::status(conn, state, &e.object_id),
         Some(booster) => match store::boost_entry(conn, e.id)? {
             Some((_, at, note)) => remote_status::boost(conn, state, e.id, &booster.id, &at, &note),
             None => Ok(None),
         },
-    })
+    })?;
+    status
+        .map(|v| super::quote::full(conn, state, v))
+        .transpose()
 }
 
 async fn home(req: HttpRequest, state: State) -> ApiResult {

@@ -47,7 +47,12 @@ fn streaming_url(state: &AppState) -> String {
 fn configuration(state: &AppState) -> Value {
     json!({
         "urls": { "streaming": streaming_url(state) },
-        "accounts": { "max_featured_tags": 0, "max_pinned_statuses": 0 },
+        "accounts": {
+            "max_featured_tags": 0, "max_pinned_statuses": 0,
+            "max_display_name_length": crate::config::profile::MAX_DISPLAY_NAME,
+            "max_note_length": crate::config::profile::MAX_BIO,
+            "max_profile_fields": crate::config::profile::MAX_FIELDS,
+        },
         "statuses": {
             "max_characters": statuses::MAX_CHARS,
             "max_media_attachments": statuses::MAX_MEDIA,
@@ -81,12 +86,12 @@ async fn owner_and_counts(state: &std::sync::Arc<AppState>) -> Result<(Value, u6
 }
 
 fn description(state: &AppState) -> String {
-    crate::text::plain_text(&state.config.user.bio, 500)
+    crate::text::plain_text(&state.live().user.bio, 500)
 }
 
 async fn v1(state: State) -> ApiResult {
     let (owner, statuses) = owner_and_counts(&state).await?;
-    let cfg = &state.config;
+    let cfg = state.live();
     Ok(HttpResponse::Ok().json(json!({
         "uri": cfg.domain,
         "title": cfg.site_title(),
@@ -109,7 +114,7 @@ async fn v1(state: State) -> ApiResult {
 
 async fn v2(state: State) -> ApiResult {
     let (owner, _) = owner_and_counts(&state).await?;
-    let cfg = &state.config;
+    let cfg = state.live();
     Ok(HttpResponse::Ok().json(json!({
         "domain": cfg.domain,
         "title": cfg.site_title(),
@@ -130,7 +135,7 @@ async fn v2(state: State) -> ApiResult {
 async fn extended(state: State) -> ApiResult {
     Ok(HttpResponse::Ok().json(json!({
         "updated_at": crate::times::now(),
-        "content": state.profile.bio_html,
+        "content": state.profile().bio_html,
     })))
 }
 

@@ -146,29 +146,13 @@ async fn upload(req: HttpRequest, mut form: Multipart, state: State) -> ApiResul
         }
     }
     let bytes = file.ok_or_else(|| ApiError::Unprocessable("file is missing".into()))?;
-    let (ext, media_type) = kind_of(&bytes).ok_or_else(|| {
-        ApiError::Unprocessable("Hortus takes images only: JPEG, PNG, GIF or WebP".into())
-    })?;
-    let bytes = super::metadata::strip(ext, bytes)
-        .map_err(|e| ApiError::Unprocessable(format!("the image cannot be read: {e}")))?;
-    let size = imagesize::blob_size(&bytes).ok();
-    let name = hex_name()?;
-    let rel = format!("media/api/{name}.{ext}");
-    let path = state.site_dir.join(&rel);
-    let dir = state.site_dir.join("media/api");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
-    write_new(&path, &bytes)?;
-    let (width, height) = (
-        size.and_then(|s| u32::try_from(s.width).ok()),
-        size.and_then(|s| u32::try_from(s.height).ok()),
-    );
+    let image = Image::check(bytes)?;
     let m = Media {
         id: 0,
-        path: rel,
-        media_type: media_type.into(),
-        width,
-        height,
+        path: image.save(&state.site_dir)?,
+        media_type: image.media_type.into(),
+        width: image.width,
+        height: image.height,
         description,
         post_slug: None,
     };
@@ -192,6 +176,44 @@ async fn upload(req: HttpRequest, mut form: Multipart, state: State) -> ApiResul
         })
         .await?;
     Ok(HttpResponse::Ok().json(json_of(&state, &Media { id, ..m })))
+}
+
+/// An image read and cleaned, not yet written.
+pub struct Image {
+    ext: &'static str,
+    pub media_type: &'static str,
+    bytes: Vec<u8>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+impl Image {
+    /// An image of a kind taken, without its metadata; 422 for anything else.
+    pub fn check(bytes: Vec<u8>) -> Result<Image, ApiError> {
+        let (ext, media_type) = kind_of(&bytes).ok_or_else(|| {
+            ApiError::Unprocessable("Hortus takes images only: JPEG, PNG, GIF or WebP".into())
+        })?;
+        let bytes = super::metadata::strip(ext, bytes)
+            .map_err(|e| ApiError::Unprocessable(format!("the image cannot be read: {e}")))?;
+        let size = imagesize::blob_size(&bytes).ok();
+        Ok(Image {
+            ext,
+            media_type,
+            width: size.and_then(|s| u32::try_from(s.width).ok()),
+            height: size.and_then(|s| u32::try_from(s.height).ok()),
+            bytes,
+        })
+    }
+
+    /// Writes it under `media/api/` with a random name; answers its path in the site.
+    pub fn save(&self, site_dir: &std::path::Path) -> Result<String, ApiError> {
+        let rel = format!("media/api/{}.{}", hex_name()?, self.ext);
+        let dir = site_dir.join("media/api");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
+        write_new(&site_dir.join(&rel), &self.bytes)?;
+        Ok(rel)
+    }
 }
 
 fn checked_description(text: &str) -> Result<String, ApiError> {

@@ -10,12 +10,14 @@
 //! `throttle` (failed sign-ins), `oauth` and `signin` (the OAuth 2 endpoints and the sign-in
 //! page), `entities` (Account, Status, MediaAttachment JSON), `instance`, `accounts`, `timelines` (the public
 //! and tag ones), `search`,
-//! `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media` and `metadata` (what a photo says
+//! `profile` (update_credentials: hortus.toml), `statuses`, `post_file` (a status as a Markdown file) and `publishing`, `media` and `metadata` (what a photo says
 //! beyond its pixels, removed), `admin`,
 //! `remote` (other accounts and their ids), `remote_status` (posts from other servers and
-//! their status ids), `home` (the home timeline), `actions` (favourite, reblog, bookmark…,
+//! their status ids), `polls` (voting in
+//! their polls), `note_tags` (their language, mentions, tags, emojis and quote), `quote`
+//! (the Quote of a Status), `home` (the home timeline), `actions` (favourite, reblog, bookmark…,
 //! through `timeline::act`; context), `notifications` (and follow requests), `streaming`
-//! (WebSocket events), `misc`
+//! (one WebSocket) and `stream_feed` (what every stream is sent, found once), `misc`
 //! (markers, preferences and the empty answers of what a single-user server does not have).
 
 mod accounts;
@@ -30,12 +32,16 @@ mod instance;
 mod media;
 mod metadata;
 mod misc;
+mod note_tags;
 mod notifications;
 mod oauth;
 mod paging;
 pub mod password;
+mod polls;
 mod post_file;
+mod profile;
 mod publishing;
+mod quote;
 mod remote;
 mod remote_status;
 pub mod scopes;
@@ -43,6 +49,7 @@ mod search;
 mod signin;
 mod statuses;
 pub mod store;
+mod stream_feed;
 mod streaming;
 mod throttle;
 mod timelines;
@@ -51,6 +58,7 @@ use actix_web::web;
 
 pub use error::ApiError;
 pub use publishing::Publisher;
+pub use stream_feed::Feed as StreamFeed;
 
 /// Every route of the client API and OAuth, with the CORS answers web apps need.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -60,6 +68,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api")
             .wrap(auth::cors())
             .configure(instance::configure)
+            // Before `accounts`: its `/v1/accounts/{id}` would take the path first.
+            .configure(profile::configure)
             .configure(accounts::configure)
             .configure(statuses::configure)
             .configure(actions::configure)
@@ -71,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(streaming::configure)
             .configure(timelines::configure)
             .configure(search::configure)
+            .configure(polls::configure)
             .default_service(web::to(error::not_found)),
     );
 }

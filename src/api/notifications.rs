@@ -170,6 +170,7 @@ fn render(
         }
         (None, None) => Value::Null,
     };
+    let status = super::quote::full(conn, state, status)?;
     Ok(Some(json!({
         "id": item.id.to_string(),
         "type": item.kind,

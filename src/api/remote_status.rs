@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Value, json};
 
 use super::entities::{OWNER_ID, own_post_id};
+use super::note_tags::{self, Quoted};
 use super::remote;
 use crate::conversation::note::{Attachment, Poll};
 use crate::web::AppState;
@@ -124,13 +125,30 @@ fn media(a: &Attachment, i: usize, status_id: i64) -> Value {
     })
 }
 
-fn poll(p: &Poll, status_id: i64) -> Value {
+/// The options the owner chose in a poll (`polls`), by index.
+pub fn own_votes(conn: &Connection, note_id: &str) -> rusqlite::Result<Vec<i64>> {
+    conn.prepare_cached("SELECT choice FROM api_poll_votes WHERE note_id = ?1 ORDER BY choice")?
+        .query_map([note_id], |r| r.get(0))?
+        .collect()
+}
+
+/// Whether a poll takes no more votes: closed when received, or past its end now.
+pub fn poll_expired(p: &Poll) -> bool {
+    p.closed
+        || p.ends.as_deref().is_some_and(|e| {
+            crate::conversation::note::parse_time(e)
+                .is_some_and(|t| t <= time::OffsetDateTime::now_utc())
+        })
+}
+
+/// A Question's poll; its id is the status's (one poll per status).
+fn poll(p: &Poll, status_id: i64, own: &[i64]) -> Value {
     let total: i64 = p.options.iter().filter_map(|o| o.votes).sum();
     json!({
-        "id": status_id.to_string(), "expires_at": p.ends, "expired": p.closed,
+        "id": status_id.to_string(), "expires_at": p.ends, "expired": poll_expired(p),
         "multiple": p.multiple, "votes_count": total, "voters_count": null,
         "options": p.options.iter().map(|o| json!({"title": o.name, "votes_count": o.votes})).collect::<Vec<_>>(),
-        "emojis": [], "voted": false, "own_votes": [],
+        "emojis": [], "voted": !own.is_empty(), "own_votes": own,
     })
 }
 
@@ -144,7 +162,7 @@ pub fn status(
     let row = conn
         .prepare_cached(
             "SELECT actor_id, in_reply_to, visibility, url, summary, content_html, attachments,
-                    poll, published, updated, replies_count, likes_count, boosts_count
+                    poll, published, updated, replies_count, likes_count, boosts_count, raw
              FROM remote_notes n WHERE id = ?1 AND deleted_at IS NULL AND hidden = 0",
         )?
         .query_row([note_id], |r| {
@@ -160,6 +178,7 @@ pub fn status(
                 r.get::<_, String>(8)?,
                 r.get::<_, Option<String>>(9)?,
                 [r.get::<_, Option<i64>>(10)?, r.get(11)?, r.get(12)?],
+                r.get::<_, String>(13)?,
             ))
         })
         .optional()?;
@@ -175,6 +194,7 @@ pub fn status(
         published,
         updated,
         counts,
+        raw,
     )) = row
     else {
         return Ok(None);
@@ -185,12 +205,29 @@ pub fn status(
         None => None,
     };
     let attachments: Vec<Attachment> = serde_json::from_str(&attachments).unwrap_or_default();
-    let poll_v = p
-        .and_then(|p| serde_json::from_str::<Poll>(&p).ok())
-        .map(|p| poll(&p, id));
+    let poll_v = match p.and_then(|p| serde_json::from_str::<Poll>(&p).ok()) {
+        Some(p) => Some(poll(&p, id, &own_votes(conn, note_id)?)),
+        None => None,
+    };
     let mine = crate::timeline::store::actions_on(conn, note_id)?;
     let did = |kind: &str| mine.iter().any(|m| m == kind);
     let [replies, likes, boosts] = counts;
+    let raw: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    let quote = match note_tags::quote(conn, state, note_id, &actor, &raw)? {
+        None => Value::Null,
+        Some((quoted, accepted)) => json!({
+            "state": match (&quoted, accepted) {
+                (Quoted::Deleted, _) => "deleted",
+                (_, true) => "accepted",
+                (_, false) => "pending",
+            },
+            "quoted_status_id": match quoted {
+                Quoted::Own(id) => Some(id.to_string()),
+                Quoted::Stored(note) => Some(id_for(conn, &note)?.to_string()),
+                Quoted::Deleted | Quoted::Unknown => None,
+            },
+        }),
+    };
     Ok(Some(json!({
         "id": id.to_string(),
         "uri": note_id,
@@ -202,11 +239,15 @@ pub fn status(
         "visibility": visibility,
         "sensitive": summary.is_some(),
         "spoiler_text": summary.unwrap_or_default(),
-        "language": null,
+        "language": note_tags::language(&raw),
         "in_reply_to_id": reply.as_ref().map(|(id, _)| id.to_string()),
         "in_reply_to_account_id": reply.map(|(_, a)| a),
         "media_attachments": attachments.iter().enumerate().map(|(i, a)| media(a, i, id)).collect::<Vec<_>>(),
-        "mentions": [], "tags": [], "emojis": [],
+        "mentions": note_tags::mentions(conn, state, &raw)?,
+        "tags": note_tags::hashtags(&raw),
+        "emojis": note_tags::emojis(&raw),
+        // A ShallowQuote here; `quote::full` makes the outer one a Quote with the status.
+        "quote": quote,
         // What the post's server says; Hortus does not count what it cannot see.
         "replies_count": replies.unwrap_or(0),
         "favourites_count": likes.unwrap_or(0),

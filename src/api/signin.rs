@@ -23,7 +23,10 @@ type State = web::Data<std::sync::Arc<AppState>>;
 /// Registered before the `/oauth` scope of `oauth`, which would otherwise take these paths.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/oauth/authorize", web::get().to(page_get))
-        .route("/oauth/authorize", web::post().to(submit));
+        .route("/oauth/authorize", web::post().to(submit))
+        // toot (the Mastodon command-line app) opens `/oauth/authorize/?…`; Mastodon's Rails
+        // routes take the trailing slash.
+        .route("/oauth/authorize/", web::get().to(page_get));
 }
 
 const CSRF_COOKIE: &str = "hortus_csrf";
@@ -139,7 +142,7 @@ fn page(status: StatusCode) -> actix_web::HttpResponseBuilder {
 
 fn error_page(state: &AppState, status: StatusCode, title: &str, message: &str) -> HttpResponse {
     let body = ErrorPage {
-        l: &state.layout,
+        l: &state.layout(),
         title,
         message,
     }
@@ -179,7 +182,7 @@ async fn render_form(
         .map(|s| (s.to_string(), scopes::describe(s)))
         .collect();
     let body = AuthorizePage {
-        l: &state.layout,
+        l: &state.layout(),
         app_name: &request.app.name,
         website: request.app.website.as_deref(),
         scopes,
@@ -386,7 +389,7 @@ fn finish(state: &AppState, request: &Request, outcome: Result<&str, &str>) -> H
         return match outcome {
             Ok(code) => {
                 let body = AuthorizedPage {
-                    l: &state.layout,
+                    l: &state.layout(),
                     app_name: &request.app.name,
                     code,
                 }

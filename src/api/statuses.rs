@@ -125,17 +125,25 @@ pub async fn render(
     state: &std::sync::Arc<AppState>,
     posts: Vec<Post>,
 ) -> Result<Vec<Value>, ApiError> {
+    let quotes = posts.iter().any(|p| p.quote.is_some());
     let s = state.clone();
-    state
-        .db
-        .read(move |conn| -> Result<_, ApiError> {
-            let account = entities::owner_account(conn, &s, false)?;
-            posts
-                .iter()
-                .map(|p| Ok(entities::status(conn, &s, p, &account)?))
-                .collect()
-        })
-        .await
+    let work = move |conn: &mut rusqlite::Connection| -> Result<Vec<Value>, ApiError> {
+        let account = entities::owner_account(conn, &s, false)?;
+        posts
+            .iter()
+            .map(|p| {
+                let v = entities::status(conn, &s, p, &account)?;
+                Ok(super::quote::full(conn, &s, v)?)
+            })
+            .collect()
+    };
+    // A quoted post from another server may give ids to accounts it names (a write): only then
+    // on the writer.
+    if quotes {
+        state.db.call(work).await
+    } else {
+        state.db.read(work).await
+    }
 }
 
 async fn render_one(state: &std::sync::Arc<AppState>, post: Post) -> ApiResult {

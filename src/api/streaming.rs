@@ -2,10 +2,11 @@
 //! `user` (the owner's notifications and posts), `user:notification`, `public` and
 //! `public:local` (the owner's public posts: the only local account; `user` also carries the
 //! home timeline's new posts and boosts), with the events
-//! `notification`, `update`, `status.update` and `delete`. Events are found by looking at the
-//! database once a second per connection (new notification and post ids, edit and delete times):
-//! whatever wrote them — the inbox, `hortus publish`, an app — they reach the stream without
-//! the writers knowing about it. The token comes in `Sec-WebSocket-Protocol` (echoed, as
+//! `notification`, `update`, `status.update` and `delete`. What to send is found once for the
+//! whole server (`stream_feed`); each stream only picks what its subscriptions take. A stream
+//! that cannot keep up is closed rather than let grow: when it falls `stream_feed::BUFFER`
+//! changes behind, or when one frame waits [`SEND_WAIT`] to be taken (an app that stopped
+//! reading); apps reconnect. The token comes in `Sec-WebSocket-Protocol` (echoed, as
 //! browsers require) or, for clients that cannot set it, `access_token` in the query.
 
 use std::collections::BTreeSet;
@@ -15,19 +16,19 @@ use actix_web::http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::auth;
-use super::entities;
 use super::error::ApiError;
 use super::form::params;
-use super::notifications;
-use crate::posts::store::IdPage;
+use super::stream_feed::{Change, Feed, Kind};
 use crate::web::AppState;
 
 type State = web::Data<std::sync::Arc<AppState>>;
 
 const STREAMS: [&str; 4] = ["user", "user:notification", "public", "public:local"];
-const TICK: Duration = Duration::from_secs(1);
+/// The longest one frame may wait for a stream that stopped reading.
+pub const SEND_WAIT: Duration = Duration::from_secs(5);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/streaming", web::get().to(stream))
@@ -38,23 +39,11 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("OK")
 }
 
-/// Where each subscription stands: the newest notification and post already known.
-struct Cursor {
-    streams: BTreeSet<String>,
-    notification: i64,
-    post: i64,
-    /// The newest home timeline entry already known (`timeline_entries.id`).
-    entry: i64,
-    /// Edits and deletions at or after this time are looked for; `told` remembers which
-    /// (post, time) were sent, since times have whole seconds.
-    changed: String,
-    told: BTreeSet<(i64, String)>,
-}
-
 async fn stream(
     req: HttpRequest,
     body: web::Payload,
     state: State,
+    feed: web::Data<Feed>,
 ) -> Result<HttpResponse, ApiError> {
     let protocol = req
         .headers()
@@ -73,50 +62,79 @@ async fn stream(
     if let Some(v) = protocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
         resp.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, v);
     }
-    let state = state.into_inner();
-    let (notification, post, entry) = newest(&state).await?;
-    let mut cursor = Cursor {
-        streams: p
-            .str("stream")
-            .into_iter()
-            .filter(|s| STREAMS.contains(&s.as_str()))
-            .collect(),
-        notification,
-        post,
-        entry,
-        changed: crate::times::now(),
-        told: BTreeSet::new(),
-    };
+    let mut streams: BTreeSet<String> = p
+        .str("stream")
+        .into_iter()
+        .filter(|s| STREAMS.contains(&s.as_str()))
+        .collect();
+    let mut changes = feed.into_inner().subscribe(state.get_ref().clone());
     actix_web::rt::spawn(async move {
         let mut messages = messages.max_frame_size(64 * 1024);
-        let mut tick = tokio::time::interval(TICK);
         loop {
             tokio::select! {
                 msg = messages.next() => match msg {
-                    Some(Ok(actix_ws::Message::Text(text))) => subscribe(&mut cursor, &text),
+                    Some(Ok(actix_ws::Message::Text(text))) => subscribe(&mut streams, &text),
                     Some(Ok(actix_ws::Message::Ping(bytes))) => {
                         if session.pong(&bytes).await.is_err() { return; }
                     }
                     Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => {}
                 },
-                _ = tick.tick() => {
-                    match events(&state, &mut cursor).await {
-                        Ok(events) => for e in events {
-                            if session.text(e.to_string()).await.is_err() { return; }
-                        },
-                        Err(e) => tracing::warn!(error = %e, "streaming: reading events failed"),
+                change = changes.recv() => match change {
+                    Ok(change) => for frame in frames(&change, &streams) {
+                        match tokio::time::timeout(SEND_WAIT, session.text(frame)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return,
+                            Err(_) => {
+                                tracing::info!("streaming: an app stopped reading; its stream is closed");
+                                return;
+                            }
+                        }
+                    },
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::info!(behind = n, "streaming: an app fell behind; its stream is closed");
+                        break;
                     }
-                }
+                    Err(RecvError::Closed) => break,
+                },
             }
         }
-        let _ = session.close(None).await;
+        let _ = tokio::time::timeout(SEND_WAIT, session.close(None)).await;
     });
     Ok(resp)
 }
 
+/// The frames of one change for a stream subscribed to `streams`: a notification once (on
+/// `user:notification` when subscribed, else `user`); a new public post on `user` and each
+/// public stream; the home timeline on `user`; edits and deletions on every stream but
+/// `user:notification`, an edit of a non-public post on `user` only.
+pub fn frames(change: &Change, streams: &BTreeSet<String>) -> Vec<String> {
+    let has = |s: &str| streams.contains(s);
+    let names: Vec<&str> = match change.kind {
+        Kind::Notification if has("user:notification") => vec!["user:notification"],
+        Kind::Notification if has("user") => vec!["user"],
+        Kind::Notification => vec![],
+        Kind::Home if has("user") => vec!["user"],
+        Kind::Home => vec![],
+        Kind::Post { public } | Kind::Edited { public } => ["user", "public", "public:local"]
+            .into_iter()
+            .filter(|s| has(s) && (public || *s == "user"))
+            .collect(),
+        Kind::Deleted => ["user", "public", "public:local"]
+            .into_iter()
+            .filter(|s| has(s))
+            .collect(),
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            json!({"stream": [name], "event": change.event, "payload": change.payload}).to_string()
+        })
+        .collect()
+}
+
 /// `{"type": "subscribe" | "unsubscribe", "stream": "user"}` from the app.
-fn subscribe(cursor: &mut Cursor, text: &str) {
+fn subscribe(streams: &mut BTreeSet<String>, text: &str) {
     let Ok(msg) = serde_json::from_str::<Value>(text) else {
         return;
     };
@@ -129,140 +147,50 @@ fn subscribe(cursor: &mut Cursor, text: &str) {
     };
     match msg.get("type").and_then(Value::as_str) {
         Some("subscribe") => {
-            cursor.streams.insert(stream.to_string());
+            streams.insert(stream.to_string());
         }
         Some("unsubscribe") => {
-            cursor.streams.remove(stream);
+            streams.remove(stream);
         }
         _ => {}
     }
 }
 
-/// The newest notification, post and home timeline entry ids now: a stream sends what comes
-/// after.
-async fn newest(state: &std::sync::Arc<AppState>) -> Result<(i64, i64, i64), ApiError> {
-    let s = state.clone();
-    state
-        .db
-        .call(move |conn| -> Result<_, ApiError> {
-            let notification = notifications::newest_id(conn, &s)?;
-            let post = crate::posts::store::page_by_id(
-                conn,
-                IdPage {
-                    limit: 1,
-                    ..Default::default()
-                },
-            )?
-            .first()
-            .map_or(0, |p| p.id);
-            let entry = crate::timeline::store::page(conn, None, 1)?
-                .first()
-                .map_or(0, |e| e.id);
-            Ok((notification, post, entry))
-        })
-        .await
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn event(streams: &[&str], name: &str, payload: &Value) -> Value {
-    json!({ "stream": streams, "event": name, "payload": payload.to_string() })
-}
-
-async fn events(
-    state: &std::sync::Arc<AppState>,
-    cursor: &mut Cursor,
-) -> Result<Vec<Value>, ApiError> {
-    if cursor.streams.is_empty() {
-        return Ok(Vec::new());
+    fn change(kind: Kind) -> Change {
+        Change {
+            kind,
+            event: "update",
+            payload: "{}".into(),
+        }
     }
-    let s = state.clone();
-    let (since_n, since_p, since_e) = (cursor.notification, cursor.post, cursor.entry);
-    let streams = cursor.streams.clone();
-    let (since_changed, told) = (cursor.changed.clone(), cursor.told.clone());
-    let checked = crate::times::now();
-    let (out, n, p, e, sent) = state
-        .db
-        .call(move |conn| -> Result<_, ApiError> {
-            let mut out = Vec::new();
-            let mut sent = Vec::new();
-            let (mut n, mut p, mut e) = (since_n, since_p, since_e);
-            let owner = entities::owner_account(conn, &s, false)?;
-            if streams.contains("user") || streams.contains("user:notification") {
-                for (id, v) in notifications::after(conn, &s, since_n, &owner)? {
-                    n = n.max(id);
-                    let name = if streams.contains("user:notification") {
-                        "user:notification"
-                    } else {
-                        "user"
-                    };
-                    out.push(event(&[name], "notification", &v));
-                }
-            }
-            let page = IdPage {
-                since_id: Some(since_p),
-                limit: 40,
-                ..Default::default()
-            };
-            for post in crate::posts::store::page_by_id(conn, page)?.iter().rev() {
-                p = p.max(post.id);
-                let status = entities::status(conn, &s, post, &owner)?;
-                if streams.contains("user") {
-                    out.push(event(&["user"], "update", &status));
-                }
-                if post.is_public_listed() {
-                    for public in ["public", "public:local"] {
-                        if streams.contains(public) {
-                            out.push(event(&[public], "update", &status));
-                        }
-                    }
-                }
-            }
-            // The home timeline: what followed accounts posted and boosted since (the `user`
-            // stream carries it in Mastodon).
-            if streams.contains("user") {
-                let mut fresh = crate::timeline::store::page(conn, None, 40)?;
-                fresh.retain(|entry| entry.id > since_e);
-                for entry in fresh.iter().rev() {
-                    e = e.max(entry.id);
-                    if let Some(status) = super::home::entry_status(conn, &s, entry)? {
-                        out.push(event(&["user"], "update", &status));
-                    }
-                }
-            }
-            // Edits and deletions of posts the stream had already seen.
-            for (id, updated, deleted) in crate::posts::store::changed_since(conn, &since_changed)? {
-                let stamp = deleted.clone().or(updated).unwrap_or_default();
-                if id > since_p || told.contains(&(id, stamp.clone())) {
-                    continue;
-                }
-                sent.push((id, stamp));
-                let names: Vec<&str> = streams.iter().map(String::as_str).filter(|s| *s != "user:notification").collect();
-                if names.is_empty() {
-                    continue;
-                }
-                if deleted.is_some() {
-                    // Mastodon's `delete` payload is the bare id, not JSON.
-                    for name in &names {
-                        out.push(json!({ "stream": [name], "event": "delete", "payload": id.to_string() }));
-                    }
-                } else if let Some(post) = crate::posts::by_id(conn, id)? {
-                    let status = entities::status(conn, &s, &post, &owner)?;
-                    for name in &names {
-                        if *name == "user" || post.is_public_listed() {
-                            out.push(event(&[name], "status.update", &status));
-                        }
-                    }
-                }
-            }
-            Ok((out, n, p, e, sent))
-        })
-        .await?;
-    cursor.notification = n;
-    cursor.post = p;
-    cursor.entry = e;
-    // The next look starts at this one's time (whole seconds, so the same second is looked at
-    // again); what was told at or after it is remembered so it is not told twice.
-    cursor.told.extend(sent);
-    cursor.told.retain(|(_, t)| *t >= checked);
-    cursor.changed = checked;
-    Ok(out)
+
+    fn names(kind: Kind, streams: &[&str]) -> Vec<String> {
+        let set = streams.iter().map(|s| s.to_string()).collect();
+        frames(&change(kind), &set)
+            .iter()
+            .map(|f| serde_json::from_str::<Value>(f).unwrap()["stream"][0].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn each_change_goes_to_the_streams_mastodon_sends_it_on() {
+        let all = ["user", "user:notification", "public", "public:local"];
+        assert_eq!(names(Kind::Notification, &all), ["\"user:notification\""]);
+        assert_eq!(names(Kind::Notification, &["user"]), ["\"user\""]);
+        assert!(names(Kind::Notification, &["public"]).is_empty());
+        assert_eq!(
+            names(Kind::Post { public: true }, &all),
+            ["\"user\"", "\"public\"", "\"public:local\""]
+        );
+        // A followers-only post never reaches a public stream.
+        assert_eq!(names(Kind::Post { public: false }, &all), ["\"user\""]);
+        assert_eq!(names(Kind::Edited { public: false }, &["public"]).len(), 0);
+        assert_eq!(names(Kind::Home, &["public", "user:notification"]).len(), 0);
+        assert_eq!(names(Kind::Home, &all), ["\"user\""]);
+        assert_eq!(names(Kind::Deleted, &all).len(), 3);
+    }
 }

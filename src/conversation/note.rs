@@ -207,7 +207,7 @@ fn is_activity_media_type(media_type: &str) -> bool {
 
 /// Quote targets: FEP-044f `quote`, Misskey `_misskey_quote`, `quoteUrl`, Fedibird `quoteUri`,
 /// and FEP-e232 object links in `tag` (PROTOCOL.md §4).
-fn quote_targets(v: &Value) -> Vec<String> {
+pub fn quote_targets(v: &Value) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut push = |s: &str| {
         if let Some(u) = sanitize::http_url(s)

@@ -126,6 +126,10 @@ pub async fn receive(
         return Ok(Received::Activity(sync));
     }
     let result = effects::apply(ctx, &activity, &signer).await;
+    if result.is_ok() {
+        // Apps listening on the streaming API hear of it now.
+        ctx.changed.notify_one();
+    }
     if result.is_err() {
         // Let the peer retry: forget the id so the retry is processed.
         let id = activity.id.clone();

@@ -324,6 +324,43 @@ pub async fn act(ctx: &Context, action: Action, url: &str) -> Result<Done, ActEr
         Action::Boost => Some(announce(ctx, &target)),
         _ => None,
     };
+    record(ctx, action, target, author_inbox, built).await
+}
+
+/// One of the six commands on one of the owner's own posts (`object`: its object id), as
+/// Mastodon allows them (app/services/favourite_service.rb, reblog_service.rb): a like and a
+/// bookmark stay here, since the author is the owner and there is no one to tell; a boost is
+/// an Announce to the followers, of a public or unlisted post only.
+pub async fn act_own(
+    ctx: &Context,
+    action: Action,
+    object: &str,
+    visibility: &str,
+) -> Result<Done, ActError> {
+    if action == Action::Boost && !matches!(visibility, "public" | "unlisted") {
+        return Err(ActError::NotPublic {
+            url: object.to_string(),
+            visibility: "followers-only".into(),
+        });
+    }
+    let target = Target {
+        id: object.to_string(),
+        author: ctx.urls.actor(),
+        visibility: visibility.to_string(),
+    };
+    let built = (action == Action::Boost).then(|| announce(ctx, &target));
+    record(ctx, action, target, None, built).await
+}
+
+/// Records the action (or takes it back) and queues what it sends: to the author's inbox, and
+/// for a boost to every follower too.
+async fn record(
+    ctx: &Context,
+    action: Action,
+    target: Target,
+    author_inbox: Option<String>,
+    built: Option<Value>,
+) -> Result<Done, ActError> {
     let ctx_urls = ctx.urls.clone();
     let undo_for = move |a: &Value| undo_with(&ctx_urls, a);
     let kind = action.kind();

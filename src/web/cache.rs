@@ -276,6 +276,14 @@ pub fn generation_of(conn: &Connection) -> rusqlite::Result<i64> {
         .query_row([], |r| r.get(0))
 }
 
+/// Moves the generation by hand, for what every page shows but lives outside the database: the
+/// profile in hortus.toml, changed by an app (`api::profile`). Every process's cache renders
+/// afresh on its next request.
+pub fn invalidate_all(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute("UPDATE page_generation SET n = n + 1 WHERE id = 1", [])?;
+    Ok(())
+}
+
 fn gzip(body: &[u8]) -> Option<Bytes> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(

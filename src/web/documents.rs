@@ -82,7 +82,7 @@ pub(super) async fn actor(req: HttpRequest, state: State, path: web::Path<String
 }
 
 async fn actor_document(state: &AppState) -> WebResult {
-    let mut doc = ap::actor(&state.site(), &state.actor_key.public_pem);
+    let mut doc = state.actor();
     crate::conversation::moving::add_moved_to(state, &mut doc).await?;
     Ok(activity_json(StatusCode::OK, &doc))
 }

@@ -89,7 +89,7 @@ pub(super) async fn listing_page(
 pub(super) async fn render_home(req: &HttpRequest, state: &AppState, page: u32) -> WebResult {
     if page == 1 && wants_activity_json(req) {
         // Some servers resolve the profile URL itself; give them the actor.
-        let mut doc = ap::actor(&state.site(), &state.actor_key.public_pem);
+        let mut doc = state.actor();
         crate::conversation::moving::add_moved_to(state, &mut doc).await?;
         return Ok(activity_json(StatusCode::OK, &doc));
     }
@@ -106,8 +106,8 @@ pub(super) async fn render_home(req: &HttpRequest, state: &AppState, page: u32) 
         Vec::new()
     };
     let body = HomePage {
-        l: &state.layout,
-        profile: &state.profile,
+        l: &state.layout(),
+        profile: &state.profile(),
         posts: posts
             .iter()
             .map(|p| PostView::new(p, &state.urls))
@@ -183,7 +183,7 @@ async fn render_post(req: &HttpRequest, state: &AppState, slug: String, json: bo
         .clone()
         .unwrap_or_else(|| views::excerpt(&post.content_html, 60));
     let body = PostPage {
-        l: &state.layout,
+        l: &state.layout(),
         post: view,
         page_title,
         description,
@@ -199,7 +199,7 @@ pub(super) async fn load_conversation(
     post: Post,
 ) -> Result<crate::conversation::view::ConversationView, WebError> {
     let urls = state.urls.clone();
-    let layout = state.layout.clone();
+    let layout = state.layout();
     let policy = state.policy.clone();
     state
         .db
@@ -274,7 +274,7 @@ pub(super) async fn render_tag(
         return not_found_for(req, state);
     }
     let body = TagPage {
-        l: &state.layout,
+        l: &state.layout(),
         pager: Pager::new(page, last, |n| state.urls.tag_page(&tag, n)),
         tag,
         posts: posts
@@ -301,7 +301,7 @@ async fn render_feed(state: &AppState) -> WebResult {
         .max()
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let body = Feed {
-        l: &state.layout,
+        l: &state.layout(),
         updated: crate::times::rfc3339(updated),
         posts: posts
             .iter()
@@ -321,7 +321,7 @@ pub(super) fn text_page(state: &AppState, title: &str, markdown: &str, default: 
         markdown
     };
     let body = TextPage {
-        l: &state.layout,
+        l: &state.layout(),
         title,
         body_html: crate::posts::markdown::render_plain(source),
     }

@@ -81,7 +81,7 @@ pub(super) fn error_page(
     message: &str,
 ) -> WebResult {
     let body = ErrorPage {
-        l: &state.layout,
+        l: &state.layout(),
         title,
         message,
     }

@@ -1,7 +1,7 @@
 //! What every handler shares: [`AppState`] (the context plus what pages add), the request
 //! data types, and the error a handler answers with.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -18,8 +18,9 @@ use crate::federation::KnockLimiter;
 /// `state.config`, `state.db` … read the context, and `&AppState` goes wherever `&Context` does.
 pub struct AppState {
     pub ctx: Arc<Context>,
-    pub layout: Layout,
-    pub profile: ProfileView,
+    /// The layout and profile views, built from `ctx.live` and rebuilt when it moves (an app
+    /// changed the profile): read them through [`AppState::layout`] and [`AppState::profile`].
+    views: RwLock<Views>,
     /// Rendered public pages and documents (`cache`).
     pub pages: PageCache,
 }
@@ -55,16 +56,75 @@ impl AppState {
     fn with_pages(ctx: Arc<Context>, pages: PageCache) -> AppState {
         AppState {
             pages,
-            layout: Layout::new(&ctx.config, &ctx.urls),
-            profile: ProfileView::new(&ctx.config, &ctx.urls),
+            views: RwLock::new(Views::of(&ctx)),
             ctx,
         }
+    }
+
+    /// The views as of the current `hortus.toml`; one atomic read when nothing changed.
+    fn views(&self) -> Views {
+        let now = self.ctx.live.version();
+        let views = self.views.read().unwrap_or_else(PoisonError::into_inner);
+        if views.version == now {
+            return views.clone();
+        }
+        drop(views);
+        let fresh = Views::of(&self.ctx);
+        *self.views.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        fresh
+    }
+
+    /// Links and names every page shows.
+    pub fn layout(&self) -> Arc<Layout> {
+        self.views().layout
+    }
+
+    /// The owner's profile as pages and the API show it.
+    pub fn profile(&self) -> Arc<ProfileView> {
+        self.views().profile
+    }
+
+    /// hortus.toml as last read: what shows the profile (the actor, the API's account) reads
+    /// this, not `config` (read at start).
+    pub fn live(&self) -> Arc<crate::config::Config> {
+        self.ctx.live.current()
+    }
+
+    /// The owner's actor (Person) as hortus.toml says now (without `movedTo`: see
+    /// `conversation::moving::add_moved_to`).
+    pub fn actor(&self) -> serde_json::Value {
+        let config = self.live();
+        let site = Site {
+            config: &config,
+            urls: &self.urls,
+        };
+        crate::activitypub::actor(&site, &self.actor_key.public_pem)
     }
 
     pub fn site(&self) -> Site<'_> {
         Site {
             config: &self.config,
             urls: &self.urls,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Views {
+    version: u64,
+    layout: Arc<Layout>,
+    profile: Arc<ProfileView>,
+}
+
+impl Views {
+    fn of(ctx: &Context) -> Views {
+        // The version before the read: a swap in between only causes one more rebuild.
+        let version = ctx.live.version();
+        let config = ctx.live.current();
+        Views {
+            version,
+            layout: Arc::new(Layout::new(&config, &ctx.urls)),
+            profile: Arc::new(ProfileView::new(&config, &ctx.urls)),
         }
     }
 }

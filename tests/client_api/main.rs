@@ -3,11 +3,15 @@
 //! and alt text against the real `hortus serve` binary, while a loopback follower receives what
 //! federates; then the security of sign-in and tokens, request by request.
 //!
-//! Needs `scripts/install-test-deps.sh` (tests/peer/node_modules with masto; chromium).
+//! Needs `scripts/install-test-deps.sh` (tests/peer/node_modules with masto; tests/peer/.venv
+//! with toot; chromium).
 //!
 //! Files: `masto` (the library's own flows: sign-in, posting, streaming; and the page in
-//! Chromium), `security` (sign-in, tokens, https), `endpoints` (admin lists, errors, CORS,
-//! notifications, timelines), `search`. Here: the sign-in flow by hand, shared by all three.
+//! Chromium), `toot` (a real client app, the command-line one), `security` (sign-in, tokens,
+//! https), `endpoints` (admin lists, errors, CORS, notifications, timelines), `home` (the home
+//! timeline and actions), `profile` (update_credentials), `remote_statuses` (their fields and
+//! quotes), `polls`, `streaming` (latency and slow apps), `search`. Here: the sign-in flow by
+//! hand, shared by all of them.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -17,8 +21,13 @@ mod mock_inbox;
 mod endpoints;
 mod home;
 mod masto;
+mod polls;
+mod profile;
+mod remote_statuses;
 mod search;
 mod security;
+mod streaming;
+mod toot;
 
 use std::process::{Command, Stdio};
 

@@ -111,3 +111,112 @@ async fn search_resolves_an_account_the_app_then_follows_and_never_asks_a_refuse
         .unwrap();
     assert_eq!(denied.status(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_posts_from_other_servers_by_text_and_url_and_resolves_only_allowed_ones() {
+    use serde_json::json;
+    const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+    let mut site = TestSite::federating("127.0.13.103");
+    let bob = Peer::start("127.0.13.104", false);
+    let refused = Peer::start("127.0.13.105", false);
+    site.allow(&bob.host);
+    let state = site.start().await;
+    set_password(&site);
+    hortus::owner::follow(&state, &bob.actor)
+        .await
+        .expect("follow");
+    let follow = bob.wait_for_activity("Follow").await;
+    super::home::send(&bob, &site, &bob.activity("Accept", follow)).await;
+    let note = |n: &str, text: &str| {
+        json!({
+            "id": format!("{}/notes/{n}", bob.base), "type": "Note", "attributedTo": bob.actor,
+            "to": [PUBLIC], "published": "2026-11-22T10:00:00Z", "url": format!("{}/@bob/{n}", bob.base),
+            "content": format!("<p>{text}</p>"),
+        })
+    };
+    let kept = note("1", "満開の<em>紫陽花</em> — ازدهرت الكوبية Hydrangea");
+    let other = note("2", "Nothing about flowers ✂️");
+    let unseen = note("3", "Fetched on demand — عند الطلب");
+    for n in [&kept, &other] {
+        super::home::send(&bob, &site, &bob.activity("Create", n.clone())).await;
+    }
+    bob.documents
+        .lock()
+        .unwrap()
+        .insert("/notes/3".into(), unseen.clone());
+    let http = common::client();
+    let app = register(&http, &site.base, "read").await;
+    let token = sign_in(&http, &site.base, &app, "read").await;
+    let search = |q: String, extra: &'static str| {
+        let (http, base, token) = (http.clone(), site.base.clone(), token.clone());
+        async move {
+            let resp = http
+                .get(format!("{base}/api/v2/search?type=statuses&{extra}"))
+                .query(&[("q", q.as_str())])
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            let v: Value = resp.json().await.unwrap();
+            v["statuses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["uri"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let kept_id = kept["id"].as_str().unwrap().to_string();
+    // By text: across markup-free text, any script, any case.
+    assert_eq!(
+        search("紫陽花".into(), "").await,
+        std::slice::from_ref(&kept_id)
+    );
+    assert_eq!(
+        search("hydrangea".into(), "").await,
+        std::slice::from_ref(&kept_id)
+    );
+    assert_eq!(
+        search("الكوبية".into(), "").await,
+        std::slice::from_ref(&kept_id)
+    );
+    assert!(
+        search("em>".into(), "").await.is_empty(),
+        "markup is not text"
+    );
+    assert!(search("100%".into(), "").await.is_empty());
+    // By its id or its page.
+    assert_eq!(
+        search(kept_id.clone(), "").await,
+        std::slice::from_ref(&kept_id)
+    );
+    assert_eq!(
+        search(format!("{}/@bob/1", bob.base), "").await,
+        std::slice::from_ref(&kept_id)
+    );
+    // Not held: nothing without resolve, and bob is not asked; with resolve, fetched.
+    let unseen_id = unseen["id"].as_str().unwrap().to_string();
+    let gets = |peer: &Peer| {
+        peer.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.contains("/notes/"))
+            .count()
+    };
+    assert!(search(unseen_id.clone(), "").await.is_empty());
+    assert_eq!(gets(&bob), 0);
+    assert_eq!(
+        search(unseen_id.clone(), "resolve=true").await,
+        std::slice::from_ref(&unseen_id)
+    );
+    assert_eq!(gets(&bob), 1);
+    // A refused server is never asked.
+    let elsewhere = format!("{}/notes/9", refused.base);
+    assert!(search(elsewhere, "resolve=true").await.is_empty());
+    assert!(
+        refused.log.lock().unwrap().is_empty(),
+        "the refused server was asked"
+    );
+}

@@ -52,6 +52,7 @@ const NOT_ON_PAGES: &[&str] = &[
     "api_accounts",
     "api_notifications",
     "api_statuses",
+    "api_poll_votes",
 ];
 
 /// A new table must be placed: read by a cached page (then migration 18's triggers, in a new

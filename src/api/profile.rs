@@ -1,0 +1,257 @@
+//! `PATCH /api/v1/accounts/update_credentials`: the owner's name, bio, fields, avatar and
+//! header, changed from an app. hortus.toml stays the source: the change is written into it
+//! (`config::profile`, comments and layout kept), read again by the running server
+//! (`Context::live`), every cached page is dropped (`web::cache::invalidate_all`), and
+//! followers get an `Update` of the actor, as Mastodon sends one
+//! (app/services/update_account_service.rb → ActivityPub::UpdateDistributionWorker).
+//! Bad input is refused with 422 before anything is written.
+
+use actix_multipart::Multipart;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt as _;
+use serde_json::{Value, json};
+
+use super::auth;
+use super::error::{ApiError, ApiResult};
+use super::form::{self, MAX_BODY, Params};
+use super::media::Image;
+use crate::activitypub::{self as ap, PUBLIC};
+use crate::config::ProfileField;
+use crate::config::profile::ProfileEdit;
+use crate::web::AppState;
+
+type State = web::Data<std::sync::Arc<AppState>>;
+
+/// An avatar or header image; apps scale them down before sending.
+pub const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
+/// Text fields of a multipart form (Mastodon's limits are far below).
+const MAX_TEXT_FIELD: usize = 8 * 1024;
+const MAX_PARTS: usize = 64;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Mastodon routes PATCH; some apps still send PUT.
+    cfg.service(
+        web::resource("/v1/accounts/update_credentials")
+            .route(web::patch().to(update_credentials))
+            .route(web::put().to(update_credentials)),
+    );
+}
+
+/// What the request asked for: the text as parameters, the images as bytes.
+struct Request {
+    params: Params,
+    avatar: Option<Vec<u8>>,
+    header: Option<Vec<u8>>,
+}
+
+async fn read(req: &HttpRequest, mut payload: web::Payload) -> Result<Request, ApiError> {
+    let multipart = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !multipart {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("bad body: {e}")))?;
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(ApiError::TooLarge(format!(
+                    "the body is over {MAX_BODY} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        return Ok(Request {
+            params: form::params(req, &body)?,
+            avatar: None,
+            header: None,
+        });
+    }
+    let mut parts = Multipart::new(req.headers(), payload);
+    let (mut text, mut avatar, mut header) = (Vec::new(), None, None);
+    let mut count = 0;
+    while let Some(field) = parts.next().await {
+        count += 1;
+        if count > MAX_PARTS {
+            return Err(ApiError::TooLarge(format!(
+                "more than {MAX_PARTS} form fields"
+            )));
+        }
+        let mut field =
+            field.map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
+        let name = field.name().unwrap_or_default().to_string();
+        let image = matches!(name.as_str(), "avatar" | "header");
+        let cap = if image {
+            MAX_IMAGE_BYTES
+        } else {
+            MAX_TEXT_FIELD
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
+            if bytes.len() + chunk.len() > cap {
+                return Err(if image {
+                    ApiError::Unprocessable(format!(
+                        "the {name} image is over {} MB",
+                        MAX_IMAGE_BYTES / 1024 / 1024
+                    ))
+                } else {
+                    ApiError::TooLarge(format!("{name} is too long"))
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "avatar" => avatar = Some(bytes),
+            "header" => header = Some(bytes),
+            _ => {
+                let value = String::from_utf8(bytes)
+                    .map_err(|_| ApiError::Unprocessable(format!("{name} is not UTF-8")))?;
+                text.push((name, value));
+            }
+        }
+    }
+    Ok(Request {
+        params: form::from_pairs(text),
+        avatar,
+        header,
+    })
+}
+
+/// The text part of the change; `Err` is the 422's message.
+fn edit_of(p: &Params) -> Result<ProfileEdit, String> {
+    let fields = if p.has("fields_attributes") || !p.objects("fields_attributes").is_empty() {
+        let mut out = Vec::new();
+        for f in p.objects("fields_attributes") {
+            let get = |k: &str| match f.get(k) {
+                Some(Value::String(s)) => s.trim().to_string(),
+                _ => String::new(),
+            };
+            let (name, value) = (get("name"), get("value"));
+            // Mastodon drops a field whose name and value are both empty: how apps clear one.
+            if name.is_empty() && value.is_empty() {
+                continue;
+            }
+            if name.is_empty() {
+                return Err("a profile field needs a name".into());
+            }
+            out.push(ProfileField { name, value });
+        }
+        Some(out)
+    } else {
+        None
+    };
+    let edit = ProfileEdit {
+        display_name: p.text("display_name").map(|s| s.trim().to_string()),
+        bio: p
+            .text("note")
+            .map(|s| s.replace("\r\n", "\n").trim().to_string()),
+        fields,
+        avatar: None,
+        header: None,
+        discoverable: p
+            .has("discoverable")
+            .then(|| p.bool("discoverable"))
+            .flatten(),
+        indexable: p.has("indexable").then(|| p.bool("indexable")).flatten(),
+    };
+    edit.check()?;
+    Ok(edit)
+}
+
+async fn update_credentials(req: HttpRequest, payload: web::Payload, state: State) -> ApiResult {
+    auth::owner(&req, &state, "write:accounts").await?;
+    let request = read(&req, payload).await?;
+    let mut edit = edit_of(&request.params).map_err(ApiError::Unprocessable)?;
+    // Every image is read and cleaned before anything is written.
+    let avatar = request.avatar.map(Image::check).transpose()?;
+    let header = request.header.map(Image::check).transpose()?;
+    let mut written = Vec::new();
+    let site_dir = state.site_dir.clone();
+    let saved = (|| -> Result<(), ApiError> {
+        if let Some(image) = &avatar {
+            let path = image.save(&site_dir)?;
+            written.push(path.clone());
+            edit.avatar = Some(path);
+        }
+        if let Some(image) = &header {
+            let path = image.save(&site_dir)?;
+            written.push(path.clone());
+            edit.header = Some(path);
+        }
+        Ok(())
+    })();
+    let config = match saved {
+        Ok(()) => {
+            let (dir, e) = (site_dir.clone(), edit.clone());
+            web::block(move || crate::config::profile::write(&dir, &e))
+                .await
+                .map_err(ApiError::internal)
+                .and_then(|r| r.map_err(|e| ApiError::Unprocessable(e.to_string())))
+        }
+        Err(e) => Err(e),
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            // Nothing half-done: the images of a refused change go too.
+            for path in written {
+                let _ = std::fs::remove_file(site_dir.join(path));
+            }
+            return Err(e);
+        }
+    };
+    state.ctx.live.replace(config);
+    federate(&state).await?;
+    let s = state.clone().into_inner();
+    let account = state
+        .db
+        .read(move |conn| -> Result<_, ApiError> {
+            Ok(super::entities::owner_account(conn, &s, true)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(account))
+}
+
+/// Pages show the profile: every cached one is stale. Followers' servers keep a copy of the
+/// actor: they get an `Update` of it, as Mastodon sends one (to Public, cc the followers).
+async fn federate(state: &AppState) -> Result<(), ApiError> {
+    let mut actor = state.actor();
+    crate::conversation::moving::add_moved_to(state, &mut actor).await?;
+    let activity = update_activity(&state.urls, actor);
+    let queued = state
+        .db
+        .call(move |conn| -> Result<_, ApiError> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            crate::web::cache::invalidate_all(&tx)?;
+            let inboxes = crate::graph::followers::accepted_inboxes(&tx)?;
+            let n =
+                crate::delivery::enqueue(&tx, &activity, &inboxes).map_err(ApiError::internal)?;
+            tx.commit()?;
+            Ok(n)
+        })
+        .await?;
+    if queued > 0 {
+        crate::delivery::wake_workers();
+    }
+    tracing::info!(inboxes = queued, "profile changed by an app; Update queued");
+    Ok(())
+}
+
+/// `Update` of the actor: the actor's own `@context` on the activity, the actor embedded.
+fn update_activity(urls: &crate::urls::Urls, mut actor: Value) -> Value {
+    let context = actor
+        .as_object_mut()
+        .and_then(|o| o.remove("@context"))
+        .unwrap_or_else(|| json!(ap::AS_CONTEXT));
+    json!({
+        "@context": context,
+        "id": ap::new_activity_id(urls),
+        "type": "Update",
+        "actor": urls.actor(),
+        "object": actor,
+        "to": [PUBLIC],
+        "cc": [urls.followers()],
+    })
+}

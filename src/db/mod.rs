@@ -28,29 +28,7 @@ pub enum DbError {
 
 pub(crate) fn migrations() -> Migrations<'static> {
     // The directory is embedded at compile time; a malformed one is a build bug caught by tests.
-    // Folders apply in the order of their number (`NN-name/up.sql`). Gaps are allowed: parallel
-    // branches each take a reserved number, and a branch must run before the others merge
-    // (`Migrations::from_directory` refuses gaps). Once merged the numbers run on, unchanged.
-    let mut dirs: Vec<(u32, &'static Dir<'static>)> = MIGRATIONS_DIR
-        .dirs()
-        .map(|d| {
-            let name = d.path().to_str().unwrap_or_default();
-            let number = name.split('-').next().and_then(|n| n.parse().ok());
-            (number.expect("migrations/NN-name"), d)
-        })
-        .collect();
-    dirs.sort_by_key(|(n, _)| *n);
-    Migrations::new(
-        dirs.into_iter()
-            .map(|(_, d)| {
-                let up = d
-                    .get_file(d.path().join("up.sql"))
-                    .and_then(|f| f.contents_utf8())
-                    .expect("migrations/NN-name/up.sql");
-                rusqlite_migration::M::up(up).comment(d.path().to_str().unwrap_or_default())
-            })
-            .collect(),
-    )
+    Migrations::from_directory(&MIGRATIONS_DIR).expect("migrations/ is well-formed")
 }
 
 /// Settings every connection gets: WAL so readers never block the writer, a busy timeout so

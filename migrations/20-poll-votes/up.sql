@@ -1,5 +1,3 @@
--- Assigned number 21 (issue 13, API branch); it sits at 19 on this branch because migration
--- numbers must be consecutive: rename the folder to 21 when merging after 19 and 20.
 -- The owner's votes in polls from other servers (src/api/polls.rs, issue 13): one row per
 -- option chosen, with the Create(Note) that carried it. A vote is final, as on Mastodon.
 CREATE TABLE api_poll_votes (

@@ -5,11 +5,13 @@
 //! - `render` asks the site's own handlers for each one, in process, so the bytes are the live
 //!   server's.
 //! - `tree` writes incrementally: only changed files, stale ones removed, a manifest kept.
+//! - `deps` knows which documents a change touches, so only those are rendered.
 //! - `hosts` generates the web-server configurations.
 //!
 //! Followers-only posts never enter the plan. Everything exported is public to anyone: a
 //! static host cannot check HTTP signatures, so `signed_fetch` needs `hortus serve` in front.
 
+pub mod deps;
 pub mod fingerprint;
 pub mod hosts;
 pub mod plan;
@@ -78,8 +80,9 @@ pub struct ExportReport {
     /// Files in the export, and their total size.
     pub files: usize,
     pub bytes: u64,
-    /// Pages and documents fetched from the handlers (media not included); 0 when nothing
-    /// changed since the last export (`fingerprint`).
+    /// Pages and documents rendered by the handlers (media not included): those a change since
+    /// the last export touched (`deps`), all of them into an empty directory, 0 when nothing
+    /// changed (`fingerprint`).
     pub documents: usize,
     pub seconds: f64,
     pub warnings: Vec<String>,
@@ -165,15 +168,27 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
             warnings,
         });
     }
-    let posts_now = fingerprint::post_rows(&conn).ok();
     let plan = plan::plan(&conn, &site.config, &site.urls, &site.dir)?;
+    let keys = print.as_ref().and_then(|p| {
+        deps::keys(&conn, &plan, site.config.site.posts_per_page, &p.files)
+            .map_err(|e| warnings.push(format!("rendering everything: {e}")))
+            .ok()
+    });
     drop(conn);
-    let keep = kept_post_urls(
-        tree.old_source(),
-        print.as_ref(),
-        posts_now.as_ref(),
-        &site.urls,
-    );
+    let old_deps = tree.old_source().map(|s| &s.deps);
+    // A document is kept when what it is made of did not change and its file is still there.
+    let kept = |doc: &plan::Doc| -> Option<(tree::Entry, String)> {
+        let key = keys.as_ref()?.get(&doc.file)?;
+        let old = old_deps?.get(&doc.file)?;
+        if &old.k != key {
+            return None;
+        }
+        let content_type = old
+            .t
+            .clone()
+            .unwrap_or_else(|| deps::guess_type(&doc.file).to_string());
+        Some((tree.kept(&doc.file)?, content_type))
+    };
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -203,19 +218,11 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         .docs
         .iter()
         .map(|doc| {
-            if !keep.contains(&doc.url) {
-                return None;
-            }
-            let entry = tree.kept(&doc.file)?;
-            let content_type = if doc.file.ends_with(".json") {
-                crate::activitypub::CONTENT_TYPE
-            } else {
-                "text/html; charset=utf-8"
-            };
+            let (entry, content_type) = kept(doc)?;
             progress.inc(1);
             Some(Rendered {
                 file: doc.file.clone(),
-                content_type: content_type.to_string(),
+                content_type,
                 entry,
                 outcome: Outcome::Unchanged,
             })
@@ -270,9 +277,18 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
 
     let bytes = files.values().map(|e| e.len).sum();
     let count = files.len();
-    let source = print
-        .zip(posts_now)
-        .map(|(site, posts)| tree::Source { site, posts });
+    let source = print.zip(keys).map(|(site, keys)| {
+        let deps = rendered
+            .iter()
+            .filter_map(|r| {
+                let k = keys.get(&r.file)?.clone();
+                let t =
+                    (r.content_type != deps::guess_type(&r.file)).then(|| r.content_type.clone());
+                Some((r.file.clone(), deps::Kept { k, t }))
+            })
+            .collect();
+        tree::Source { site, deps }
+    });
     let removed = tree.finish(files, source)?;
     written.sort();
     Ok(ExportReport {
@@ -286,49 +302,6 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         seconds: started.elapsed().as_secs_f64(),
         warnings,
     })
-}
-
-/// URLs of the pages and Notes of posts that did not change, when nothing but posts did since
-/// the last export (`fingerprint`): a post's page shows only its own row and what others said
-/// of it, unless a post of the owner answers or quotes another (then nothing is kept).
-fn kept_post_urls(
-    old: Option<&tree::Source>,
-    site: Option<&fingerprint::Fingerprint>,
-    posts: Option<&BTreeMap<String, (String, bool)>>,
-    urls: &crate::urls::Urls,
-) -> std::collections::HashSet<String> {
-    let (Some(old), Some(site), Some(posts)) = (old, site, posts) else {
-        return Default::default();
-    };
-    if !site.only_posts_changed_since(&old.site) {
-        return Default::default();
-    }
-    let changed_links = posts
-        .iter()
-        .filter(|(slug, now)| old.posts.get(*slug) != Some(*now))
-        .map(|(slug, (_, links))| *links || old.posts.get(slug).is_some_and(|(_, l)| *l))
-        .chain(
-            old.posts
-                .iter()
-                .filter(|(slug, _)| !posts.contains_key(*slug))
-                .map(|(_, (_, links))| *links),
-        )
-        .any(|links| links);
-    if changed_links {
-        return Default::default();
-    }
-    // As the plan names them: the path after the base URL.
-    let path_of = |url: String| url.get(urls.base().len()..).unwrap_or_default().to_string();
-    posts
-        .iter()
-        .filter(|(slug, now)| old.posts.get(*slug) == Some(*now))
-        .flat_map(|(slug, _)| {
-            [
-                path_of(urls.post_page(slug)),
-                path_of(urls.post_object(slug)),
-            ]
-        })
-        .collect()
 }
 
 fn host_spec(

@@ -169,12 +169,15 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         });
     }
     let plan = plan::plan(&conn, &site.config, &site.urls, &site.dir)?;
+    let phase = |name: &str| tracing::debug!(ms = started.elapsed().as_millis() as u64, "export: {name}");
+    phase("planned");
     let keys = print.as_ref().and_then(|p| {
         deps::keys(&conn, &plan, site.config.site.posts_per_page, &p.files)
             .map_err(|e| warnings.push(format!("rendering everything: {e}")))
             .ok()
     });
     drop(conn);
+    phase("keyed");
     let old_deps = tree.old_source().map(|s| &s.deps);
     // A document is kept when what it is made of did not change and its file is still there.
     let kept = |doc: &plan::Doc| -> Option<(tree::Entry, String)> {
@@ -214,20 +217,33 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
     progress.set_prefix("exporting");
 
     // Documents kept from the last export (pages and Notes of unchanged posts), and the rest.
-    let mut rendered: Vec<Option<Rendered>> = plan
-        .docs
-        .iter()
-        .map(|doc| {
-            let (entry, content_type) = kept(doc)?;
-            progress.inc(1);
-            Some(Rendered {
-                file: doc.file.clone(),
-                content_type,
-                entry,
-                outcome: Outcome::Unchanged,
-            })
+    // A stat of each kept file (is it still there?): 20,000 of them, so on every core.
+    let keep = |doc: &plan::Doc| {
+        let (entry, content_type) = kept(doc)?;
+        progress.inc(1);
+        Some(Rendered {
+            file: doc.file.clone(),
+            content_type,
+            entry,
+            outcome: Outcome::Unchanged,
         })
-        .collect();
+    };
+    let chunk = plan.docs.len().div_ceil(render::workers()).max(1);
+    let mut rendered: Vec<Option<Rendered>> = std::thread::scope(|scope| {
+        let parts: Vec<_> = plan
+            .docs
+            .chunks(chunk)
+            .map(|docs| {
+                let part = scope.spawn(move || docs.iter().map(keep).collect::<Vec<_>>());
+                (docs.len(), part)
+            })
+            .collect();
+        // A part that failed keeps nothing: its documents are rendered, in their places.
+        parts
+            .into_iter()
+            .flat_map(|(n, part)| part.join().unwrap_or_else(|_| vec![None; n]))
+            .collect()
+    });
     let todo: Vec<plan::Doc> = plan
         .docs
         .iter()
@@ -236,6 +252,7 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         .map(|(d, _)| d.clone())
         .collect();
     let documents = todo.len();
+    phase("kept");
     let mut fresh = render::render_all(&state, &todo, &tree, &|| progress.inc(1))?.into_iter();
     drop(state);
     for slot in rendered.iter_mut().filter(|r| r.is_none()) {
@@ -265,6 +282,7 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
     progress.finish_and_clear();
 
     let spec = host_spec(site, opts, &out, &plan, &rendered);
+    phase("rendered");
     for (file, text) in [
         (NGINX_CONF, hosts::nginx::render(&spec)),
         (CADDYFILE, hosts::caddy::render(&spec)),
@@ -290,6 +308,7 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         tree::Source { site, deps }
     });
     let removed = tree.finish(files, source)?;
+    phase("finished");
     written.sort();
     Ok(ExportReport {
         out,

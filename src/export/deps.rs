@@ -86,19 +86,7 @@ impl Hash {
         h.update(bytes);
     }
     fn row(&mut self, row: &rusqlite::Row, from: usize, to: usize) -> rusqlite::Result<()> {
-        for i in from..to {
-            let v = row.get_ref(i)?;
-            let (kind, bytes): (u8, std::borrow::Cow<[u8]>) = match v {
-                ValueRef::Null => (0, (&[][..]).into()),
-                ValueRef::Integer(n) => (1, n.to_le_bytes().to_vec().into()),
-                ValueRef::Real(x) => (2, x.to_le_bytes().to_vec().into()),
-                ValueRef::Text(t) => (3, t.into()),
-                ValueRef::Blob(b) => (4, b.into()),
-            };
-            self.field(&[kind]);
-            self.field(&bytes);
-        }
-        Ok(())
+        crate::db::digest::row(self.0.get_or_insert_with(Sha256::new), row, from, to)
     }
     fn finish(self) -> [u8; 32] {
         self.0.map_or([0; 32], Sha256::finish)
@@ -111,37 +99,6 @@ fn key_of(parts: &[&[u8]]) -> [u8; 32] {
         h.field(p);
     }
     h.finish()
-}
-
-/// Every table `hortus` pages read, from migration 18's trigger names.
-fn watched_tables(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare(
-        "SELECT DISTINCT tbl_name FROM sqlite_master
-         WHERE type = 'trigger' AND name LIKE 'page_generation\\_%' ESCAPE '\\' ORDER BY 1",
-    )?;
-    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for name in names {
-        let name = name?;
-        // Names go into SQL below: only plain identifiers (all of ours are).
-        if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            out.push(name);
-        }
-    }
-    Ok(out)
-}
-
-fn hash_tables(conn: &Connection, tables: &[String], h: &mut Hash) -> rusqlite::Result<()> {
-    for t in tables {
-        h.field(t.as_bytes());
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\""))?;
-        let n = stmt.column_count();
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            h.row(row, 0, n)?;
-        }
-    }
-    Ok(())
 }
 
 /// A post's row and how its mentions resolve; whether it answers or quotes another.
@@ -232,18 +189,18 @@ pub fn keys(conn: &Connection, plan: &Plan, per_page: u32, files: &str) -> rusql
     ]);
     let statik = key_of(&[files.as_bytes()]);
 
-    let watched = watched_tables(conn)?;
+    let watched = crate::db::digest::page_tables(conn)?;
     let (relations, site): (Vec<String>, Vec<String>) = watched
         .into_iter()
         .filter(|t| !PER_POST.contains(&t.as_str()))
         .partition(|t| RELATIONS.contains(&t.as_str()));
     let mut h = Hash::default();
     h.field(files.as_bytes());
-    hash_tables(conn, &site, &mut h)?;
+    crate::db::digest::tables(conn, &site, h.0.get_or_insert_with(Sha256::new))?;
     let site = h.finish();
     let mut h = Hash::default();
     h.field(&site);
-    hash_tables(conn, &relations, &mut h)?;
+    crate::db::digest::tables(conn, &relations, h.0.get_or_insert_with(Sha256::new))?;
     let profile = h.finish();
 
     let posts = post_hashes(conn)?;

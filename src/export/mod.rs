@@ -169,7 +169,8 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         });
     }
     let plan = plan::plan(&conn, &site.config, &site.urls, &site.dir)?;
-    let phase = |name: &str| tracing::debug!(ms = started.elapsed().as_millis() as u64, "export: {name}");
+    let phase =
+        |name: &str| tracing::debug!(ms = started.elapsed().as_millis() as u64, "export: {name}");
     phase("planned");
     let keys = print.as_ref().and_then(|p| {
         deps::keys(&conn, &plan, site.config.site.posts_per_page, &p.files)

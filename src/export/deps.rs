@@ -17,7 +17,8 @@
 //! | `Outbox`  | the site's files, the site tables, the page number, the total, each item on it  |
 //!
 //! - "the site's files": hortus.toml, the binary, `media/` and the options (`fingerprint`).
-//! - "a post": its whole row, how its mentions resolve (`remote_actors`).
+//! - "a post": its row (but the HTML, rendered from the file it names by hash), how its
+//!   mentions resolve (`remote_actors`).
 //! - "its interactions": the likes and boosts of it, the remote replies in its thread and the
 //!   quotes of it (with their authors' names), its reply setting.
 //! - "the linked posts": the row and interactions of every post of the owner that answers or
@@ -103,8 +104,18 @@ fn key_of(parts: &[&[u8]]) -> [u8; 32] {
 
 /// A post's row and how its mentions resolve; whether it answers or quotes another.
 fn post_hashes(conn: &Connection) -> rusqlite::Result<HashMap<i64, ([u8; 32], bool)>> {
-    let mut stmt = conn.prepare("SELECT * FROM posts")?;
-    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    // Every column but the HTML: `hortus publish` renders it from the file (`source_hash`) with
+    // the binary and hortus.toml (the site's files), so it changes only when they do; hashing
+    // it would read and hash the whole site's text on every export.
+    let all: Vec<String> = conn
+        .prepare("SELECT * FROM posts LIMIT 0")?
+        .column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let names: Vec<String> = all.into_iter().filter(|n| n != "content_html").collect();
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    let mut stmt = conn.prepare(&format!("SELECT {} FROM posts", quoted.join(", ")))?;
     let at = |name: &str| names.iter().position(|n| n == name);
     let (Some(id_at), Some(mentions_at)) = (at("id"), at("mentions")) else {
         return Err(rusqlite::Error::InvalidColumnName("posts.id".into()));

@@ -172,13 +172,35 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
     let phase =
         |name: &str| tracing::debug!(ms = started.elapsed().as_millis() as u64, "export: {name}");
     phase("planned");
-    let keys = print.as_ref().and_then(|p| {
-        deps::keys(&conn, &plan, site.config.site.posts_per_page, &p.files)
-            .map_err(|e| warnings.push(format!("rendering everything: {e}")))
-            .ok()
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ExportError::Runtime)?;
+    // The keys are read on their own thread while the site starts (keys, pools): neither
+    // waits for the other.
+    let per_page = site.config.site.posts_per_page;
+    let (keys, ctx) = std::thread::scope(|scope| {
+        let plan = &plan;
+        let files = print.as_ref().map(|p| p.files.clone());
+        let keys = scope.spawn(move || {
+            let keys = files.map(|files| deps::keys(&conn, plan, per_page, &files));
+            drop(conn);
+            keys
+        });
+        // Every page is rendered once: the serving cache would only add work (web::cache).
+        let ctx = rt.block_on(crate::app::context(site));
+        (keys.join(), ctx)
     });
-    drop(conn);
-    phase("keyed");
+    let state = std::sync::Arc::new(crate::web::AppState::uncached(ctx?));
+    let keys = match keys {
+        Ok(Some(Ok(keys))) => Some(keys),
+        Ok(Some(Err(e))) => {
+            warnings.push(format!("rendering everything: {e}"));
+            None
+        }
+        Ok(None) | Err(_) => None,
+    };
+    phase("keyed and started the site");
     let old_deps = tree.old_source().map(|s| &s.deps);
     // A document is kept when what it is made of did not change and its file is still there.
     let kept = |doc: &plan::Doc| -> Option<(tree::Entry, String)> {
@@ -193,14 +215,6 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
             .unwrap_or_else(|| deps::guess_type(&doc.file).to_string());
         Some((tree.kept(&doc.file)?, content_type))
     };
-
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(ExportError::Runtime)?;
-    // Every page is rendered once: the serving cache would only add work (web::cache).
-    let ctx = rt.block_on(crate::app::context(site))?;
-    let state = std::sync::Arc::new(crate::web::AppState::uncached(ctx));
 
     let progress = if opts.progress {
         ProgressBar::with_draw_target(

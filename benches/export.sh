@@ -31,8 +31,12 @@ make_site "$ADDR:8080"
 post_file=$(grep -l "^slug = \"$slug\"" "$site"/content/posts/*.md 2>/dev/null | head -n1 || true)
 [ -n "$post_file" ] || post_file="$site/content/posts/$slug.md"
 [ -f "$post_file" ] || { echo "cannot find the file of post $slug" >&2; exit 1; }
-echo "== hortus publish ($POSTS new posts; not part of the export figures)" >&2
-"$hortus" --dir "$site" publish >/dev/null
+echo "== hortus publish ($POSTS new posts)" >&2
+timed publish_new "$hortus" --dir "$site" publish
+echo "== cp -r of content/ and the database it wrote (reference)" >&2
+sync
+mkdir -p "$work/site-copy"
+timed copy_site cp -r "$site/content" "$site/hortus.db" "$work/site-copy/"
 timed publish "$hortus" --dir "$site" publish # what every export pays first: a no-op publish
 
 # --- exports ----------------------------------------------------------------------------------
@@ -72,10 +76,23 @@ $(row "cp -r of the same tree" "$copy_s" "$copy_mb" "" "$files")
 $(row "export, nothing changed" "$same_s" "$same_mb" "$(field same seconds)" "$(field same written)" "$(field same documents)")
 $(row "export, one post edited" "$edit_s" "$edit_mb" "$(field edit seconds)" "$written_edit" "$(field edit documents)")
 $(row "publish, nothing changed" "$publish_s" "$publish_mb")
+$(row "publish, $POSTS new posts" "$publish_new_s" "$publish_new_mb")
 
 Full export against cp -r of its output: $(awk -v f="$full_s" -v c="$copy_s" 'BEGIN{printf "%.1f", f/c}')× the time.
 Full export: $(awk -v d="$docs" -v s="$(field full seconds)" 'BEGIN{printf "%.0f", d/s}') documents per second (export* time), $(awk -v d="$docs" -v s="$full_s" 'BEGIN{printf "%.0f", d/s}') per second of wall time.
 * export: the time the export itself reports (after publishing); wall time includes the no-op
   publish every export starts with and the process start.
 After one edit it wrote: $edited.
+
+Issue 15's export and publish rows, each beside a reference measured in this run:
+
+| measure | hortus | reference (same run) | ratio | goal |
+|---|---:|---|---:|---:|
+| \`hortus publish\`, $POSTS new posts | $(printf '%.2f s' "$publish_new_s") | cp -r of content/ and hortus.db: $(printf '%.2f s' "$copy_site_s") | $(awk -v a="$publish_new_s" -v b="$copy_site_s" 'BEGIN{printf "%.1f×", a/b}') | < 2 s |
+| full export, documents per second | $(awk -v d="$docs" -v s="$(field full seconds)" 'BEGIN{printf "%.0f/s", d/s}') | cp -r of the output: $(awk -v d="$files" -v s="$copy_s" 'BEGIN{printf "%.0f files/s", d/s}') | $(awk -v d="$docs" -v s="$(field full seconds)" -v f="$files" -v c="$copy_s" 'BEGIN{printf "%.2f", (d/s)/(f/c)}') | ≥ 5,000/s |
+| export after editing one post | $(printf '%.3f s' "$(field edit seconds)") | the full export: $(printf '%.2f s' "$(field full seconds)") | $(awk -v a="$(field edit seconds)" -v b="$(field full seconds)" 'BEGIN{printf "%.4f", a/b}') | < 0.2 s |
+| export when nothing changed | $(printf '%.3f s' "$(field same seconds)") | the full export: $(printf '%.2f s' "$(field full seconds)") | $(awk -v a="$(field same seconds)" -v b="$(field full seconds)" 'BEGIN{printf "%.4f", a/b}') | < 0.2 s |
+
+Export times are the export's own (after the no-op publish every export starts with, about
+$(printf '%.2f s' "$publish_s") of wall time here). Reproduce: benches/export.sh (POSTS=$POSTS).
 EOF

@@ -2,6 +2,7 @@
 //! only opens connections and hands async code a non-blocking way to use them, and takes
 //! consistent copies of the whole database ([`snapshot`]: backups, the copy before a migration).
 
+pub mod digest;
 pub mod snapshot;
 
 use std::path::Path;

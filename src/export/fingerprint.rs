@@ -1,18 +1,14 @@
-//! What an export's output depends on, kept in the manifest (issue 15):
-//!
-//! - when nothing changed, the files on disk are already this export's, and `export` stops after
-//!   reading the manifest instead of rendering 20,000 documents to find they are equal;
-//! - when only posts changed (their own rows and tags, nothing a reply, a like or the policy
-//!   touches), the pages and Notes of the other posts are kept, and only the rest is rendered.
+//! What an export's output depends on, kept in the manifest (issue 15): when nothing changed, the
+//! files on disk are already this export's, and `export` stops after reading the manifest instead
+//! of rendering 20,000 documents to find they are equal. When something did, `deps` says which
+//! documents it touches.
 //!
 //! Covered: migration 18's `page_generation` (every table a page or document reads, the keys
 //! included, moves it in the writer's transaction) beside migration 07's `posts_generation`
 //! (only posts and their tags move it: both move together for those, so their difference moves
 //! exactly when something else did), hortus.toml, the running binary (templates and `static/`
-//! are built into it), the site's `media/` (names, sizes, modification times), the options, and
-//! each post's row.
+//! are built into it), the site's `media/` (names, sizes, modification times) and the options.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::Connection;
@@ -26,15 +22,6 @@ pub struct Fingerprint {
     pub files: String,
     pub page_generation: i64,
     pub posts_generation: i64,
-}
-
-impl Fingerprint {
-    /// Between `old` and `self`, only posts and their tags changed.
-    pub fn only_posts_changed_since(&self, old: &Fingerprint) -> bool {
-        self.files == old.files
-            && self.page_generation - self.posts_generation
-                == old.page_generation - old.posts_generation
-    }
 }
 
 /// `None` when an input cannot be read (then the export renders everything).
@@ -68,44 +55,6 @@ pub fn of_site(conn: &Connection, site_dir: &Path, options: &str) -> Option<Fing
         page_generation: crate::web::cache::generation_of(conn).ok()?,
         posts_generation,
     })
-}
-
-/// Slug → a hash of the post's whole row, and whether it answers or quotes another post (then
-/// its change can show on that post's page too).
-pub fn post_rows(conn: &Connection) -> rusqlite::Result<BTreeMap<String, (String, bool)>> {
-    let mut stmt = conn.prepare("SELECT * FROM posts")?;
-    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-    let slug_at = names.iter().position(|n| n == "slug");
-    let linking: Vec<usize> = names
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| matches!(n.as_str(), "in_reply_to" | "quote"))
-        .map(|(i, _)| i)
-        .collect();
-    let mut out = BTreeMap::new();
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let mut h = openssl::sha::Sha256::new();
-        for i in 0..names.len() {
-            use rusqlite::types::ValueRef;
-            let (kind, bytes): (u8, std::borrow::Cow<[u8]>) = match row.get_ref(i)? {
-                ValueRef::Null => (0, (&[][..]).into()),
-                ValueRef::Integer(n) => (1, n.to_le_bytes().to_vec().into()),
-                ValueRef::Real(x) => (2, x.to_le_bytes().to_vec().into()),
-                ValueRef::Text(t) => (3, t.into()),
-                ValueRef::Blob(b) => (4, b.into()),
-            };
-            h.update(&[kind]);
-            h.update(&(bytes.len() as u64).to_le_bytes());
-            h.update(&bytes);
-        }
-        let links = linking
-            .iter()
-            .any(|&i| !matches!(row.get_ref(i), Ok(rusqlite::types::ValueRef::Null)));
-        let slug: String = row.get(slug_at.unwrap_or(0))?;
-        out.insert(slug, (hex(&h.finish()), links));
-    }
-    Ok(out)
 }
 
 fn hex(bytes: &[u8]) -> String {

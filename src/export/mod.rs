@@ -5,11 +5,13 @@
 //! - `render` asks the site's own handlers for each one, in process, so the bytes are the live
 //!   server's.
 //! - `tree` writes incrementally: only changed files, stale ones removed, a manifest kept.
+//! - `deps` knows which documents a change touches, so only those are rendered.
 //! - `hosts` generates the web-server configurations.
 //!
 //! Followers-only posts never enter the plan. Everything exported is public to anyone: a
 //! static host cannot check HTTP signatures, so `signed_fetch` needs `hortus serve` in front.
 
+pub mod deps;
 pub mod fingerprint;
 pub mod hosts;
 pub mod plan;
@@ -78,8 +80,9 @@ pub struct ExportReport {
     /// Files in the export, and their total size.
     pub files: usize,
     pub bytes: u64,
-    /// Pages and documents fetched from the handlers (media not included); 0 when nothing
-    /// changed since the last export (`fingerprint`).
+    /// Pages and documents rendered by the handlers (media not included): those a change since
+    /// the last export touched (`deps`), all of them into an empty directory, 0 when nothing
+    /// changed (`fingerprint`).
     pub documents: usize,
     pub seconds: f64,
     pub warnings: Vec<String>,
@@ -165,23 +168,53 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
             warnings,
         });
     }
-    let posts_now = fingerprint::post_rows(&conn).ok();
     let plan = plan::plan(&conn, &site.config, &site.urls, &site.dir)?;
-    drop(conn);
-    let keep = kept_post_urls(
-        tree.old_source(),
-        print.as_ref(),
-        posts_now.as_ref(),
-        &site.urls,
-    );
-
+    let phase =
+        |name: &str| tracing::debug!(ms = started.elapsed().as_millis() as u64, "export: {name}");
+    phase("planned");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(ExportError::Runtime)?;
-    // Every page is rendered once: the serving cache would only add work (web::cache).
-    let ctx = rt.block_on(crate::app::context(site))?;
-    let state = std::sync::Arc::new(crate::web::AppState::uncached(ctx));
+    // The keys are read on their own thread while the site starts (keys, pools): neither
+    // waits for the other.
+    let per_page = site.config.site.posts_per_page;
+    let (keys, ctx) = std::thread::scope(|scope| {
+        let plan = &plan;
+        let files = print.as_ref().map(|p| p.files.clone());
+        let keys = scope.spawn(move || {
+            let keys = files.map(|files| deps::keys(&conn, plan, per_page, &files));
+            drop(conn);
+            keys
+        });
+        // Every page is rendered once: the serving cache would only add work (web::cache).
+        let ctx = rt.block_on(crate::app::context(site));
+        (keys.join(), ctx)
+    });
+    let state = std::sync::Arc::new(crate::web::AppState::uncached(ctx?));
+    let keys = match keys {
+        Ok(Some(Ok(keys))) => Some(keys),
+        Ok(Some(Err(e))) => {
+            warnings.push(format!("rendering everything: {e}"));
+            None
+        }
+        Ok(None) | Err(_) => None,
+    };
+    phase("keyed and started the site");
+    let old_deps = tree.old_source().map(|s| &s.deps);
+    // A document is kept when what it is made of did not change and its file is still there.
+    let kept = |doc: &plan::Doc| -> Option<(tree::Entry, String)> {
+        let key = keys.as_ref()?.get(&doc.file)?;
+        let old = old_deps?.get(&doc.file)?;
+        if &old.k != key {
+            return None;
+        }
+        let content_type = old
+            .t
+            .clone()
+            .unwrap_or_else(|| deps::guess_type(&doc.file).to_string());
+        Some((tree.kept(&doc.file)?, content_type))
+    };
 
     let progress = if opts.progress {
         ProgressBar::with_draw_target(
@@ -199,28 +232,33 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
     progress.set_prefix("exporting");
 
     // Documents kept from the last export (pages and Notes of unchanged posts), and the rest.
-    let mut rendered: Vec<Option<Rendered>> = plan
-        .docs
-        .iter()
-        .map(|doc| {
-            if !keep.contains(&doc.url) {
-                return None;
-            }
-            let entry = tree.kept(&doc.file)?;
-            let content_type = if doc.file.ends_with(".json") {
-                crate::activitypub::CONTENT_TYPE
-            } else {
-                "text/html; charset=utf-8"
-            };
-            progress.inc(1);
-            Some(Rendered {
-                file: doc.file.clone(),
-                content_type: content_type.to_string(),
-                entry,
-                outcome: Outcome::Unchanged,
-            })
+    // A stat of each kept file (is it still there?): 20,000 of them, so on every core.
+    let keep = |doc: &plan::Doc| {
+        let (entry, content_type) = kept(doc)?;
+        progress.inc(1);
+        Some(Rendered {
+            file: doc.file.clone(),
+            content_type,
+            entry,
+            outcome: Outcome::Unchanged,
         })
-        .collect();
+    };
+    let chunk = plan.docs.len().div_ceil(render::workers()).max(1);
+    let mut rendered: Vec<Option<Rendered>> = std::thread::scope(|scope| {
+        let parts: Vec<_> = plan
+            .docs
+            .chunks(chunk)
+            .map(|docs| {
+                let part = scope.spawn(move || docs.iter().map(keep).collect::<Vec<_>>());
+                (docs.len(), part)
+            })
+            .collect();
+        // A part that failed keeps nothing: its documents are rendered, in their places.
+        parts
+            .into_iter()
+            .flat_map(|(n, part)| part.join().unwrap_or_else(|_| vec![None; n]))
+            .collect()
+    });
     let todo: Vec<plan::Doc> = plan
         .docs
         .iter()
@@ -229,6 +267,7 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         .map(|(d, _)| d.clone())
         .collect();
     let documents = todo.len();
+    phase("kept");
     let mut fresh = render::render_all(&state, &todo, &tree, &|| progress.inc(1))?.into_iter();
     drop(state);
     for slot in rendered.iter_mut().filter(|r| r.is_none()) {
@@ -258,6 +297,7 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
     progress.finish_and_clear();
 
     let spec = host_spec(site, opts, &out, &plan, &rendered);
+    phase("rendered");
     for (file, text) in [
         (NGINX_CONF, hosts::nginx::render(&spec)),
         (CADDYFILE, hosts::caddy::render(&spec)),
@@ -270,10 +310,20 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
 
     let bytes = files.values().map(|e| e.len).sum();
     let count = files.len();
-    let source = print
-        .zip(posts_now)
-        .map(|(site, posts)| tree::Source { site, posts });
+    let source = print.zip(keys).map(|(site, keys)| {
+        let deps = rendered
+            .iter()
+            .filter_map(|r| {
+                let k = keys.get(&r.file)?.clone();
+                let t =
+                    (r.content_type != deps::guess_type(&r.file)).then(|| r.content_type.clone());
+                Some((r.file.clone(), deps::Kept { k, t }))
+            })
+            .collect();
+        tree::Source { site, deps }
+    });
     let removed = tree.finish(files, source)?;
+    phase("finished");
     written.sort();
     Ok(ExportReport {
         out,
@@ -286,49 +336,6 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         seconds: started.elapsed().as_secs_f64(),
         warnings,
     })
-}
-
-/// URLs of the pages and Notes of posts that did not change, when nothing but posts did since
-/// the last export (`fingerprint`): a post's page shows only its own row and what others said
-/// of it, unless a post of the owner answers or quotes another (then nothing is kept).
-fn kept_post_urls(
-    old: Option<&tree::Source>,
-    site: Option<&fingerprint::Fingerprint>,
-    posts: Option<&BTreeMap<String, (String, bool)>>,
-    urls: &crate::urls::Urls,
-) -> std::collections::HashSet<String> {
-    let (Some(old), Some(site), Some(posts)) = (old, site, posts) else {
-        return Default::default();
-    };
-    if !site.only_posts_changed_since(&old.site) {
-        return Default::default();
-    }
-    let changed_links = posts
-        .iter()
-        .filter(|(slug, now)| old.posts.get(*slug) != Some(*now))
-        .map(|(slug, (_, links))| *links || old.posts.get(slug).is_some_and(|(_, l)| *l))
-        .chain(
-            old.posts
-                .iter()
-                .filter(|(slug, _)| !posts.contains_key(*slug))
-                .map(|(_, (_, links))| *links),
-        )
-        .any(|links| links);
-    if changed_links {
-        return Default::default();
-    }
-    // As the plan names them: the path after the base URL.
-    let path_of = |url: String| url.get(urls.base().len()..).unwrap_or_default().to_string();
-    posts
-        .iter()
-        .filter(|(slug, now)| old.posts.get(*slug) == Some(*now))
-        .flat_map(|(slug, _)| {
-            [
-                path_of(urls.post_page(slug)),
-                path_of(urls.post_object(slug)),
-            ]
-        })
-        .collect()
 }
 
 fn host_spec(

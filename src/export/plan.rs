@@ -60,6 +60,31 @@ pub struct Doc {
     pub status: u16,
     /// Relative path under the output directory, `/`-separated.
     pub file: String,
+    /// What its bytes depend on, so that an export renders it only when that changed.
+    pub dep: Dep,
+}
+
+/// What a document shows, as far as knowing when it changes goes (`deps` turns each into a key
+/// the manifest keeps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dep {
+    /// Anything at all: rendered again on any change (the home page with its profile and
+    /// counts, the feed, the sitemap, NodeInfo's counts, the outbox's total).
+    Any,
+    /// The built-in files: only the binary.
+    Static,
+    /// The configuration, keys, account moves, blocks, policy and followers, but no post: actors,
+    /// collections' counts, discovery, the 404 and privacy pages.
+    Profile,
+    /// A live post's page or Note: its row, what others did with it (replies, likes, boosts,
+    /// quotes, its reply setting), and the owner's posts that answer or quote any.
+    Post(i64),
+    /// A deleted post's 410: its row.
+    Gone(i64),
+    /// Page `page` of the public listing (`None`) or of a tag's.
+    Listing { tag: Option<String>, page: u32 },
+    /// Page `page` of the owner's outbox.
+    Outbox(u32),
 }
 
 impl Doc {
@@ -69,7 +94,12 @@ impl Doc {
             accept,
             status,
             file: file.into(),
+            dep: Dep::Any,
         }
+    }
+    fn on(mut self, dep: Dep) -> Doc {
+        self.dep = dep;
+        self
     }
     fn page(url: &str) -> Doc {
         Doc::new(url, Accept::Browser, 200, page_file(url))
@@ -182,6 +212,7 @@ fn valid_tag(tag: &str) -> bool {
 
 /// A post as far as the export cares.
 struct PostRow {
+    id: i64,
     slug: String,
     visibility: Visibility,
     deleted: bool,
@@ -191,16 +222,17 @@ struct PostRow {
 /// Every post ever published, deleted ones included (they keep their row for the 410).
 fn post_rows(conn: &Connection) -> rusqlite::Result<Vec<PostRow>> {
     let mut stmt = conn.prepare(
-        "SELECT slug, visibility, deleted_at IS NOT NULL, attachments FROM posts ORDER BY id",
+        "SELECT id, slug, visibility, deleted_at IS NOT NULL, attachments FROM posts ORDER BY id",
     )?;
     stmt.query_map([], |r| {
-        let visibility: String = r.get(1)?;
-        let attachments: String = r.get(3)?;
+        let visibility: String = r.get(2)?;
+        let attachments: String = r.get(4)?;
         Ok(PostRow {
-            slug: r.get(0)?,
+            id: r.get(0)?,
+            slug: r.get(1)?,
             // An unknown value is treated as the most private, as `posts` does.
             visibility: Visibility::parse(&visibility).unwrap_or(Visibility::Followers),
-            deleted: r.get(2)?,
+            deleted: r.get(3)?,
             attachments: serde_json::from_str(&attachments).unwrap_or_default(),
         })
     })?
@@ -258,7 +290,7 @@ pub fn plan(
     let per_page = config.site.posts_per_page;
     let home_pages = crate::activitypub::last_page(posts::count(conn, Listing::Public)?, per_page);
     for n in 2..=home_pages {
-        docs.push(Doc::page(&path_of(urls.home_page(n))));
+        docs.push(Doc::page(&path_of(urls.home_page(n))).on(Dep::Listing { tag: None, page: n }));
     }
     for tag in public_tags(conn)?.into_iter().filter(|t| valid_tag(t)) {
         let pages =
@@ -266,28 +298,36 @@ pub fn plan(
         for n in 1..=pages {
             let url = path_of(urls.tag_page(&tag, n));
             let encoded = url.replacen(&tag, &percent_encode(&tag), 1);
-            docs.push(Doc::new(encoded, Accept::Browser, 200, page_file(&url)));
+            docs.push(
+                Doc::new(encoded, Accept::Browser, 200, page_file(&url)).on(Dep::Listing {
+                    tag: Some(tag.clone()),
+                    page: n,
+                }),
+            );
         }
     }
     for url in [urls.privacy(), urls.children()] {
-        docs.push(Doc::page(&path_of(url)));
+        docs.push(Doc::page(&path_of(url)).on(Dep::Profile));
     }
     for url in [urls.feed(), format!("{}/sitemap.xml", urls.base())] {
         let path = path_of(url);
         docs.push(Doc::new(&path, Accept::Browser, 200, &path[1..]));
     }
-    docs.push(Doc::new("/robots.txt", Accept::Browser, 200, "robots.txt"));
+    docs.push(Doc::new("/robots.txt", Accept::Browser, 200, "robots.txt").on(Dep::Profile));
     for file in crate::web::static_files() {
-        docs.push(Doc::new(
-            format!("/static/{file}"),
-            Accept::Browser,
-            200,
-            format!("static/{file}"),
-        ));
+        docs.push(
+            Doc::new(
+                format!("/static/{file}"),
+                Accept::Browser,
+                200,
+                format!("static/{file}"),
+            )
+            .on(Dep::Static),
+        );
     }
     // Any unknown URL answers the not-found page, or JSON for servers.
-    docs.push(Doc::new("/404", Accept::Browser, 404, "404.html"));
-    docs.push(Doc::new("/404", Accept::Activity, 404, "404.json"));
+    docs.push(Doc::new("/404", Accept::Browser, 404, "404.html").on(Dep::Profile));
+    docs.push(Doc::new("/404", Accept::Activity, 404, "404.json").on(Dep::Profile));
 
     // Posts: a page and a Note each; deleted ones a Gone page and a Tombstone.
     let rows = post_rows(conn)?;
@@ -295,25 +335,21 @@ pub fn plan(
         match (row.deleted, row.visibility) {
             (_, Visibility::Followers) => {}
             (false, _) => {
-                docs.push(Doc::page(&path_of(urls.post_page(&row.slug))));
+                docs.push(Doc::page(&path_of(urls.post_page(&row.slug))).on(Dep::Post(row.id)));
                 let note = path_of(urls.post_object(&row.slug));
-                docs.push(Doc::new(&note, Accept::Activity, 200, &note[1..]));
+                docs.push(Doc::new(&note, Accept::Activity, 200, &note[1..]).on(Dep::Post(row.id)));
             }
             (true, _) => {
                 let page = path_of(urls.post_page(&row.slug));
-                docs.push(Doc::new(
-                    page,
-                    Accept::Browser,
-                    410,
-                    gone_file(&row.slug, false),
-                ));
+                docs.push(
+                    Doc::new(page, Accept::Browser, 410, gone_file(&row.slug, false))
+                        .on(Dep::Gone(row.id)),
+                );
                 let note = path_of(urls.post_object(&row.slug));
-                docs.push(Doc::new(
-                    note,
-                    Accept::Activity,
-                    410,
-                    gone_file(&row.slug, true),
-                ));
+                docs.push(
+                    Doc::new(note, Accept::Activity, 410, gone_file(&row.slug, true))
+                        .on(Dep::Gone(row.id)),
+                );
                 let stem = gone_file(&row.slug, true)
                     .trim_end_matches(".json")
                     .to_string();
@@ -332,9 +368,9 @@ pub fn plan(
     }
 
     // ActivityPub documents.
-    docs.push(Doc::json(&path_of(urls.actor())));
-    docs.push(Doc::json(&path_of(urls.instance_actor())));
-    docs.push(Doc::json(&path_of(urls.instance_outbox())));
+    docs.push(Doc::json(&path_of(urls.actor())).on(Dep::Profile));
+    docs.push(Doc::json(&path_of(urls.instance_actor())).on(Dep::Profile));
+    docs.push(Doc::json(&path_of(urls.instance_outbox())).on(Dep::Profile));
     // FEP-044f stamps the owner granted: quoting servers dereference them to check consent.
     for token in crate::conversation::consent::standing_tokens(conn)? {
         let stamp = crate::activitypub::interaction::stamp_url(urls, &token);
@@ -359,18 +395,16 @@ pub fn plan(
     }
     // Followers and following: the counts only. Their pages list other people's accounts;
     // the generated configurations pass them to `hortus serve`, where `signed_fetch` applies.
-    for url in [urls.outbox(), urls.followers(), urls.following()] {
-        docs.push(Doc::json(&path_of(url)));
+    docs.push(Doc::json(&path_of(urls.outbox())));
+    for url in [urls.followers(), urls.following()] {
+        docs.push(Doc::json(&path_of(url)).on(Dep::Profile));
     }
     p.outbox_pages = crate::activitypub::last_page(
         crate::timeline::shown::outbox_total(conn)?,
         crate::web::COLLECTION_PAGE_SIZE,
     );
     for n in 1..=p.outbox_pages {
-        docs.push(Doc::json(&path_of(Urls::collection_page(
-            &urls.outbox(),
-            n,
-        ))));
+        docs.push(Doc::json(&path_of(Urls::collection_page(&urls.outbox(), n))).on(Dep::Outbox(n)));
     }
 
     // Discovery.
@@ -384,28 +418,34 @@ pub fn plan(
         (instance, vec![urls.instance_actor()]),
     ] {
         let file = webfinger_file(&account);
-        docs.push(Doc::new(
-            format!(
-                "/.well-known/webfinger?resource={}",
-                percent_encode(&format!("acct:{account}"))
-            ),
-            Accept::Activity,
-            200,
-            &file,
-        ));
+        docs.push(
+            Doc::new(
+                format!(
+                    "/.well-known/webfinger?resource={}",
+                    percent_encode(&format!("acct:{account}"))
+                ),
+                Accept::Activity,
+                200,
+                &file,
+            )
+            .on(Dep::Profile),
+        );
         p.webfinger.push(Webfinger {
             account,
             urls: aliases,
             file,
         });
     }
-    docs.push(Doc::new(
-        "/.well-known/host-meta",
-        Accept::Browser,
-        200,
-        ".well-known/host-meta.xml",
-    ));
-    docs.push(Doc::json("/.well-known/nodeinfo"));
+    docs.push(
+        Doc::new(
+            "/.well-known/host-meta",
+            Accept::Browser,
+            200,
+            ".well-known/host-meta.xml",
+        )
+        .on(Dep::Profile),
+    );
+    docs.push(Doc::json("/.well-known/nodeinfo").on(Dep::Profile));
     for v in ["2.0", "2.1"] {
         docs.push(Doc::json(&path_of(urls.nodeinfo(v))));
     }

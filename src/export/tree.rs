@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::deps::Kept;
 use super::fingerprint::Fingerprint;
 
 use crate::posts::hex_sha256;
@@ -36,11 +37,12 @@ struct Manifest {
     source: Option<Source>,
 }
 
-/// What an export was rendered from: the site's fingerprint and each post's row hash.
+/// What an export was rendered from: the site's fingerprint and each document's key (`deps`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Source {
     pub site: Fingerprint,
-    pub posts: BTreeMap<String, (String, bool)>,
+    #[serde(default)]
+    pub deps: BTreeMap<String, Kept>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +83,9 @@ pub struct Tree {
     base_url: String,
     old: HashMap<String, Entry>,
     old_source: Option<Source>,
+    /// The directory was empty: no web server serves it yet, so files are written in place
+    /// rather than renamed into it (half the directory operations of a full export).
+    fresh: bool,
 }
 
 impl Tree {
@@ -90,6 +95,7 @@ impl Tree {
         std::fs::create_dir_all(root).map_err(io(root))?;
         let manifest = root.join(MANIFEST);
         let mut old_source = None;
+        let mut fresh = false;
         let old = match std::fs::read(&manifest) {
             Ok(bytes) => {
                 let m: Manifest =
@@ -124,6 +130,7 @@ impl Tree {
                 if !empty && !force {
                     return Err(TreeError::NotAnExport(root.to_path_buf()));
                 }
+                fresh = empty;
                 HashMap::new()
             }
             Err(e) => return Err(io(&manifest)(e)),
@@ -133,6 +140,7 @@ impl Tree {
             base_url: base_url.to_string(),
             old,
             old_source,
+            fresh,
         })
     }
 
@@ -193,7 +201,11 @@ impl Tree {
         if self.is_current(rel, &path, &entry) {
             return Ok((entry, Outcome::Unchanged));
         }
-        write_atomically(&path, bytes)?;
+        if self.fresh {
+            write_in_place(&path, bytes)?;
+        } else {
+            write_atomically(&path, bytes)?;
+        }
         Ok((entry, Outcome::Written))
     }
 
@@ -245,6 +257,18 @@ impl Tree {
         })?;
         write_atomically(&self.root.join(MANIFEST), &bytes)?;
         Ok(removed)
+    }
+}
+
+fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), TreeError> {
+    let write = || std::fs::write(path, bytes);
+    match write() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            write().map_err(io(path))
+        }
+        other => other.map_err(io(path)),
     }
 }
 

@@ -112,20 +112,22 @@ impl Listing<'_> {
     fn filter(&self) -> &'static str {
         match self {
             Listing::Public => "deleted_at IS NULL AND visibility = 'public'",
-            Listing::Tag(_) => {
-                "deleted_at IS NULL AND visibility = 'public' \
-                 AND id IN (SELECT post_id FROM post_tags WHERE tag = :tag)"
-            }
+            Listing::Tag(_) => "public = 1 AND tag = :tag",
             Listing::Outbox => "deleted_at IS NULL AND visibility IN ('public', 'unlisted')",
         }
     }
 
-    /// For `visibility IN (…)` SQLite's planner scans the table; the listing index answers both
-    /// visibilities with two range searches (migration 06). Tags go through post_tags instead.
+    /// Each listing has its index in its order (migrations 06 and 19), so a page reads its rows
+    /// and the ones before it from an index, and sorts nothing. A tag's rows are its post_tags
+    /// rows, which carry the post's time and whether it is public and live.
     fn source(&self) -> &'static str {
         match self {
-            Listing::Tag(_) => "posts",
-            Listing::Public | Listing::Outbox => "posts INDEXED BY posts_listing",
+            Listing::Tag(_) => {
+                "(SELECT post_id AS id, published, public, tag FROM post_tags \
+                  INDEXED BY post_tags_listing)"
+            }
+            Listing::Public => "posts INDEXED BY posts_listing",
+            Listing::Outbox => "posts INDEXED BY posts_outbox",
         }
     }
 
@@ -189,11 +191,12 @@ pub fn list(
     Ok(posts)
 }
 
-/// The first `limit` posts of a listing, as ids and publication times only: for merging with
+/// `limit` posts of a listing after `offset`, as ids and publication times only: for merging with
 /// other items by time (the outbox's boosts) without reading whole rows for every page before.
 pub fn list_keys(
     conn: &Connection,
     listing: Listing,
+    offset: u64,
     limit: u32,
 ) -> rusqlite::Result<Vec<(i64, OffsetDateTime)>> {
     let sql = format!(
@@ -202,7 +205,7 @@ pub fn list_keys(
         listing.filter()
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let (tag, offset) = (listing.tag(), 0_i64);
+    let (tag, offset) = (listing.tag(), i64::try_from(offset).unwrap_or(i64::MAX));
     let params = listing.bind(&tag, &[(":limit", &limit), (":offset", &offset)]);
     stmt.query_map(params.as_slice(), |r| {
         Ok((

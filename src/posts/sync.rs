@@ -86,7 +86,8 @@ pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, Post
         let tags = serde_json::to_string(&d.tags).unwrap_or_else(|_| "[]".into());
         let mentions = serde_json::to_string(&d.mentions).unwrap_or_else(|_| "[]".into());
         let attachments = serde_json::to_string(&d.attachments).unwrap_or_else(|_| "[]".into());
-        let id = match existing.get(&d.slug) {
+        // A new post has no tags yet: nothing to delete before inserting them.
+        let (id, new) = match existing.get(&d.slug) {
             Some((_, hash, false)) if *hash == d.source_hash => {
                 report.unchanged += 1;
                 continue;
@@ -105,7 +106,7 @@ pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, Post
                         attachments, d.date.map(rfc3339), now_s, d.quote, d.quotes.map(|q| q.as_str())
                     ])?;
                 report.updated.push((*id, d.slug.clone()));
-                *id
+                (*id, false)
             }
             None => {
                 tx.prepare_cached(
@@ -121,17 +122,24 @@ pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, Post
                     ])?;
                 let id = tx.last_insert_rowid();
                 report.created.push((id, d.slug.clone()));
-                id
+                (id, true)
             }
         };
-        tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?
-            .execute([id])?;
+        if !new {
+            tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?
+                .execute([id])?;
+        }
         let mut seen_tags = std::collections::HashSet::new();
         for tag in &d.tags {
             let lower = tag.to_lowercase();
             if seen_tags.insert(lower.clone()) {
-                tx.prepare_cached("INSERT INTO post_tags (post_id, tag) VALUES (?1, ?2)")?
-                    .execute(params![id, lower])?;
+                // With the post's time and whether it is listed (migration 19's tag listing).
+                tx.prepare_cached(
+                    "INSERT INTO post_tags (post_id, tag, published, public)
+                     SELECT id, ?2, published, visibility = 'public' AND deleted_at IS NULL
+                     FROM posts WHERE id = ?1",
+                )?
+                .execute(params![id, lower])?;
             }
         }
     }

@@ -17,30 +17,64 @@ pub fn outbox_total(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(posts::count(conn, Listing::Outbox)? + super::store::own_boost_count(conn)?)
 }
 
-/// Newest first, `limit` items after `offset`, posts and boosts merged by time. Each list is
-/// read up to `offset + limit` (the outbox of one person is small; pages are 20).
+/// Newest first, `limit` items after `offset`, posts and boosts merged by time.
 pub fn outbox_page(
     conn: &Connection,
     offset: u64,
     limit: u32,
 ) -> rusqlite::Result<Vec<OutboxItem>> {
     let want = offset.saturating_add(u64::from(limit));
+    let slots = if super::store::own_boost_count(conn)? == 0 {
+        // Posts only: the page straight from the outbox index, nothing to merge.
+        posts::list_keys(conn, Listing::Outbox, offset, limit)?
+            .into_iter()
+            .map(|(id, _)| OutboxSlot::Post(id))
+            .collect()
+    } else {
+        outbox_order(conn, want)?
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(limit as usize)
+            .collect::<Vec<_>>()
+    };
+    let mut page = Vec::with_capacity(limit as usize);
+    for slot in slots {
+        match slot {
+            OutboxSlot::Post(id) => {
+                if let Some(p) = posts::by_id(conn, id)? {
+                    page.push(OutboxItem::Post(Box::new(p)));
+                }
+            }
+            OutboxSlot::Boost(b) => page.push(OutboxItem::Boost(b)),
+        }
+    }
+    Ok(page)
+}
+
+/// Where an outbox item comes from: a post's id, or an Announce as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboxSlot {
+    Post(i64),
+    Boost(Value),
+}
+
+/// The first `want` items of the outbox in order, without reading whole posts: what the pages
+/// show, and what the export compares to know which pages moved (`export::deps`). Each list is
+/// read up to `want` (the outbox of one person is small; pages are 20).
+pub fn outbox_order(conn: &Connection, want: u64) -> rusqlite::Result<Vec<OutboxSlot>> {
     // Ids and times of the posts first, whole rows only for the page: reading `want` whole
     // posts made outbox page n cost n pages of rows (a 10,000-post export spent most of its
     // time there, issue 15).
     let keys = posts::list_keys(
         conn,
         Listing::Outbox,
+        0,
         u32::try_from(want).unwrap_or(u32::MAX),
     )?;
     let boosts = super::store::own_boosts(conn, 0, want)?;
-    enum Slot {
-        Post(i64),
-        Boost(Value),
-    }
-    let mut items: Vec<(String, Slot)> = Vec::with_capacity(keys.len() + boosts.len());
+    let mut items: Vec<(String, OutboxSlot)> = Vec::with_capacity(keys.len() + boosts.len());
     for (id, published) in keys {
-        items.push((crate::times::rfc3339(published), Slot::Post(id)));
+        items.push((crate::times::rfc3339(published), OutboxSlot::Post(id)));
     }
     for b in boosts {
         let at = b
@@ -48,26 +82,11 @@ pub fn outbox_page(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        items.push((at, Slot::Boost(b)));
+        items.push((at, OutboxSlot::Boost(b)));
     }
     // Stable: equal times keep posts before boosts, as read.
     items.sort_by(|a, b| b.0.cmp(&a.0));
-    let mut page = Vec::with_capacity(limit as usize);
-    for (_, slot) in items
-        .into_iter()
-        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-        .take(limit as usize)
-    {
-        match slot {
-            Slot::Post(id) => {
-                if let Some(p) = posts::by_id(conn, id)? {
-                    page.push(OutboxItem::Post(Box::new(p)));
-                }
-            }
-            Slot::Boost(b) => page.push(OutboxItem::Boost(b)),
-        }
-    }
-    Ok(page)
+    Ok(items.into_iter().map(|(_, slot)| slot).collect())
 }
 
 /// A boost on the profile page: the boosted post's link, author and opening words.

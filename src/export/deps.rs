@@ -1,0 +1,327 @@
+//! Which files a change touches (issue 15): every planned document gets a key, a hash of exactly
+//! what its bytes are made of, and the manifest keeps the keys of the last export. A document
+//! whose key is unchanged, and whose file is still on disk, is kept without being rendered: an
+//! edit of one post renders its page and Note, the listing pages that show it, and the few
+//! documents that show anything at all (the home page, the feed, the sitemap, NodeInfo's counts).
+//!
+//! What each kind of document (`plan::Dep`) is keyed on:
+//!
+//! | `Dep`     | key                                                                             |
+//! |-----------|---------------------------------------------------------------------------------|
+//! | `Any`     | the site's files and both generation numbers: any write a page can show         |
+//! | `Static`  | the site's files (the binary holds `static/`)                                   |
+//! | `Profile` | the site's files, the "site tables", followers and following                    |
+//! | `Post`    | the site's files, the site tables, the post, its interactions, the linked posts |
+//! | `Gone`    | the site's files and the post's row                                             |
+//! | `Listing` | the site's files, the site tables, the page number, the last page, each post on it |
+//! | `Outbox`  | the site's files, the site tables, the page number, the total, each item on it  |
+//!
+//! - "the site's files": hortus.toml, the binary, `media/` and the options (`fingerprint`).
+//! - "a post": its row (but the HTML, rendered from the file it names by hash), how its
+//!   mentions resolve (`remote_actors`).
+//! - "its interactions": the likes and boosts of it, the remote replies in its thread and the
+//!   quotes of it (with their authors' names), its reply setting.
+//! - "the linked posts": the row and interactions of every post of the owner that answers or
+//!   quotes another: such a post and the replies to it show on the page of what it answers.
+//! - "the site tables": every other table migration 18's triggers watch (blocks, the federation
+//!   policy, account moves, keys, quote consent, the owner's boosts…), whole. They are read from
+//!   the triggers themselves, so a table added to those triggers is covered without a change here.
+//!
+//! A wrong key can only make a document render when it need not; a missing dependency would keep
+//! a stale file, which `tests/export_incremental.rs` checks against a full export for each kind
+//! of change.
+
+use std::collections::{BTreeMap, HashMap};
+
+use openssl::sha::Sha256;
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+use serde::{Deserialize, Serialize};
+
+use super::plan::{Dep, Doc, Plan};
+use crate::posts::{self, Listing};
+use crate::timeline::shown::{OutboxSlot, outbox_order};
+
+/// Read per post (`post` and `interactions` below), not whole.
+const PER_POST: &[&str] = &[
+    "posts",
+    "post_tags",
+    "reactions",
+    "remote_notes",
+    "remote_actors",
+    "reply_settings_post",
+];
+/// Only counts on the actor's collections and the home page show these.
+const RELATIONS: &[&str] = &["followers", "following"];
+
+/// What the last export rendered a file from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    /// The document's key.
+    pub k: String,
+    /// Its content type, when the file's name does not say it (`guess_type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t: Option<String>,
+}
+
+/// File → what it was rendered from.
+pub type Keys = BTreeMap<String, String>;
+
+/// The content type a kept file is assumed to have unless its `Kept` says otherwise.
+pub fn guess_type(file: &str) -> &'static str {
+    if file.ends_with(".json") {
+        crate::activitypub::CONTENT_TYPE
+    } else {
+        "text/html; charset=utf-8"
+    }
+}
+
+#[derive(Default)]
+struct Hash(Option<Sha256>);
+
+impl Hash {
+    fn field(&mut self, bytes: &[u8]) {
+        let h = self.0.get_or_insert_with(Sha256::new);
+        // Length-prefixed, so two fields never run into each other.
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    fn row(&mut self, row: &rusqlite::Row, from: usize, to: usize) -> rusqlite::Result<()> {
+        crate::db::digest::row(self.0.get_or_insert_with(Sha256::new), row, from, to)
+    }
+    fn finish(self) -> [u8; 32] {
+        self.0.map_or([0; 32], Sha256::finish)
+    }
+}
+
+fn key_of(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Hash::default();
+    for p in parts {
+        h.field(p);
+    }
+    h.finish()
+}
+
+/// A post's row and how its mentions resolve; whether it answers or quotes another.
+fn post_hashes(conn: &Connection) -> rusqlite::Result<HashMap<i64, ([u8; 32], bool)>> {
+    // Every column but the HTML: `hortus publish` renders it from the file (`source_hash`) with
+    // the binary and hortus.toml (the site's files), so it changes only when they do; hashing
+    // it would read and hash the whole site's text on every export.
+    let all: Vec<String> = conn
+        .prepare("SELECT * FROM posts LIMIT 0")?
+        .column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let names: Vec<String> = all.into_iter().filter(|n| n != "content_html").collect();
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    let mut stmt = conn.prepare(&format!("SELECT {} FROM posts", quoted.join(", ")))?;
+    let at = |name: &str| names.iter().position(|n| n == name);
+    let (Some(id_at), Some(mentions_at)) = (at("id"), at("mentions")) else {
+        return Err(rusqlite::Error::InvalidColumnName("posts.id".into()));
+    };
+    let linking: Vec<usize> = ["in_reply_to", "quote"]
+        .iter()
+        .filter_map(|n| at(n))
+        .collect();
+    let mut resolved: HashMap<String, Option<(String, bool)>> = HashMap::new();
+    let mut out = HashMap::new();
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let mut h = Hash::default();
+        h.row(row, 0, names.len())?;
+        let mentions: Option<String> = row.get(mentions_at).ok();
+        if let Some(m) = mentions.filter(|m| m.len() > 2) {
+            // As `posts::store` shows them: each `@user@host` looked up among known actors.
+            let list: Vec<serde_json::Value> = serde_json::from_str(&m).unwrap_or_default();
+            for name in list.iter().filter_map(|v| v.get("name")?.as_str()) {
+                let handle = name.trim_start_matches('@').to_string();
+                if !resolved.contains_key(&handle) {
+                    let found = crate::actors::id_by_handle(conn, &handle)?;
+                    resolved.insert(handle.clone(), found);
+                }
+                let found = &resolved[&handle];
+                h.field(format!("{handle}\0{found:?}").as_bytes());
+            }
+        }
+        let links = linking
+            .iter()
+            .any(|&i| !matches!(row.get_ref(i), Ok(ValueRef::Null)));
+        out.insert(row.get(id_at)?, (h.finish(), links));
+    }
+    Ok(out)
+}
+
+/// What others did with each post, as its page shows it (`conversation::view`).
+fn interaction_hashes(conn: &Connection) -> rusqlite::Result<HashMap<i64, [u8; 32]>> {
+    let mut by_post: HashMap<i64, Hash> = HashMap::new();
+    let mut add = |sql: &str, keys: usize| -> rusqlite::Result<()> {
+        let mut stmt = conn.prepare(sql)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            for k in 0..keys {
+                if let Some(post) = row.get::<_, Option<i64>>(k)? {
+                    let h = by_post.entry(post).or_default();
+                    h.field(sql.as_bytes().get(..8).unwrap_or_default());
+                    h.row(row, keys, n)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    add("SELECT post_id, * FROM reactions", 1)?;
+    add("SELECT post_id, * FROM reply_settings_post", 1)?;
+    // Replies in the post's thread and quotes of it, with what the page shows of their authors.
+    add(
+        "SELECT n.thread_post_id, n.quote_post_id, n.*, a.name, a.handle, a.url
+         FROM remote_notes n LEFT JOIN remote_actors a ON a.id = n.actor_id
+         WHERE n.thread_post_id IS NOT NULL OR n.quote_post_id IS NOT NULL",
+        2,
+    )?;
+    Ok(by_post.into_iter().map(|(k, h)| (k, h.finish())).collect())
+}
+
+/// The key of every document in `plan`, given the site's fingerprint of files (`fingerprint`).
+pub fn keys(conn: &Connection, plan: &Plan, per_page: u32, files: &str) -> rusqlite::Result<Keys> {
+    // One snapshot for every read below.
+    let tx = conn.unchecked_transaction()?;
+    let conn = &*tx;
+    let generations: (i64, i64) = conn.query_row(
+        "SELECT (SELECT n FROM page_generation WHERE id = 1),
+                (SELECT n FROM posts_generation WHERE id = 1)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let any = key_of(&[
+        files.as_bytes(),
+        &generations.0.to_le_bytes(),
+        &generations.1.to_le_bytes(),
+    ]);
+    let statik = key_of(&[files.as_bytes()]);
+
+    let watched = crate::db::digest::page_tables(conn)?;
+    let (relations, site): (Vec<String>, Vec<String>) = watched
+        .into_iter()
+        .filter(|t| !PER_POST.contains(&t.as_str()))
+        .partition(|t| RELATIONS.contains(&t.as_str()));
+    let mut h = Hash::default();
+    h.field(files.as_bytes());
+    crate::db::digest::tables(conn, &site, h.0.get_or_insert_with(Sha256::new))?;
+    let site = h.finish();
+    let mut h = Hash::default();
+    h.field(&site);
+    crate::db::digest::tables(conn, &relations, h.0.get_or_insert_with(Sha256::new))?;
+    let profile = h.finish();
+
+    let posts = post_hashes(conn)?;
+    let interactions = interaction_hashes(conn)?;
+    let none = [0u8; 32];
+    let post_of = |id: i64| posts.get(&id).map_or(none, |p| p.0);
+    let interactions_of = |id: i64| interactions.get(&id).copied().unwrap_or(none);
+    let mut linked: Vec<i64> = posts
+        .iter()
+        .filter(|(_, p)| p.1)
+        .map(|(id, _)| *id)
+        .collect();
+    linked.sort_unstable();
+    let mut h = Hash::default();
+    for id in linked {
+        h.field(&id.to_le_bytes());
+        h.field(&post_of(id));
+        h.field(&interactions_of(id));
+    }
+    let linked = h.finish();
+
+    // Listings in order, read once each (ids only), for the pages that ask.
+    let mut listings: HashMap<Option<String>, Vec<i64>> = HashMap::new();
+    let mut outbox: Option<Vec<OutboxSlot>> = None;
+    let mut out = Keys::new();
+    for doc in &plan.docs {
+        let class = match &doc.dep {
+            Dep::Any => any,
+            Dep::Static => statik,
+            Dep::Profile => profile,
+            Dep::Post(id) => key_of(&[&site, &post_of(*id), &interactions_of(*id), &linked]),
+            Dep::Gone(id) => key_of(&[files.as_bytes(), &post_of(*id)]),
+            Dep::Listing { tag, page } => {
+                if !listings.contains_key(tag) {
+                    let listing = tag.as_deref().map_or(Listing::Public, Listing::Tag);
+                    let ids = posts::list_keys(conn, listing, 0, u32::MAX)?
+                        .into_iter()
+                        .map(|(id, _)| id)
+                        .collect();
+                    listings.insert(tag.clone(), ids);
+                }
+                let ids = &listings[tag];
+                let mut h = Hash::default();
+                h.field(&site);
+                h.field(tag.as_deref().unwrap_or_default().as_bytes());
+                h.field(&page.to_le_bytes());
+                h.field(&crate::activitypub::last_page(ids.len() as u64, per_page).to_le_bytes());
+                for id in slice(ids, *page, per_page) {
+                    h.field(&id.to_le_bytes());
+                    h.field(&post_of(*id));
+                }
+                h.finish()
+            }
+            Dep::Outbox(page) => {
+                if outbox.is_none() {
+                    outbox = Some(outbox_order(conn, u64::MAX)?);
+                }
+                let items = outbox.as_deref().unwrap_or_default();
+                let mut h = Hash::default();
+                h.field(&site);
+                h.field(&page.to_le_bytes());
+                h.field(&(items.len() as u64).to_le_bytes());
+                for item in slice(items, *page, crate::web::COLLECTION_PAGE_SIZE) {
+                    match item {
+                        OutboxSlot::Post(id) => {
+                            h.field(&id.to_le_bytes());
+                            h.field(&post_of(*id));
+                        }
+                        OutboxSlot::Boost(b) => h.field(b.to_string().as_bytes()),
+                    }
+                }
+                h.finish()
+            }
+        };
+        out.insert(doc.file.clone(), key_for(doc, &class));
+    }
+    tx.finish()?;
+    Ok(out)
+}
+
+/// Page `page` (from 1) of `items`, `per_page` each.
+fn slice<T>(items: &[T], page: u32, per_page: u32) -> &[T] {
+    let per = per_page.max(1) as usize;
+    let start = (page.max(1) as usize - 1)
+        .saturating_mul(per)
+        .min(items.len());
+    &items[start..(start + per).min(items.len())]
+}
+
+/// The class key, tied to the request the document answers.
+fn key_for(doc: &Doc, class: &[u8; 32]) -> String {
+    let k = key_of(&[
+        doc.url.as_bytes(),
+        doc.accept.header().as_bytes(),
+        &doc.status.to_le_bytes(),
+        class,
+    ]);
+    // 128 bits are plenty to tell two states of one file apart, and keep the manifest small.
+    k[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_slice_like_offsets() {
+        let items: Vec<u32> = (1..=45).collect();
+        assert_eq!(slice(&items, 1, 20), &items[..20]);
+        assert_eq!(slice(&items, 3, 20), &items[40..]);
+        assert!(slice(&items, 4, 20).is_empty());
+    }
+}

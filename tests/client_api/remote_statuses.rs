@@ -154,12 +154,20 @@ async fn remote_statuses_carry_language_mentions_tags_emojis_and_quotes_with_the
     assert!(quoting["quote"]["quoted_status"].is_null());
     let request = bob.wait_for_activity("QuoteRequest").await;
     assert_eq!(request["instrument"], quoting["uri"]);
+    // bob's server serves the stamp: Hortus fetches it and checks it grants this very quote.
+    let stamp = format!("{}/quote-authorizations/1", bob.base);
+    bob.documents.lock().unwrap().insert(
+        "/quote-authorizations/1".into(),
+        json!({"@context": "https://www.w3.org/ns/activitystreams", "id": stamp,
+               "type": "QuoteAuthorization", "attributedTo": bob.actor,
+               "interactingObject": quoting["uri"], "interactionTarget": a_id}),
+    );
     let accept = json!({
         "@context": ["https://www.w3.org/ns/activitystreams",
                      {"QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest"}],
         "id": format!("{}/activities/accept-q", bob.base), "type": "Accept",
         "actor": bob.actor, "to": [alice],
-        "object": request, "result": format!("{}/quote-authorizations/1", bob.base),
+        "object": request, "result": stamp,
     });
     send(&bob, &site, &accept).await;
     let shown = get(

@@ -698,3 +698,66 @@ async fn shutdown_releases_what_cannot_finish_and_the_next_start_sends_it() {
     }
     again.shutdown().await;
 }
+
+/// Connections are reused per server: a fan-out of 60 deliveries to one server's 60 inboxes
+/// (and 20 to another's) opens at most one connection per request in flight to it (4 per
+/// server), not one per delivery, and every delivery is signed and accepted. Run by the real
+/// background pool, as `hortus serve` runs it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fan_out_reuses_connections_per_server() {
+    let mut site = test_site();
+    let big = MockInbox::start("127.0.0.3").await;
+    let small = MockInbox::start("127.0.0.4").await;
+    {
+        let db = site.db();
+        for i in 0..60 {
+            let name = format!("読者{i}");
+            add_follower(&db, &big.actor(&name), &big.actor_inbox(&name), None);
+        }
+        for i in 0..20 {
+            let name = format!("قارئ{i}");
+            add_follower(&db, &small.actor(&name), &small.actor_inbox(&name), None);
+        }
+    }
+    allow(&site, &big);
+    allow(&site, &small);
+    let _state = site.start().await;
+    site.write_post("garden.md", "Le jardin 🌻 — e\u{301}té, 庭, حديقة");
+    let queued = publish(&site);
+    assert_eq!(queued.deliveries, 80);
+    hortus::delivery::wake_workers();
+    for (peer, n) in [(&big, 60), (&small, 20)] {
+        assert!(
+            peer.wait_for(30 * SECOND, |r| r.len() >= n).await,
+            "{} got {} of {n}",
+            peer.base,
+            peer.count()
+        );
+    }
+    for (peer, n) in [(&big, 60), (&small, 20)] {
+        let delivered = peer.delivered();
+        assert_eq!(delivered.len(), n, "{}", peer.base);
+        assert!(delivered.iter().all(|a| a["type"] == "Create"));
+        let per_server = Settings::default().per_server;
+        assert!(
+            peer.connections() <= per_server,
+            "{}: {} connections for {n} deliveries",
+            peer.base,
+            peer.connections()
+        );
+    }
+    // And all 80 are recorded done, by the recorder's batches.
+    assert!(
+        wait_until(|| {
+            site.db()
+                .query_row(
+                    "SELECT COUNT(*) FROM deliveries WHERE state = 'done'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap()
+                == 80
+        })
+        .await
+    );
+}

@@ -11,7 +11,7 @@ use super::schedule::unix_ms;
 
 // Recording an attempt and the queue's status have their own files; their items keep their
 // `queue::` paths (the worker, `hortus queue` and the tests use them).
-pub use super::attempts::{AttemptResult, Claimed, Recorded, record};
+pub use super::attempts::{AttemptResult, Claimed, Recorded, record, record_batch};
 pub use super::status::{QueueStatus, ServerStatus, status};
 
 /// How long Hortus keeps trying one delivery before giving up: a peer down for a day or two
@@ -188,31 +188,67 @@ pub fn claim(
         }
     }
     let lease_until = now_ms.saturating_add(limits.lease.as_millis() as i64);
-    let mut claimed = Vec::with_capacity(chosen.len());
-    {
-        let mut lease = tx.prepare_cached(
-            "UPDATE deliveries SET lease_owner = ?2, lease_until_ms = ?3 WHERE id = ?1
-             RETURNING activity_id, inbox, host, attempts,
-                       (SELECT body FROM outgoing_activities a WHERE a.id = activity_id)",
-        )?;
-        for id in chosen {
-            let row = lease
-                .query_row(params![id, owner, lease_until], |r| {
-                    Ok(Claimed {
-                        id,
-                        activity_id: r.get(0)?,
-                        inbox: r.get(1)?,
-                        host: r.get(2)?,
-                        attempts: r.get::<_, i64>(3)?.max(0) as u32,
-                        body: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                    })
-                })
-                .optional()?;
-            claimed.extend(row);
-        }
-    }
+    let claimed = lease(&tx, &chosen, owner, lease_until)?;
     tx.commit()?;
     Ok(claimed)
+}
+
+/// Leases the rows `ids` to `owner` until `lease_until` (Unix ms) in one statement, and reads
+/// each activity's body once for all its deliveries. A row that is no longer pending is skipped.
+fn lease(
+    tx: &Connection,
+    ids: &[i64],
+    owner: &str,
+    lease_until: i64,
+) -> Result<Vec<Claimed>, DeliveryError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids_json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let mut rows: Vec<(i64, String, String, String, u32)> = tx
+        .prepare_cached(
+            "UPDATE deliveries SET lease_owner = ?2, lease_until_ms = ?3
+             WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'pending'
+             RETURNING id, activity_id, inbox, host, attempts",
+        )?
+        .query_map(params![ids_json, owner, lease_until], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, i64>(4)?.max(0) as u32,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    // RETURNING gives rows in no promised order: keep the claim's (turns, oldest first).
+    let rank: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    rows.sort_by_key(|r| rank.get(&r.0).copied().unwrap_or(usize::MAX));
+    let mut bodies: HashMap<String, std::sync::Arc<str>> = HashMap::new();
+    {
+        let mut body = tx.prepare_cached("SELECT body FROM outgoing_activities WHERE id = ?1")?;
+        for (_, activity_id, ..) in &rows {
+            if !bodies.contains_key(activity_id) {
+                let text: Option<String> =
+                    body.query_row([activity_id], |r| r.get(0)).optional()?;
+                bodies.insert(activity_id.clone(), text.unwrap_or_default().into());
+            }
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(id, activity_id, inbox, host, attempts)| Claimed {
+            body: bodies
+                .get(&activity_id)
+                .cloned()
+                .unwrap_or_else(|| "".into()),
+            id,
+            activity_id,
+            inbox,
+            host,
+            attempts,
+        })
+        .collect())
 }
 
 /// Gives back this owner's leases (graceful shutdown): the rows are due again at once.

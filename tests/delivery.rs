@@ -761,3 +761,56 @@ async fn a_fan_out_reuses_connections_per_server() {
         .await
     );
 }
+
+/// A peer that offers HTTP/2 (by ALPN, over TLS, as most servers behind nginx or Caddy do) gets
+/// the whole fan-out over HTTP/2, every delivery signed as usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_that_offers_http2_gets_the_fan_out_over_http2() {
+    use common::tls_peer::{Alice, Ca, TlsPeer};
+    let ca = Ca::new();
+    let peer = TlsPeer::start("127.0.0.7", "h2.test", &ca);
+    let alice = Alice::start("127.0.0.8", &[&peer], &ca).await;
+    {
+        let db = alice.db();
+        for i in 0..12 {
+            let actor = format!("https://h2.test/users/reader{i}");
+            add_follower(&db, &actor, &format!("{actor}/inbox"), None);
+        }
+    }
+    let dir = alice.tmp.path().join("site");
+    std::fs::write(
+        dir.join("content/posts/h2.md"),
+        "Über HTTP/2 — 二つ目 🌐 عبر",
+    )
+    .unwrap();
+    let queued = hortus::app::Site::open(&dir)
+        .unwrap()
+        .publish_and_federate()
+        .unwrap()
+        .1;
+    assert_eq!(queued.deliveries, 12);
+    hortus::delivery::wake_workers();
+    let posts = |p: &TlsPeer| {
+        p.received()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        wait_until(|| posts(&peer).len() >= 12).await,
+        "{:?}",
+        posts(&peer).len()
+    );
+    for r in posts(&peer) {
+        assert!(r.headers.iter().any(|(n, _)| n == "signature"));
+        let activity: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(activity["type"], "Create");
+    }
+    let versions = peer.versions.lock().unwrap().clone();
+    assert!(
+        versions
+            .iter()
+            .all(|v| *v == actix_web::http::Version::HTTP_2),
+        "{versions:?}"
+    );
+}

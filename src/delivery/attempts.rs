@@ -423,6 +423,31 @@ mod tests {
         );
     }
 
+    /// Claims read the oldest due rows first; when one server's backlog fills that window and
+    /// that server is at its limit, every due row is read: another server is served at the next
+    /// claim, not after the backlog.
+    #[test]
+    fn a_backlog_that_fills_the_window_does_not_starve_other_servers() {
+        use crate::delivery::queue::{claim, enqueue_at};
+        use std::collections::HashMap;
+        let mut conn = crate::db::open_in_memory().unwrap();
+        let t0 = SystemTime::now();
+        let big: Vec<String> = (0..300)
+            .map(|i| format!("https://big.example/users/読者{i}/inbox"))
+            .collect();
+        let a = serde_json::json!({"id": "https://me.example/p/1#create", "type": "Create"});
+        enqueue_at(&conn, &a, &big, t0).unwrap();
+        let b = serde_json::json!({"id": "https://me.example/p/2#create", "type": "Create"});
+        let later = t0 + Duration::from_millis(5);
+        enqueue_at(&conn, &b, &["https://small.example/inbox".into()], later).unwrap();
+        let first = claim(&mut conn, "w", later, limits(2), &HashMap::new()).unwrap();
+        assert_eq!(first.len(), 2);
+        let busy = HashMap::from([("big.example".to_string(), 4)]);
+        let next = claim(&mut conn, "w", later, limits(2), &busy).unwrap();
+        assert_eq!(next.len(), 1, "{next:?}");
+        assert_eq!(next[0].host, "small.example");
+    }
+
     /// A batch that cannot be recorded records nothing: its deliveries stay pending under
     /// their lease, and are claimed again once it expires (sent again: at-least-once).
     #[test]

@@ -6,8 +6,14 @@
 //! reach every healthy server and deliveries per second, beside the RSA-2048 signatures per
 //! second OpenSSL makes on this machine in the same run (every delivery costs one signature).
 //!
+//! First, issue 15's row: the end-to-end fan-out rate to fast inboxes (32 servers on 127.0.2.x
+//! that answer 202 at once and verify nothing, 3,000 deliveries of one post, from `publish` to
+//! the last delivery recorded done) against the RSA-2048 signatures per second Hortus's own
+//! signer makes on all cores, measured in the same run, and the ratio.
+//!
 //! `cargo bench --bench delivery` (bounded: gives up after 120 s per post).
 //! `cargo bench --bench delivery -- FOLLOWERS SERVERS` to change the fleet.
+//! `cargo bench --bench delivery -- fast [DELIVERIES SERVERS]` for the fan-out rate alone.
 
 #[path = "../tests/support/mock_inbox.rs"]
 mod mock_inbox;
@@ -27,16 +33,24 @@ const FAILING_EVERY: usize = 20; // every 20th server (offset by 5) answers 503
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn main() {
+    let fast_only = std::env::args().any(|a| a == "fast");
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let followers = args.first().copied().unwrap_or(1000);
-    let servers = args.get(1).copied().unwrap_or(200).clamp(1, 250);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
+    if fast_only {
+        let deliveries = args.first().copied().unwrap_or(3000);
+        let servers = args.get(1).copied().unwrap_or(32).clamp(1, 250);
+        println!("{}", rt.block_on(fast::run(deliveries, servers)));
+        return;
+    }
+    println!("{}", rt.block_on(fast::run(3000, 32)));
+    let followers = args.first().copied().unwrap_or(1000);
+    let servers = args.get(1).copied().unwrap_or(200).clamp(1, 250);
     let report = rt.block_on(run(followers, servers));
     let openssl_1 = openssl_speed(1);
     let openssl_n = openssl_speed(cores());
@@ -61,9 +75,9 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-async fn run(followers: usize, servers: usize) -> String {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path().join("site");
+/// A site on 127.0.0.2 that federates over plain HTTP to loopback peers.
+fn new_site(dir: &std::path::Path) -> TcpListener {
+    let dir = dir.to_path_buf();
     let listener = TcpListener::bind("127.0.0.2:0").expect("bind site");
     let addr = listener.local_addr().expect("addr");
     hortus::scaffold::init(&hortus::scaffold::InitOptions {
@@ -83,6 +97,13 @@ async fn run(followers: usize, servers: usize) -> String {
         "manually_approves_followers = false\nallow_http = true\nallow_private_addresses = true\n",
     );
     std::fs::write(&cfg, text).expect("config");
+    listener
+}
+
+async fn run(followers: usize, servers: usize) -> String {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("site");
+    let listener = new_site(&dir);
 
     // The fleet.
     let mut fleet = Vec::with_capacity(servers);
@@ -294,4 +315,160 @@ fn sign_rate() -> f64 {
         n += 1;
     }
     f64::from(n) / t0.elapsed().as_secs_f64()
+}
+
+/// Issue 15's fan-out row: deliveries per second to fast inboxes against signatures per second
+/// on all cores.
+mod fast {
+    use super::*;
+
+    pub async fn run(deliveries: usize, servers: usize) -> String {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("site");
+        let listener = new_site(&dir);
+        // Fast peers: 202 at once, no signature check (the sender is what is measured).
+        let mut fleet = Vec::with_capacity(servers);
+        for i in 0..servers {
+            fleet.push(MockInbox::start_with(&format!("127.0.2.{}", i + 1), false).await);
+        }
+        {
+            let mut conn = hortus::db::open(&dir.join("hortus.db")).expect("db");
+            let tx = conn.transaction().expect("tx");
+            for f in 0..deliveries {
+                let m = &fleet[f % servers];
+                let name = format!("u{f}");
+                // Each follower its own inbox: one delivery per follower.
+                mock_inbox::add_follower(&tx, &m.actor(&name), &m.actor_inbox(&name), None);
+            }
+            tx.commit().expect("commit");
+        }
+        let site = Site::open(&dir).expect("site");
+        let state = app::state(&site).await.expect("state");
+        let server = app::server(state.clone(), listener).expect("server");
+        let server_handle = server.handle();
+        tokio::spawn(server);
+        let settings = Settings::default();
+        let deliverer =
+            hortus::delivery::Deliverer::new(&state, settings.clone(), Arc::new(SystemClock))
+                .await
+                .expect("deliverer");
+        let workers = Workers::start(deliverer);
+        let conn = hortus::db::open(&dir.join("hortus.db")).expect("db");
+
+        let mut rows = Vec::new();
+        let mut body = String::new();
+        for (round, label) in [(0, "first (new connections)"), (1, "second (measured)")] {
+            let connections_before: usize = fleet.iter().map(MockInbox::connections).sum();
+            std::fs::write(
+                dir.join(format!("content/posts/p{round}.md")),
+                format!("Post {round}: 庭 حديقة 🌱 to {deliveries} followers"),
+            )
+            .expect("post");
+            let t0 = Instant::now();
+            let (_, queued) = site.publish_and_federate().expect("publish");
+            let activity = queued.activities[0].1.clone();
+            // Polled on the partial index of pending rows (cheap: the poller shares the cores
+            // with the sender), then counted once.
+            loop {
+                let pending: i64 = conn
+                    .query_row(
+                        "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .expect("count");
+                if pending == 0 || t0.elapsed() > LIMIT {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let took = t0.elapsed();
+            let done: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM deliveries WHERE activity_id = ?1 AND state = 'done'",
+                    [&activity],
+                    |r| r.get(0),
+                )
+                .expect("count");
+            let connections =
+                fleet.iter().map(MockInbox::connections).sum::<usize>() - connections_before;
+            body = conn
+                .query_row(
+                    "SELECT body FROM outgoing_activities WHERE id = ?1",
+                    [&activity],
+                    |r| r.get(0),
+                )
+                .expect("body");
+            rows.push((label, done, took, connections));
+        }
+        workers.shutdown().await;
+        server_handle.stop(true).await;
+        drop(tmp);
+
+        let signs = tokio::task::spawn_blocking(move || sign_rate_all_cores(&body))
+            .await
+            .expect("sign");
+        let mut out = format!(
+            "Fan-out to fast inboxes: {deliveries} deliveries of one post (one inbox per \
+             follower) to {servers} servers on 127.0.2.x that answer 202 at once and verify \
+             nothing; concurrency {} total / {} per server; {} cores; from publish to the last \
+             delivery recorded done\n",
+            settings.concurrency,
+            settings.per_server,
+            cores()
+        );
+        out.push_str(
+            "| post | done | time | deliveries/s | RSA-2048 signs/s, all cores | ratio | TCP connections opened |\n\
+             |---|---:|---:|---:|---:|---:|---:|\n",
+        );
+        let mut measured = 0.0;
+        for (label, done, took, connections) in rows {
+            let rate = done as f64 / took.as_secs_f64();
+            measured = rate;
+            out.push_str(&format!(
+                "| {label} | {done} | {:.0} ms | {rate:.0} | {signs:.0} | {:.2} | {connections} |\n",
+                took.as_secs_f64() * 1e3,
+                rate / signs
+            ));
+        }
+        // For benches/serve.sh, which prints issue 15's rows together.
+        out.push_str(&format!(
+            "fanout_per_s={measured:.0}\nsigns_per_s={signs:.0}\n"
+        ));
+        out
+    }
+
+    /// `hortus::delivery::signing::sign_post` (what every delivery calls: digest, signing
+    /// string, RSA-2048) on every core at once for two seconds, with the post's real body: the
+    /// ceiling of fan-out speed on this machine, now.
+    fn sign_rate_all_cores(body: &str) -> f64 {
+        let (private, _) = hortus::httpsig::generate_keypair().expect("key");
+        let key = hortus::httpsig::load_private_key(&private).expect("load key");
+        let url = url::Url::parse("http://127.0.2.1:8080/users/u1/inbox").expect("url");
+        let t0 = Instant::now();
+        let total: u64 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..cores())
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut n = 0u64;
+                        while t0.elapsed() < Duration::from_secs(2) {
+                            hortus::delivery::signing::sign_post(
+                                hortus::httpsig::SignatureForm::Cavage,
+                                &url,
+                                body.as_bytes(),
+                                "http://127.0.0.2:80/users/alice#main-key",
+                                &key,
+                                SystemTime::now(),
+                            )
+                            .expect("sign");
+                            n += 1;
+                        }
+                        n
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).sum()
+        });
+        total as f64 / t0.elapsed().as_secs_f64()
+    }
 }

@@ -3,8 +3,13 @@
 # home page and the actor JSON, beside nginx serving the very same bytes; and the time and peak
 # memory of `hortus publish`. See benches/README.md for what the figures mean.
 #
+# Then the memory of `hortus serve` after that load (now, and with glibc's default malloc arenas
+# and the old 16 MiB page cache: the settings before issue 15), and issue 15's fan-out row
+# (`cargo bench --bench delivery -- fast`); last, every serving, fan-out and memory row of issue
+# 15's table as a ratio against its reference measured in this run.
+#
 # Knobs (environment): POSTS=10000 DURATION=10s WARMUP=2s THREADS=2 CONNS=64 KEEP=1 (keep the
-# temp site and logs).
+# temp site and logs) FANOUT=0 (skip the fan-out bench).
 set -euo pipefail
 
 POSTS=${POSTS:-10000}
@@ -156,7 +161,25 @@ for i in 0 1 2; do
         "$(p99 "$work/wrk-hortus-$i.txt")" "$(p99 "$work/wrk-nginx-$i.txt")" \
         "$(errors "$work/wrk-hortus-$i.txt")" "$(errors "$work/wrk-nginx-$i.txt")")")
 done
-serve_mb=$(awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$hortus_pid/status")
+# status_mb FIELD: VmRSS (resident now) or VmHWM (the peak, which includes the publish every
+# `serve` starts with) of hortus, in MiB.
+status_mb() { awk -v f="$1:" '$1==f{printf "%.1f", $2/1024}' "/proc/$hortus_pid/status"; }
+serve_mb=$(status_mb VmHWM) serve_rss_mb=$(status_mb VmRSS)
+
+# --- memory reference: the same binary and load with the settings before issue 15 (glibc's
+# default of 8 malloc arenas per core, which MALLOC_ARENA_MAX overrides, and a 16 MiB cache).
+kill "$hortus_pid"; wait "$hortus_pid" 2>/dev/null || true
+sed -i 's/^posts_per_page = .*/&\npage_cache_mb = 16/' "$site/hortus.toml"
+MALLOC_ARENA_MAX=$((8 * $(nproc))) "$hortus" --dir "$site" serve --listen "$HORTUS_ADDR:$hport" \
+    >"$work/hortus-before.log" 2>&1 &
+hortus_pid=$!
+wait_http "$base/"
+for i in 0 1 2; do
+    echo "== wrk ${names[$i]}: hortus with the memory settings before issue 15" >&2
+    bench "$base${paths[$i]}" "${accepts[$i]}" "$work/wrk-before-$i.txt"
+done
+before_mb=$(status_mb VmHWM) before_rss_mb=$(status_mb VmRSS)
+sed -i '/^page_cache_mb = 16$/d' "$site/hortus.toml"
 
 # --- the same hortus with its page cache off ([site] page_cache_mb = 0): renders every request,
 # as before issue 15; measured in the same run so the gain is a same-run ratio too.
@@ -176,6 +199,16 @@ for i in 0 1 2; do
         "$(awk -v u="$u" -v n="$n" 'BEGIN{printf "%.2g", u/n}')" "$h" \
         "$(awk -v h="$h" -v u="$u" 'BEGIN{printf "%.1f", h/u}')")")
 done
+
+# --- fan-out: deliveries per second to fast inboxes against RSA-2048 signatures per second on all
+# cores, measured together by the delivery bench (benches/delivery.rs).
+fanout_rate="" sign_rate=""
+if [ "${FANOUT:-1}" != 0 ]; then
+    echo "== cargo bench --bench delivery -- fast" >&2
+    (cd "$root" && cargo bench --quiet --bench delivery -- fast) >"$work/fanout.txt" 2>"$work/fanout.err" || true
+    fanout_rate=$(sed -n 's/^fanout_per_s=//p' "$work/fanout.txt")
+    sign_rate=$(sed -n 's/^signs_per_s=//p' "$work/fanout.txt")
+fi
 
 # --- report -----------------------------------------------------------------------------------
 cat <<EOF
@@ -198,4 +231,26 @@ $(printf '%s\n' "${uncached_rows[@]}")
 $(printf '| %-31s | %7.2f s | %6s MiB |' "publish, first ($POSTS new)" "$publish1_s" "$publish1_mb")
 $(printf '| %-31s | %7.2f s | %6s MiB |' "publish, again (none changed)" "$publish2_s" "$publish2_mb")
 $(printf '| %-31s | %9s | %6s MiB |' "serve, after the load above" "" "$serve_mb")
+
+Issue 15's rows, each against its reference in this run:
+
+| measure | hortus | reference (this run) | ratio | goal |
+|---|---:|---:|---:|---:|
+$(for i in 0 1 2; do
+    h=$(rps "$work/wrk-hortus-$i.txt") n=$(rps "$work/wrk-nginx-$i.txt")
+    printf '| %s req/s vs nginx, same bytes | %s | %s | %s | >= 0.5 |\n' "${names[$i]}" "$h" "$n" \
+        "$(awk -v h="$h" -v n="$n" 'BEGIN{printf "%.2f", h/n}')"
+done)
+$(if [ -n "$fanout_rate" ]; then
+    printf '| fan-out to fast inboxes vs RSA-2048 signs/s on all cores | %s/s | %s/s | %s | >= 0.7 |\n' \
+        "$fanout_rate" "$sign_rate" "$(awk -v f="$fanout_rate" -v s="$sign_rate" 'BEGIN{printf "%.2f", f/s}')"
+else
+    echo "| fan-out to fast inboxes | (skipped: FANOUT=0 or the bench failed, see fanout.err) | | | >= 0.7 |"
+fi)
+$(printf '| serve RSS after the load, now (peak) | %s (%s) MiB | %s (%s) MiB before issue 15 | %s | <= 20 MiB |' \
+    "$serve_rss_mb" "$serve_mb" "$before_rss_mb" "$before_mb" \
+    "$(awk -v a="$serve_rss_mb" -v b="$before_rss_mb" 'BEGIN{printf "%.2f", a/b}')")
+
+Reproduce: benches/serve.sh (knobs POSTS DURATION WARMUP THREADS CONNS KEEP FANOUT);
+the fan-out row alone: cargo bench --bench delivery -- fast.
 EOF

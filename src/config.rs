@@ -158,8 +158,10 @@ pub struct SiteConfig {
     pub page_cache_mb: u32,
 }
 
+/// 4 MiB holds the pages a site is read by (home pages, recent posts, the actor, feeds) several
+/// times over, compressed copies included; 16 was most of `serve`'s memory (issue 15).
 fn default_page_cache_mb() -> u32 {
-    16
+    4
 }
 
 /// Who may quote a post (PROTOCOL.md §9). Mastodon 4.5 offers the same three choices.

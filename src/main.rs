@@ -1,6 +1,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
     let cli = hortus::cli::Cli::parse();
     let format = cli.log_format;
     hortus::ops::logs::init(format);
@@ -11,6 +12,22 @@ fn main() -> std::process::ExitCode {
             let message = hortus::text::for_terminal(&format!("{e:#}"));
             hortus::ops::logs::report_error(format, &message);
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// glibc gives each thread that allocates an arena of its own, up to 8 per core, and `hortus
+/// serve` has many threads (actix's workers, the tokio runtime, one per SQLite connection, the
+/// blocking pool that signs deliveries): each arena keeps what its thread freed. Two arenas
+/// keep contention low on a small server and cut the memory of `serve` after load (issue 15;
+/// benches/README.md has the figures). Set before any thread starts; `MALLOC_ARENA_MAX` in the
+/// environment still wins (the benchmark measures the old default with it).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; nothing else runs yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
 }

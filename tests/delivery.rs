@@ -698,3 +698,119 @@ async fn shutdown_releases_what_cannot_finish_and_the_next_start_sends_it() {
     }
     again.shutdown().await;
 }
+
+/// Connections are reused per server: a fan-out of 60 deliveries to one server's 60 inboxes
+/// (and 20 to another's) opens at most one connection per request in flight to it (4 per
+/// server), not one per delivery, and every delivery is signed and accepted. Run by the real
+/// background pool, as `hortus serve` runs it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fan_out_reuses_connections_per_server() {
+    let mut site = test_site();
+    let big = MockInbox::start("127.0.0.3").await;
+    let small = MockInbox::start("127.0.0.4").await;
+    {
+        let db = site.db();
+        for i in 0..60 {
+            let name = format!("読者{i}");
+            add_follower(&db, &big.actor(&name), &big.actor_inbox(&name), None);
+        }
+        for i in 0..20 {
+            let name = format!("قارئ{i}");
+            add_follower(&db, &small.actor(&name), &small.actor_inbox(&name), None);
+        }
+    }
+    allow(&site, &big);
+    allow(&site, &small);
+    let _state = site.start().await;
+    site.write_post("garden.md", "Le jardin 🌻 — e\u{301}té, 庭, حديقة");
+    let queued = publish(&site);
+    assert_eq!(queued.deliveries, 80);
+    hortus::delivery::wake_workers();
+    for (peer, n) in [(&big, 60), (&small, 20)] {
+        assert!(
+            peer.wait_for(30 * SECOND, |r| r.len() >= n).await,
+            "{} got {} of {n}",
+            peer.base,
+            peer.count()
+        );
+    }
+    for (peer, n) in [(&big, 60), (&small, 20)] {
+        let delivered = peer.delivered();
+        assert_eq!(delivered.len(), n, "{}", peer.base);
+        assert!(delivered.iter().all(|a| a["type"] == "Create"));
+        let per_server = Settings::default().per_server;
+        assert!(
+            peer.connections() <= per_server,
+            "{}: {} connections for {n} deliveries",
+            peer.base,
+            peer.connections()
+        );
+    }
+    // And all 80 are recorded done, by the recorder's batches.
+    assert!(
+        wait_until(|| {
+            site.db()
+                .query_row(
+                    "SELECT COUNT(*) FROM deliveries WHERE state = 'done'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap()
+                == 80
+        })
+        .await
+    );
+}
+
+/// A peer that offers HTTP/2 (by ALPN, over TLS, as most servers behind nginx or Caddy do) gets
+/// the whole fan-out over HTTP/2, every delivery signed as usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_that_offers_http2_gets_the_fan_out_over_http2() {
+    use common::tls_peer::{Alice, Ca, TlsPeer};
+    let ca = Ca::new();
+    let peer = TlsPeer::start("127.0.0.7", "h2.test", &ca);
+    let alice = Alice::start("127.0.0.8", &[&peer], &ca).await;
+    {
+        let db = alice.db();
+        for i in 0..12 {
+            let actor = format!("https://h2.test/users/reader{i}");
+            add_follower(&db, &actor, &format!("{actor}/inbox"), None);
+        }
+    }
+    let dir = alice.tmp.path().join("site");
+    std::fs::write(
+        dir.join("content/posts/h2.md"),
+        "Über HTTP/2 — 二つ目 🌐 عبر",
+    )
+    .unwrap();
+    let queued = hortus::app::Site::open(&dir)
+        .unwrap()
+        .publish_and_federate()
+        .unwrap()
+        .1;
+    assert_eq!(queued.deliveries, 12);
+    hortus::delivery::wake_workers();
+    let posts = |p: &TlsPeer| {
+        p.received()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        wait_until(|| posts(&peer).len() >= 12).await,
+        "{:?}",
+        posts(&peer).len()
+    );
+    for r in posts(&peer) {
+        assert!(r.headers.iter().any(|(n, _)| n == "signature"));
+        let activity: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(activity["type"], "Create");
+    }
+    let versions = peer.versions.lock().unwrap().clone();
+    assert!(
+        versions
+            .iter()
+            .all(|v| *v == actix_web::http::Version::HTTP_2),
+        "{versions:?}"
+    );
+}

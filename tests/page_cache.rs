@@ -298,6 +298,55 @@ async fn conditional_requests_gzip_and_one_entry_per_representation() {
     );
     assert_eq!(resp.bytes().await.unwrap(), plain);
 
+    // brotli when the client prefers it (or ties, as browsers send), its own strong ETag, the
+    // same bytes once decompressed, smaller than gzip; gzip when the client ranks it higher.
+    let mut br_etag = String::new();
+    for accept in ["gzip, deflate, br, zstd", "br;q=1.0, gzip;q=0.8"] {
+        let resp = client
+            .get(&url)
+            .header("Accept", BROWSER_ACCEPT)
+            .header("Accept-Encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-encoding"], "br", "{accept}");
+        assert!(
+            resp.headers()["vary"]
+                .to_str()
+                .unwrap()
+                .contains("Accept-Encoding")
+        );
+        br_etag = resp.headers()["etag"].to_str().unwrap().to_string();
+        assert!(br_etag.starts_with('"') && br_etag != etag && br_etag != gz_etag);
+        let br = resp.bytes().await.unwrap();
+        assert!(br.len() < gz.len(), "{} vs {}", br.len(), gz.len());
+        let mut decoded = Vec::new();
+        brotli::Decompressor::new(&br[..], 4096)
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, plain);
+    }
+    let resp = client
+        .get(&url)
+        .header("Accept", BROWSER_ACCEPT)
+        .header("Accept-Encoding", "br;q=0.4, gzip;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    assert_eq!(resp.headers()["etag"].to_str().unwrap(), gz_etag);
+    // The brotli ETag revalidates.
+    let resp = client
+        .get(&url)
+        .header("Accept", BROWSER_ACCEPT)
+        .header("Accept-Encoding", "br")
+        .header("If-None-Match", &br_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 304);
+    assert_eq!(resp.headers()["etag"].to_str().unwrap(), br_etag);
+
     // A hit serves kept bytes: a change no trigger records is not seen (proof the page was not
     // rendered again) until the generation moves.
     let db = site.db();

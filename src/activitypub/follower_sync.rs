@@ -8,11 +8,12 @@
 //! origin (scheme, host, port) of the inbox, and a follower is on it when its id starts with
 //! that origin and a `/`, as Mastodon (the FEP's first implementation) matches it.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 use url::Url;
 
 use super::AS_CONTEXT;
-use crate::db::Db;
 use crate::graph::followers;
 use crate::urls::Urls;
 
@@ -80,20 +81,57 @@ pub fn addressed_to_followers(activity: &Value, followers: &str) -> bool {
         })
 }
 
-/// The header for one delivery (`body`, to `inbox`): `None` unless it is addressed to the
-/// owner's followers. The digest covers the followers on the inbox's server.
-pub async fn delivery_header(db: &Db, urls: &Urls, body: &str, inbox: &Url) -> Option<String> {
-    let activity: Value = serde_json::from_str(body).ok()?;
-    if !addressed_to_followers(&activity, &urls.followers()) {
-        return None;
+/// The headers of a batch of deliveries `(body, inbox)`, in order: `None` for an activity not
+/// addressed to the owner's followers. The delivery workers call it once per claimed batch, in
+/// the claim's transaction, so the hot path holds no SQL: each distinct activity is parsed once
+/// and the accepted followers are read once, and only when some activity needs them.
+pub fn delivery_headers(
+    conn: &rusqlite::Connection,
+    urls: &Urls,
+    batch: &[(&str, &str)],
+) -> rusqlite::Result<Vec<Option<String>>> {
+    let followers_url = urls.followers();
+    let mut addressed: HashMap<&str, bool> = HashMap::new();
+    for (body, _) in batch {
+        addressed.entry(body).or_insert_with(|| {
+            serde_json::from_str::<Value>(body)
+                .is_ok_and(|a| addressed_to_followers(&a, &followers_url))
+        });
     }
-    let origin = origin_of(inbox)?;
-    let ids = db
-        .call(move |c| Ok::<_, crate::db::DbError>(followers::accepted_on_origin(c, &origin)?))
-        .await
-        .map_err(|e| tracing::warn!(error = %e, "cannot read the followers for FEP-8fcf"))
-        .ok()?;
-    Some(header(urls, ids.iter().map(String::as_str)))
+    // The origin of each delivery that carries the header.
+    let origins: Vec<Option<String>> = batch
+        .iter()
+        .map(|(body, inbox)| {
+            if !addressed.get(body).copied().unwrap_or(false) {
+                return None;
+            }
+            Url::parse(inbox).ok().as_ref().and_then(origin_of)
+        })
+        .collect();
+    if origins.iter().all(Option::is_none) {
+        return Ok(vec![None; batch.len()]);
+    }
+    let mut on: HashMap<&str, Vec<String>> = origins
+        .iter()
+        .flatten()
+        .map(|o| (o.as_str(), Vec::new()))
+        .collect();
+    for id in followers::accepted_ids(conn)? {
+        // `is_on(id, origin)` holds exactly when the id up to its third `/` is the origin (an
+        // origin has no `/` after `scheme://`).
+        let cut = id.match_indices('/').nth(2).map_or(id.len(), |(i, _)| i);
+        if let Some(ids) = on.get_mut(&id[..cut]) {
+            ids.push(id);
+        }
+    }
+    let headers: HashMap<&str, String> = on
+        .iter()
+        .map(|(origin, ids)| (*origin, header(urls, ids.iter().map(String::as_str))))
+        .collect();
+    Ok(origins
+        .iter()
+        .map(|o| o.as_deref().and_then(|o| headers.get(o).cloned()))
+        .collect())
 }
 
 /// A `Collection-Synchronization` header a peer sent.
@@ -183,6 +221,62 @@ mod tests {
         assert!(is_on("https://a.example:8443/users/x", &origin));
         assert!(!is_on("https://a.example:84430/users/x", &origin));
         assert!(!is_on("https://a.example/users/x", &origin));
+    }
+
+    /// The batch form gives each delivery the header the per-origin query gives, reading the
+    /// followers once: ports, a host that is a prefix of another, pending followers, and an
+    /// activity not addressed to followers (no header).
+    #[test]
+    fn batch_headers_match_the_per_origin_query() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let urls = Urls::new(&Url::parse("https://me.example").unwrap(), "me");
+        for (id, state) in [
+            ("https://a.example/users/ä", "accepted"),
+            ("https://a.example/users/日本", "accepted"),
+            ("https://a.example.org/users/x", "accepted"),
+            ("https://a.example:8443/users/y", "accepted"),
+            ("https://a.example/users/waiting", "pending"),
+            ("https://b.example/users/z", "accepted"),
+        ] {
+            conn.execute(
+                "INSERT INTO remote_actors (id, host, inbox, raw, fetched_at)
+                 VALUES (?1, 'x', ?1 || '/inbox', '{}', '2026-01-01T00:00:00Z')",
+                [id],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO followers (actor_id, follow_id, state, created_at)
+                 VALUES (?1, ?1 || '#f', ?2, '2026-01-01T00:00:00Z')",
+                [id, state],
+            )
+            .unwrap();
+        }
+        let to_followers = json!({"id": "https://me.example/p/1#c", "type": "Create",
+                                  "cc": [urls.followers()]})
+        .to_string();
+        let direct = json!({"id": "https://me.example/p/2#c", "type": "Create",
+                            "to": ["https://b.example/users/z"]})
+        .to_string();
+        let inboxes = [
+            "https://a.example/inbox",
+            "https://a.example:8443/inbox",
+            "https://a.example.org/users/x/inbox",
+            "https://c.example/inbox",
+        ];
+        let mut batch: Vec<(&str, &str)> = inboxes
+            .iter()
+            .map(|i| (to_followers.as_str(), *i))
+            .collect();
+        batch.push((direct.as_str(), "https://b.example/inbox"));
+        let got = delivery_headers(&conn, &urls, &batch).unwrap();
+        for (i, inbox) in inboxes.iter().enumerate() {
+            let origin = origin_of(&Url::parse(inbox).unwrap()).unwrap();
+            let ids = followers::accepted_on_origin(&conn, &origin).unwrap();
+            let want = header(&urls, ids.iter().map(String::as_str));
+            assert_eq!(got[i].as_deref(), Some(want.as_str()), "{inbox}");
+        }
+        assert!(got[0].as_ref().unwrap() != got[3].as_ref().unwrap());
+        assert_eq!(got[4], None);
     }
 
     #[test]

@@ -17,7 +17,8 @@ pub struct Claimed {
     pub host: String,
     /// Attempts made before this one.
     pub attempts: u32,
-    pub body: String,
+    /// The activity's JSON, shared by every delivery of it in a batch.
+    pub body: std::sync::Arc<str>,
 }
 
 /// One attempt's result, ready to record.
@@ -54,17 +55,54 @@ pub fn record(
     now: SystemTime,
     backoff: &Backoff,
 ) -> Result<Recorded, DeliveryError> {
-    let now_ms = unix_ms(now);
+    let outcomes = record_batch(conn, &[(delivery, result, now)], backoff)?;
+    Ok(outcomes.into_iter().next().unwrap_or(Recorded::Stale))
+}
+
+/// [`record`] for many attempts in ONE transaction, in order: the workers record what finished
+/// together, so a fan-out of thousands commits tens of times, not thousands. All or nothing: on
+/// an error nothing is recorded and the leases stay, so those deliveries are sent again after
+/// the lease (at-least-once), never marked done without a 2xx.
+pub fn record_batch(
+    conn: &mut Connection,
+    batch: &[(&Claimed, &AttemptResult, SystemTime)],
+    backoff: &Backoff,
+) -> Result<Vec<Recorded>, DeliveryError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut changes = Vec::new();
+    for (delivery, result, now) in batch {
+        let (outcome, circuit) = record_one(&tx, delivery, result, *now, backoff)?;
+        outcomes.push(outcome);
+        if let Some(change) = circuit {
+            changes.push((change, delivery, result));
+        }
+    }
+    tx.commit()?;
+    for (change, delivery, result) in changes {
+        let error = result.error.as_deref().map(|e| truncate(e, 500));
+        change.log(&delivery.host, error.as_deref());
+    }
+    Ok(outcomes)
+}
+
+/// One attempt inside the caller's transaction, and the change of its server's circuit.
+fn record_one(
+    tx: &Connection,
+    delivery: &Claimed,
+    result: &AttemptResult,
+    now: SystemTime,
+    backoff: &Backoff,
+) -> Result<(Recorded, Option<Circuit>), DeliveryError> {
+    let now_ms = unix_ms(now);
     let row: Option<(i64, i64)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT attempts, expires_ms FROM deliveries WHERE id = ?1 AND state = 'pending'",
-            [delivery.id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row([delivery.id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((attempts, expires_ms)) = row else {
-        return Ok(Recorded::Stale);
+        return Ok((Recorded::Stale, None));
     };
     let attempt = attempts + 1;
     let error = result.error.as_deref().map(|e| truncate(e, 500));
@@ -105,7 +143,7 @@ pub fn record(
             finish("failed", error.as_deref())?;
             // The actor is gone (mitra and Mastodon drop it too). A shared inbox is a server's,
             // not an actor's, so only actors whose own inbox this is are removed.
-            crate::graph::followers::remove_by_inbox(&tx, &delivery.inbox)?;
+            crate::graph::followers::remove_by_inbox(tx, &delivery.inbox)?;
             Recorded::Failed
         }
         Verdict::Rejected => {
@@ -146,18 +184,14 @@ pub fn record(
         }
     };
     let circuit = update_server(
-        &tx,
+        tx,
         &delivery.host,
         result,
         error.as_deref(),
         now_ms,
         backoff,
     )?;
-    tx.commit()?;
-    if let Some(change) = circuit {
-        change.log(&delivery.host, error.as_deref());
-    }
-    Ok(outcome)
+    Ok((outcome, circuit))
 }
 
 /// A change of a server's circuit breaker, logged once, after the attempt that caused it is
@@ -262,21 +296,22 @@ fn update_server(
         // Refused before any request (policy, signing): says nothing about the server.
         _ if result.status.is_none() => {}
         _ => {
-            let (was_failing, was_paused): (i64, bool) = tx.query_row(
-                "SELECT consecutive_failures, paused_until_ms IS NOT NULL
-                 FROM delivery_servers WHERE host = ?1",
-                [host],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            // Every success passes here: cached statements.
+            let (was_failing, was_paused): (i64, bool) = tx
+                .prepare_cached(
+                    "SELECT consecutive_failures, paused_until_ms IS NOT NULL
+                     FROM delivery_servers WHERE host = ?1",
+                )?
+                .query_row([host], |r| Ok((r.get(0)?, r.get(1)?)))?;
             if was_paused {
                 change = Some(Circuit::Closed);
             }
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE delivery_servers SET consecutive_failures = 0, paused_until_ms = NULL,
                      last_success_ms = ?2
                  WHERE host = ?1",
-                params![host, now_ms],
-            )?;
+            )?
+            .execute(params![host, now_ms])?;
             if was_failing > 0 {
                 // It is back: what waited for it goes now rather than at its backoff time.
                 tx.execute(
@@ -314,6 +349,151 @@ mod tests {
             started: SystemTime::UNIX_EPOCH,
             duration: Duration::ZERO,
         }
+    }
+
+    fn limits(want: usize) -> crate::delivery::queue::ClaimLimits {
+        crate::delivery::queue::ClaimLimits {
+            want,
+            per_server: 4,
+            breaker_threshold: 5,
+            lease: Duration::from_secs(60),
+        }
+    }
+
+    fn column(conn: &Connection, sql: &str) -> Vec<i64> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A batch is leased in one claim and recorded in one transaction; a pool whose lease
+    /// expired and whose deliveries another pool sent and recorded cannot record them again
+    /// (no double acknowledgement, no second attempt row).
+    #[test]
+    fn batches_lease_expire_and_are_acknowledged_once() {
+        use crate::delivery::queue::{claim, enqueue_at};
+        use std::collections::HashMap;
+        let mut conn = crate::db::open_in_memory().unwrap();
+        let now = SystemTime::now();
+        let a = serde_json::json!({"id": "https://me.example/p/庭#create", "type": "Create",
+                                   "content": "حديقة 🌱"});
+        let inboxes: Vec<String> = (0..6)
+            .map(|i| format!("https://s{}.example/users/u{i}/inbox", i % 3))
+            .collect();
+        enqueue_at(&conn, &a, &inboxes, now).unwrap();
+        let first = claim(&mut conn, "pool-a", now, limits(10), &HashMap::new()).unwrap();
+        assert_eq!(first.len(), 6);
+        // One body for the whole batch, not a copy per delivery.
+        assert!(std::sync::Arc::ptr_eq(&first[0].body, &first[5].body));
+        assert!(first[0].body.contains("حديقة"));
+        assert!(
+            claim(&mut conn, "pool-b", now, limits(10), &HashMap::new())
+                .unwrap()
+                .is_empty()
+        );
+        // pool-a stalls past its lease: pool-b takes the same rows.
+        let later = now + Duration::from_secs(61);
+        let second = claim(&mut conn, "pool-b", later, limits(10), &HashMap::new()).unwrap();
+        let ids = |b: &[Claimed]| {
+            let mut v: Vec<i64> = b.iter().map(|c| c.id).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(&first), ids(&second));
+        let ok = attempt(Verdict::Delivered, Some(202));
+        let backoff = Backoff::default();
+        let batch: Vec<_> = second.iter().map(|c| (c, &ok, later)).collect();
+        let recorded = record_batch(&mut conn, &batch, &backoff).unwrap();
+        assert_eq!(recorded, vec![Recorded::Done; 6]);
+        let late = first.iter().map(|c| (c, &ok, later)).collect::<Vec<_>>();
+        assert_eq!(
+            record_batch(&mut conn, &late, &backoff).unwrap(),
+            vec![Recorded::Stale; 6]
+        );
+        assert_eq!(
+            column(&conn, "SELECT attempts FROM deliveries ORDER BY id"),
+            vec![1; 6]
+        );
+        assert_eq!(
+            column(&conn, "SELECT COUNT(*) FROM delivery_attempts"),
+            vec![6]
+        );
+    }
+
+    /// Claims read the oldest due rows first; when one server's backlog fills that window and
+    /// that server is at its limit, every due row is read: another server is served at the next
+    /// claim, not after the backlog.
+    #[test]
+    fn a_backlog_that_fills_the_window_does_not_starve_other_servers() {
+        use crate::delivery::queue::{claim, enqueue_at};
+        use std::collections::HashMap;
+        let mut conn = crate::db::open_in_memory().unwrap();
+        let t0 = SystemTime::now();
+        let big: Vec<String> = (0..300)
+            .map(|i| format!("https://big.example/users/読者{i}/inbox"))
+            .collect();
+        let a = serde_json::json!({"id": "https://me.example/p/1#create", "type": "Create"});
+        enqueue_at(&conn, &a, &big, t0).unwrap();
+        let b = serde_json::json!({"id": "https://me.example/p/2#create", "type": "Create"});
+        let later = t0 + Duration::from_millis(5);
+        enqueue_at(&conn, &b, &["https://small.example/inbox".into()], later).unwrap();
+        let first = claim(&mut conn, "w", later, limits(2), &HashMap::new()).unwrap();
+        assert_eq!(first.len(), 2);
+        let busy = HashMap::from([("big.example".to_string(), 4)]);
+        let next = claim(&mut conn, "w", later, limits(2), &busy).unwrap();
+        assert_eq!(next.len(), 1, "{next:?}");
+        assert_eq!(next[0].host, "small.example");
+    }
+
+    /// A batch that cannot be recorded records nothing: its deliveries stay pending under
+    /// their lease, and are claimed again once it expires (sent again: at-least-once).
+    #[test]
+    fn a_failed_batch_records_nothing_and_its_leases_expire() {
+        use crate::delivery::queue::{claim, enqueue_at};
+        use std::collections::HashMap;
+        let mut conn = crate::db::open_in_memory().unwrap();
+        let now = SystemTime::now();
+        let a = serde_json::json!({"id": "https://me.example/p/1#create", "type": "Create"});
+        let inboxes = vec![
+            "https://one.example/inbox".to_string(),
+            "https://two.example/inbox".to_string(),
+        ];
+        enqueue_at(&conn, &a, &inboxes, now).unwrap();
+        let got = claim(&mut conn, "pool", now, limits(10), &HashMap::new()).unwrap();
+        assert_eq!(got.len(), 2);
+        let ok = attempt(Verdict::Delivered, Some(202));
+        // The second attempt's row cannot be written: the whole batch rolls back.
+        conn.execute_batch(
+            "CREATE TRIGGER fail_second BEFORE INSERT ON delivery_attempts
+             WHEN NEW.delivery_id = (SELECT MAX(id) FROM deliveries)
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+        )
+        .unwrap();
+        let batch: Vec<_> = got.iter().map(|c| (c, &ok, now)).collect();
+        assert!(record_batch(&mut conn, &batch, &Backoff::default()).is_err());
+        assert_eq!(
+            column(
+                &conn,
+                "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_owner = 'pool'"
+            ),
+            vec![2]
+        );
+        assert_eq!(
+            column(&conn, "SELECT COUNT(*) FROM delivery_attempts"),
+            vec![0]
+        );
+        conn.execute_batch("DROP TRIGGER fail_second").unwrap();
+        let later = now + Duration::from_secs(61);
+        let again = claim(&mut conn, "next", later, limits(10), &HashMap::new()).unwrap();
+        assert_eq!(again.len(), 2);
+        let batch: Vec<_> = again.iter().map(|c| (c, &ok, later)).collect();
+        assert_eq!(
+            record_batch(&mut conn, &batch, &Backoff::default()).unwrap(),
+            vec![Recorded::Done; 2]
+        );
     }
 
     /// Each change of the breaker is reported once (and so logged once): opened at the

@@ -6,7 +6,8 @@
 //! - [`queue`]: the SQL — enqueueing, claiming with leases, `hortus queue retry`; [`attempts`]:
 //!   recording an attempt and the per-server circuit breaker; [`status`]: `hortus queue`.
 //! - [`schedule`]: pure rules — backoff with jitter, Retry-After, what a status means.
-//! - [`worker`]: the pool that signs and sends, steppable in tests, stopped gracefully.
+//! - [`worker`]: the pool that claims in batches, sends, records what finished together in one
+//!   transaction, steppable in tests, stopped gracefully; `send`: one signed POST.
 //!
 //! Guarantees: at-least-once (a delivery is done only after the peer answered 2xx; a worker
 //! that dies leaves a lease that the next start takes back), one signature per attempt made at
@@ -19,6 +20,7 @@ mod error;
 pub mod fanout;
 pub mod queue;
 pub mod schedule;
+mod send;
 pub mod signing;
 pub mod status;
 mod wake;

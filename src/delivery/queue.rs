@@ -11,7 +11,7 @@ use super::schedule::unix_ms;
 
 // Recording an attempt and the queue's status have their own files; their items keep their
 // `queue::` paths (the worker, `hortus queue` and the tests use them).
-pub use super::attempts::{AttemptResult, Claimed, Recorded, record};
+pub use super::attempts::{AttemptResult, Claimed, Recorded, record, record_batch};
 pub use super::status::{QueueStatus, ServerStatus, status};
 
 /// How long Hortus keeps trying one delivery before giving up: a peer down for a day or two
@@ -145,33 +145,35 @@ pub fn claim(
     let now_ms = unix_ms(now);
     // IMMEDIATE: take the write lock before reading, so two processes never lease one row.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut candidates: Vec<(i64, String, u32)> = Vec::new();
-    {
-        let mut stmt = tx.prepare_cached(
-            "WITH due AS (
-                 SELECT id, host, next_attempt_ms,
-                        ROW_NUMBER() OVER (PARTITION BY host ORDER BY next_attempt_ms, id) AS turn
-                 FROM deliveries
-                 WHERE state = 'pending' AND next_attempt_ms <= ?1
-                   AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
-             )
-             SELECT due.id, due.host, COALESCE(s.consecutive_failures, 0)
-             FROM due LEFT JOIN delivery_servers s ON s.host = due.host
-             WHERE due.turn <= ?2 AND (s.paused_until_ms IS NULL OR s.paused_until_ms <= ?1)
-             ORDER BY due.turn, due.next_attempt_ms, due.id
-             LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(
-            params![now_ms, limits.per_server as i64, (limits.want * 4) as i64],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u32)),
-        )?;
-        for row in rows {
-            candidates.push(row?);
-        }
+    // The oldest due rows first (an index range, not every pending row): a fan-out interleaves
+    // servers, so they hold every server's next turns. When they give nothing to send (one busy
+    // server's backlog is all that is oldest), every due row is read: another server waits at
+    // most one claim behind a backlog, never until it drains.
+    let window = (limits.want * 8).max(256);
+    let (found, scanned) = candidates(&tx, now_ms, limits, window as i64)?;
+    let mut chosen = choose(&found, limits, in_flight);
+    if chosen.is_empty() && scanned == window {
+        chosen = choose(&candidates(&tx, now_ms, limits, -1)?.0, limits, in_flight);
     }
+    let lease_until = now_ms.saturating_add(limits.lease.as_millis() as i64);
+    let claimed = lease(&tx, &chosen, owner, lease_until)?;
+    tx.commit()?;
+    Ok(claimed)
+}
+
+/// A due delivery a claim may take: id, server, the server's failures in a row.
+type Candidate = (i64, String, u32);
+
+/// Takes candidates in order while the global limit and each server's limit (one request for a
+/// server whose circuit is open: the probe) allow.
+fn choose(
+    candidates: &[Candidate],
+    limits: ClaimLimits,
+    in_flight: &HashMap<String, usize>,
+) -> Vec<i64> {
     let mut taken: HashMap<&str, usize> = HashMap::new();
     let mut chosen = Vec::new();
-    for (id, host, failures) in &candidates {
+    for (id, host, failures) in candidates {
         if chosen.len() >= limits.want {
             break;
         }
@@ -187,32 +189,108 @@ pub fn claim(
             chosen.push(*id);
         }
     }
-    let lease_until = now_ms.saturating_add(limits.lease.as_millis() as i64);
-    let mut claimed = Vec::with_capacity(chosen.len());
+    chosen
+}
+
+/// Up to `limits.want * 4` due rows `(id, host, failures)` among the `window` oldest (`-1`: all),
+/// in turns: every server's oldest first, then every server's second… Paused servers are left
+/// out. Also returns how many rows were read.
+fn candidates(
+    tx: &Connection,
+    now_ms: i64,
+    limits: ClaimLimits,
+    window: i64,
+) -> Result<(Vec<Candidate>, usize), DeliveryError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT d.id, d.host, COALESCE(s.consecutive_failures, 0),
+                COALESCE(s.paused_until_ms > ?1, 0)
+         FROM (SELECT id, host, next_attempt_ms FROM deliveries
+               WHERE state = 'pending' AND next_attempt_ms <= ?1
+                 AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
+               ORDER BY next_attempt_ms, id LIMIT ?2) d
+         LEFT JOIN delivery_servers s ON s.host = d.host
+         ORDER BY d.next_attempt_ms, d.id",
+    )?;
+    let mut rows = stmt.query(params![now_ms, window])?;
+    let mut turns: HashMap<String, usize> = HashMap::new();
+    let mut found: Vec<(usize, usize, i64, String, u32)> = Vec::new();
+    let mut scanned = 0;
+    while let Some(r) = rows.next()? {
+        let (id, host): (i64, String) = (r.get(0)?, r.get(1)?);
+        let failures = r.get::<_, i64>(2)?.max(0) as u32;
+        let paused: bool = r.get(3)?;
+        let turn = turns.entry(host.clone()).or_default();
+        *turn += 1;
+        if *turn <= limits.per_server && !paused {
+            found.push((*turn, scanned, id, host, failures));
+        }
+        scanned += 1;
+    }
+    found.sort_by_key(|(turn, order, ..)| (*turn, *order));
+    found.truncate(limits.want * 4);
+    let found = found
+        .into_iter()
+        .map(|(_, _, id, host, failures)| (id, host, failures))
+        .collect();
+    Ok((found, scanned))
+}
+
+/// Leases the rows `ids` to `owner` until `lease_until` (Unix ms) in one statement, and reads
+/// each activity's body once for all its deliveries. A row that is no longer pending is skipped.
+fn lease(
+    tx: &Connection,
+    ids: &[i64],
+    owner: &str,
+    lease_until: i64,
+) -> Result<Vec<Claimed>, DeliveryError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids_json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let mut rows: Vec<(i64, String, String, String, u32)> = tx
+        .prepare_cached(
+            "UPDATE deliveries SET lease_owner = ?2, lease_until_ms = ?3
+             WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'pending'
+             RETURNING id, activity_id, inbox, host, attempts",
+        )?
+        .query_map(params![ids_json, owner, lease_until], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, i64>(4)?.max(0) as u32,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    // RETURNING gives rows in no promised order: keep the claim's (turns, oldest first).
+    let rank: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    rows.sort_by_key(|r| rank.get(&r.0).copied().unwrap_or(usize::MAX));
+    let mut bodies: HashMap<String, std::sync::Arc<str>> = HashMap::new();
     {
-        let mut lease = tx.prepare_cached(
-            "UPDATE deliveries SET lease_owner = ?2, lease_until_ms = ?3 WHERE id = ?1
-             RETURNING activity_id, inbox, host, attempts,
-                       (SELECT body FROM outgoing_activities a WHERE a.id = activity_id)",
-        )?;
-        for id in chosen {
-            let row = lease
-                .query_row(params![id, owner, lease_until], |r| {
-                    Ok(Claimed {
-                        id,
-                        activity_id: r.get(0)?,
-                        inbox: r.get(1)?,
-                        host: r.get(2)?,
-                        attempts: r.get::<_, i64>(3)?.max(0) as u32,
-                        body: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                    })
-                })
-                .optional()?;
-            claimed.extend(row);
+        let mut body = tx.prepare_cached("SELECT body FROM outgoing_activities WHERE id = ?1")?;
+        for (_, activity_id, ..) in &rows {
+            if !bodies.contains_key(activity_id) {
+                let text: Option<String> =
+                    body.query_row([activity_id], |r| r.get(0)).optional()?;
+                bodies.insert(activity_id.clone(), text.unwrap_or_default().into());
+            }
         }
     }
-    tx.commit()?;
-    Ok(claimed)
+    Ok(rows
+        .into_iter()
+        .map(|(id, activity_id, inbox, host, attempts)| Claimed {
+            body: bodies
+                .get(&activity_id)
+                .cloned()
+                .unwrap_or_else(|| "".into()),
+            id,
+            activity_id,
+            inbox,
+            host,
+            attempts,
+        })
+        .collect())
 }
 
 /// Gives back this owner's leases (graceful shutdown): the rows are due again at once.

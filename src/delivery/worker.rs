@@ -15,19 +15,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use openssl::pkey::{PKey, Private};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::queue::{self, AttemptResult, ClaimLimits, Claimed, Recorded};
-use super::schedule::{Backoff, Clock, Verdict, parse_retry_after, verdict};
+use super::schedule::{Backoff, Clock, Verdict};
 use super::{DeliveryError, WAKE};
-use crate::activitypub::CONTENT_TYPE;
 use crate::config::FederationConfig;
 use crate::context::Context;
 use crate::db::Db;
 use crate::federation::{self, PolicyHandle};
-use crate::httpsig::SignatureForm;
 
 /// The lock file beside the database that marks a live worker pool.
 pub const LOCK_FILE: &str = "hortus.delivery.lock";
@@ -93,11 +90,10 @@ pub struct Deliverer {
 struct Inner {
     /// The workers' own connection: claims and records never wait behind page requests.
     db: Db,
-    http: reqwest::Client,
     policy: PolicyHandle,
     federation: FederationConfig,
-    key: PKey<Private>,
-    key_id: String,
+    /// Signs and POSTs: one HTTP client for every delivery (connections pooled per server).
+    sender: super::send::Sender,
     urls: crate::urls::Urls,
     /// The signature form each server accepted, when not draft-cavage.
     forms: super::signing::Forms,
@@ -106,8 +102,9 @@ struct Inner {
     /// Names this pool's leases.
     owner: String,
     in_flight: Mutex<HashMap<String, usize>>,
-    /// One signature per core at a time.
-    signers: tokio::sync::Semaphore,
+    /// Attempts to record, taken in batches by [`record_batches`]: one transaction for all that
+    /// finished together.
+    recorder: mpsc::UnboundedSender<ToRecord>,
     /// Held for the pool's lifetime; the OS releases it when the process dies.
     _lock: File,
 }
@@ -136,23 +133,29 @@ impl Deliverer {
                 "deliveries left in flight by a stopped server are due again"
             );
         }
+        let (recorder, to_record) = mpsc::unbounded_channel();
+        tokio::spawn(record_batches(
+            db.clone(),
+            settings.backoff.clone(),
+            to_record,
+        ));
         Ok(Deliverer {
             inner: Arc::new(Inner {
                 db,
-                http: ctx.http.clone(),
                 policy: ctx.policy.clone(),
                 federation: ctx.config.federation.clone(),
-                key: ctx.actor_key.private.clone(),
-                key_id: ctx.urls.actor_key(),
+                sender: super::send::Sender::new(
+                    ctx.http.clone(),
+                    ctx.actor_key.private.clone(),
+                    ctx.urls.actor_key(),
+                ),
                 urls: ctx.urls.clone(),
                 forms,
                 settings,
                 clock,
                 owner,
                 in_flight: Mutex::new(HashMap::new()),
-                signers: tokio::sync::Semaphore::new(
-                    std::thread::available_parallelism().map_or(1, |n| n.get()),
-                ),
+                recorder,
                 _lock: lock,
             }),
         })
@@ -184,9 +187,10 @@ impl Deliverer {
         }
     }
 
-    /// Leases up to `want` due deliveries and counts them in flight. Also picks up policy
-    /// changes made by another process: deliveries go only where the policy allows *now*.
-    async fn claim(&self, want: usize) -> Result<Vec<Claimed>, DeliveryError> {
+    /// Leases up to `want` due deliveries and counts them in flight, with each one's FEP-8fcf
+    /// header, all in one trip to the database. Also picks up policy changes made by another
+    /// process: deliveries go only where the policy allows *now*.
+    async fn claim(&self, want: usize) -> Result<Vec<Job>, DeliveryError> {
         let inner = &self.inner;
         let in_flight = inner
             .in_flight
@@ -202,6 +206,7 @@ impl Deliverer {
         let now = inner.clock.now();
         let owner = inner.owner.clone();
         let policy = inner.policy.clone();
+        let urls = inner.urls.clone();
         let claimed = inner
             .db
             .call(move |c| {
@@ -213,15 +218,32 @@ impl Deliverer {
                     Some(due) if due <= super::unix_ms(now) => {}
                     _ => return Ok(Vec::new()),
                 }
-                queue::claim(c, &owner, now, limits, &in_flight)
+                let claimed = queue::claim(c, &owner, now, limits, &in_flight)?;
+                let batch: Vec<(&str, &str)> = claimed
+                    .iter()
+                    .map(|c| (&*c.body, c.inbox.as_str()))
+                    .collect();
+                // A failure here costs the header, not the deliveries (their leases are taken).
+                let headers = crate::activitypub::follower_sync::delivery_headers(c, &urls, &batch)
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "cannot read the followers for FEP-8fcf");
+                        vec![None; batch.len()]
+                    });
+                Ok::<_, DeliveryError>(
+                    claimed
+                        .into_iter()
+                        .zip(headers)
+                        .map(|(claimed, sync)| Job { claimed, sync })
+                        .collect::<Vec<_>>(),
+                )
             })
             .await?;
         let mut in_flight = inner
             .in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for c in &claimed {
-            *in_flight.entry(c.host.clone()).or_default() += 1;
+        for job in &claimed {
+            *in_flight.entry(job.claimed.host.clone()).or_default() += 1;
         }
         Ok(claimed)
     }
@@ -235,14 +257,15 @@ impl Deliverer {
 
 impl Inner {
     /// One attempt and its record. The in-flight count is given back however this ends.
-    async fn deliver(self: Arc<Self>, claimed: Claimed) -> Result<Step, DeliveryError> {
+    async fn deliver(self: Arc<Self>, job: Job) -> Result<Step, DeliveryError> {
+        let Job { claimed, sync } = job;
         let _slot = InFlight {
             inner: self.clone(),
             host: claimed.host.clone(),
         };
         let started = self.clock.now();
         let t0 = Instant::now();
-        let (verdict, status, error) = self.send(&claimed, started).await;
+        let (verdict, status, error) = self.send(&claimed, sync.as_deref(), started).await;
         let result = AttemptResult {
             verdict,
             status,
@@ -258,12 +281,14 @@ impl Inner {
                 tracing::info!(inbox = %claimed.inbox, activity = %claimed.activity_id, status = ?status, error = %e, "delivery attempt failed")
             }
         }
+        let (done, recorded) = oneshot::channel();
         let now = self.clock.now();
-        let backoff = self.settings.backoff.clone();
-        let recorded = self
-            .db
-            .call(move |c| queue::record(c, &claimed, &result, now, &backoff))
-            .await?;
+        self.recorder
+            .send((claimed, result, now, done))
+            .map_err(|_| DeliveryError::Worker("the recorder has stopped".into()))?;
+        let recorded = recorded
+            .await
+            .map_err(|_| DeliveryError::Worker("the recorder has stopped".into()))??;
         let mut step = Step {
             attempted: 1,
             ..Step::default()
@@ -284,7 +309,12 @@ impl Inner {
     }
 
     /// Checks the policy, signs, POSTs. Never fails: every problem is a verdict to record.
-    async fn send(&self, c: &Claimed, now: SystemTime) -> (Verdict, Option<u16>, Option<String>) {
+    async fn send(
+        &self,
+        c: &Claimed,
+        sync: Option<&str>,
+        now: SystemTime,
+    ) -> (Verdict, Option<u16>, Option<String>) {
         let url = match url::Url::parse(&c.inbox) {
             Ok(u) => u,
             Err(e) => return (Verdict::Rejected, None, Some(format!("bad inbox URL: {e}"))),
@@ -295,11 +325,8 @@ impl Inner {
         {
             return (Verdict::Rejected, None, Some(refused.to_string()));
         }
-        let sync =
-            crate::activitypub::follower_sync::delivery_header(&self.db, &self.urls, &c.body, &url)
-                .await;
         let form = self.forms.get(&c.host);
-        let first = self.post(c, &url, form, sync.as_deref(), now).await;
+        let first = self.sender.post(&c.body, &url, form, sync, now).await;
         if first.1 != Some(401) {
             return first;
         }
@@ -307,127 +334,68 @@ impl Inner {
         // once, in this same attempt, and only its answer is recorded. Accepted, it is
         // remembered for the server, in the database.
         let other = super::signing::other(form);
-        let second = self.post(c, &url, other, sync.as_deref(), now).await;
+        let second = self.sender.post(&c.body, &url, other, sync, now).await;
         if second.0 == Verdict::Delivered {
             self.forms.learn(&self.db, &c.host, other).await;
         }
         second
     }
+}
 
-    /// One signed POST in `form`, with FEP-8fcf's header when there is one.
-    async fn post(
-        &self,
-        c: &Claimed,
-        url: &url::Url,
-        form: SignatureForm,
-        sync: Option<&str>,
-        now: SystemTime,
-    ) -> (Verdict, Option<u16>, Option<String>) {
-        let signed = match self.sign(form, url, &c.body).await {
-            Ok(h) => h,
-            Err(e) => return (Verdict::Rejected, None, Some(format!("cannot sign: {e}"))),
-        };
-        let mut request = self
-            .http
-            .post(url.clone())
-            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-            .body(c.body.clone());
-        for (name, value) in signed {
-            request = request.header(name, value);
-        }
-        if let Some(sync) = sync {
-            request = request.header("Collection-Synchronization", sync);
-        }
-        match request.send().await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, now));
-                // Read (a little of) the body so the connection can be reused, and keep the
-                // start of an error answer for the owner.
-                let text = federation::read_capped(resp, 64 * 1024)
-                    .await
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                let v = verdict(status, retry_after);
-                let error = (v != Verdict::Delivered).then(|| {
-                    let excerpt: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                    let excerpt: String = excerpt.chars().take(200).collect();
-                    if excerpt.is_empty() {
-                        format!("HTTP {status}")
-                    } else {
-                        format!("HTTP {status}: {excerpt}")
-                    }
-                });
-                (v, Some(status), error)
+/// A claimed delivery and its `Collection-Synchronization` header (FEP-8fcf), read at the claim.
+struct Job {
+    claimed: Claimed,
+    sync: Option<String>,
+}
+
+/// An attempt to record, the time it finished, and who waits for the outcome.
+type ToRecord = (
+    Claimed,
+    AttemptResult,
+    SystemTime,
+    oneshot::Sender<Result<Recorded, DeliveryError>>,
+);
+
+/// At most this many attempts in one recording transaction.
+const RECORD_BATCH: usize = 256;
+
+/// Records attempts as they finish: whatever has queued up while the last transaction ran goes
+/// into the next one (group commit), so a busy fan-out commits once per batch and an idle one
+/// records each attempt at once. Until its batch commits a delivery keeps its lease, so a crash
+/// loses nothing (the lease expires or is recovered, and it is sent again) and a delivery is
+/// marked done only once (`record` skips a row no longer pending). Ends when the pool is dropped.
+async fn record_batches(
+    db: Db,
+    backoff: Backoff,
+    mut to_record: mpsc::UnboundedReceiver<ToRecord>,
+) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while to_record.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let (items, waiting): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .map(|(claimed, result, now, done)| ((claimed, result, now), done))
+            .unzip();
+        let backoff = backoff.clone();
+        let outcome = db
+            .call(move |c| {
+                let refs: Vec<_> = items.iter().map(|(c, r, now)| (c, r, *now)).collect();
+                queue::record_batch(c, &refs, &backoff)
+            })
+            .await;
+        match outcome {
+            Ok(outcomes) => {
+                for (done, recorded) in waiting.into_iter().zip(outcomes) {
+                    let _ = done.send(Ok(recorded));
+                }
             }
             Err(e) => {
-                let message = error_chain(&e);
-                // A redirect the policy or the address guard refused will not change by waiting.
-                let refused = e.is_redirect()
-                    || std::error::Error::source(&e)
-                        .is_some_and(|s| s.downcast_ref::<federation::RefusedFetch>().is_some());
-                if refused {
-                    (Verdict::Rejected, None, Some(message))
-                } else {
-                    (Verdict::Retry { retry_after: None }, None, Some(message))
+                let message = e.to_string();
+                for done in waiting {
+                    let _ = done.send(Err(DeliveryError::Worker(message.clone())));
                 }
             }
         }
     }
-}
-
-impl Inner {
-    /// Signs now, at every attempt: peers reject a stale Date (PROTOCOL.md §3). An RSA signature
-    /// costs about a millisecond of CPU, so signing runs on the blocking pool, one signature per
-    /// core at a time (in arrival order): the async threads stay free to move requests that are
-    /// already signed, and the first delivery of a big fan-out leaves after one signature, not
-    /// after the whole batch.
-    async fn sign(
-        &self,
-        form: SignatureForm,
-        url: &url::Url,
-        body: &str,
-    ) -> Result<Vec<(String, String)>, String> {
-        let _permit = self.signers.acquire().await.map_err(|e| e.to_string())?;
-        let (url, body, key_id, key) = (
-            url.clone(),
-            body.to_string(),
-            self.key_id.clone(),
-            self.key.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            super::signing::sign_post(
-                form,
-                &url,
-                body.as_bytes(),
-                &key_id,
-                &key,
-                SystemTime::now(),
-            )
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
-    }
-}
-
-/// `error sending request: connection refused` rather than reqwest's outermost line only.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// One request in flight to a server; counted down on drop, even when the task is aborted.
@@ -497,6 +465,10 @@ async fn run(d: Deliverer, mut stop: watch::Receiver<bool>) {
     let settings = d.inner.settings.clone();
     let mut set: JoinSet<Result<Step, DeliveryError>> = JoinSet::new();
     let mut last_prune: Option<Instant> = None;
+    // The claim is the queue's one SQL on the way out: instead of one claim per finished
+    // delivery, claim again once a quarter of what was in flight has finished (or when idle,
+    // woken, or at the poll interval), so a fan-out is claimed in batches.
+    let (mut finished, mut refill_at, mut must_claim) = (0usize, 1usize, true);
     loop {
         // Listen before looking, so a wake-up during the claim is not missed.
         let notified = WAKE.notified();
@@ -504,21 +476,25 @@ async fn run(d: Deliverer, mut stop: watch::Receiver<bool>) {
         notified.as_mut().enable();
         while let Some(joined) = set.try_join_next() {
             log_task(joined);
+            finished += 1;
         }
         if *stop.borrow() {
             break;
         }
         let free = settings.concurrency.saturating_sub(set.len());
-        if free > 0 {
+        if free > 0 && (must_claim || set.is_empty() || finished >= refill_at) {
             match d.claim(free).await {
                 Ok(claimed) => {
-                    for c in claimed {
-                        set.spawn(d.inner.clone().deliver(c));
+                    for job in claimed {
+                        set.spawn(d.inner.clone().deliver(job));
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot read the delivery queue"),
             }
+            finished = 0;
+            refill_at = (set.len() / 4).max(1);
         }
+        must_claim = false;
         if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
             last_prune = Some(Instant::now());
             let (now, keep) = (d.inner.clock.now(), settings.keep_finished);
@@ -528,9 +504,12 @@ async fn run(d: Deliverer, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = stop.changed() => {}
-            Some(joined) = set.join_next(), if !set.is_empty() => log_task(joined),
-            _ = &mut notified => {}
-            _ = tokio::time::sleep(settings.idle_poll) => {}
+            Some(joined) = set.join_next(), if !set.is_empty() => {
+                log_task(joined);
+                finished += 1;
+            }
+            _ = &mut notified => must_claim = true,
+            _ = tokio::time::sleep(settings.idle_poll) => must_claim = true,
         }
     }
     // Shutdown: let what is in flight finish, within the grace period.

@@ -201,6 +201,13 @@ pub fn active_with_hosts(
         .collect()
 }
 
+/// Every accepted follower's actor id.
+pub fn accepted_ids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT actor_id FROM followers WHERE state = 'accepted'")?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
 /// Accepted followers whose id starts with `origin` and a `/` (`https://host[:port]`): the
 /// followers on one server, for FEP-8fcf's digest and partial collection. Compared with substr,
 /// not LIKE: a host's `_` is not a wildcard.

@@ -1,5 +1,6 @@
 //! Render once, serve bytes (issue 15): public pages and documents are kept as rendered bytes,
-//! with a gzip copy and strong `ETag`s, until something they show changes.
+//! with gzip and brotli copies and a strong `ETag` per coding, until something they show
+//! changes.
 //!
 //! What "changes" means is migration 18's `page_generation`: triggers move it in the same
 //! transaction as any write to a table a cached page reads, whichever process writes (`hortus
@@ -26,8 +27,12 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use rusqlite::{Connection, OpenFlags};
 
-/// Bodies smaller than this are not worth a gzip copy (headers cost more than the saving).
-const GZIP_FROM: usize = 860;
+mod encoding;
+
+use encoding::Coding;
+
+/// Bodies smaller than this are not worth a compressed copy (headers cost more than the saving).
+const COMPRESS_FROM: usize = 860;
 
 /// The form one URL answers in; part of the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,8 +44,8 @@ pub enum Repr {
 
 type Key = (Repr, String);
 
-/// Bytes kept are bounded by `[site] page_cache_mb` (16 MiB by default: the pages a site is
-/// read by — home pages, recent posts, the actor — many times over), bodies and gzip copies
+/// Bytes kept are bounded by `[site] page_cache_mb` (4 MiB by default: the pages a site is read
+/// by — home pages, recent posts, the actor — many times over), bodies and compressed copies
 /// together.
 pub struct PageCache {
     /// The connection `page_generation` is read on; `None` (tests in memory, a database that
@@ -68,8 +73,20 @@ struct Entry {
     headers: HeaderMap,
     body: Bytes,
     gzip: Option<Bytes>,
+    br: Option<Bytes>,
+    /// Strong validators differ per coding: the bytes differ (RFC 9110 §8.8.3).
     etag: HeaderValue,
     etag_gzip: HeaderValue,
+    etag_br: HeaderValue,
+}
+
+impl Entry {
+    /// What the entry holds, for the byte limit.
+    fn size(&self) -> usize {
+        self.body.len()
+            + self.gzip.as_ref().map_or(0, Bytes::len)
+            + self.br.as_ref().map_or(0, Bytes::len)
+    }
 }
 
 impl PageCache {
@@ -143,7 +160,7 @@ impl PageCache {
     }
 
     fn put(&self, key: Key, generation: i64, entry: std::sync::Arc<Entry>) {
-        let size = entry.body.len() + entry.gzip.as_ref().map_or(0, Bytes::len);
+        let size = entry.size();
         if size > self.limit / 4 {
             return;
         }
@@ -156,7 +173,7 @@ impl PageCache {
             return;
         }
         if let Some(old) = inner.entries.insert(key.clone(), entry) {
-            inner.bytes -= old.body.len() + old.gzip.as_ref().map_or(0, Bytes::len);
+            inner.bytes -= old.size();
         } else {
             inner.order.push_back(key);
         }
@@ -166,12 +183,12 @@ impl PageCache {
                 break;
             };
             if let Some(old) = inner.entries.remove(&oldest) {
-                inner.bytes -= old.body.len() + old.gzip.as_ref().map_or(0, Bytes::len);
+                inner.bytes -= old.size();
             }
         }
     }
 
-    /// Bytes held (bodies and gzip copies), for tests and the memory report.
+    /// Bytes held (bodies and compressed copies), for tests and the memory report.
     pub fn held_bytes(&self) -> usize {
         self.inner.lock().map_or(0, |i| i.bytes)
     }
@@ -224,39 +241,44 @@ impl Entry {
     fn new(headers: HeaderMap, body: Bytes) -> Entry {
         let digest = openssl::sha::sha256(&body);
         let tag: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-        let gzip = (body.len() >= GZIP_FROM).then(|| gzip(&body)).flatten();
+        let worth = body.len() >= COMPRESS_FROM;
+        let gzip = worth.then(|| encoding::gzip(&body)).flatten();
+        let br = worth.then(|| encoding::brotli(&body)).flatten();
+        let etag = |suffix: &str| {
+            HeaderValue::from_str(&format!("\"{tag}{suffix}\""))
+                .unwrap_or_else(|_| HeaderValue::from_static("\"x\""))
+        };
         Entry {
-            etag: HeaderValue::from_str(&format!("\"{tag}\""))
-                .unwrap_or_else(|_| HeaderValue::from_static("\"x\"")),
-            etag_gzip: HeaderValue::from_str(&format!("\"{tag}-gz\""))
-                .unwrap_or_else(|_| HeaderValue::from_static("\"x-gz\"")),
+            etag: etag(""),
+            etag_gzip: etag("-gz"),
+            etag_br: etag("-br"),
             headers,
             body,
             gzip,
+            br,
         }
     }
 
     fn answer(&self, req: &HttpRequest) -> HttpResponse {
-        let gzip = self.gzip.as_ref().filter(|_| accepts_gzip(req));
-        let etag = if gzip.is_some() {
-            &self.etag_gzip
-        } else {
-            &self.etag
+        let coding = encoding::preferred(req, self.gzip.is_some(), self.br.is_some());
+        let (body, etag, name) = match (coding, &self.gzip, &self.br) {
+            (Coding::Brotli, _, Some(br)) => (br, &self.etag_br, Some("br")),
+            (Coding::Gzip, Some(gzip), _) => (gzip, &self.etag_gzip, Some("gzip")),
+            _ => (&self.body, &self.etag, None),
         };
-        let not_modified = if_none_match(req, &[&self.etag, &self.etag_gzip]);
+        let not_modified = if_none_match(req, &[&self.etag, &self.etag_gzip, &self.etag_br]);
         let mut response = if not_modified {
             HttpResponse::with_body(StatusCode::NOT_MODIFIED, BoxBody::new(()))
         } else {
-            let body = gzip.unwrap_or(&self.body).clone();
-            HttpResponse::with_body(StatusCode::OK, BoxBody::new(body))
+            HttpResponse::with_body(StatusCode::OK, BoxBody::new(body.clone()))
         };
         let headers = response.headers_mut();
         for (name, value) in &self.headers {
             headers.append(name.clone(), value.clone());
         }
         headers.insert(header::ETAG, etag.clone());
-        if gzip.is_some() && !not_modified {
-            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        if let Some(name) = name.filter(|_| !not_modified) {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
         } else if !not_modified && req.headers().contains_key(header::ACCEPT_ENCODING) {
             // Decided here: the compression middleware would otherwise encode the body under
             // the identity body's strong ETag (it leaves an answer with an encoding alone).
@@ -282,33 +304,6 @@ pub fn generation_of(conn: &Connection) -> rusqlite::Result<i64> {
 pub fn invalidate_all(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute("UPDATE page_generation SET n = n + 1 WHERE id = 1", [])?;
     Ok(())
-}
-
-fn gzip(body: &[u8]) -> Option<Bytes> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 3),
-        flate2::Compression::best(),
-    );
-    encoder.write_all(body).ok()?;
-    encoder.finish().ok().map(Bytes::from)
-}
-
-/// `Accept-Encoding` names gzip (or `*`) with a non-zero q-value.
-fn accepts_gzip(req: &HttpRequest) -> bool {
-    req.headers()
-        .get_all(header::ACCEPT_ENCODING)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or("");
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .is_some_and(|q| q.parse::<f32>().map_or(true, |q| q <= 0.0))
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
 }
 
 /// Does `If-None-Match` name one of `tags` (or `*`)? Weak comparison, as RFC 9110 §13.1.2 asks.

@@ -125,6 +125,8 @@ pub struct TlsPeer {
     pub log: Arc<Mutex<Vec<Received>>>,
     /// GET answers by path (without the query).
     pub docs: Arc<Mutex<HashMap<String, Doc>>>,
+    /// The HTTP version of each request, in arrival order (HTTP/2 is offered by ALPN).
+    pub versions: Arc<Mutex<Vec<actix_web::http::Version>>>,
 }
 
 impl TlsPeer {
@@ -136,6 +138,7 @@ impl TlsPeer {
             addr,
             log: Arc::default(),
             docs: Arc::default(),
+            versions: Arc::default(),
         };
         let (cert, key) = ca.leaf(host);
         let mut tls = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("tls");
@@ -207,6 +210,7 @@ async fn handle(req: HttpRequest, peer: web::Data<TlsPeer>, body: web::Bytes) ->
         })
         .collect();
     let signed = headers.iter().any(|(n, _)| n == "signature");
+    peer.versions.lock().unwrap().push(req.version());
     peer.log.lock().unwrap().push(Received {
         method: req.method().to_string(),
         path: req

@@ -75,6 +75,8 @@ struct State {
     released: std::sync::atomic::AtomicBool,
     /// Check signatures (the benchmark may turn this off to measure only the sender).
     verify: bool,
+    /// TCP connections accepted: a sender that reuses its connections opens few.
+    connections: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -103,6 +105,7 @@ impl MockInbox {
             release: Notify::new(),
             released: false.into(),
             verify,
+            connections: 0.into(),
         });
         let accept_state = state.clone();
         tokio::spawn(async move {
@@ -111,6 +114,9 @@ impl MockInbox {
                     continue;
                 };
                 let state = accept_state.clone();
+                state
+                    .connections
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::spawn(async move {
                     let _ = serve_connection(stream, state).await;
                 });
@@ -155,6 +161,18 @@ impl MockInbox {
             .released
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.state.release.notify_waiters();
+    }
+
+    /// How many TCP connections this server has accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many requests arrived so far (without copying them).
+    pub fn count(&self) -> usize {
+        self.state.received.lock().unwrap().len()
     }
 
     pub fn received(&self) -> Vec<Received> {

@@ -161,10 +161,29 @@ fn negotiation_helpers() {
             .insert_header((name, value))
             .to_http_request()
     };
-    assert!(accepts_gzip(&req("accept-encoding", "br, gzip;q=0.5")));
-    assert!(accepts_gzip(&req("accept-encoding", "*")));
-    assert!(!accepts_gzip(&req("accept-encoding", "gzip;q=0, br")));
-    assert!(!accepts_gzip(&req("accept-encoding", "identity")));
+    let ae = |value: &str| encoding::preferred(&req("accept-encoding", value), true, true);
+    assert_eq!(ae("br, gzip;q=0.5"), Coding::Brotli);
+    assert_eq!(ae("gzip, deflate, br, zstd"), Coding::Brotli); // a browser's: tie, br wins
+    assert_eq!(ae("br;q=0.5, gzip"), Coding::Gzip);
+    assert_eq!(ae("BR;Q=0.9, gzip;q=0.8"), Coding::Brotli);
+    assert_eq!(ae("*"), Coding::Brotli);
+    assert_eq!(ae("*;q=0.5, identity"), Coding::Identity);
+    assert_eq!(ae("gzip;q=0, br;q=0"), Coding::Identity);
+    assert_eq!(ae("gzip;q=0, *"), Coding::Brotli);
+    assert_eq!(ae("br;q=2, gzip"), Coding::Gzip); // out of range: refused, not trusted
+    assert_eq!(ae("br;q=abc, gzip;q=0.1"), Coding::Gzip);
+    assert_eq!(ae("identity"), Coding::Identity);
+    assert_eq!(ae("identity;q=0, gzip;q=0.2"), Coding::Gzip);
+    assert_eq!(ae(""), Coding::Identity);
+    // Only what the entry has: a small body has no compressed copy.
+    assert_eq!(
+        encoding::preferred(&req("accept-encoding", "br, gzip"), true, false),
+        Coding::Gzip
+    );
+    assert_eq!(
+        encoding::preferred(&req("accept-encoding", "br"), false, false),
+        Coding::Identity
+    );
     let tag = HeaderValue::from_static("\"abc\"");
     assert!(if_none_match(
         &req("if-none-match", "\"x\", W/\"abc\""),
@@ -172,4 +191,32 @@ fn negotiation_helpers() {
     ));
     assert!(if_none_match(&req("if-none-match", "*"), &[&tag]));
     assert!(!if_none_match(&req("if-none-match", "\"abcd\""), &[&tag]));
+}
+
+/// Every coding decompresses to the very bytes, under an ETag of its own.
+#[test]
+fn compressed_copies_inflate_to_the_body() {
+    use std::io::Read;
+    let text = "庭の手入れ — حديقة 🌱 e\u{301}\u{301} <p>Rust</p>\n".repeat(200);
+    let e = entry(&text);
+    let mut gz = Vec::new();
+    flate2::read::GzDecoder::new(&e.gzip.as_ref().unwrap()[..])
+        .read_to_end(&mut gz)
+        .unwrap();
+    assert_eq!(gz, text.as_bytes());
+    let mut br = Vec::new();
+    brotli::Decompressor::new(&e.br.as_ref().unwrap()[..], 4096)
+        .read_to_end(&mut br)
+        .unwrap();
+    assert_eq!(br, text.as_bytes());
+    assert!(e.br.as_ref().unwrap().len() < e.gzip.as_ref().unwrap().len());
+    let tags = [&e.etag, &e.etag_gzip, &e.etag_br];
+    for (i, a) in tags.iter().enumerate() {
+        for b in &tags[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+    // Too small to be worth it: identity only.
+    let small = entry("短い");
+    assert!(small.gzip.is_none() && small.br.is_none());
 }

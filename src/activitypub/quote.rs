@@ -77,6 +77,36 @@ pub fn add(note: &mut Value, quote: &str) {
     append_fallback(note, quote);
 }
 
+/// Does the dereferenced document `doc` grant the quote (FEP-044f)? It must be the
+/// `QuoteAuthorization` at `stamp`, attributed to the quoted post's `author`, for `interacting`
+/// quoting `target`. `Err` names the first field that does not match (cut to 200 characters:
+/// it comes from another server).
+pub fn check_stamp(
+    doc: &Value,
+    stamp: &str,
+    author: &str,
+    interacting: &str,
+    target: &str,
+) -> Result<(), String> {
+    for (key, want) in [
+        ("id", stamp),
+        ("type", "QuoteAuthorization"),
+        ("attributedTo", author),
+        ("interactingObject", interacting),
+        ("interactionTarget", target),
+    ] {
+        let got = match key {
+            "type" => doc.get(key).and_then(Value::as_str),
+            _ => doc.get(key).and_then(crate::activitypub::fetch::id_of),
+        };
+        if got != Some(want) {
+            let got: Option<String> = got.map(|g| g.chars().take(200).collect());
+            return Err(format!("its {key} is {got:?}, not {want:?}"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,13 +74,19 @@ pub fn mentions(conn: &Connection, state: &AppState, raw: &Value) -> rusqlite::R
             .and_then(Value::as_str)
             .map(|n| crate::text::plain_text(n, 200))
             .unwrap_or_default();
-        let name = name.trim_start_matches('@');
-        let username = name.split('@').next().unwrap_or_default().to_string();
-        let acct = if name.contains('@') {
-            name.to_string()
-        } else {
-            format!("{username}@{host}")
+        // The tag's `name` is the sender's word: its domain part is never shown. The handle
+        // Hortus learnt for the link (by WebFinger) wins; else `user@` the link's own host.
+        let known = crate::actors::handle_and_url(conn, &href)?.and_then(|(h, _)| h);
+        let username = match &known {
+            Some(handle) => handle.split('@').next().unwrap_or_default().to_string(),
+            None => name
+                .trim_start_matches('@')
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
         };
+        let acct = known.unwrap_or_else(|| format!("{username}@{host}"));
         let id = if href == state.urls.actor() {
             OWNER_ID.to_string()
         } else {
@@ -189,7 +195,17 @@ pub fn quote(
         )?;
         return Ok(Some((Quoted::Own(own), authorised)));
     }
-    let stamped = raw.get("quoteAuthorization").is_some_and(|a| !a.is_null());
+    // Consent is what `timeline::quotes` verified on the quoted author's server and kept, never
+    // the post's own `quoteAuthorization` claim (anyone can write one).
+    let stamped: bool = conn
+        .query_row(
+            "SELECT quote_authorization IS NOT NULL FROM remote_notes
+             WHERE id = ?1 AND quoted = ?2",
+            [note_id, target.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false);
     let quoted: Option<(String, bool)> = conn
         .query_row(
             "SELECT actor_id, deleted_at IS NOT NULL FROM remote_notes WHERE id = ?1",

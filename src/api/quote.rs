@@ -23,15 +23,16 @@ pub fn full(conn: &Connection, state: &AppState, mut status: Value) -> rusqlite:
     };
     let accepted = shallow["state"] == "accepted";
     let quote_state = shallow["state"].clone();
-    let quoted = match shallow["quoted_status_id"]
+    let quoted_id = shallow["quoted_status_id"]
         .as_str()
-        .and_then(|id| id.parse::<i64>().ok())
-    {
+        .and_then(|id| id.parse::<i64>().ok());
+    let quoted = match quoted_id {
         Some(id) if accepted => quoted_status(conn, state, id)?,
         _ => None,
     };
-    // Accepted, but the quoted post is gone since: Mastodon says `deleted`.
-    let quote_state = if accepted && quoted.is_none() {
+    // Accepted, but the quoted post Hortus had is gone since: Mastodon says `deleted`. (A post
+    // Hortus never held stays `accepted`, with no quoted status to show.)
+    let quote_state = if accepted && quoted_id.is_some() && quoted.is_none() {
         json!("deleted")
     } else {
         quote_state

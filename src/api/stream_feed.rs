@@ -238,8 +238,12 @@ impl Cursor {
                     });
                 }
                 // The home timeline: what followed accounts posted and boosted since.
+                // Oldest first, in windows of at most 5 batches of entries: a burst bigger than
+                // that goes out over several looks, none skipped.
+                let window =
+                    crate::timeline::store::window_end(conn, since_e, 5 * i64::from(BATCH))?;
                 let mut fresh = Vec::new();
-                let mut before = None;
+                let mut before = window.map(|w| w + 1);
                 loop {
                     let page = crate::timeline::store::page(conn, before, BATCH as usize)?;
                     let end = page.len() < BATCH as usize || page.iter().any(|x| x.id <= since_e);
@@ -247,9 +251,12 @@ impl Cursor {
                         before = Some(entry.id);
                         fresh.push(entry);
                     }
-                    if end || fresh.len() >= 5 * BATCH as usize {
+                    if end {
                         break;
                     }
+                }
+                if let Some(w) = window {
+                    e = e.max(w);
                 }
                 for entry in fresh.iter().rev() {
                     e = e.max(entry.id);
@@ -261,7 +268,7 @@ impl Cursor {
                         });
                     }
                 }
-                let more = full_posts || fresh.len() >= 5 * BATCH as usize;
+                let more = full_posts || window.is_some();
                 // Edits and deletions of posts the feed had already seen.
                 for (id, updated, deleted) in
                     crate::posts::store::changed_since(conn, &since_changed)?

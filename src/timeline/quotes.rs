@@ -57,23 +57,5 @@ async fn verify(ctx: &Context, note: &str, quoted: &str, stamp: &str) -> Result<
     let (_, doc) = fetch::get_document(&remote, stamp)
         .await
         .map_err(|e| format!("the stamp: {e}"))?;
-    let field = |key: &str| {
-        if key == "type" {
-            doc.get(key).and_then(Value::as_str)
-        } else {
-            doc.get(key).and_then(id_of)
-        }
-    };
-    for (key, want) in [
-        ("id", stamp),
-        ("type", "QuoteAuthorization"),
-        ("attributedTo", author.as_str()),
-        ("interactingObject", note),
-        ("interactionTarget", quoted),
-    ] {
-        if field(key) != Some(want) {
-            return Err(format!("its {key} is not {want}"));
-        }
-    }
-    Ok(())
+    crate::activitypub::quote::check_stamp(&doc, stamp, &author, note, quoted)
 }

@@ -136,6 +136,16 @@ fn page_sql() -> &'static str {
     })
 }
 
+/// The id of the `n`th timeline entry after `after` (in the order they arrived, shown or not),
+/// when there are at least `n`: the end of a window that holds at most `n` entries.
+pub fn window_end(conn: &Connection, after: i64, n: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT id FROM timeline_entries WHERE id > ?1 ORDER BY id LIMIT 1 OFFSET ?2",
+    )?
+    .query_row(params![after, n - 1], |r| r.get(0))
+    .optional()
+}
+
 pub fn page(conn: &Connection, before: Option<i64>, limit: usize) -> rusqlite::Result<Vec<Entry>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(page_sql())?;

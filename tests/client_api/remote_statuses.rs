@@ -65,6 +65,9 @@ async fn remote_statuses_carry_language_mentions_tags_emojis_and_quotes_with_the
             {"type": "Mention", "href": alice, "name": "@alice"},
             {"type": "Mention", "href": carol, "name": "@carol"},
             {"type": "Mention", "href": "javascript:alert(1)", "name": "@x"},
+            // A name claiming another server's admin for a link to bob's server.
+            {"type": "Mention", "href": format!("{}/users/dave", bob.base),
+             "name": "@admin@trusted.example"},
             {"type": "Hashtag", "href": format!("{}/tags/庭園", bob.base), "name": "#庭園"},
             {"type": "Hashtag", "name": "#bad tag\u{1b}[2J"},
             {"type": "Emoji", "name": ":blob_cat:",
@@ -91,8 +94,43 @@ async fn remote_statuses_carry_language_mentions_tags_emojis_and_quotes_with_the
         "to": [PUBLIC], "published": "2026-11-21T12:00:00Z",
         "content": "<p>Citação ✨</p>", "_misskey_quote": mine["uri"],
     });
+    // D and E quote carol's post (another author): D claims a stamp that carol's server does
+    // not serve (forged consent), E's stamp is served and grants exactly this quote.
+    let carols = format!("{}/notes/carol-1", bob.base);
+    bob.documents.lock().unwrap().insert(
+        "/notes/carol-1".into(),
+        json!({"id": carols, "type": "Note", "attributedTo": carol, "to": [PUBLIC],
+               "content": "<p>Ünïcödé 🌱</p>"}),
+    );
+    let quoting_carol = |n: &str, stamp: &str| {
+        json!({
+            "id": format!("{}/notes/{n}", bob.base), "type": "Note", "attributedTo": bob.actor,
+            "to": [PUBLIC], "published": "2026-11-21T12:30:00Z",
+            "content": "<p>引用 — اقتباس</p>", "quote": carols, "quoteAuthorization": stamp,
+        })
+    };
+    let e_stamp = format!("{}/quote-authorizations/carol-e", bob.base);
+    bob.documents.lock().unwrap().insert(
+        "/quote-authorizations/carol-e".into(),
+        json!({"id": e_stamp, "type": "QuoteAuthorization", "attributedTo": carol,
+               "interactingObject": format!("{}/notes/e", bob.base),
+               "interactionTarget": carols}),
+    );
+    let d_stamp = format!("{}/quote-authorizations/never-granted", bob.base);
     send(&bob, &site, &bob.activity("Create", b)).await;
     send(&bob, &site, &bob.activity("Create", c)).await;
+    send(
+        &bob,
+        &site,
+        &bob.activity("Create", quoting_carol("d", &d_stamp)),
+    )
+    .await;
+    send(
+        &bob,
+        &site,
+        &bob.activity("Create", quoting_carol("e", &e_stamp)),
+    )
+    .await;
 
     let home = get(
         &http,
@@ -111,7 +149,12 @@ async fn remote_statuses_carry_language_mentions_tags_emojis_and_quotes_with_the
     let sa = by_uri(&a_id);
     assert_eq!(sa["language"], "ja");
     let mentions = sa["mentions"].as_array().unwrap();
-    assert_eq!(mentions.len(), 2, "{sa:#}");
+    assert_eq!(mentions.len(), 3, "{sa:#}");
+    assert_eq!(
+        mentions[2]["acct"],
+        format!("admin@{}", bob.host),
+        "the tag's name never names another server: {sa:#}"
+    );
     assert_eq!(mentions[0]["id"], "1");
     assert_eq!(mentions[0]["url"], alice.as_str());
     assert_eq!(mentions[1]["url"], carol.as_str());
@@ -138,6 +181,17 @@ async fn remote_statuses_carry_language_mentions_tags_emojis_and_quotes_with_the
     assert_eq!(sc["language"], Value::Null);
     assert_eq!(sc["quote"]["state"], "pending", "{sc:#}");
     assert!(sc["quote"]["quoted_status"].is_null());
+    let sd = by_uri(&format!("{}/notes/d", bob.base));
+    assert_eq!(
+        sd["quote"]["state"], "pending",
+        "a claimed stamp is no consent: {sd:#}"
+    );
+    let se = by_uri(&format!("{}/notes/e", bob.base));
+    assert_eq!(se["quote"]["state"], "accepted", "{se:#}");
+    assert!(
+        se["quote"]["quoted_status"].is_null(),
+        "Hortus does not hold carol's post"
+    );
 
     // The owner quotes A from the app: pending until bob's server consents.
     let quoting: Value = http
@@ -185,7 +239,7 @@ async fn remote_statuses_carry_language_mentions_tags_emojis_and_quotes_with_the
     assert_eq!(quoted["uri"], a_id.as_str());
     // One level deep: the quoted status's own quote would be a ShallowQuote.
     assert!(quoted["quote"].is_null());
-    assert_eq!(quoted["mentions"].as_array().unwrap().len(), 2);
+    assert_eq!(quoted["mentions"].as_array().unwrap().len(), 3);
 
     // bob deletes A: the quote of it says so, and shows nothing of it.
     let delete = json!({"id": a_id, "type": "Tombstone"});

@@ -231,3 +231,44 @@ fn a_post_that_concerns_the_owner_outlives_its_timeline_entry() {
         "a mention stays in `hortus inbox`"
     );
 }
+
+#[test]
+fn windows_walk_a_burst_oldest_first_without_skipping() {
+    let conn = crate::db::open_in_memory().unwrap();
+    follow(&conn, "https://m.example/users/bob");
+    for n in 0..7 {
+        post(&conn, n, &format!("波 {n} 🌊 موجة"), "2026-01-01T00:00:00Z");
+    }
+    let ids: Vec<i64> = page(&conn, None, 100)
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids.len(), 7);
+    // Windows of 3 after nothing, then after each window's end, cover every entry once.
+    let mut seen = Vec::new();
+    let mut after = 0;
+    while let Some(end) = window_end(&conn, after, 3).unwrap() {
+        let mut window: Vec<i64> = page(&conn, Some(end + 1), 100)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .filter(|id| *id > after)
+            .collect();
+        assert_eq!(window.len(), 3);
+        window.reverse();
+        seen.extend(window);
+        after = end;
+    }
+    seen.extend(
+        page(&conn, None, 100)
+            .unwrap()
+            .iter()
+            .rev()
+            .map(|e| e.id)
+            .filter(|id| *id > after),
+    );
+    assert_eq!(seen, ids);
+    assert_eq!(window_end(&conn, ids[6], 1).unwrap(), None);
+}

@@ -126,8 +126,17 @@ impl Site {
             config: &self.config,
             urls: &self.urls,
         };
-        let federated =
-            crate::delivery::federate_posts(&mut conn, &site, std::time::SystemTime::now())?;
+        // GoToSocial: a reply waiting for its author's approval goes to that author alone.
+        let urls = &self.urls;
+        let narrow = |c: &rusqlite::Connection, post: &crate::posts::Post| {
+            crate::conversation::approvals::audience(c, urls, post)
+        };
+        let federated = crate::delivery::federate_posts(
+            &mut conn,
+            &site,
+            std::time::SystemTime::now(),
+            &narrow,
+        )?;
         // FEP-044f: quotes ask the quoted author for consent once their Create is queued.
         crate::conversation::quoting::request_own_quotes(&mut conn, &self.urls)
             .map_err(crate::db::DbError::from)?;

@@ -1,5 +1,7 @@
 //! Building and running the server: open the site, sync posts, bind, serve until a signal.
 
+pub mod reload;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -258,7 +260,7 @@ pub fn watch_content(
     on_change: impl Fn() + Send + 'static,
 ) -> Result<ContentWatcher, AppError> {
     use notify::{EventKind, RecursiveMode, Watcher};
-    use std::sync::mpsc::{RecvTimeoutError, channel};
+    use std::sync::mpsc::channel;
 
     // Reading a file is an event too (inotify's open): publishing reads every post, so
     // counting reads would have each publish start the next, forever.
@@ -277,11 +279,27 @@ pub fn watch_content(
                 .map_err(|e| watch_error(&folder.display().to_string(), &e))?;
         }
     }
+    debounced("hortus-watch", rx, changes, move || {
+        tracing::info!("content changed: publishing");
+        on_change();
+    })?;
+    Ok(ContentWatcher { _watcher: watcher })
+}
+
+/// Runs `on_change` on a thread of its own once the events `rx` gets that `relevant` keeps have
+/// been quiet for [`WATCH_QUIET`]. Ends when the watcher, and with it the sender, is dropped.
+pub(crate) fn debounced(
+    name: &str,
+    rx: std::sync::mpsc::Receiver<notify::Result<notify::Event>>,
+    relevant: impl Fn(&notify::Result<notify::Event>) -> bool + Send + 'static,
+    on_change: impl Fn() + Send + 'static,
+) -> std::io::Result<()> {
+    use std::sync::mpsc::RecvTimeoutError;
     std::thread::Builder::new()
-        .name("hortus-watch".into())
+        .name(name.into())
         .spawn(move || {
-            // Ends when the watcher, and with it the sender, is dropped. `due`: when the folder
-            // will have been quiet long enough; only changes move it, reads never do.
+            // `due`: when the watched files will have been quiet long enough; only relevant events
+            // move it.
             let mut due: Option<Instant> = None;
             loop {
                 let event = match due {
@@ -294,25 +312,24 @@ pub fn watch_content(
                         Ok(event) => event,
                         Err(RecvTimeoutError::Timeout) => {
                             due = None;
-                            tracing::info!("content changed: publishing");
                             on_change();
                             continue;
                         }
                         Err(RecvTimeoutError::Disconnected) => return,
                     },
                 };
-                if changes(&event) {
+                if relevant(&event) {
                     if let Err(e) = &event {
-                        tracing::warn!(error = %e, "watching the content folder");
+                        tracing::warn!(error = %e, "watching the site's files");
                     }
                     due = Some(Instant::now() + WATCH_QUIET);
                 }
             }
         })?;
-    Ok(ContentWatcher { _watcher: watcher })
+    Ok(())
 }
 
-fn watch_error(what: &str, e: &notify::Error) -> AppError {
+pub(crate) fn watch_error(what: &str, e: &notify::Error) -> AppError {
     AppError::Io(std::io::Error::other(format!("cannot watch {what}: {e}")))
 }
 
@@ -383,6 +400,16 @@ pub fn serve_site(
         });
         ready(&site, local, watcher.as_ref().err());
         let _watcher = watcher.ok();
+        // hortus.toml edited by hand: the profile goes live, as an app's change does.
+        let (watched, watching) = (site.clone(), state.clone());
+        let runtime = tokio::runtime::Handle::current();
+        let config_watcher = reload::watch_config(&site.dir, move || {
+            tracing::info!("hortus.toml changed: reading it again");
+            runtime.block_on(reload::reload(&watched, &watching));
+        });
+        if let Err(e) = &config_watcher {
+            tracing::warn!(error = %e, "hortus.toml is not watched: a restart applies its changes");
+        }
         serve(state, listener).await
     })
 }

@@ -1,11 +1,14 @@
 //! Building and running the server: open the site, sync posts, bind, serve until a signal.
 
 pub mod reload;
+mod watch;
+
+pub use watch::WATCH_QUIET;
+use watch::debounced;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpServer, middleware, web};
 
@@ -131,7 +134,7 @@ impl Site {
         // GoToSocial: a reply waiting for its author's approval goes to that author alone.
         let urls = &self.urls;
         let narrow = |c: &rusqlite::Connection, post: &crate::posts::Post| {
-            crate::conversation::approvals::audience(c, urls, post)
+            crate::conversation::replying::audience(c, urls, post)
         };
         let federated = crate::delivery::federate_posts(
             &mut conn,
@@ -240,10 +243,6 @@ pub async fn publish(site: &Site, state: &AppState) -> Result<Published, AppErro
     })
 }
 
-/// How long the content folder must be quiet before a change is published: an editor's save
-/// (temporary file, rename, metadata) arrives as a burst of events.
-pub const WATCH_QUIET: Duration = Duration::from_millis(400);
-
 /// Keeps `content/` (and `media/`, which posts' images come from) watched while it lives; its
 /// thread ends when it is dropped.
 pub struct ContentWatcher {
@@ -286,50 +285,7 @@ pub fn watch_content(
     Ok(ContentWatcher { _watcher: watcher })
 }
 
-/// Runs `on_change` on a thread of its own once the events `rx` gets that `relevant` keeps have
-/// been quiet for [`WATCH_QUIET`]. Ends when the watcher, and with it the sender, is dropped.
-pub(crate) fn debounced(
-    name: &str,
-    rx: std::sync::mpsc::Receiver<notify::Result<notify::Event>>,
-    relevant: impl Fn(&notify::Result<notify::Event>) -> bool + Send + 'static,
-    on_change: impl Fn() + Send + 'static,
-) -> std::io::Result<()> {
-    use std::sync::mpsc::RecvTimeoutError;
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            // `due`: when the watched files will have been quiet long enough; only relevant events
-            // move it.
-            let mut due: Option<Instant> = None;
-            loop {
-                let event = match due {
-                    None => match rx.recv() {
-                        Ok(event) => event,
-                        Err(_) => return,
-                    },
-                    Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now()))
-                    {
-                        Ok(event) => event,
-                        Err(RecvTimeoutError::Timeout) => {
-                            due = None;
-                            on_change();
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => return,
-                    },
-                };
-                if relevant(&event) {
-                    if let Err(e) = &event {
-                        tracing::warn!(error = %e, "watching the site's files");
-                    }
-                    due = Some(Instant::now() + WATCH_QUIET);
-                }
-            }
-        })?;
-    Ok(())
-}
-
-pub(crate) fn watch_error(what: &str, e: &notify::Error) -> AppError {
+fn watch_error(what: &str, e: &notify::Error) -> AppError {
     AppError::Io(std::io::Error::other(format!("cannot watch {what}: {e}")))
 }
 
@@ -405,7 +361,7 @@ pub fn serve_site(
         let runtime = tokio::runtime::Handle::current();
         let config_watcher = reload::watch_config(&site.dir, move || {
             tracing::info!("hortus.toml changed: reading it again");
-            runtime.block_on(reload::reload(&watched, &watching));
+            runtime.block_on(reload::reload(&watched.dir, &watching));
         });
         if let Err(e) = &config_watcher {
             tracing::warn!(error = %e, "hortus.toml is not watched: a restart applies its changes");

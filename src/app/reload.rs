@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{AppError, Site, debounced, watch_error};
+use super::watch::debounced;
 use crate::config::{CONFIG_FILE, Config};
 use crate::web::AppState;
 
@@ -28,7 +28,7 @@ pub struct ConfigWatcher {
 pub fn watch_config(
     dir: &Path,
     on_change: impl Fn() + Send + 'static,
-) -> Result<ConfigWatcher, AppError> {
+) -> std::io::Result<ConfigWatcher> {
     use notify::{EventKind, RecursiveMode, Watcher};
 
     // The database beside it changes all the time, and reading the file is an event too.
@@ -44,18 +44,21 @@ pub fn watch_config(
         }
     }
     let (tx, rx) = std::sync::mpsc::channel::<notify::Result<notify::Event>>();
-    let mut watcher = notify::recommended_watcher(tx).map_err(|e| watch_error(CONFIG_FILE, &e))?;
+    let cannot =
+        |e: notify::Error| std::io::Error::other(format!("cannot watch {CONFIG_FILE}: {e}"));
+    let mut watcher = notify::recommended_watcher(tx).map_err(cannot)?;
     watcher
         .watch(dir, RecursiveMode::NonRecursive)
-        .map_err(|e| watch_error(&dir.display().to_string(), &e))?;
+        .map_err(cannot)?;
     debounced("hortus-config", rx, touches_config, on_change)?;
     Ok(ConfigWatcher { _watcher: watcher })
 }
 
 /// Reads hortus.toml again and applies what can change live; logs what happened. Never fails:
 /// the running server goes on with what it had.
-pub async fn reload(site: &Site, state: &Arc<AppState>) {
-    let dir = site.dir.clone();
+pub async fn reload(dir: &Path, state: &Arc<AppState>) {
+    let file = dir.join(CONFIG_FILE);
+    let dir = dir.to_path_buf();
     let loaded = match tokio::task::spawn_blocking(move || Config::load(&dir)).await {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -75,7 +78,7 @@ pub async fn reload(site: &Site, state: &Arc<AppState>) {
     for key in needs_restart(&state.ctx.config, &new) {
         tracing::warn!(
             "{}: `{key}` changed: it takes effect when `hortus serve` is restarted",
-            site.dir.join(CONFIG_FILE).display()
+            file.display()
         );
     }
     let config = with_new_profile(&state.live(), new);
@@ -113,11 +116,10 @@ fn needs_restart(started: &Config, new: &Config) -> Vec<String> {
     for key in keys {
         let (old, new) = (a.get(&key), b.get(&key));
         match (key.as_str(), old, new) {
-            ("user", Some(old), Some(new)) => {
-                if old.get("name") != new.get("name") {
-                    changed.push("user.name".to_string());
-                }
+            ("user", Some(old), Some(new)) if old.get("name") != new.get("name") => {
+                changed.push("user.name".to_string());
             }
+            ("user", Some(_), Some(_)) => {}
             (_, Some(Value::Object(old)), Some(Value::Object(new))) => {
                 let mut sub: Vec<&String> = old.keys().chain(new.keys()).collect();
                 sub.sort();

@@ -58,47 +58,6 @@ pub fn record_pending(conn: &mut Connection, urls: &Urls) -> rusqlite::Result<us
     Ok(marked)
 }
 
-/// Who the owner's post may reach while it answers a post that asks for approval
-/// ([`crate::delivery::fanout::Narrow`]): GoToSocial delivers a pending reply to the answered
-/// author alone, and to followers only once it carries `approvedBy` (the `Update` that
-/// [`answered`] queues). A refused reply never reaches followers: its edits and its `Delete`
-/// go to the author, who is the only one who heard of it. `None`: not such a reply, or
-/// approved — the usual audience.
-pub fn audience(
-    conn: &Connection,
-    urls: &Urls,
-    post: &crate::posts::Post,
-) -> rusqlite::Result<Option<Vec<String>>> {
-    let Some(target) = post.in_reply_to.as_deref() else {
-        return Ok(None);
-    };
-    let state: Option<String> = conn
-        .query_row(
-            "SELECT state FROM own_reply_approvals WHERE post_id = ?1 AND target = ?2",
-            params![post.id, target],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let waits = match state.as_deref() {
-        Some("approved") => false,
-        Some(_) => true,
-        // Not recorded yet (a new reply: `record_pending` runs after its Create is queued).
-        None => {
-            super::replying::permission(conn, urls, target, "canReply")?
-                == Some(Permission::Approval)
-        }
-    };
-    if !waits {
-        return Ok(None);
-    }
-    let author = super::replying::known_author(conn, urls, target)?;
-    let inbox = match author {
-        Some(author) => crate::actors::personal_inbox(conn, &author)?,
-        None => None,
-    };
-    Ok(Some(inbox.into_iter().collect()))
-}
-
 /// An `Accept` or `Reject` of one of the owner's replies by the author of the post it
 /// answers. `Ok(false)`: not about a reply of the owner's to this signer (the caller tries
 /// follows next).

@@ -300,7 +300,7 @@ pub(super) fn send_update(
     let activity: Value = ap::update(site, &post, &id);
     let internal = |e: crate::delivery::DeliveryError| InboxError::Internal(e.to_string());
     // A reply waiting for approval still goes to its author alone (GoToSocial).
-    let inboxes = match super::approvals::audience(conn, site.urls, &post)? {
+    let inboxes = match super::replying::audience(conn, site.urls, &post)? {
         Some(only) => only,
         None => crate::delivery::fanout::recipients(conn, &post).map_err(internal)?,
     };

@@ -24,7 +24,7 @@
 //! Hortus never delivers to a guess.
 //!
 //! A caller above this layer may narrow a post's audience ([`Narrow`]): GoToSocial's reply
-//! approvals (PROTOCOL.md §9, `conversation::approvals::audience`) send a reply that waits for
+//! approvals (PROTOCOL.md §9, `conversation::replying::audience`) send a reply that waits for
 //! its author's approval to that author alone, and to followers only once it carries
 //! `approvedBy`.
 

@@ -166,6 +166,18 @@ pub fn handle_and_url(
     .optional()
 }
 
+/// The actor's own inbox, never its server's shared one: what is meant for that actor alone
+/// (a reply waiting for its approval) must not reach others on its server through the shared
+/// inbox, which delivers to everyone there the addressing names.
+pub fn personal_inbox(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT inbox FROM remote_actors WHERE id = ?1 AND inbox != ''",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 /// A cached actor with the document it was read from (the client API shows its profile).
 pub fn with_document(
     conn: &Connection,

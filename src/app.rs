@@ -1,9 +1,14 @@
 //! Building and running the server: open the site, sync posts, bind, serve until a signal.
 
+pub mod reload;
+mod watch;
+
+pub use watch::WATCH_QUIET;
+use watch::debounced;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpServer, middleware, web};
 
@@ -126,8 +131,17 @@ impl Site {
             config: &self.config,
             urls: &self.urls,
         };
-        let federated =
-            crate::delivery::federate_posts(&mut conn, &site, std::time::SystemTime::now())?;
+        // GoToSocial: a reply waiting for its author's approval goes to that author alone.
+        let urls = &self.urls;
+        let narrow = |c: &rusqlite::Connection, post: &crate::posts::Post| {
+            crate::conversation::replying::audience(c, urls, post)
+        };
+        let federated = crate::delivery::federate_posts(
+            &mut conn,
+            &site,
+            std::time::SystemTime::now(),
+            &narrow,
+        )?;
         // FEP-044f: quotes ask the quoted author for consent once their Create is queued.
         crate::conversation::quoting::request_own_quotes(&mut conn, &self.urls)
             .map_err(crate::db::DbError::from)?;
@@ -229,10 +243,6 @@ pub async fn publish(site: &Site, state: &AppState) -> Result<Published, AppErro
     })
 }
 
-/// How long the content folder must be quiet before a change is published: an editor's save
-/// (temporary file, rename, metadata) arrives as a burst of events.
-pub const WATCH_QUIET: Duration = Duration::from_millis(400);
-
 /// Keeps `content/` (and `media/`, which posts' images come from) watched while it lives; its
 /// thread ends when it is dropped.
 pub struct ContentWatcher {
@@ -249,7 +259,7 @@ pub fn watch_content(
     on_change: impl Fn() + Send + 'static,
 ) -> Result<ContentWatcher, AppError> {
     use notify::{EventKind, RecursiveMode, Watcher};
-    use std::sync::mpsc::{RecvTimeoutError, channel};
+    use std::sync::mpsc::channel;
 
     // Reading a file is an event too (inotify's open): publishing reads every post, so
     // counting reads would have each publish start the next, forever.
@@ -268,38 +278,10 @@ pub fn watch_content(
                 .map_err(|e| watch_error(&folder.display().to_string(), &e))?;
         }
     }
-    std::thread::Builder::new()
-        .name("hortus-watch".into())
-        .spawn(move || {
-            // Ends when the watcher, and with it the sender, is dropped. `due`: when the folder
-            // will have been quiet long enough; only changes move it, reads never do.
-            let mut due: Option<Instant> = None;
-            loop {
-                let event = match due {
-                    None => match rx.recv() {
-                        Ok(event) => event,
-                        Err(_) => return,
-                    },
-                    Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now()))
-                    {
-                        Ok(event) => event,
-                        Err(RecvTimeoutError::Timeout) => {
-                            due = None;
-                            tracing::info!("content changed: publishing");
-                            on_change();
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => return,
-                    },
-                };
-                if changes(&event) {
-                    if let Err(e) = &event {
-                        tracing::warn!(error = %e, "watching the content folder");
-                    }
-                    due = Some(Instant::now() + WATCH_QUIET);
-                }
-            }
-        })?;
+    debounced("hortus-watch", rx, changes, move || {
+        tracing::info!("content changed: publishing");
+        on_change();
+    })?;
     Ok(ContentWatcher { _watcher: watcher })
 }
 
@@ -374,6 +356,16 @@ pub fn serve_site(
         });
         ready(&site, local, watcher.as_ref().err());
         let _watcher = watcher.ok();
+        // hortus.toml edited by hand: the profile goes live, as an app's change does.
+        let (watched, watching) = (site.clone(), state.clone());
+        let runtime = tokio::runtime::Handle::current();
+        let config_watcher = reload::watch_config(&site.dir, move || {
+            tracing::info!("hortus.toml changed: reading it again");
+            runtime.block_on(reload::reload(&watched.dir, &watching));
+        });
+        if let Err(e) = &config_watcher {
+            tracing::warn!(error = %e, "hortus.toml is not watched: a restart applies its changes");
+        }
         serve(state, listener).await
     })
 }

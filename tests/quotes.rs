@@ -672,10 +672,21 @@ async fn a_reply_that_needs_approval_waits_then_carries_approved_by() {
     let mut site = TestSite::federating("127.0.0.2");
     let dana = Fedify::start("127.0.0.7", "dana").await;
     let erin = Fedify::start("127.0.0.8", "erin").await;
+    // A follower elsewhere: GoToSocial's protocol keeps a pending reply from followers.
+    let finn = Fedify::start("127.0.0.9", "finn").await;
     site.allow(&dana.host);
     site.allow(&erin.host);
+    site.allow(&finn.host);
     site.start().await;
     let alice = site.url("/users/alice");
+    let follow = finn
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "id": format!("{}/follows/1", finn.base), "type": "Follow", "object": alice}}),
+        )
+        .await;
+    assert_eq!(follow["status"], 202, "{follow:#}");
     let asks = json!({"canReply": {"always": [dana.actor], "approvalRequired": [PUBLIC]},
                       "canLike": {"always": [PUBLIC], "approvalRequired": []}});
     let first = policied_note(&dana, &alice, "ask-1", asks.clone()).await;
@@ -697,6 +708,26 @@ async fn a_reply_that_needs_approval_waits_then_carries_approved_by() {
     .await;
     assert_eq!(create["signer"], alice, "{create:#}");
     assert!(create["json"]["object"].get("approvedBy").is_none());
+    // Queued to Dana's own inbox and nowhere else: not to the follower, not to a shared inbox.
+    let queued_to = |activity: &str| -> Vec<String> {
+        let db = site.db();
+        let mut stmt = db
+            .prepare("SELECT inbox FROM deliveries WHERE activity_id = ?1 ORDER BY inbox")
+            .unwrap();
+        stmt.query_map([activity], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let dana_inbox = format!("{}/users/dana/inbox", dana.base);
+    assert_eq!(
+        queued_to(&format!("{reply}#create")),
+        vec![dana_inbox.clone()]
+    );
+    assert_eq!(
+        queued_to(&format!("{other}#create")),
+        vec![dana_inbox.clone()]
+    );
     assert!(
         reply_line(&site, "answer")
             .await
@@ -767,6 +798,22 @@ async fn a_reply_that_needs_approval_waits_then_carries_approved_by() {
     );
     assert_eq!(update["json"]["object"]["approvedBy"], approval.as_str());
     assert_eq!(update["json"]["object"]["inReplyTo"], first.as_str());
+    // Approved: now the follower hears of it, carrying the approval, and only now.
+    let to_finn = received(&finn, "the approved reply", |a| {
+        a["type"] == "Update" && a["object"]["id"] == reply.as_str()
+    })
+    .await;
+    assert_eq!(to_finn["signer"], alice, "{to_finn:#}");
+    assert_eq!(to_finn["json"]["object"]["approvedBy"], approval.as_str());
+    let finn_saw = |log: &Value, id: &str| -> usize {
+        log["received"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["json"]["object"]["id"] == id || r["json"]["object"] == id)
+            .count()
+    };
+    assert_eq!(finn_saw(&finn.log().await, &reply), 1, "only the Update");
     let (status, note) = get_json(&reply).await;
     assert_eq!(
         (status, note["approvedBy"].as_str()),
@@ -795,6 +842,36 @@ async fn a_reply_that_needs_approval_waits_then_carries_approved_by() {
     );
     let (_, note) = get_json(&other).await;
     assert!(note.get("approvedBy").is_none(), "{note:#}");
+    // Refused: an edit of it still goes to Dana alone, never to the follower.
+    site.write_post(
+        "other.md",
+        &format!("+++\nin_reply_to = \"{second}\"\n+++\nمرحبا e\u{301} 👩🏽‍🌾 (編集)"),
+    );
+    hortus_ok(dir_of(&site), &["publish"]);
+    received(&dana, "the refused reply's edit", |a| {
+        a["type"] == "Update" && a["object"]["id"] == other.as_str()
+    })
+    .await;
+    let edit_inboxes: Vec<String> = {
+        let db = site.db();
+        let mut stmt = db
+            .prepare(
+                "SELECT d.inbox FROM deliveries d JOIN outgoing_activities o ON o.id = d.activity_id
+                 WHERE o.activity_type = 'Update' AND o.id LIKE ?1 ORDER BY d.inbox",
+            )
+            .unwrap();
+        stmt.query_map([format!("{other}#update-%")], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(edit_inboxes, vec![dana_inbox.clone()]);
+    assert_eq!(
+        finn_saw(&finn.log().await, &other),
+        0,
+        "{:#}",
+        finn.log().await
+    );
     let mut now = states(&site);
     now.sort();
     assert!(now[0].contains("approved by its author"), "{now:?}");

@@ -39,7 +39,7 @@ mod paging;
 pub mod password;
 mod polls;
 mod post_file;
-mod profile;
+pub mod profile;
 mod publishing;
 mod quote;
 mod remote;

@@ -202,8 +202,7 @@ async fn update_credentials(req: HttpRequest, payload: web::Payload, state: Stat
             return Err(e);
         }
     };
-    state.ctx.live.replace(config);
-    federate(&state).await?;
+    apply(&state, config).await?;
     let s = state.clone().into_inner();
     let account = state
         .db
@@ -214,20 +213,29 @@ async fn update_credentials(req: HttpRequest, payload: web::Payload, state: Stat
     Ok(HttpResponse::Ok().json(account))
 }
 
-/// Pages show the profile: every cached one is stale. Followers' servers keep a copy of the
-/// actor: they get an `Update` of it, as Mastodon sends one (to Public, cc the followers).
-async fn federate(state: &AppState) -> Result<(), ApiError> {
-    let mut actor = state.actor();
-    crate::conversation::moving::add_moved_to(state, &mut actor).await?;
-    let activity = update_activity(&state.urls, actor);
+/// Makes `config` the running server's hortus.toml ([`crate::context::Context::live`]), from an
+/// app's change or the owner's own edit of the file (`reload`). Pages show the profile: every
+/// cached one is stale. Followers' servers keep a copy of the actor: when the actor document
+/// changed they get an `Update` of it, as Mastodon sends one (to Public, cc the followers); an
+/// edit that leaves it as it was (a comment, a setting the actor does not show) sends nothing.
+/// Returns how many inboxes the `Update` was queued for.
+pub async fn apply(state: &AppState, config: crate::config::Config) -> Result<usize, ApiError> {
+    let before = current_actor(state).await?;
+    state.ctx.live.replace(config);
+    let after = current_actor(state).await?;
+    let activity = (before != after).then(|| update_activity(&state.urls, after));
     let queued = state
         .db
         .call(move |conn| -> Result<_, ApiError> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             crate::web::cache::invalidate_all(&tx)?;
-            let inboxes = crate::graph::followers::accepted_inboxes(&tx)?;
-            let n =
-                crate::delivery::enqueue(&tx, &activity, &inboxes).map_err(ApiError::internal)?;
+            let n = match &activity {
+                Some(activity) => {
+                    let inboxes = crate::graph::followers::accepted_inboxes(&tx)?;
+                    crate::delivery::enqueue(&tx, activity, &inboxes).map_err(ApiError::internal)?
+                }
+                None => 0,
+            };
             tx.commit()?;
             Ok(n)
         })
@@ -235,8 +243,18 @@ async fn federate(state: &AppState) -> Result<(), ApiError> {
     if queued > 0 {
         crate::delivery::wake_workers();
     }
-    tracing::info!(inboxes = queued, "profile changed by an app; Update queued");
-    Ok(())
+    tracing::info!(
+        inboxes = queued,
+        "profile changed; Update of the actor queued"
+    );
+    Ok(queued)
+}
+
+/// The actor as followers' servers see it, `movedTo` included.
+async fn current_actor(state: &AppState) -> Result<Value, ApiError> {
+    let mut actor = state.actor();
+    crate::conversation::moving::add_moved_to(state, &mut actor).await?;
+    Ok(actor)
 }
 
 /// `Update` of the actor: the actor's own `@context` on the activity, the actor embedded.

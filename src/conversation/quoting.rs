@@ -284,7 +284,11 @@ pub(super) fn send_update(
     );
     let activity: Value = ap::update(site, &post, &id);
     let internal = |e: crate::delivery::DeliveryError| InboxError::Internal(e.to_string());
-    let inboxes = crate::delivery::fanout::recipients(conn, &post).map_err(internal)?;
+    // A reply waiting for approval still goes to its author alone (GoToSocial).
+    let inboxes = match super::replying::audience(conn, site.urls, &post)? {
+        Some(only) => only,
+        None => crate::delivery::fanout::recipients(conn, &post).map_err(internal)?,
+    };
     crate::delivery::enqueue(conn, &activity, &inboxes).map_err(internal)?;
     Ok(())
 }

@@ -258,6 +258,47 @@ pub fn permission(
     )))
 }
 
+/// Who the owner's post may reach while it answers a post that asks for approval
+/// ([`crate::delivery::fanout::Narrow`]): GoToSocial delivers a pending reply to the answered
+/// author alone, and to followers only once it carries `approvedBy` (the `Update` that
+/// `approvals::answered` queues). A refused reply never reaches followers: its edits and its `Delete`
+/// go to the author, who is the only one who heard of it. `None`: not such a reply, or
+/// approved — the usual audience.
+pub fn audience(
+    conn: &Connection,
+    urls: &Urls,
+    post: &crate::posts::Post,
+) -> rusqlite::Result<Option<Vec<String>>> {
+    let Some(target) = post.in_reply_to.as_deref() else {
+        return Ok(None);
+    };
+    let state: Option<String> = conn
+        .query_row(
+            "SELECT state FROM own_reply_approvals WHERE post_id = ?1 AND target = ?2",
+            params![post.id, target],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let waits = match state.as_deref() {
+        Some("approved") => false,
+        Some(_) => true,
+        // Not recorded yet (a new reply: `record_pending` runs after its Create is queued).
+        None => {
+            permission(conn, urls, target, "canReply")?
+                == Some(crate::activitypub::interaction::Permission::Approval)
+        }
+    };
+    if !waits {
+        return Ok(None);
+    }
+    let author = known_author(conn, urls, target)?;
+    let inbox = match author {
+        Some(author) => crate::actors::personal_inbox(conn, &author)?,
+        None => None,
+    };
+    Ok(Some(inbox.into_iter().collect()))
+}
+
 async fn stored_author(ctx: &Context, url: &str) -> Result<Option<String>, String> {
     let (urls, url) = (ctx.urls.clone(), url.to_string());
     ctx.db

@@ -22,6 +22,11 @@
 //! accounts are added when they are known actors in `remote_actors` (matched on actor id,
 //! profile URL or `user@host` handle): the Markdown renderer only guesses a mention's href, and
 //! Hortus never delivers to a guess.
+//!
+//! A caller above this layer may narrow a post's audience ([`Narrow`]): GoToSocial's reply
+//! approvals (PROTOCOL.md §9, `conversation::replying::audience`) send a reply that waits for
+//! its author's approval to that author alone, and to followers only once it carries
+//! `approvedBy`.
 
 use rusqlite::{Connection, params};
 use serde_json::Value;
@@ -39,12 +44,22 @@ pub struct Federated {
     pub deliveries: usize,
 }
 
+/// Who a post's activity goes to instead of [`recipients`], when not everyone: `Ok(None)` for
+/// the usual audience, `Ok(Some(inboxes))` for exactly those inboxes (possibly none).
+pub type Narrow<'a> = &'a dyn Fn(&Connection, &Post) -> rusqlite::Result<Option<Vec<String>>>;
+
+/// The audience of every post is the usual one.
+pub fn everyone(_: &Connection, _: &Post) -> rusqlite::Result<Option<Vec<String>>> {
+    Ok(None)
+}
+
 /// Queues an activity for every post whose state differs from what followers were last told,
 /// in one transaction with the record of having told them.
 pub fn federate_posts(
     conn: &mut Connection,
     site: &Site,
     now: SystemTime,
+    narrow: Narrow,
 ) -> Result<Federated, DeliveryError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     type Changed = (i64, String, bool, Option<String>, Option<String>);
@@ -98,7 +113,10 @@ pub fn federate_posts(
         };
         let activity_id = match &activity {
             Some(activity) => {
-                let inboxes = recipients(&tx, &post)?;
+                let inboxes = match narrow(&tx, &post)? {
+                    Some(only) => only,
+                    None => recipients(&tx, &post)?,
+                };
                 report.deliveries += queue::enqueue_at(&tx, activity, &inboxes, now)?;
                 let id = activity["id"].as_str().unwrap_or_default().to_string();
                 let kind = activity["type"].as_str().unwrap_or_default().to_string();
@@ -237,7 +255,7 @@ mod tests {
 
         std::fs::write(&post, "Hello").unwrap();
         posts::publish(&mut conn, dir.path(), &urls).unwrap();
-        let r = federate_posts(&mut conn, &site, now).unwrap();
+        let r = federate_posts(&mut conn, &site, now, &everyone).unwrap();
         let create = "https://example.net/posts/hi.json#create";
         assert_eq!(r.activities, [("Create".to_string(), create.to_string())]);
         assert_eq!(r.deliveries, 2);
@@ -247,13 +265,13 @@ mod tests {
         );
         // Nothing changed: nothing new, even though the report-free comparison runs again.
         assert_eq!(
-            federate_posts(&mut conn, &site, now).unwrap(),
+            federate_posts(&mut conn, &site, now, &everyone).unwrap(),
             Federated::default()
         );
 
         std::fs::write(&post, "Hello, edited").unwrap();
         posts::publish(&mut conn, dir.path(), &urls).unwrap();
-        let r = federate_posts(&mut conn, &site, now).unwrap();
+        let r = federate_posts(&mut conn, &site, now, &everyone).unwrap();
         assert_eq!(r.activities.len(), 1);
         let (kind, id) = &r.activities[0];
         assert_eq!(kind, "Update");
@@ -280,7 +298,7 @@ mod tests {
 
         std::fs::remove_file(&post).unwrap();
         posts::publish(&mut conn, dir.path(), &urls).unwrap();
-        let r = federate_posts(&mut conn, &site, now).unwrap();
+        let r = federate_posts(&mut conn, &site, now, &everyone).unwrap();
         assert_eq!(r.activities.len(), 1);
         let (kind, delete) = &r.activities[0];
         assert_eq!(kind, "Delete");
@@ -296,7 +314,7 @@ mod tests {
         assert_eq!(del["object"]["type"], "Tombstone");
         assert_eq!(inboxes_of(&conn, delete).len(), 2);
         assert_eq!(
-            federate_posts(&mut conn, &site, now).unwrap(),
+            federate_posts(&mut conn, &site, now, &everyone).unwrap(),
             Federated::default()
         );
 
@@ -304,12 +322,12 @@ mod tests {
         // is new to the queue and to receivers, so followers lose the post again.
         std::fs::write(&post, "edited #Rust").unwrap();
         posts::publish(&mut conn, dir.path(), &urls).unwrap();
-        let back = federate_posts(&mut conn, &site, now).unwrap();
+        let back = federate_posts(&mut conn, &site, now, &everyone).unwrap();
         assert_eq!(back.activities[0].0, "Create");
         assert_eq!(back.deliveries, 2);
         std::fs::remove_file(&post).unwrap();
         posts::publish(&mut conn, dir.path(), &urls).unwrap();
-        let again = federate_posts(&mut conn, &site, now).unwrap();
+        let again = federate_posts(&mut conn, &site, now, &everyone).unwrap();
         assert_eq!(again.activities[0].0, "Delete");
         assert_ne!(&again.activities[0].1, delete);
         assert_eq!(again.deliveries, 2, "queued for both inboxes again");
@@ -345,7 +363,7 @@ mod tests {
         )
         .unwrap();
         posts::publish(&mut conn, dir.path(), &urls).unwrap();
-        let r = federate_posts(&mut conn, &site, SystemTime::now()).unwrap();
+        let r = federate_posts(&mut conn, &site, SystemTime::now(), &everyone).unwrap();
         assert_eq!(
             inboxes_of(&conn, &r.activities[0].1),
             ["https://a.example/u/1/inbox", "https://m.example/inbox"]
@@ -378,7 +396,7 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        let r = federate_posts(&mut conn, &site, SystemTime::now()).unwrap();
+        let r = federate_posts(&mut conn, &site, SystemTime::now(), &everyone).unwrap();
         assert_eq!(r.deliveries, 1);
     }
 }

@@ -824,6 +824,26 @@ async fn a_reply_that_needs_approval_waits_then_carries_approved_by() {
             .await
             .contains("(reply approved)")
     );
+    // Another Accept with a new `result`: taken (202), but the approval stands as it was and
+    // nothing more is sent (each Update would go to every follower).
+    let queued = |site: &TestSite| -> i64 {
+        site.db()
+            .query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = queued(&site);
+    let again = dana
+        .control(
+            "/_control/raw",
+            json!({"to": alice, "activity": {
+                "@context": "https://www.w3.org/ns/activitystreams",
+                "id": format!("{}/activities/accept-1-again", dana.base), "type": "Accept",
+                "object": reply, "result": format!("{approval}-again")}}),
+        )
+        .await;
+    assert_eq!(again["status"], 202, "{again:#}");
+    assert_eq!(queued(&site), before, "a second approval sends nothing");
+    assert_eq!(get_json(&reply).await.1["approvedBy"], approval.as_str());
 
     // A Reject of the other reply (GoToSocial: `object` the reply id).
     let reject = dana

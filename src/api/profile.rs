@@ -182,6 +182,9 @@ async fn update_credentials(req: HttpRequest, payload: web::Payload, state: Stat
         }
         Ok(())
     })();
+    // One profile change at a time: the file is read, edited and written whole, and the live
+    // configuration must end as the last write left the file.
+    let _one_at_a_time = CHANGING.lock().await;
     let config = match saved {
         Ok(()) => {
             let (dir, e) = (site_dir.clone(), edit.clone());
@@ -202,7 +205,8 @@ async fn update_credentials(req: HttpRequest, payload: web::Payload, state: Stat
             return Err(e);
         }
     };
-    apply(&state, config).await?;
+    apply_locked(&state, config).await?;
+    drop(_one_at_a_time);
     let s = state.clone().into_inner();
     let account = state
         .db
@@ -220,15 +224,27 @@ async fn update_credentials(req: HttpRequest, payload: web::Payload, state: Stat
 /// edit that leaves it as it was (a comment, a setting the actor does not show) sends nothing.
 /// Returns how many inboxes the `Update` was queued for.
 pub async fn apply(state: &AppState, config: crate::config::Config) -> Result<usize, ApiError> {
+    let _one_at_a_time = CHANGING.lock().await;
+    apply_locked(state, config).await
+}
+
+/// Serialises profile changes (an app's and the owner's edit of the file).
+static CHANGING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn apply_locked(state: &AppState, config: crate::config::Config) -> Result<usize, ApiError> {
     let before = current_actor(state).await?;
     state.ctx.live.replace(config);
+    // The pages are stale now, whatever happens to the Update below.
+    state
+        .db
+        .call(|conn| -> Result<_, ApiError> { Ok(crate::web::cache::invalidate_all(conn)?) })
+        .await?;
     let after = current_actor(state).await?;
     let activity = (before != after).then(|| update_activity(&state.urls, after));
     let queued = state
         .db
         .call(move |conn| -> Result<_, ApiError> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            crate::web::cache::invalidate_all(&tx)?;
             let n = match &activity {
                 Some(activity) => {
                     let inboxes = crate::graph::followers::accepted_inboxes(&tx)?;

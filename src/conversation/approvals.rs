@@ -123,6 +123,13 @@ pub async fn answered(
                 // A repeated answer changes nothing and sends nothing.
                 return Ok(Some(false));
             }
+            // An approval is taken once, while the reply waits (or before Hortus knew it had
+            // to): each one sends an Update to everyone the reply reached, so the answered
+            // server must not be able to make Hortus send them again and again with new
+            // `result`s or Reject/Accept flips.
+            if approved && before.as_ref().is_some_and(|(s, _)| s != "pending") {
+                return Ok(Some(false));
+            }
             tx.execute(
                 "INSERT INTO own_reply_approvals (post_id, target, state, approved_by, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)

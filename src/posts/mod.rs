@@ -19,6 +19,8 @@ pub use error::{PostError, Problem};
 pub use front_matter::Visibility;
 pub use markdown::Mention;
 pub use post::{Attachment, Post, QuoteConsent, ReplyApproval, hex_sha256, slugify};
-pub use source::{Draft, Loaded, content_files, load_drafts, parse_file, source_hash};
+pub use source::{
+    Draft, Loaded, content_files, load_drafts, map_on_all_cores, parse_file, source_hash,
+};
 pub use store::{Listing, by_id, by_slug, count, list, list_keys};
 pub use sync::{MASTODON_MAX_MEDIA, SyncReport, live_hashes, publish, sync};

@@ -367,9 +367,9 @@ fn read_one(
     })
 }
 
-/// `f` over `items` on every core (Markdown rendering is most of a first publish: issue 15),
-/// results in the order of `items`.
-fn map_on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// `f` over `items` on every core (Markdown rendering is most of a first publish, building
+/// each new post's activity much of the rest: issue 15), results in the order of `items`.
+pub fn map_on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     const CHUNK: usize = 64;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use super::queue::{self, AttemptResult, ClaimLimits, Claimed, Recorded};
 use super::schedule::{Backoff, Clock, Verdict};
 use super::{DeliveryError, WAKE};
+use crate::activitypub::follower_sync;
 use crate::config::FederationConfig;
 use crate::context::Context;
 use crate::db::Db;
@@ -102,6 +103,8 @@ struct Inner {
     /// Names this pool's leases.
     owner: String,
     in_flight: Mutex<HashMap<String, usize>>,
+    /// FEP-8fcf's header of each origin, kept between claims while the followers are unchanged.
+    sync_headers: Arc<Mutex<follower_sync::HeaderCache>>,
     /// Attempts to record, taken in batches by [`record_batches`]: one transaction for all that
     /// finished together.
     recorder: mpsc::UnboundedSender<ToRecord>,
@@ -155,6 +158,7 @@ impl Deliverer {
                 clock,
                 owner,
                 in_flight: Mutex::new(HashMap::new()),
+                sync_headers: Arc::default(),
                 recorder,
                 _lock: lock,
             }),
@@ -207,6 +211,7 @@ impl Deliverer {
         let owner = inner.owner.clone();
         let policy = inner.policy.clone();
         let urls = inner.urls.clone();
+        let sync_headers = inner.sync_headers.clone();
         let claimed = inner
             .db
             .call(move |c| {
@@ -224,7 +229,8 @@ impl Deliverer {
                     .map(|c| (&*c.body, c.inbox.as_str()))
                     .collect();
                 // A failure here costs the header, not the deliveries (their leases are taken).
-                let headers = crate::activitypub::follower_sync::delivery_headers(c, &urls, &batch)
+                let mut cache = sync_headers.lock().unwrap_or_else(PoisonError::into_inner);
+                let headers = follower_sync::delivery_headers(c, &urls, &batch, &mut cache)
                     .unwrap_or_else(|e| {
                         tracing::warn!(error = %e, "cannot read the followers for FEP-8fcf");
                         vec![None; batch.len()]

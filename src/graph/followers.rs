@@ -201,6 +201,14 @@ pub fn active_with_hosts(
         .collect()
 }
 
+/// A number that moves whenever `followers` changes, in the changing transaction: migration 18's
+/// `page_generation`, which that table's triggers bump (with other tables'; `web::cache` reads
+/// the same row, from a layer above). A copy of the followers kept beside it stays exact.
+pub fn generation(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT n FROM page_generation WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+}
+
 /// Every accepted follower's actor id.
 pub fn accepted_ids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut stmt =

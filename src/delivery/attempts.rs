@@ -19,6 +19,9 @@ pub struct Claimed {
     pub attempts: u32,
     /// The activity's JSON, shared by every delivery of it in a batch.
     pub body: std::sync::Arc<str>,
+    /// The pool that holds the lease: only it may record a failure (a late one from a pool
+    /// whose lease expired must not reschedule a row another pool is sending).
+    pub owner: std::sync::Arc<str>,
 }
 
 /// One attempt's result, ready to record.
@@ -95,15 +98,20 @@ fn record_one(
     backoff: &Backoff,
 ) -> Result<(Recorded, Option<Circuit>), DeliveryError> {
     let now_ms = unix_ms(now);
-    let row: Option<(i64, i64)> = tx
+    let row: Option<(i64, i64, Option<String>)> = tx
         .prepare_cached(
-            "SELECT attempts, expires_ms FROM deliveries WHERE id = ?1 AND state = 'pending'",
+            "SELECT attempts, expires_ms, lease_owner FROM deliveries
+             WHERE id = ?1 AND state = 'pending'",
         )?
-        .query_row([delivery.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([delivery.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((attempts, expires_ms)) = row else {
+    let Some((attempts, expires_ms, owner)) = row else {
         return Ok((Recorded::Stale, None));
     };
+    // A 2xx is done whoever sent it; anything else only counts from the lease's holder.
+    if result.verdict != Verdict::Delivered && owner.as_deref() != Some(&*delivery.owner) {
+        return Ok((Recorded::Stale, None));
+    }
     let attempt = attempts + 1;
     let error = result.error.as_deref().map(|e| truncate(e, 500));
     tx.prepare_cached(
@@ -421,6 +429,39 @@ mod tests {
             column(&conn, "SELECT COUNT(*) FROM delivery_attempts"),
             vec![6]
         );
+    }
+
+    /// A pool whose lease expired and was taken over cannot record a failure: the row stays as
+    /// its new holder has it (no attempt counted, no retry time moved, the lease kept).
+    #[test]
+    fn a_late_failure_from_an_expired_lease_changes_nothing() {
+        use crate::delivery::queue::{claim, enqueue_at};
+        use std::collections::HashMap;
+        let mut conn = crate::db::open_in_memory().unwrap();
+        let now = SystemTime::now();
+        let a = serde_json::json!({"id": "https://me.example/p/ق#create", "type": "Create"});
+        enqueue_at(&conn, &a, &["https://s.example/inbox".to_string()], now).unwrap();
+        let first = claim(&mut conn, "pool-a", now, limits(10), &HashMap::new()).unwrap();
+        let later = now + Duration::from_secs(61);
+        let second = claim(&mut conn, "pool-b", later, limits(10), &HashMap::new()).unwrap();
+        assert_eq!(second.len(), 1);
+        let failed = attempt(Verdict::Retry { retry_after: None }, Some(503));
+        let backoff = Backoff::default();
+        assert_eq!(
+            record_batch(&mut conn, &[(&first[0], &failed, later)], &backoff).unwrap(),
+            vec![Recorded::Stale]
+        );
+        let (attempts, owner): (i64, Option<String>) = conn
+            .query_row("SELECT attempts, lease_owner FROM deliveries", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((attempts, owner.as_deref()), (0, Some("pool-b")));
+        // The holder's own failure counts.
+        assert!(matches!(
+            record_batch(&mut conn, &[(&second[0], &failed, later)], &backoff).unwrap()[..],
+            [Recorded::Retrying(_)]
+        ));
     }
 
     /// Claims read the oldest due rows first; when one server's backlog fills that window and

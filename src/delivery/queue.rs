@@ -277,9 +277,11 @@ fn lease(
             }
         }
     }
+    let holder: std::sync::Arc<str> = owner.into();
     Ok(rows
         .into_iter()
         .map(|(id, activity_id, inbox, host, attempts)| Claimed {
+            owner: holder.clone(),
             body: bodies
                 .get(&activity_id)
                 .cloned()

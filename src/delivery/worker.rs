@@ -385,13 +385,25 @@ async fn record_batches(
         let outcome = db
             .call(move |c| {
                 let refs: Vec<_> = items.iter().map(|(c, r, now)| (c, r, *now)).collect();
-                queue::record_batch(c, &refs, &backoff)
+                match queue::record_batch(c, &refs, &backoff) {
+                    Ok(all) => Ok(all.into_iter().map(Ok).collect::<Vec<_>>()),
+                    // One row that cannot be recorded must not hold back (and have sent again)
+                    // all that finished with it: each goes on its own then.
+                    Err(_) if refs.len() > 1 => Ok(refs
+                        .iter()
+                        .map(|one| {
+                            queue::record_batch(c, std::slice::from_ref(one), &backoff)
+                                .map(|v| v.into_iter().next().unwrap_or(queue::Recorded::Stale))
+                        })
+                        .collect()),
+                    Err(e) => Err(e),
+                }
             })
             .await;
         match outcome {
             Ok(outcomes) => {
                 for (done, recorded) in waiting.into_iter().zip(outcomes) {
-                    let _ = done.send(Ok(recorded));
+                    let _ = done.send(recorded);
                 }
             }
             Err(e) => {

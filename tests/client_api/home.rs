@@ -40,6 +40,15 @@ pub async fn send(peer: &Peer, site: &TestSite, activity: &Value) {
     assert_eq!(status, 202, "{}", resp.text().await.unwrap_or_default());
 }
 
+/// The owner follows `peer`'s actor, and `peer` accepts: its posts now reach the timeline.
+pub async fn follow_accepted(state: &hortus::web::AppState, site: &TestSite, peer: &Peer) {
+    hortus::owner::follow(state, &peer.actor)
+        .await
+        .expect("follow");
+    let follow = peer.wait_for_activity("Follow").await;
+    send(peer, site, &peer.activity("Accept", follow)).await;
+}
+
 /// Whether `peer` received a signed POST of an activity of `kind` whose object (or the object's
 /// object, for an Undo) is `object`.
 fn got(peer: &Peer, kind: &str, inner: Option<&str>, object: &str) -> bool {
@@ -74,11 +83,7 @@ async fn masto_reads_home_favourites_reblogs_bookmarks_answers_mutes_and_blocks(
         &carol.activity("Follow", json!(site.url("/users/alice"))),
     )
     .await;
-    hortus::owner::follow(&state, &bob.actor)
-        .await
-        .expect("follow");
-    let follow = bob.wait_for_activity("Follow").await;
-    send(&bob, &site, &bob.activity("Accept", follow)).await;
+    follow_accepted(&state, &site, &bob).await;
 
     let text = "東京の庭 🌸 مرحبا بالحديقة e\u{301}te\u{301} 🌱";
     let note_id = format!("{}/notes/1", bob.base);
@@ -318,11 +323,7 @@ async fn the_home_timeline_pages_by_link_shows_boosts_as_reblogs_and_lists_who_l
     site.allow(&carol.host);
     set_password(&site);
     let state = site.start().await;
-    hortus::owner::follow(&state, &bob.actor)
-        .await
-        .expect("follow");
-    let follow = bob.wait_for_activity("Follow").await;
-    send(&bob, &site, &bob.activity("Accept", follow)).await;
+    follow_accepted(&state, &site, &bob).await;
     let note = |peer: &Peer, n: &str, text: &str| {
         json!({
             "id": format!("{}/notes/{n}", peer.base), "type": "Note",

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::common::peer::Peer;
 use super::common::{self, TestSite};
-use super::home::send;
+use super::home::{follow_accepted, send};
 use super::*;
 
 const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
@@ -20,11 +20,7 @@ async fn the_owner_votes_in_a_remote_poll_and_the_vote_reaches_its_author() {
     site.allow(&bob.host);
     set_password(&site);
     let state = site.start().await;
-    hortus::owner::follow(&state, &bob.actor)
-        .await
-        .expect("follow");
-    let follow = bob.wait_for_activity("Follow").await;
-    send(&bob, &site, &bob.activity("Accept", follow)).await;
+    follow_accepted(&state, &site, &bob).await;
     let option = |name: &str, n: i64| json!({"type": "Note", "name": name, "replies": {"type": "Collection", "totalItems": n}});
     let question = |n: &str, end: &str, options: Vec<Value>| {
         json!({

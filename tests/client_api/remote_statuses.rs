@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::common::peer::Peer;
 use super::common::{self, TestSite};
-use super::home::send;
+use super::home::{follow_accepted, send};
 use super::*;
 
 const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
@@ -31,11 +31,7 @@ async fn remote_statuses_carry_language_mentions_tags_emojis_and_quotes_with_the
     site.allow(&bob.host);
     set_password(&site);
     let state = site.start().await;
-    hortus::owner::follow(&state, &bob.actor)
-        .await
-        .expect("follow");
-    let follow = bob.wait_for_activity("Follow").await;
-    send(&bob, &site, &bob.activity("Accept", follow)).await;
+    follow_accepted(&state, &site, &bob).await;
     let http = common::client();
     let app = register(&http, &site.base, "read write").await;
     let token = sign_in(&http, &site.base, &app, "read write").await;

@@ -122,11 +122,7 @@ async fn search_finds_posts_from_other_servers_by_text_and_url_and_resolves_only
     site.allow(&bob.host);
     let state = site.start().await;
     set_password(&site);
-    hortus::owner::follow(&state, &bob.actor)
-        .await
-        .expect("follow");
-    let follow = bob.wait_for_activity("Follow").await;
-    super::home::send(&bob, &site, &bob.activity("Accept", follow)).await;
+    super::home::follow_accepted(&state, &site, &bob).await;
     let note = |n: &str, text: &str| {
         json!({
             "id": format!("{}/notes/{n}", bob.base), "type": "Note", "attributedTo": bob.actor,

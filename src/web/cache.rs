@@ -231,7 +231,14 @@ impl PageCache {
             header::VARY,
             HeaderValue::from_static("Accept, Accept-Encoding"),
         );
-        let entry = std::sync::Arc::new(Entry::new(headers, body));
+        // gzip at its best and brotli take milliseconds for a large page: on the blocking pool,
+        // not on the worker thread that serves other requests meanwhile.
+        let (kept_headers, kept_body) = (headers.clone(), body.clone());
+        let entry = match actix_web::web::block(move || Entry::new(headers, body)).await {
+            Ok(entry) => entry,
+            Err(_) => Entry::new(kept_headers, kept_body),
+        };
+        let entry = std::sync::Arc::new(entry);
         self.put(key, generation, entry.clone());
         Ok(entry.answer(req))
     }

@@ -207,6 +207,9 @@ fn candidates(
          FROM (SELECT id, host, next_attempt_ms FROM deliveries
                WHERE state = 'pending' AND next_attempt_ms <= ?1
                  AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
+                 -- A paused server's backlog must not fill the window (a down server with
+                 -- thousands due would send every claim to the read of the whole queue).
+                 AND host NOT IN (SELECT host FROM delivery_servers WHERE paused_until_ms > ?1)
                ORDER BY next_attempt_ms, id LIMIT ?2) d
          LEFT JOIN delivery_servers s ON s.host = d.host
          ORDER BY d.next_attempt_ms, d.id",

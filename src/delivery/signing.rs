@@ -16,8 +16,10 @@ use crate::activitypub::CONTENT_TYPE;
 use crate::db::Db;
 use crate::httpsig::{self, SignError, SignatureForm};
 
-/// What the worker pool knows: read once at start, written through when a server's form is learnt
-/// (one pool per site delivers, so no other process writes the table meanwhile).
+/// What the worker pool knows: read once at start, written through when a server's form is learnt.
+/// Signed GETs (`activitypub::signature_forms`) also write the table and the pool does not read
+/// it again: a form a GET learnt costs the pool's first delivery to that server one 401, after
+/// which the pool learns it too.
 pub struct Forms(Mutex<HashMap<String, SignatureForm>>);
 
 impl Forms {

@@ -203,3 +203,41 @@ pub fn limit(p: &Params) -> usize {
         .unwrap_or(20)
         .clamp(1, 40)
 }
+
+/// At most this many parts in one multipart body: apps send a handful.
+pub const MAX_PARTS: usize = 64;
+
+/// Every part of a multipart body as (name, bytes), in order. A part may hold at most
+/// `cap(name)` bytes (`too_big(name)` is the error past it); more than [`MAX_PARTS`] parts is
+/// refused. Nothing is kept of a body that breaks a limit.
+pub async fn multipart_parts(
+    mut parts: actix_multipart::Multipart,
+    cap: impl Fn(&str) -> usize,
+    too_big: impl Fn(&str) -> ApiError,
+) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+    use futures_util::StreamExt as _;
+    let bad = |e: actix_multipart::MultipartError| {
+        ApiError::BadRequest(format!("bad multipart body: {e}"))
+    };
+    let mut out = Vec::new();
+    while let Some(field) = parts.next().await {
+        if out.len() >= MAX_PARTS {
+            return Err(ApiError::TooLarge(format!(
+                "more than {MAX_PARTS} form fields"
+            )));
+        }
+        let mut field = field.map_err(bad)?;
+        let name = field.name().unwrap_or_default().to_string();
+        let limit = cap(&name);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(bad)?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(too_big(&name));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        out.push((name, bytes));
+    }
+    Ok(out)
+}

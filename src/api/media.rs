@@ -7,7 +7,6 @@
 
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::auth;
@@ -109,32 +108,29 @@ fn json_of(state: &AppState, m: &Media) -> serde_json::Value {
     )
 }
 
-async fn upload(req: HttpRequest, mut form: Multipart, state: State) -> ApiResult {
+async fn upload(req: HttpRequest, form: Multipart, state: State) -> ApiResult {
     auth::owner(&req, &state, "write:media").await?;
+    let parts = super::form::multipart_parts(
+        form,
+        |name| {
+            if name == "file" {
+                MAX_BYTES
+            } else {
+                4 * MAX_DESCRIPTION * 4
+            }
+        },
+        |name| {
+            ApiError::TooLarge(if name == "file" {
+                format!("the image is over {} MB", MAX_BYTES / 1024 / 1024)
+            } else {
+                format!("{name} is too long")
+            })
+        },
+    )
+    .await?;
     let mut file: Option<Vec<u8>> = None;
     let mut description = String::new();
-    while let Some(field) = form.next().await {
-        let mut field =
-            field.map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
-        let name = field.name().unwrap_or_default().to_string();
-        let cap = if name == "file" {
-            MAX_BYTES
-        } else {
-            4 * MAX_DESCRIPTION * 4
-        };
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
-            if bytes.len() + chunk.len() > cap {
-                return Err(ApiError::TooLarge(if name == "file" {
-                    format!("the image is over {} MB", MAX_BYTES / 1024 / 1024)
-                } else {
-                    format!("{name} is too long")
-                }));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+    for (name, bytes) in parts {
         match name.as_str() {
             "file" => file = Some(bytes),
             "description" => {

@@ -26,7 +26,6 @@ type State = web::Data<std::sync::Arc<AppState>>;
 pub const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
 /// Text fields of a multipart form (Mastodon's limits are far below).
 const MAX_TEXT_FIELD: usize = 8 * 1024;
-const MAX_PARTS: usize = 64;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Mastodon routes PATCH; some apps still send PUT.
@@ -67,41 +66,31 @@ async fn read(req: &HttpRequest, mut payload: web::Payload) -> Result<Request, A
             header: None,
         });
     }
-    let mut parts = Multipart::new(req.headers(), payload);
-    let (mut text, mut avatar, mut header) = (Vec::new(), None, None);
-    let mut count = 0;
-    while let Some(field) = parts.next().await {
-        count += 1;
-        if count > MAX_PARTS {
-            return Err(ApiError::TooLarge(format!(
-                "more than {MAX_PARTS} form fields"
-            )));
-        }
-        let mut field =
-            field.map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
-        let name = field.name().unwrap_or_default().to_string();
-        let image = matches!(name.as_str(), "avatar" | "header");
-        let cap = if image {
-            MAX_IMAGE_BYTES
-        } else {
-            MAX_TEXT_FIELD
-        };
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
-            if bytes.len() + chunk.len() > cap {
-                return Err(if image {
-                    ApiError::Unprocessable(format!(
-                        "the {name} image is over {} MB",
-                        MAX_IMAGE_BYTES / 1024 / 1024
-                    ))
-                } else {
-                    ApiError::TooLarge(format!("{name} is too long"))
-                });
+    let parts = Multipart::new(req.headers(), payload);
+    let image = |name: &str| matches!(name, "avatar" | "header");
+    let all = form::multipart_parts(
+        parts,
+        |name| {
+            if image(name) {
+                MAX_IMAGE_BYTES
+            } else {
+                MAX_TEXT_FIELD
             }
-            bytes.extend_from_slice(&chunk);
-        }
+        },
+        |name| {
+            if image(name) {
+                ApiError::Unprocessable(format!(
+                    "the {name} image is over {} MB",
+                    MAX_IMAGE_BYTES / 1024 / 1024
+                ))
+            } else {
+                ApiError::TooLarge(format!("{name} is too long"))
+            }
+        },
+    )
+    .await?;
+    let (mut text, mut avatar, mut header) = (Vec::new(), None, None);
+    for (name, bytes) in all {
         match name.as_str() {
             "avatar" => avatar = Some(bytes),
             "header" => header = Some(bytes),

@@ -296,6 +296,34 @@ async fn update_credentials_by_hand_json_and_forms_refuses_bad_input_writing_not
         .await
         .expect("patch");
     refused(422, "too big", resp);
+    // A flood of form parts, to the profile and to the media upload: 413 before any is kept.
+    let flood = || {
+        (0..65).fold(reqwest::multipart::Form::new(), |f, i| {
+            f.text(format!("x{i}"), "شجرة 🌳")
+        })
+    };
+    let resp = http
+        .patch(&url)
+        .bearer_auth(&token)
+        .multipart(flood().text("display_name", "flooded"))
+        .send()
+        .await
+        .expect("patch");
+    refused(413, "65 parts", resp);
+    let resp = http
+        .post(format!("{base}/api/v2/media"))
+        .bearer_auth(&token)
+        .multipart(
+            flood().part(
+                "file",
+                reqwest::multipart::Part::bytes(include_bytes!("../../static/avatar.png").to_vec())
+                    .file_name("a.png"),
+            ),
+        )
+        .send()
+        .await
+        .expect("media");
+    refused(413, "65 parts to media", resp);
     // A read-only token.
     let resp = http
         .patch(&url)

@@ -220,16 +220,17 @@ async fn remote_statuses_carry_language_mentions_tags_emojis_and_quotes_with_the
         "object": request, "result": stamp,
     });
     send(&bob, &site, &accept).await;
-    let shown = get(
-        &http,
-        &format!(
+    // A status as the app reads it again, by the id it was given.
+    let status = |id: &Value| {
+        let url = format!(
             "{}/api/v1/statuses/{}",
             site.base,
-            quoting["id"].as_str().unwrap()
-        ),
-        &token,
-    )
-    .await;
+            id.as_str().unwrap_or_default()
+        );
+        let (http, token) = (&http, &token);
+        async move { get(http, &url, token).await }
+    };
+    let shown = status(&quoting["id"]).await;
     assert_eq!(shown["quote"]["state"], "accepted", "{shown:#}");
     let quoted = &shown["quote"]["quoted_status"];
     assert_eq!(quoted["uri"], a_id.as_str());
@@ -240,27 +241,9 @@ async fn remote_statuses_carry_language_mentions_tags_emojis_and_quotes_with_the
     // bob deletes A: the quote of it says so, and shows nothing of it.
     let delete = json!({"id": a_id, "type": "Tombstone"});
     send(&bob, &site, &bob.activity("Delete", delete)).await;
-    let sb = get(
-        &http,
-        &format!(
-            "{}/api/v1/statuses/{}",
-            site.base,
-            sb["id"].as_str().unwrap()
-        ),
-        &token,
-    )
-    .await;
+    let sb = status(&sb["id"]).await;
     assert_eq!(sb["quote"]["state"], "deleted", "{sb:#}");
     assert!(sb["quote"]["quoted_status"].is_null());
-    let shown = get(
-        &http,
-        &format!(
-            "{}/api/v1/statuses/{}",
-            site.base,
-            quoting["id"].as_str().unwrap()
-        ),
-        &token,
-    )
-    .await;
+    let shown = status(&quoting["id"]).await;
     assert_eq!(shown["quote"]["state"], "deleted", "{shown:#}");
 }

@@ -13,9 +13,15 @@ need() { # need COMMAND PACKAGE: install from Debian only when missing
 
 build_hortus() { # sets load_before (taken first: other work skews every figure) and hortus
     load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-    echo "== building (cargo build --release)" >&2
-    (cd "$root" && cargo build --release --quiet)
-    hortus="$root/target/release/hortus"
+    if [ -n "${HORTUS_BIN:-}" ]; then # an already built binary: comparing two commits
+        hortus=$HORTUS_BIN
+        echo "== using $hortus (HORTUS_BIN)" >&2
+        return
+    fi
+    local profile=${PROFILE:-release} # PROFILE=quick: Cargo.toml's faster-to-build profile
+    echo "== building (cargo build --profile $profile)" >&2
+    (cd "$root" && cargo build --profile "$profile" --quiet)
+    hortus="$root/target/$profile/hortus"
 }
 
 # timed LABEL CMD...: wall seconds and peak RSS (MiB) into $LABEL_s / $LABEL_mb; the command's

@@ -205,7 +205,7 @@ done
 fanout_rate="" sign_rate=""
 if [ "${FANOUT:-1}" != 0 ]; then
     echo "== cargo bench --bench delivery -- fast" >&2
-    (cd "$root" && cargo bench --quiet --bench delivery -- fast) >"$work/fanout.txt" 2>"$work/fanout.err" || true
+    (cd "$root" && cargo bench --quiet --profile "${PROFILE:-release}" --bench delivery -- fast) >"$work/fanout.txt" 2>"$work/fanout.err" || true
     fanout_rate=$(sed -n 's/^fanout_per_s=//p' "$work/fanout.txt")
     sign_rate=$(sed -n 's/^signs_per_s=//p' "$work/fanout.txt")
 fi

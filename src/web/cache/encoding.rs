@@ -74,9 +74,12 @@ pub fn gzip(body: &[u8]) -> Option<Bytes> {
     encoder.finish().ok().map(Bytes::from)
 }
 
-/// Quality 9 of 11: within a few per cent of 11's size at a fraction of its time (a 60 kB home
-/// page compresses in a few milliseconds, once per publish).
-const BROTLI_QUALITY: u32 = 9;
+/// Quality 6 of 11. The brotli crate's encoder allocates its match finder by quality, whatever
+/// the input's size: 32 MiB at 9 (written all over by a 60 kB page), 2 MiB at 6, for a copy
+/// 1.5 % larger on the 60 kB home page and the same size on a 5 kB post, made 6 to 30 times
+/// faster (issue 15: a burst of cache misses held one such encoder per request; figures in
+/// benches/README.md).
+const BROTLI_QUALITY: u32 = 6;
 /// A 4 MiB window: larger than any page, so it never limits the match distance.
 const BROTLI_WINDOW: u32 = 22;
 

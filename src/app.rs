@@ -411,6 +411,12 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), Ap
     Ok(served?)
 }
 
+/// Threads of each actix worker's blocking pool. They compress the pages the cache keeps and
+/// read media files: work for a core each, not for actix's default of 512 / cores threads per
+/// worker, which a burst of cache misses filled with one compressor each, all alive at once
+/// (issue 15: 62 threads and 38 MiB after the serving benchmark; benches/README.md).
+const BLOCKING_THREADS_PER_WORKER: usize = 2;
+
 /// The HTTP server, started on `listener`; the handle stops it gracefully.
 pub fn server(
     state: Arc<AppState>,
@@ -427,6 +433,7 @@ pub fn server(
             .default_service(web::to(site_web::fallback))
     })
     .listen(listener)?
+    .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
     .shutdown_timeout(10)
     .run();
     Ok(server)

@@ -2,9 +2,10 @@
 # Memory of `hortus serve` (issue 15), variant against variant: one 10,000-post site, then for each
 # round and each variant in turn (A, B, A, B: the machine's load moves between runs) start `serve`,
 # read /proc just after start, run wrk over a post page, the home page and the actor JSON, read
-# /proc again. Prints VmRSS and VmHWM, file-backed / anonymous RSS, what holds it (the binary,
-# shared libraries, [heap], other anonymous: thread arenas and stacks), the thread count and each
-# URL's req/s. Not a test; benches/README.md ("Issue 15: memory") has the figures.
+# /proc 1 s after (VmRSS and VmHWM, file-backed / anonymous RSS, what holds it: the binary, shared
+# libraries, [heap], other anonymous such as thread arenas and stacks; the thread count) and
+# VmRSS once more 6 s later, after the idle trim. Each URL's req/s too. Not a test;
+# benches/README.md ("Issue 15: memory, fourth session") has the figures.
 #
 #   benches/memory.sh LABEL=COMMAND ...     e.g.
 #   benches/memory.sh before=target/hortus-before after=target/release/hortus
@@ -117,12 +118,16 @@ for round in $(seq "$ROUNDS"); do
         done
         sleep 1
         loaded=$(mem "$pid")
+        # `serve` gives freed memory back once quiet for 2 s (src/app/memory.rs).
+        sleep 5
+        quiet=$(mem "$pid")
         kill "$pid"
         wait "$pid" 2>/dev/null || true
         pid=""
-        rows+=("$(printf '| %s | %s | %s | %s | %s |' "${labels[$i]}" "$round" \
+        rows+=("$(printf '| %s | %s | %s | %s | %s | %s |' "${labels[$i]}" "$round" \
             "$(awk '{print $1}' <<<"$started")" \
             "$(awk -v OFS=' | ' '{print $1, $2, $3 " / " $4, $5, $6, $7, $8, $9}' <<<"$loaded")" \
+            "$(awk '{print $1}' <<<"$quiet")" \
             "${reqs[0]} | ${reqs[1]} | ${reqs[2]}")")
     done
 done
@@ -132,7 +137,7 @@ cat <<EOF
 hortus serve memory, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load before: $load_before
 $POSTS posts; per variant: start, /proc; wrk -t$THREADS -c$CONNS -d$DURATION per URL (post, home, actor); /proc. MiB.
 
-| variant | round | RSS started | RSS loaded | peak | file / anon | binary | libs | [heap] | other anon | threads | post req/s | home req/s | actor req/s |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| variant | round | RSS started | RSS loaded | peak | file / anon | binary | libs | [heap] | other anon | threads | RSS 6 s later | post req/s | home req/s | actor req/s |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 $(printf '%s\n' "${rows[@]}")
 EOF

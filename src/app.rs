@@ -1,8 +1,10 @@
 //! Building and running the server: open the site, sync posts, bind, serve until a signal.
 
+mod memory;
 pub mod reload;
 mod watch;
 
+use memory::give_back_freed_memory;
 pub use watch::WATCH_QUIET;
 use watch::debounced;
 
@@ -346,6 +348,8 @@ pub fn serve_site(
     rt.block_on(async {
         let state = state(&site).await?;
         published(publish(&site, &state).await);
+        // A publish reads every post file and the database's hashes (about 10 MiB of heap for
+        // 10,000 posts), then frees it: given back, the server stays at its serving size.
         give_back_freed_memory();
         // A saved post goes online (and to followers) without a separate `hortus publish`.
         let runtime = tokio::runtime::Handle::current();
@@ -370,17 +374,6 @@ pub fn serve_site(
     })
 }
 
-/// A publish reads every post file and the database's hashes (about 10 MiB of heap for 10,000
-/// posts), then frees it; glibc keeps freed memory for reuse unless asked. Asked once per
-/// publish (rare), the server gives it back and stays at its serving size (issue 15).
-fn give_back_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the OS; it is thread-safe.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Runs the server on an already bound listener until SIGINT/SIGTERM.
 /// The delivery workers run beside it and stop after it, finishing or releasing what is in flight.
 pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), AppError> {
@@ -400,7 +393,11 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), Ap
     };
     let workers = crate::delivery::worker::start(&state).await?;
     let maintenance = crate::inbox::spawn_maintenance(state.ctx.clone());
+    // A burst of connections leaves their freed buffers with the allocator: given back once the
+    // server is quiet (5 MiB after the serving benchmark; benches/README.md).
+    let trimmer = tokio::spawn(memory::give_back_when_idle());
     let served = server(state, listener)?.await;
+    trimmer.abort();
     maintenance.abort();
     if let Some(metrics) = metrics {
         metrics.stop(true).await;
@@ -428,6 +425,7 @@ pub fn server(
         App::new()
             .wrap(middleware::Compress::default())
             .wrap(middleware::from_fn(crate::ops::metrics::time_request))
+            .wrap(middleware::from_fn(memory::count_request))
             .configure(|cfg| shared.routes(cfg))
             .service(site_web::media_service(&media_dir))
             .default_service(web::to(site_web::fallback))

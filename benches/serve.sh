@@ -165,6 +165,9 @@ done
 # `serve` starts with) of hortus, in MiB.
 status_mb() { awk -v f="$1:" '$1==f{printf "%.1f", $2/1024}' "/proc/$hortus_pid/status"; }
 serve_mb=$(status_mb VmHWM) serve_rss_mb=$(status_mb VmRSS)
+# `serve` gives freed memory back once quiet for 2 s (src/app/memory.rs): read again after that.
+sleep 6
+serve_quiet_mb=$(status_mb VmRSS)
 
 # --- memory reference: the same binary and load with the settings before issue 15 (glibc's
 # default of 8 malloc arenas per core, which MALLOC_ARENA_MAX overrides, and a 16 MiB cache).
@@ -250,6 +253,8 @@ fi)
 $(printf '| serve RSS after the load, now (peak) | %s (%s) MiB | %s (%s) MiB before issue 15 | %s | <= 20 MiB |' \
     "$serve_rss_mb" "$serve_mb" "$before_rss_mb" "$before_mb" \
     "$(awk -v a="$serve_rss_mb" -v b="$before_rss_mb" 'BEGIN{printf "%.2f", a/b}')")
+$(printf '| serve RSS 6 s after the load (quiet: freed memory given back) | %s MiB | | | <= 20 MiB |' \
+    "$serve_quiet_mb")
 
 Reproduce: benches/serve.sh (knobs POSTS DURATION WARMUP THREADS CONNS KEEP FANOUT);
 the fan-out row alone: cargo bench --bench delivery -- fast.

@@ -3,7 +3,7 @@
 //! - [`enqueue`] stores an activity once and one pending delivery per distinct inbox. Everything
 //!   that sends (publish, the inbox's Accept/Reject, the CLI's Follow/Undo) goes through it.
 //! - [`fanout`]: post changes → Create/Update/Delete → the inboxes of followers and mentions.
-//! - [`queue`]: the SQL — enqueueing, claiming with leases, `hortus queue retry`; [`attempts`]:
+//! - [`queue`]: the SQL — enqueueing, claiming with leases (`claim`), `hortus queue retry`; [`attempts`]:
 //!   recording an attempt and the per-server circuit breaker; [`status`]: `hortus queue`.
 //! - [`schedule`]: pure rules — backoff with jitter, Retry-After, what a status means.
 //! - [`worker`]: the pool that claims in batches, sends, records what finished together in one
@@ -16,11 +16,13 @@
 //! probed rather than hammered.
 
 pub mod attempts;
+mod claim;
 mod error;
 pub mod fanout;
 pub mod queue;
 pub mod schedule;
 mod send;
+mod signer;
 pub mod signing;
 pub mod status;
 mod wake;

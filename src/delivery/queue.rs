@@ -1,9 +1,9 @@
 //! The queue's SQL: plain functions over a `&Connection`, testable against `:memory:`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use super::DeliveryError;
@@ -12,6 +12,7 @@ use super::schedule::unix_ms;
 // Recording an attempt and the queue's status have their own files; their items keep their
 // `queue::` paths (the worker, `hortus queue` and the tests use them).
 pub use super::attempts::{AttemptResult, Claimed, Recorded, record, record_batch};
+pub use super::claim::{ClaimLimits, any_due, claim};
 pub use super::status::{QueueStatus, ServerStatus, status};
 
 /// How long Hortus keeps trying one delivery before giving up: a peer down for a day or two
@@ -57,6 +58,7 @@ pub fn enqueue_at(
     let kind = activity.get("type").and_then(Value::as_str).unwrap_or("");
     // Parse every inbox before writing anything: one bad URL queues nothing.
     let mut targets: Vec<(String, String)> = Vec::with_capacity(inboxes.len());
+    let mut seen: HashSet<String> = HashSet::with_capacity(inboxes.len());
     for inbox in inboxes {
         let invalid = |reason: String| DeliveryError::InvalidInbox {
             inbox: inbox.chars().take(200).collect(),
@@ -68,10 +70,11 @@ pub fn enqueue_at(
         }
         let server = server_of(&url).ok_or_else(|| invalid("no host".into()))?;
         let normal = url.to_string();
-        if !targets.iter().any(|(u, _)| *u == normal) {
+        if seen.insert(normal.clone()) {
             targets.push((normal, server));
         }
     }
+    in_turns(&mut targets);
     // No recipient, nothing to keep: a site without followers would otherwise store every
     // activity it ever made (40 MB for a 10,000-post first publish).
     if targets.is_empty() {
@@ -116,186 +119,29 @@ pub fn enqueue_at(
     }
 }
 
-/// What a worker may take right now.
-#[derive(Debug, Clone, Copy)]
-pub struct ClaimLimits {
-    /// Free slots in the global pool.
-    pub want: usize,
-    /// Most requests in flight to one server.
-    pub per_server: usize,
-    /// A server with this many consecutive failures is probed one request at a time.
-    pub breaker_threshold: u32,
-    pub lease: Duration,
-}
-
-/// Leases up to `limits.want` due deliveries to `owner`, oldest first, taking turns between
-/// servers so one big server cannot starve the rest. `in_flight` counts this owner's requests
-/// per server. Paused servers are skipped; a server past its pause but still failing gets one
-/// request at a time (the probe).
-pub fn claim(
-    conn: &mut Connection,
-    owner: &str,
-    now: SystemTime,
-    limits: ClaimLimits,
-    in_flight: &HashMap<String, usize>,
-) -> Result<Vec<Claimed>, DeliveryError> {
-    if limits.want == 0 {
-        return Ok(Vec::new());
+/// Orders a fan-out's deliveries in turns between servers (each server's first, then each
+/// one's second…), keeping the given order within a server and between servers: rows are
+/// claimed oldest first, so a claim's window of the oldest rows then holds every server's next
+/// turns. Followers come sorted by inbox, that is grouped by server; in that order the window
+/// held one or two servers, both at their limit, and every claim read the whole queue.
+fn in_turns(targets: &mut [(String, String)]) {
+    let mut servers: HashMap<&str, (usize, usize)> = HashMap::new();
+    let mut keys = Vec::with_capacity(targets.len());
+    for (_, server) in targets.iter() {
+        let next = servers.len();
+        let (rank, turns) = servers.entry(server).or_insert((next, 0));
+        keys.push((*turns, *rank));
+        *turns += 1;
     }
-    let now_ms = unix_ms(now);
-    // IMMEDIATE: take the write lock before reading, so two processes never lease one row.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // The oldest due rows first (an index range, not every pending row): a fan-out interleaves
-    // servers, so they hold every server's next turns. When they give nothing to send (one busy
-    // server's backlog is all that is oldest), every due row is read: another server waits at
-    // most one claim behind a backlog, never until it drains.
-    let window = (limits.want * 8).max(256);
-    let (found, scanned) = candidates(&tx, now_ms, limits, window as i64)?;
-    let mut chosen = choose(&found, limits, in_flight);
-    if chosen.is_empty() && scanned == window {
-        chosen = choose(&candidates(&tx, now_ms, limits, -1)?.0, limits, in_flight);
-    }
-    let lease_until = now_ms.saturating_add(limits.lease.as_millis() as i64);
-    let claimed = lease(&tx, &chosen, owner, lease_until)?;
-    tx.commit()?;
-    Ok(claimed)
-}
-
-/// A due delivery a claim may take: id, server, the server's failures in a row.
-type Candidate = (i64, String, u32);
-
-/// Takes candidates in order while the global limit and each server's limit (one request for a
-/// server whose circuit is open: the probe) allow.
-fn choose(
-    candidates: &[Candidate],
-    limits: ClaimLimits,
-    in_flight: &HashMap<String, usize>,
-) -> Vec<i64> {
-    let mut taken: HashMap<&str, usize> = HashMap::new();
-    let mut chosen = Vec::new();
-    for (id, host, failures) in candidates {
-        if chosen.len() >= limits.want {
-            break;
-        }
-        let cap = if *failures >= limits.breaker_threshold {
-            1
-        } else {
-            limits.per_server
-        };
-        let busy = in_flight.get(host).copied().unwrap_or(0)
-            + taken.get(host.as_str()).copied().unwrap_or(0);
-        if busy < cap {
-            *taken.entry(host.as_str()).or_default() += 1;
-            chosen.push(*id);
-        }
-    }
-    chosen
-}
-
-/// Up to `limits.want * 4` due rows `(id, host, failures)` among the `window` oldest (`-1`: all),
-/// in turns: every server's oldest first, then every server's second… Paused servers are left
-/// out. Also returns how many rows were read.
-fn candidates(
-    tx: &Connection,
-    now_ms: i64,
-    limits: ClaimLimits,
-    window: i64,
-) -> Result<(Vec<Candidate>, usize), DeliveryError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT d.id, d.host, COALESCE(s.consecutive_failures, 0),
-                COALESCE(s.paused_until_ms > ?1, 0)
-         FROM (SELECT id, host, next_attempt_ms FROM deliveries
-               WHERE state = 'pending' AND next_attempt_ms <= ?1
-                 AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
-                 -- A paused server's backlog must not fill the window (a down server with
-                 -- thousands due would send every claim to the read of the whole queue).
-                 AND host NOT IN (SELECT host FROM delivery_servers WHERE paused_until_ms > ?1)
-               ORDER BY next_attempt_ms, id LIMIT ?2) d
-         LEFT JOIN delivery_servers s ON s.host = d.host
-         ORDER BY d.next_attempt_ms, d.id",
-    )?;
-    let mut rows = stmt.query(params![now_ms, window])?;
-    let mut turns: HashMap<String, usize> = HashMap::new();
-    let mut found: Vec<(usize, usize, i64, String, u32)> = Vec::new();
-    let mut scanned = 0;
-    while let Some(r) = rows.next()? {
-        let (id, host): (i64, String) = (r.get(0)?, r.get(1)?);
-        let failures = r.get::<_, i64>(2)?.max(0) as u32;
-        let paused: bool = r.get(3)?;
-        let turn = turns.entry(host.clone()).or_default();
-        *turn += 1;
-        if *turn <= limits.per_server && !paused {
-            found.push((*turn, scanned, id, host, failures));
-        }
-        scanned += 1;
-    }
-    found.sort_by_key(|(turn, order, ..)| (*turn, *order));
-    found.truncate(limits.want * 4);
-    let found = found
+    let mut order: Vec<usize> = (0..targets.len()).collect();
+    order.sort_by_key(|&i| keys[i]);
+    let sorted: Vec<(String, String)> = order
         .into_iter()
-        .map(|(_, _, id, host, failures)| (id, host, failures))
+        .map(|i| std::mem::take(&mut targets[i]))
         .collect();
-    Ok((found, scanned))
-}
-
-/// Leases the rows `ids` to `owner` until `lease_until` (Unix ms) in one statement, and reads
-/// each activity's body once for all its deliveries. A row that is no longer pending is skipped.
-fn lease(
-    tx: &Connection,
-    ids: &[i64],
-    owner: &str,
-    lease_until: i64,
-) -> Result<Vec<Claimed>, DeliveryError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    for (slot, target) in targets.iter_mut().zip(sorted) {
+        *slot = target;
     }
-    let ids_json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-    let mut rows: Vec<(i64, String, String, String, u32)> = tx
-        .prepare_cached(
-            "UPDATE deliveries SET lease_owner = ?2, lease_until_ms = ?3
-             WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'pending'
-             RETURNING id, activity_id, inbox, host, attempts",
-        )?
-        .query_map(params![ids_json, owner, lease_until], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get::<_, i64>(4)?.max(0) as u32,
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    // RETURNING gives rows in no promised order: keep the claim's (turns, oldest first).
-    let rank: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    rows.sort_by_key(|r| rank.get(&r.0).copied().unwrap_or(usize::MAX));
-    let mut bodies: HashMap<String, std::sync::Arc<str>> = HashMap::new();
-    {
-        let mut body = tx.prepare_cached("SELECT body FROM outgoing_activities WHERE id = ?1")?;
-        for (_, activity_id, ..) in &rows {
-            if !bodies.contains_key(activity_id) {
-                let text: Option<String> =
-                    body.query_row([activity_id], |r| r.get(0)).optional()?;
-                bodies.insert(activity_id.clone(), text.unwrap_or_default().into());
-            }
-        }
-    }
-    let holder: std::sync::Arc<str> = owner.into();
-    Ok(rows
-        .into_iter()
-        .map(|(id, activity_id, inbox, host, attempts)| Claimed {
-            owner: holder.clone(),
-            body: bodies
-                .get(&activity_id)
-                .cloned()
-                .unwrap_or_else(|| "".into()),
-            id,
-            activity_id,
-            inbox,
-            host,
-            attempts,
-        })
-        .collect())
 }
 
 /// Gives back this owner's leases (graceful shutdown): the rows are due again at once.
@@ -314,18 +160,6 @@ pub fn recover_leases(conn: &Connection, owner: &str) -> Result<usize, DeliveryE
         "UPDATE deliveries SET lease_owner = NULL, lease_until_ms = NULL
          WHERE lease_owner IS NOT NULL AND lease_owner != ?1 AND state = 'pending'",
         [owner],
-    )?)
-}
-
-/// When the next pending delivery becomes due (Unix ms), if any: lets an idle worker sleep
-/// exactly as long as it needs to.
-pub fn next_due_ms(conn: &Connection) -> Result<Option<i64>, DeliveryError> {
-    Ok(conn.query_row(
-        "SELECT MIN(MAX(d.next_attempt_ms, COALESCE(d.lease_until_ms, 0), COALESCE(s.paused_until_ms, 0)))
-         FROM deliveries d LEFT JOIN delivery_servers s ON s.host = d.host
-         WHERE d.state = 'pending'",
-        [],
-        |r| r.get(0),
     )?)
 }
 

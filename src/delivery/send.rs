@@ -1,4 +1,4 @@
-//! One signed POST of a delivery: signed at the moment of sending on the blocking pool, sent on
+//! One signed POST of a delivery: signed at the moment of sending by the signing threads, sent on
 //! the one HTTP client every delivery shares (connections kept alive and pooled per server,
 //! HTTP/2 where the server offers it by ALPN), and its answer turned into a verdict.
 
@@ -8,28 +8,27 @@ use std::time::SystemTime;
 use openssl::pkey::{PKey, Private};
 
 use super::schedule::{Verdict, parse_retry_after, verdict};
+use super::signer::Signer;
 use crate::activitypub::CONTENT_TYPE;
 use crate::federation;
 use crate::httpsig::SignatureForm;
 
 pub struct Sender {
     http: reqwest::Client,
-    key: PKey<Private>,
-    key_id: String,
-    /// One signature per core at a time.
-    signers: tokio::sync::Semaphore,
+    /// One thread per core, signing in arrival order.
+    signer: Signer,
 }
 
 impl Sender {
-    pub fn new(http: reqwest::Client, key: PKey<Private>, key_id: String) -> Sender {
-        Sender {
+    pub fn new(
+        http: reqwest::Client,
+        key: PKey<Private>,
+        key_id: String,
+    ) -> std::io::Result<Sender> {
+        Ok(Sender {
             http,
-            key,
-            key_id,
-            signers: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            ),
-        }
+            signer: Signer::new(key, key_id)?,
+        })
     }
 
     /// One signed POST in `form`, with FEP-8fcf's header when there is one.
@@ -41,7 +40,8 @@ impl Sender {
         sync: Option<&str>,
         now: SystemTime,
     ) -> (Verdict, Option<u16>, Option<String>) {
-        let signed = match self.sign(form, url, body).await {
+        // Signed now, at every attempt: peers reject a stale Date (PROTOCOL.md §3).
+        let signed = match self.signer.sign(form, url, body).await {
             Ok(h) => h,
             Err(e) => return (Verdict::Rejected, None, Some(format!("cannot sign: {e}"))),
         };
@@ -95,39 +95,6 @@ impl Sender {
                 }
             }
         }
-    }
-
-    /// Signs now, at every attempt: peers reject a stale Date (PROTOCOL.md §3). An RSA signature
-    /// costs about a millisecond of CPU, so signing runs on the blocking pool, one signature per
-    /// core at a time (in arrival order): the async threads stay free to move requests that are
-    /// already signed, and the first delivery of a big fan-out leaves after one signature, not
-    /// after the whole batch.
-    async fn sign(
-        &self,
-        form: SignatureForm,
-        url: &url::Url,
-        body: &Arc<str>,
-    ) -> Result<Vec<(String, String)>, String> {
-        let _permit = self.signers.acquire().await.map_err(|e| e.to_string())?;
-        let (url, body, key_id, key) = (
-            url.clone(),
-            body.clone(),
-            self.key_id.clone(),
-            self.key.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            super::signing::sign_post(
-                form,
-                &url,
-                body.as_bytes(),
-                &key_id,
-                &key,
-                SystemTime::now(),
-            )
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
     }
 }
 

@@ -136,6 +136,12 @@ impl Deliverer {
                 "deliveries left in flight by a stopped server are due again"
             );
         }
+        let sender = super::send::Sender::new(
+            ctx.http.clone(),
+            ctx.actor_key.private.clone(),
+            ctx.urls.actor_key(),
+        )
+        .map_err(|e| DeliveryError::Worker(format!("cannot start the signing threads: {e}")))?;
         let (recorder, to_record) = mpsc::unbounded_channel();
         tokio::spawn(record_batches(
             db.clone(),
@@ -147,11 +153,7 @@ impl Deliverer {
                 db,
                 policy: ctx.policy.clone(),
                 federation: ctx.config.federation.clone(),
-                sender: super::send::Sender::new(
-                    ctx.http.clone(),
-                    ctx.actor_key.private.clone(),
-                    ctx.urls.actor_key(),
-                ),
+                sender,
                 urls: ctx.urls.clone(),
                 forms,
                 settings,
@@ -219,9 +221,8 @@ impl Deliverer {
                     tracing::warn!(error = %e, "cannot reload the federation policy");
                 }
                 // A cheap read first: most polls find nothing and take no write lock.
-                match queue::next_due_ms(c)? {
-                    Some(due) if due <= super::unix_ms(now) => {}
-                    _ => return Ok(Vec::new()),
+                if !queue::any_due(c, now)? {
+                    return Ok(Vec::new());
                 }
                 let claimed = queue::claim(c, &owner, now, limits, &in_flight)?;
                 let batch: Vec<(&str, &str)> = claimed

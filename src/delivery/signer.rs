@@ -1,0 +1,232 @@
+//! The signing threads: one per core, each taking the waiting signatures in batches and making
+//! them in a tight loop, off the async threads (an RSA-2048 signature is about a quarter of a
+//! millisecond of CPU, and every delivery attempt needs a fresh one: PROTOCOL.md §3).
+//!
+//! In a fan-out most requests wait for a signature. Before, each waited for a semaphore permit
+//! (one per core) and then a job on tokio's blocking pool: two hand-offs and a wake-up per
+//! signature. Here a request puts its job in one queue and waits for the answer; a thread that
+//! wakes takes its share of everything queued (so both cores work on a burst) and signs it
+//! without going back to the scheduler. Jobs are signed in arrival order, each at the moment
+//! its thread reaches it (the `Date` is as fresh as before).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use openssl::pkey::{PKey, Private};
+use tokio::sync::oneshot;
+
+use crate::httpsig::{SignError, SignatureForm};
+
+/// The headers a signature adds (`Date`, `Digest`, `Signature`, or RFC 9421's).
+pub type Signed = Vec<(String, String)>;
+
+/// At most this many signatures taken by one thread at once: about 4 ms of work, so a burst is
+/// shared between the threads and the first of it leaves early.
+const BATCH: usize = 16;
+
+struct Job {
+    form: SignatureForm,
+    url: url::Url,
+    body: Arc<str>,
+    done: oneshot::Sender<Result<Signed, SignError>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// Threads waiting for work: a new job wakes one only when some is idle.
+    idle: usize,
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    key: PKey<Private>,
+    key_id: String,
+    threads: usize,
+}
+
+/// The pool; dropping it lets the threads finish what is queued and end.
+pub struct Signer {
+    shared: Arc<Shared>,
+}
+
+impl Signer {
+    /// One thread per core.
+    pub fn new(key: PKey<Private>, key_id: String) -> std::io::Result<Signer> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            key,
+            key_id,
+            threads,
+        });
+        for i in 0..threads {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("hortus-sign-{i}"))
+                .spawn(move || shared.work())?;
+        }
+        Ok(Signer { shared })
+    }
+
+    /// Signs a POST of `body` to `url` in `form`, at the moment a thread reaches it.
+    pub async fn sign(
+        &self,
+        form: SignatureForm,
+        url: &url::Url,
+        body: &Arc<str>,
+    ) -> Result<Signed, String> {
+        let (done, signed) = oneshot::channel();
+        {
+            let mut q = self
+                .shared
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            q.jobs.push_back(Job {
+                form,
+                url: url.clone(),
+                body: body.clone(),
+                done,
+            });
+            if q.idle > 0 {
+                self.shared.ready.notify_one();
+            }
+        }
+        signed
+            .await
+            .map_err(|_| "the signing threads have stopped".to_string())?
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for Signer {
+    fn drop(&mut self) {
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+impl Shared {
+    fn work(&self) {
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            {
+                let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                while q.jobs.is_empty() && !q.closed {
+                    q.idle += 1;
+                    q = self.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
+                    q.idle -= 1;
+                }
+                if q.jobs.is_empty() {
+                    return;
+                }
+                // This thread's share of what waits, so that every core signs a burst.
+                let share = q.jobs.len().div_ceil(self.threads).clamp(1, BATCH);
+                batch.extend(q.jobs.drain(..share));
+                // More left and a thread asleep: wake it for the rest.
+                if !q.jobs.is_empty() && q.idle > 0 {
+                    self.ready.notify_one();
+                }
+            }
+            for job in batch.drain(..) {
+                // The requester may have given up (shutdown): then nobody needs this one.
+                if job.done.is_closed() {
+                    continue;
+                }
+                let signed = super::signing::sign_post(
+                    job.form,
+                    &job.url,
+                    job.body.as_bytes(),
+                    &self.key_id,
+                    &self.key,
+                    SystemTime::now(),
+                );
+                let _ = job.done.send(signed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Many signatures at once, from many tasks: each comes back, verifies against the key with
+    /// its own body and URL, and the threads end when the pool is dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_is_signed_and_each_signature_verifies() {
+        let (private, public) = crate::httpsig::generate_keypair().unwrap();
+        let key = crate::httpsig::load_private_key(&private).unwrap();
+        let signer =
+            Arc::new(Signer::new(key, "https://me.example/actor#main-key".into()).unwrap());
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let signer = signer.clone();
+            tasks.spawn(async move {
+                let url =
+                    url::Url::parse(&format!("https://s{}.example/users/読者{i}/inbox", i % 3))
+                        .unwrap();
+                let body: Arc<str> = format!("{{\"content\":\"حديقة 🌱 {i}\"}}").into();
+                let form = if i % 2 == 0 {
+                    SignatureForm::Cavage
+                } else {
+                    SignatureForm::Rfc9421
+                };
+                let headers = signer.sign(form, &url, &body).await.unwrap();
+                (url, body, form, headers)
+            });
+        }
+        let mut n = 0;
+        while let Some(joined) = tasks.join_next().await {
+            let (url, body, form, headers) = joined.unwrap();
+            let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+            match form {
+                SignatureForm::Cavage => assert!(names.contains(&"Digest"), "{names:?}"),
+                SignatureForm::Rfc9421 => {
+                    assert!(
+                        names
+                            .iter()
+                            .any(|n| n.eq_ignore_ascii_case("signature-input"))
+                    )
+                }
+            }
+            // The request as the peer sees it: the signed headers, Host and Content-Type.
+            let mut all = headers.clone();
+            all.push(("Host".into(), url.host_str().unwrap().to_string()));
+            all.push((
+                "Content-Type".into(),
+                crate::activitypub::CONTENT_TYPE.into(),
+            ));
+            let parts = crate::httpsig::RequestParts {
+                method: "POST",
+                path_and_query: url.path(),
+                headers: &all,
+                body: Some(body.as_bytes()),
+            };
+            let pending = crate::httpsig::signature_key_id(&parts).unwrap();
+            crate::httpsig::verify(&parts, &pending, &public, SystemTime::now())
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            n += 1;
+        }
+        assert_eq!(n, 40);
+        let shared = Arc::downgrade(&signer.shared);
+        drop(signer);
+        // The threads hold the shared state until they end.
+        for _ in 0..200 {
+            if shared.strong_count() == 0 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the signing threads did not end");
+    }
+}

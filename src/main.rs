@@ -18,7 +18,7 @@ fn main() -> std::process::ExitCode {
 
 /// glibc gives each thread that allocates an arena of its own, up to 8 per core, and `hortus
 /// serve` has many threads (actix's workers, the tokio runtime, one per SQLite connection, the
-/// blocking pool that signs deliveries): each arena keeps what its thread freed. Two arenas
+/// delivery signers): each arena keeps what its thread freed. Two arenas
 /// keep contention low on a small server and cut the memory of `serve` after load (issue 15;
 /// benches/README.md has the figures). Set before any thread starts; `MALLOC_ARENA_MAX` in the
 /// environment still wins (the benchmark measures the old default with it).

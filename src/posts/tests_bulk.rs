@@ -42,13 +42,13 @@ fn post(i: usize) -> String {
         i % 24,
         i % 60
     );
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         front.push_str(&format!("title = \"Título {i} — 題名 🌿\"\n"));
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         front.push_str("tags = [\"Garten\", \"日本語\"]\n");
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         front.push_str("summary = \"CW: تحذير\"\n");
     }
     match i % 11 {

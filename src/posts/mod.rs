@@ -14,8 +14,6 @@ pub mod store;
 mod sync;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_bulk;
 
 pub use error::{PostError, Problem};
 pub use front_matter::Visibility;

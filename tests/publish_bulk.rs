@@ -6,12 +6,11 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use hortus::config::Config;
+use hortus::delivery::{Federated, fanout, federate_posts};
+use hortus::posts::publish;
+use hortus::urls::Urls;
 use rusqlite::{Connection, params, types::ValueRef};
-
-use super::*;
-use crate::config::Config;
-use crate::delivery::{Federated, fanout, federate_posts};
-use crate::urls::Urls;
 
 fn config() -> Config {
     toml::from_str(
@@ -103,7 +102,7 @@ fn written(conn: &Connection) -> Vec<Vec<String>> {
 fn site(followed: bool) -> (tempfile::TempDir, Connection) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("content/posts")).unwrap();
-    let conn = crate::db::open(&dir.path().join("hortus.db")).unwrap();
+    let conn = hortus::db::open(&dir.path().join("hortus.db")).unwrap();
     let actor = |id: &str, inbox: &str, shared: Option<&str>, handle: &str| {
         conn.execute(
             "INSERT INTO remote_actors (id, host, inbox, shared_inbox, handle, url, raw, fetched_at)
@@ -137,7 +136,7 @@ fn site(followed: bool) -> (tempfile::TempDir, Connection) {
 
 fn publish_and_federate(dir: &Path, conn: &mut Connection, now: SystemTime) -> Federated {
     let (config, urls) = (config(), Urls::new(&config().base_url, "alice"));
-    let site = crate::activitypub::Site {
+    let site = hortus::activitypub::Site {
         config: &config,
         urls: &urls,
     };

@@ -77,33 +77,53 @@ pub fn federate_posts(
         })?
         .collect::<Result<_, _>>()?
     };
-    // Per batch: load the changed posts (SQL, on this connection), build their activities on
-    // all cores (the teaser's HTML parse was a third of a first publish: issue 15), then queue
-    // them in order on this thread. Batches bound the posts held in memory at once.
+    // Per batch: load the changed posts and decide each one's activity (type and id) and its
+    // inboxes (SQL, on this connection), build the bodies of those that go to someone on all
+    // cores (the teaser's HTML parse was a third of a first publish: issue 15), then queue
+    // them in order on this thread. A body nobody receives is not built: a first publish
+    // before anyone follows spent a quarter of its time making 10,000 Creates that
+    // `enqueue_at` then dropped. Batches bound the posts held in memory at once.
     const BATCH: usize = 1024;
+    // Who follows does not change within this transaction: read once, not once per post.
+    let followers = crate::graph::followers::accepted_inboxes(&tx)?;
     let mut report = Federated::default();
     for batch in changed.chunks(BATCH) {
-        let mut loaded = Vec::with_capacity(batch.len());
+        let mut planned = Vec::with_capacity(batch.len());
         for (post_id, hash, deleted, told, last_sent) in batch {
-            if let Some(post) = posts::by_id(&tx, *post_id)? {
-                loaded.push((post, hash, *deleted, told.as_deref(), last_sent.as_deref()));
-            }
+            let Some(post) = posts::by_id(&tx, *post_id)? else {
+                continue;
+            };
+            let head = activity_head(
+                site,
+                &post,
+                hash,
+                *deleted,
+                told.as_deref(),
+                last_sent.as_deref(),
+            );
+            let inboxes = match head {
+                Some(_) => match narrow(&tx, &post)? {
+                    Some(only) => only,
+                    None => recipients_among(&tx, &followers, &post)?,
+                },
+                None => Vec::new(),
+            };
+            planned.push((post, hash, *deleted, head, inboxes));
         }
-        let activities = posts::map_on_all_cores(&loaded, |(post, hash, deleted, told, sent)| {
-            activity_for(site, post, hash, *deleted, *told, *sent)
+        let bodies = posts::map_on_all_cores(&planned, |(post, _, _, head, inboxes)| match head {
+            Some(head) if !inboxes.is_empty() => Some(activity_body(site, post, head)),
+            _ => None,
         });
-        for ((post, hash, deleted, _, _), activity) in loaded.iter().zip(activities) {
-            let activity_id = match &activity {
-                Some(activity) => {
-                    let inboxes = match narrow(&tx, post)? {
-                        Some(only) => only,
-                        None => recipients(&tx, post)?,
-                    };
-                    report.deliveries += queue::enqueue_at(&tx, activity, &inboxes, now)?;
-                    let id = activity["id"].as_str().unwrap_or_default().to_string();
-                    let kind = activity["type"].as_str().unwrap_or_default().to_string();
-                    report.activities.push((kind, id.clone()));
-                    id
+        for ((post, hash, deleted, head, inboxes), body) in planned.iter().zip(bodies) {
+            let activity_id = match head {
+                Some(head) => {
+                    if let Some(activity) = &body {
+                        report.deliveries += queue::enqueue_at(&tx, activity, inboxes, now)?;
+                    }
+                    report
+                        .activities
+                        .push((head.kind.as_str().to_string(), head.id.clone()));
+                    head.id.clone()
                 }
                 None => String::new(),
             };
@@ -129,44 +149,81 @@ pub fn federate_posts(
     Ok(report)
 }
 
+/// Which kind of activity tells followers of a post's change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Create,
+    /// A Create again, for a removed post put back.
+    Recreate,
+    Update,
+    Delete,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Create | Kind::Recreate => "Create",
+            Kind::Update => "Update",
+            Kind::Delete => "Delete",
+        }
+    }
+}
+
+/// An activity's type and id, decided before (and without) building its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    kind: Kind,
+    id: String,
+}
+
 /// The activity that tells followers of a post's change, given what they were last `told` (and
 /// the id `last_sent`); none for a post removed before anyone heard of it.
-fn activity_for(
+fn activity_head(
     site: &Site,
     post: &Post,
     hash: &str,
     deleted: bool,
     told: Option<&str>,
     last_sent: Option<&str>,
-) -> Option<Value> {
-    match (told, deleted) {
+) -> Option<Head> {
+    let object = site.urls.post_object(&post.slug);
+    let (kind, id) = match (told, deleted) {
         // Removed before anyone heard of it: nothing to take back.
-        (None, true) => None,
-        (None, false) => Some(ap::create(site, post)),
-        (Some("deleted"), false) => {
-            let mut a = ap::create(site, post);
-            a["id"] = Value::String(format!(
-                "{}#create-{}",
-                site.urls.post_object(&post.slug),
-                unix_seconds(post)
-            ));
-            Some(a)
-        }
+        (None, true) => return None,
+        // The id `ap::create` gives.
+        (None, false) => (Kind::Create, format!("{object}#create")),
+        (Some("deleted"), false) => (
+            Kind::Recreate,
+            format!("{object}#create-{}", unix_seconds(post)),
+        ),
         (Some(_), true) => {
             let sent = openssl::sha::sha256(last_sent.unwrap_or_default().as_bytes());
             let tag: String = sent[..4].iter().map(|b| format!("{b:02x}")).collect();
-            let id = format!("{}#delete-{tag}", site.urls.post_object(&post.slug));
-            Some(ap::delete(site, post, &id))
+            (Kind::Delete, format!("{object}#delete-{tag}"))
         }
-        (Some(_), false) => {
-            let id = format!(
-                "{}#update-{}-{}",
-                site.urls.post_object(&post.slug),
+        (Some(_), false) => (
+            Kind::Update,
+            format!(
+                "{object}#update-{}-{}",
                 unix_seconds(post),
                 &hash[..hash.len().min(8)]
-            );
-            Some(ap::update(site, post, &id))
+            ),
+        ),
+    };
+    Some(Head { kind, id })
+}
+
+/// The activity [`activity_head`] decided, whole.
+fn activity_body(site: &Site, post: &Post, head: &Head) -> Value {
+    match head.kind {
+        Kind::Create => ap::create(site, post),
+        Kind::Recreate => {
+            let mut a = ap::create(site, post);
+            a["id"] = Value::String(head.id.clone());
+            a
         }
+        Kind::Update => ap::update(site, post, &head.id),
+        Kind::Delete => ap::delete(site, post, &head.id),
     }
 }
 
@@ -178,7 +235,17 @@ fn unix_seconds(post: &Post) -> i64 {
 /// Every inbox a post's activity goes to: accepted followers (shared inbox preferred) and
 /// mentioned accounts Hortus knows, each inbox once, in a stable order.
 pub fn recipients(conn: &Connection, post: &Post) -> Result<Vec<String>, DeliveryError> {
-    let mut inboxes = crate::graph::followers::accepted_inboxes(conn)?;
+    let followers = crate::graph::followers::accepted_inboxes(conn)?;
+    recipients_among(conn, &followers, post)
+}
+
+/// [`recipients`], given the followers' inboxes (`accepted_inboxes`) already read.
+fn recipients_among(
+    conn: &Connection,
+    followers: &[String],
+    post: &Post,
+) -> Result<Vec<String>, DeliveryError> {
+    let mut inboxes = followers.to_vec();
     // By actor id (resolved over WebFinger, or from the handle, which is derived from the actor
     // id's own host), never by `href`/`url`: any server can claim any profile URL (issue 9).
     for m in &post.mentions {

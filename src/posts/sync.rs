@@ -48,6 +48,20 @@ fn now_utc() -> OffsetDateTime {
 /// Writes the drafts into the database in one transaction: new → created, changed → updated
 /// (same id, `updated` bumped), missing → deleted (tombstoned). Unchanged posts are not touched.
 pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, PostError> {
+    // Each INSERT here fires triggers (the generations, the tag rows), so SQLite keeps a
+    // statement journal of every page it touches, to undo that statement alone. Past 64 KiB
+    // that journal is a temporary file, written page by page for each statement: 15 % of a
+    // first publish of 10,000 posts (`perf`: `subjournalPage` → `pwrite`, issue 15). With
+    // `temp_store = MEMORY` it stays in memory (one statement's pages at a time). The setting
+    // is the connection's, so it is put back as it was.
+    let temp_store: i64 = conn.pragma_query_value(None, "temp_store", |r| r.get(0))?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    let synced = write_drafts(conn, loaded);
+    conn.pragma_update(None, "temp_store", temp_store)?;
+    synced
+}
+
+fn write_drafts(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, PostError> {
     let now = now_utc();
     let now_s = rfc3339(now);
     // Immediate: a running server's watcher and `hortus publish` may sync at the same moment;

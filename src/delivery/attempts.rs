@@ -116,8 +116,9 @@ fn record_one<'a>(
     let Some((attempts, expires_ms, owner)) = row else {
         return Ok((Recorded::Stale, None));
     };
-    // A 2xx is done whoever sent it; anything else only counts from the lease's holder.
-    if result.verdict != Verdict::Delivered && owner.as_deref() != Some(&*delivery.owner) {
+    // Anything but a 2xx (done whoever sent it: `record_delivered` above) only counts from the
+    // lease's holder.
+    if owner.as_deref() != Some(&*delivery.owner) {
         return Ok((Recorded::Stale, None));
     }
     let attempt = attempts + 1;
@@ -139,10 +140,7 @@ fn record_one<'a>(
         _ => None,
     };
     let outcome = match &result.verdict {
-        Verdict::Delivered => {
-            finish("done", None)?;
-            Recorded::Done
-        }
+        Verdict::Delivered => unreachable!("a 2xx is recorded by record_delivered"),
         Verdict::Gone => {
             finish("failed", error.as_deref())?;
             // The actor is gone (mitra and Mastodon drop it too). A shared inbox is a server's,

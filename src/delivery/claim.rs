@@ -1,7 +1,9 @@
 //! Claiming: which due deliveries a worker pool leases next. Every statement here runs once per
-//! claim, many times a second in a fan-out, so each one reads a bounded range of an index, never
-//! every pending row: with 9,000 pending, reading them all cost several milliseconds per claim
-//! and the fan-out rate fell as the queue grew (issue 15). `query_plans` (tests) holds that.
+//! claim, many times a second in a fan-out, so a usual claim reads a bounded range of an index,
+//! not every pending row: with 9,000 pending, reading them all cost several milliseconds per
+//! claim and the fan-out rate fell as the queue grew (issue 15). `query_plans` (tests) holds
+//! that. Only a claim that finds every server in its window at its limit reads on, past those
+//! servers' due rows (walking the due index, so it still reads them): see [`claim`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -78,7 +80,8 @@ pub(crate) const BODY: &str = "SELECT body FROM outgoing_activities WHERE id = ?
 /// (every server in them is at its limit: one big backlog is all that is oldest), it reads the
 /// next oldest rows of the other servers, naming the busy ones to leave out, until it finds one
 /// or the queue ends: another server waits at most one claim behind a backlog, never until it
-/// drains, and no claim reads and sorts every pending row.
+/// drains. Such a round walks the due index past the busy servers' rows (it does not sort them);
+/// it happens only when every server in the window is at its limit, not on the usual refills.
 pub fn claim(
     conn: &mut Connection,
     owner: &str,
@@ -152,7 +155,7 @@ fn choose(
     chosen
 }
 
-/// Up to `limits.want * 4` due rows `(id, host, failures)` among the `window` oldest, servers in
+/// The due rows `(id, host, failures)` among the `window` oldest, servers in
 /// `busy` left out, in turns: every server's oldest first, then every server's second… Paused
 /// servers are left out. Also returns how many rows were read.
 fn candidates(
@@ -179,8 +182,9 @@ fn candidates(
         }
         scanned += 1;
     }
+    // Not cut to a multiple of `want` here: the busy servers' rows come first in turn order, and
+    // a cut before `choose` skips them would drop the free server behind them (review, issue 15).
     found.sort_by_key(|(turn, order, ..)| (*turn, *order));
-    found.truncate(limits.want * 4);
     let found = found
         .into_iter()
         .map(|(_, _, id, host, failures)| (id, host, failures))

@@ -221,3 +221,25 @@ fn a_claim_reads_past_backlogs_of_busy_servers() {
             .is_empty()
     );
 }
+
+/// Servers at their limit with older rows do not hide a free server's row from a small claim:
+/// four busy servers each with an older due row, one idle server with a newer one, `want = 1`.
+#[test]
+fn a_free_server_behind_busy_ones_is_claimed_by_a_small_claim() {
+    let mut conn = crate::db::open_in_memory().unwrap();
+    let t0 = SystemTime::now();
+    let mut busy = HashMap::new();
+    for (i, server) in ["a", "b", "c", "d"].into_iter().enumerate() {
+        let a = serde_json::json!({"id": format!("https://me.example/p/{server}#create"),
+                                   "type": "Create"});
+        let at = t0 + Duration::from_millis(i as u64);
+        enqueue_at(&conn, &a, &[format!("https://{server}.example/inbox")], at).unwrap();
+        busy.insert(format!("{server}.example"), 4);
+    }
+    let later = t0 + Duration::from_millis(10);
+    let a = serde_json::json!({"id": "https://me.example/p/e#create", "type": "Create"});
+    enqueue_at(&conn, &a, &["https://e.example/inbox".into()], later).unwrap();
+    let got = claim(&mut conn, "w", later, limits(1), &busy).unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].host, "e.example");
+}

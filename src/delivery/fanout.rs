@@ -190,7 +190,7 @@ fn activity_head(
     let (kind, id) = match (told, deleted) {
         // Removed before anyone heard of it: nothing to take back.
         (None, true) => return None,
-        // The id `ap::create` gives.
+        // The id `ap::create` gives too (for the Note's own `replies`/quote references).
         (None, false) => (Kind::Create, format!("{object}#create")),
         (Some("deleted"), false) => (
             Kind::Recreate,
@@ -216,8 +216,8 @@ fn activity_head(
 /// The activity [`activity_head`] decided, whole.
 fn activity_body(site: &Site, post: &Post, head: &Head) -> Value {
     match head.kind {
-        Kind::Create => ap::create(site, post),
-        Kind::Recreate => {
+        // The id recorded is the one sent, from one place ([`activity_head`]).
+        Kind::Create | Kind::Recreate => {
             let mut a = ap::create(site, post);
             a["id"] = Value::String(head.id.clone());
             a

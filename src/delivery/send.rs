@@ -43,6 +43,13 @@ impl Sender {
         // Signed now, at every attempt: peers reject a stale Date (PROTOCOL.md §3).
         let signed = match self.signer.sign(form, url, body).await {
             Ok(h) => h,
+            Err(e @ super::signer::SignFailure::Stopped) => {
+                return (
+                    Verdict::Retry { retry_after: None },
+                    None,
+                    Some(format!("cannot sign: {e}")),
+                );
+            }
             Err(e) => return (Verdict::Rejected, None, Some(format!("cannot sign: {e}"))),
         };
         let mut request = self

@@ -64,13 +64,15 @@ impl Signer {
             key_id,
             threads,
         });
+        // Built first, so that if a later thread cannot start, dropping it stops the earlier ones.
+        let signer = Signer { shared };
         for i in 0..threads {
-            let shared = shared.clone();
+            let shared = signer.shared.clone();
             std::thread::Builder::new()
                 .name(format!("hortus-sign-{i}"))
                 .spawn(move || shared.work())?;
         }
-        Ok(Signer { shared })
+        Ok(signer)
     }
 
     /// Signs a POST of `body` to `url` in `form`, at the moment a thread reaches it.
@@ -79,7 +81,7 @@ impl Signer {
         form: SignatureForm,
         url: &url::Url,
         body: &Arc<str>,
-    ) -> Result<Signed, String> {
+    ) -> Result<Signed, SignFailure> {
         let (done, signed) = oneshot::channel();
         {
             let mut q = self
@@ -99,8 +101,27 @@ impl Signer {
         }
         signed
             .await
-            .map_err(|_| "the signing threads have stopped".to_string())?
-            .map_err(|e| e.to_string())
+            .map_err(|_| SignFailure::Stopped)?
+            .map_err(|e| SignFailure::Refused(e.to_string()))
+    }
+}
+
+/// Why a signature was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignFailure {
+    /// The signing threads are gone (shutting down, or a thread panicked with the job): nothing
+    /// about the delivery is wrong, so it is tried again later.
+    Stopped,
+    /// Signing this request failed (e.g. a URL that cannot be signed): trying again cannot help.
+    Refused(String),
+}
+
+impl std::fmt::Display for SignFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignFailure::Stopped => f.write_str("the signing threads have stopped"),
+            SignFailure::Refused(e) => f.write_str(e),
+        }
     }
 }
 
@@ -142,15 +163,21 @@ impl Shared {
                 if job.done.is_closed() {
                     continue;
                 }
-                let signed = super::signing::sign_post(
-                    job.form,
-                    &job.url,
-                    job.body.as_bytes(),
-                    &self.key_id,
-                    &self.key,
-                    SystemTime::now(),
-                );
-                let _ = job.done.send(signed);
+                // A panic in signing must not end the thread: jobs queued later would wait
+                // forever. The job's sender is dropped instead, so its delivery is retried.
+                let signed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    super::signing::sign_post(
+                        job.form,
+                        &job.url,
+                        job.body.as_bytes(),
+                        &self.key_id,
+                        &self.key,
+                        SystemTime::now(),
+                    )
+                }));
+                if let Ok(signed) = signed {
+                    let _ = job.done.send(signed);
+                }
             }
         }
     }

@@ -57,7 +57,11 @@ pub fn sync(conn: &mut Connection, loaded: &[Loaded]) -> Result<SyncReport, Post
     let temp_store: i64 = conn.pragma_query_value(None, "temp_store", |r| r.get(0))?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     let synced = write_drafts(conn, loaded);
-    conn.pragma_update(None, "temp_store", temp_store)?;
+    // Putting it back must not turn a committed sync into an error (its posts would go
+    // unfederated) nor hide the owner's error: a failure here is only logged.
+    if let Err(e) = conn.pragma_update(None, "temp_store", temp_store) {
+        tracing::warn!("could not restore temp_store after the sync: {e}");
+    }
     synced
 }
 

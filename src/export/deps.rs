@@ -31,14 +31,14 @@
 //! a stale file, which `tests/export_incremental.rs` checks against a full export for each kind
 //! of change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use openssl::sha::Sha256;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
-use serde::{Deserialize, Serialize};
 
 use super::plan::{Dep, Doc, Plan};
+use super::tree::Key;
 use crate::posts::{self, Listing};
 use crate::timeline::shown::{OutboxSlot, outbox_order};
 
@@ -54,18 +54,8 @@ const PER_POST: &[&str] = &[
 /// Only counts on the actor's collections and the home page show these.
 const RELATIONS: &[&str] = &["followers", "following"];
 
-/// What the last export rendered a file from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Kept {
-    /// The document's key.
-    pub k: String,
-    /// Its content type, when the file's name does not say it (`guess_type`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub t: Option<String>,
-}
-
-/// File → what it was rendered from.
-pub type Keys = BTreeMap<String, String>;
+/// Each planned document's key, in the plan's order.
+pub type Keys = Vec<Key>;
 
 /// The content type a kept file is assumed to have unless its `Kept` says otherwise.
 pub fn guess_type(file: &str) -> &'static str {
@@ -236,7 +226,7 @@ pub fn keys(conn: &Connection, plan: &Plan, per_page: u32, files: &str) -> rusql
     // Listings in order, read once each (ids only), for the pages that ask.
     let mut listings: HashMap<Option<String>, Vec<i64>> = HashMap::new();
     let mut outbox: Option<Vec<OutboxSlot>> = None;
-    let mut out = Keys::new();
+    let mut out = Keys::with_capacity(plan.docs.len());
     for doc in &plan.docs {
         let class = match &doc.dep {
             Dep::Any => any,
@@ -286,7 +276,7 @@ pub fn keys(conn: &Connection, plan: &Plan, per_page: u32, files: &str) -> rusql
                 h.finish()
             }
         };
-        out.insert(doc.file.clone(), key_for(doc, &class));
+        out.push(key_for(doc, &class));
     }
     tx.finish()?;
     Ok(out)
@@ -302,7 +292,7 @@ fn slice<T>(items: &[T], page: u32, per_page: u32) -> &[T] {
 }
 
 /// The class key, tied to the request the document answers.
-fn key_for(doc: &Doc, class: &[u8; 32]) -> String {
+fn key_for(doc: &Doc, class: &[u8; 32]) -> Key {
     let k = key_of(&[
         doc.url.as_bytes(),
         doc.accept.header().as_bytes(),
@@ -310,7 +300,9 @@ fn key_for(doc: &Doc, class: &[u8; 32]) -> String {
         class,
     ]);
     // 128 bits are plenty to tell two states of one file apart, and keep the manifest small.
-    k[..16].iter().map(|b| format!("{b:02x}")).collect()
+    let mut key = [0; 16];
+    key.copy_from_slice(&k[..16]);
+    key
 }
 
 #[cfg(test)]

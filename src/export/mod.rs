@@ -274,7 +274,7 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         files.insert(file, entry);
     };
     for r in &rendered {
-        record(r.file.clone(), r.entry.clone(), r.outcome);
+        record(r.file.clone(), r.entry, r.outcome);
     }
     for m in &plan.media {
         let file = format!("media/{m}");

@@ -289,7 +289,8 @@ fn watch_error(what: &str, e: &notify::Error) -> AppError {
     AppError::Io(std::io::Error::other(format!("cannot watch {what}: {e}")))
 }
 
-/// The application context of a site: config, database, keys, policy, client.
+/// The application context of a site: config, database, keys, policy, and the HTTP client,
+/// built on first use (`serve` builds it at start; `export` and `publish` never do).
 pub async fn context(site: &Site) -> Result<Arc<Context>, AppError> {
     let conn = crate::db::open(&site.db_path())?;
     let actor_key = keys::load(&conn, keys::ACTOR)?;
@@ -303,11 +304,6 @@ pub async fn context(site: &Site) -> Result<Arc<Context>, AppError> {
     for f in &suspended {
         tracing::warn!(actor = %f.actor_id, "follower suspended: its server is not allowed by the policy");
     }
-    let http = federation::http_client(
-        &site.config.federation,
-        policy.clone(),
-        &federation::user_agent(&site.config.base_url),
-    )?;
     drop(conn);
     // One writer, and a reader per core for pages and documents: under WAL they read in
     // parallel, and never wait behind a write transaction.
@@ -319,7 +315,6 @@ pub async fn context(site: &Site) -> Result<Arc<Context>, AppError> {
         db,
         (actor_key, instance_key),
         policy,
-        http,
     )))
 }
 
@@ -345,6 +340,8 @@ pub fn serve_site(
         .build()?;
     rt.block_on(async {
         let state = state(&site).await?;
+        // A client that cannot be built stops `serve` at start, not at the first delivery.
+        state.ctx.http.get()?;
         published(publish(&site, &state).await);
         give_back_freed_memory();
         // A saved post goes online (and to followers) without a separate `hortus publish`.

@@ -148,7 +148,7 @@ impl Deliverer {
                 policy: ctx.policy.clone(),
                 federation: ctx.config.federation.clone(),
                 sender: super::send::Sender::new(
-                    ctx.http.clone(),
+                    ctx.http.get()?.clone(),
                     ctx.actor_key.private.clone(),
                     ctx.urls.actor_key(),
                 ),

@@ -257,6 +257,12 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
     let documents = todo.len();
     phase("kept");
     let mut fresh = render::render_all(&state, &todo, &tree, &|| progress.inc(1))?.into_iter();
+    // Nothing an export renders connects anywhere: the client (and the CA bundle it loads) is
+    // built on first use, so tests/export*.rs fail here if a page starts to need it.
+    debug_assert!(
+        !state.ctx.http.is_built(),
+        "the export built the HTTP client"
+    );
     drop(state);
     for slot in rendered.iter_mut().filter(|r| r.is_none()) {
         *slot = fresh.next();

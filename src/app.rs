@@ -291,7 +291,8 @@ fn watch_error(what: &str, e: &notify::Error) -> AppError {
     AppError::Io(std::io::Error::other(format!("cannot watch {what}: {e}")))
 }
 
-/// The application context of a site: config, database, keys, policy, client.
+/// The application context of a site: config, database, keys, policy, and the HTTP client,
+/// built on first use (`serve` builds it at start; `export` and `publish` never do).
 pub async fn context(site: &Site) -> Result<Arc<Context>, AppError> {
     let conn = crate::db::open(&site.db_path())?;
     let actor_key = keys::load(&conn, keys::ACTOR)?;
@@ -305,11 +306,6 @@ pub async fn context(site: &Site) -> Result<Arc<Context>, AppError> {
     for f in &suspended {
         tracing::warn!(actor = %f.actor_id, "follower suspended: its server is not allowed by the policy");
     }
-    let http = federation::http_client(
-        &site.config.federation,
-        policy.clone(),
-        &federation::user_agent(&site.config.base_url),
-    )?;
     drop(conn);
     // One writer, and a reader per core for pages and documents: under WAL they read in
     // parallel, and never wait behind a write transaction.
@@ -321,7 +317,6 @@ pub async fn context(site: &Site) -> Result<Arc<Context>, AppError> {
         db,
         (actor_key, instance_key),
         policy,
-        http,
     )))
 }
 
@@ -347,6 +342,8 @@ pub fn serve_site(
         .build()?;
     rt.block_on(async {
         let state = state(&site).await?;
+        // A client that cannot be built stops `serve` at start, not at the first delivery.
+        state.ctx.http.get()?;
         published(publish(&site, &state).await);
         // A publish reads every post file and the database's hashes (about 10 MiB of heap for
         // 10,000 posts), then frees it: given back, the server stays at its serving size.

@@ -200,6 +200,20 @@ pub fn plain_text(value: &str, max_chars: usize) -> String {
 
 /// Plain text from remote HTML (for excerpts in `hortus inbox`): tags dropped, entities decoded.
 pub fn text_of(html: &str, max_chars: usize) -> String {
+    words_within(&text_for(html, max_chars), max_chars).0
+}
+
+/// [`text_of`] at two lengths, `long` and `short <= long`, from one parse of `html`: a post's
+/// page shows both (its description and its title), and parsing was a quarter of a full export
+/// (issue 15). The words are the same, so the shorter cut is the longer one's start.
+pub fn text_of_two(html: &str, long: usize, short: usize) -> (String, String) {
+    let text = text_for(html, long.max(short));
+    (words_within(&text, long).0, words_within(&text, short).0)
+}
+
+/// The text blocks of `html` joined by spaces, or of a prefix of it that holds more than
+/// `max_chars` characters of words (all a cut at `max_chars` reads).
+fn text_for(html: &str, max_chars: usize) -> String {
     // Pages ask for 60–200 characters of posts that may be long: parse only a generous prefix
     // (markup included), and the whole only when that prefix held too little text.
     let budget = max_chars.saturating_mul(8).saturating_add(256);
@@ -208,18 +222,24 @@ pub fn text_of(html: &str, max_chars: usize) -> String {
         while !html.is_char_boundary(cut) {
             cut -= 1;
         }
-        let (text, complete) = words_of(&html[..cut], max_chars);
-        if complete {
+        let text = html_blocks(&html[..cut]).join(" ");
+        if words_within(&text, max_chars).1 {
             return text;
         }
     }
-    words_of(html, max_chars).0
+    html_blocks(html).join(" ")
 }
 
 /// The text of `html`, whole words only, cut at `max_chars` with an ellipsis; and whether it
 /// was cut (so a longer input would not have changed it).
+#[cfg(test)]
 fn words_of(html: &str, max_chars: usize) -> (String, bool) {
-    let text = html_blocks(html).join(" ");
+    words_within(&html_blocks(html).join(" "), max_chars)
+}
+
+/// `text`'s whole words up to `max_chars`, with an ellipsis when some were left out; and
+/// whether they were.
+fn words_within(text: &str, max_chars: usize) -> (String, bool) {
     let mut out = String::new();
     let mut chars = 0;
     for w in text.split_whitespace() {
@@ -320,5 +340,13 @@ mod tests {
             }
         }
         assert_eq!(text_of("<p>short</p>", 200), "short");
+        // Both lengths from one parse, as each alone.
+        let thai = format!("<p>{}</p>", "ภาษาไทย عربي 😀e\u{301} ".repeat(400));
+        for html in [&heavy, &plain, &thai, &"<p>short</p>".to_string()] {
+            assert_eq!(
+                text_of_two(html, 200, 60),
+                (words_of(html, 200).0, words_of(html, 60).0)
+            );
+        }
     }
 }

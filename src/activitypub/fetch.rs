@@ -166,7 +166,7 @@ impl From<StoreError> for FetchError {
 /// [`Remote::of`].
 pub struct Remote<'a> {
     /// The guarded client (`federation::http_client`).
-    pub http: &'a reqwest::Client,
+    pub http: &'a crate::context::LazyClient,
     /// Every URL is checked against it before the request (and the client after redirects).
     pub policy: &'a PolicyHandle,
     pub limits: &'a FederationConfig,
@@ -203,7 +203,7 @@ pub async fn get_document(remote: &Remote<'_>, url: &str) -> Result<(Url, Value)
     };
     // Signed in the form the server accepts, as deliveries are (`signature_forms`).
     let signer = signature_forms::Signer {
-        http: remote.http,
+        http: remote.http.get().map_err(|e| http_err(&e))?,
         db: remote.db,
         key_id: &remote.key_id,
         key: &remote.key.private,
@@ -380,8 +380,11 @@ pub async fn webfinger(remote: &Remote<'_>, account: &str) -> Result<String, Fet
         }));
     }
     federation::check_url(&url, remote.limits, &remote.policy.current())?;
-    let resp = remote
-        .http
+    let http = remote.http.get().map_err(|e| FetchError::Http {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    let resp = http
         .get(url.clone())
         .header("Accept", "application/jrd+json, application/json")
         .send()

@@ -17,6 +17,8 @@ pub enum DeliveryError {
     Busy(String),
     #[error("cannot lock {0}: {1}")]
     Lock(String, String),
+    #[error(transparent)]
+    Client(#[from] crate::federation::FederationError),
     #[error("a delivery worker stopped: {0}")]
     Worker(String),
 }

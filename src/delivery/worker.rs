@@ -137,7 +137,7 @@ impl Deliverer {
             );
         }
         let sender = super::send::Sender::new(
-            ctx.http.clone(),
+            ctx.http.get()?.clone(),
             ctx.actor_key.private.clone(),
             ctx.urls.actor_key(),
         )

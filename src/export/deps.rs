@@ -1,8 +1,8 @@
 //! Which files a change touches (issue 15): every planned document gets a key, a hash of exactly
 //! what its bytes are made of, and the manifest keeps the keys of the last export. A document
 //! whose key is unchanged, and whose file is still on disk, is kept without being rendered: an
-//! edit of one post renders its page and Note, the listing pages that show it, and the few
-//! documents that show anything at all (the home page, the feed, the sitemap, NodeInfo's counts).
+//! edit of one post renders its page and Note, the listing pages that show it, the sitemap, and
+//! the few documents that show anything at all (the home page, the feed, the outbox's total).
 //!
 //! What each kind of document (`plan::Dep`) is keyed on:
 //!
@@ -15,6 +15,8 @@
 //! | `Gone`    | the site's files and the post's row                                             |
 //! | `Listing` | the site's files, the site tables, the page number, the last page, each post on it |
 //! | `Outbox`  | the site's files, the site tables, the page number, the total, each item on it  |
+//! | `Sitemap` | the site's files, each public post in order, the public tags                    |
+//! | `Nodeinfo`| the site's files, the number of posts in the outbox                             |
 //!
 //! - "the site's files": hortus.toml, the binary, `media/` and the options (`fingerprint`).
 //! - "a post": its row (but the HTML, rendered from the file it names by hash), how its
@@ -31,14 +33,14 @@
 //! a stale file, which `tests/export_incremental.rs` checks against a full export for each kind
 //! of change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use openssl::sha::Sha256;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
-use serde::{Deserialize, Serialize};
 
 use super::plan::{Dep, Doc, Plan};
+use super::tree::Key;
 use crate::posts::{self, Listing};
 use crate::timeline::shown::{OutboxSlot, outbox_order};
 
@@ -54,18 +56,8 @@ const PER_POST: &[&str] = &[
 /// Only counts on the actor's collections and the home page show these.
 const RELATIONS: &[&str] = &["followers", "following"];
 
-/// What the last export rendered a file from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Kept {
-    /// The document's key.
-    pub k: String,
-    /// Its content type, when the file's name does not say it (`guess_type`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub t: Option<String>,
-}
-
-/// File → what it was rendered from.
-pub type Keys = BTreeMap<String, String>;
+/// Each planned document's key, in the plan's order.
+pub type Keys = Vec<Key>;
 
 /// The content type a kept file is assumed to have unless its `Kept` says otherwise.
 pub fn guess_type(file: &str) -> &'static str {
@@ -236,7 +228,7 @@ pub fn keys(conn: &Connection, plan: &Plan, per_page: u32, files: &str) -> rusql
     // Listings in order, read once each (ids only), for the pages that ask.
     let mut listings: HashMap<Option<String>, Vec<i64>> = HashMap::new();
     let mut outbox: Option<Vec<OutboxSlot>> = None;
-    let mut out = Keys::new();
+    let mut out = Keys::with_capacity(plan.docs.len());
     for doc in &plan.docs {
         let class = match &doc.dep {
             Dep::Any => any,
@@ -245,15 +237,7 @@ pub fn keys(conn: &Connection, plan: &Plan, per_page: u32, files: &str) -> rusql
             Dep::Post(id) => key_of(&[&site, &post_of(*id), &interactions_of(*id), &linked]),
             Dep::Gone(id) => key_of(&[files.as_bytes(), &post_of(*id)]),
             Dep::Listing { tag, page } => {
-                if !listings.contains_key(tag) {
-                    let listing = tag.as_deref().map_or(Listing::Public, Listing::Tag);
-                    let ids = posts::list_keys(conn, listing, 0, u32::MAX)?
-                        .into_iter()
-                        .map(|(id, _)| id)
-                        .collect();
-                    listings.insert(tag.clone(), ids);
-                }
-                let ids = &listings[tag];
+                let ids = listing_ids(conn, &mut listings, tag)?;
                 let mut h = Hash::default();
                 h.field(&site);
                 h.field(tag.as_deref().unwrap_or_default().as_bytes());
@@ -264,6 +248,23 @@ pub fn keys(conn: &Connection, plan: &Plan, per_page: u32, files: &str) -> rusql
                     h.field(&post_of(*id));
                 }
                 h.finish()
+            }
+            Dep::Sitemap => {
+                let ids = public_listing(conn, &mut listings)?;
+                let mut h = Hash::default();
+                h.field(files.as_bytes());
+                for id in ids {
+                    h.field(&id.to_le_bytes());
+                    h.field(&post_of(*id));
+                }
+                for tag in crate::web::sitemap::public_tags(conn)? {
+                    h.field(tag.as_bytes());
+                }
+                h.finish()
+            }
+            Dep::Nodeinfo => {
+                let count = posts::count(conn, Listing::Outbox)?;
+                key_of(&[files.as_bytes(), &count.to_le_bytes()])
             }
             Dep::Outbox(page) => {
                 if outbox.is_none() {
@@ -286,10 +287,34 @@ pub fn keys(conn: &Connection, plan: &Plan, per_page: u32, files: &str) -> rusql
                 h.finish()
             }
         };
-        out.insert(doc.file.clone(), key_for(doc, &class));
+        out.push(key_for(doc, &class));
     }
     tx.finish()?;
     Ok(out)
+}
+
+/// A listing's post ids in order (the public one for `None`), read once per export.
+fn listing_ids<'a>(
+    conn: &Connection,
+    listings: &'a mut HashMap<Option<String>, Vec<i64>>,
+    tag: &Option<String>,
+) -> rusqlite::Result<&'a [i64]> {
+    if !listings.contains_key(tag) {
+        let listing = tag.as_deref().map_or(Listing::Public, Listing::Tag);
+        let ids = posts::list_keys(conn, listing, 0, u32::MAX)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        listings.insert(tag.clone(), ids);
+    }
+    Ok(listings.get(tag).map_or(&[], Vec::as_slice))
+}
+
+fn public_listing<'a>(
+    conn: &Connection,
+    listings: &'a mut HashMap<Option<String>, Vec<i64>>,
+) -> rusqlite::Result<&'a [i64]> {
+    listing_ids(conn, listings, &None)
 }
 
 /// Page `page` (from 1) of `items`, `per_page` each.
@@ -302,7 +327,7 @@ fn slice<T>(items: &[T], page: u32, per_page: u32) -> &[T] {
 }
 
 /// The class key, tied to the request the document answers.
-fn key_for(doc: &Doc, class: &[u8; 32]) -> String {
+fn key_for(doc: &Doc, class: &[u8; 32]) -> Key {
     let k = key_of(&[
         doc.url.as_bytes(),
         doc.accept.header().as_bytes(),
@@ -310,7 +335,9 @@ fn key_for(doc: &Doc, class: &[u8; 32]) -> String {
         class,
     ]);
     // 128 bits are plenty to tell two states of one file apart, and keep the manifest small.
-    k[..16].iter().map(|b| format!("{b:02x}")).collect()
+    let mut key = [0; 16];
+    key.copy_from_slice(&k[..16]);
+    key
 }
 
 #[cfg(test)]

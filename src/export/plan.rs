@@ -69,7 +69,7 @@ pub struct Doc {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dep {
     /// Anything at all: rendered again on any change (the home page with its profile and
-    /// counts, the feed, the sitemap, NodeInfo's counts, the outbox's total).
+    /// counts, the feed, the outbox's total).
     Any,
     /// The built-in files: only the binary.
     Static,
@@ -85,6 +85,10 @@ pub enum Dep {
     Listing { tag: Option<String>, page: u32 },
     /// Page `page` of the owner's outbox.
     Outbox(u32),
+    /// The sitemap: every public post's slug and time, the public tags.
+    Sitemap,
+    /// NodeInfo: the configuration and how many posts the outbox holds.
+    Nodeinfo,
 }
 
 impl Doc {
@@ -309,9 +313,12 @@ pub fn plan(
     for url in [urls.privacy(), urls.children()] {
         docs.push(Doc::page(&path_of(url)).on(Dep::Profile));
     }
-    for url in [urls.feed(), format!("{}/sitemap.xml", urls.base())] {
+    for (url, dep) in [
+        (urls.feed(), Dep::Any),
+        (format!("{}/sitemap.xml", urls.base()), Dep::Sitemap),
+    ] {
         let path = path_of(url);
-        docs.push(Doc::new(&path, Accept::Browser, 200, &path[1..]));
+        docs.push(Doc::new(&path, Accept::Browser, 200, &path[1..]).on(dep));
     }
     docs.push(Doc::new("/robots.txt", Accept::Browser, 200, "robots.txt").on(Dep::Profile));
     for file in crate::web::static_files() {
@@ -447,7 +454,7 @@ pub fn plan(
     );
     docs.push(Doc::json("/.well-known/nodeinfo").on(Dep::Profile));
     for v in ["2.0", "2.1"] {
-        docs.push(Doc::json(&path_of(urls.nodeinfo(v))));
+        docs.push(Doc::json(&path_of(urls.nodeinfo(v))).on(Dep::Nodeinfo));
     }
 
     // Media: everything under media/ except what only unpublished posts use.

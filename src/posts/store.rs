@@ -216,6 +216,30 @@ pub fn list_keys(
     .collect()
 }
 
+/// The first `limit` posts of a listing, as slugs and last-modified times (`updated`, else
+/// `published`) only: the sitemap's rows. Whole rows (their HTML) would be read for nothing.
+pub fn list_lastmod(
+    conn: &Connection,
+    listing: Listing,
+    limit: u32,
+) -> rusqlite::Result<Vec<(String, OffsetDateTime)>> {
+    let sql = format!(
+        "SELECT slug, published, updated FROM posts WHERE id IN (\
+           SELECT id FROM {} WHERE {} ORDER BY published DESC, id DESC LIMIT :limit) \
+         ORDER BY published DESC, id DESC",
+        listing.source(),
+        listing.filter()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let tag = listing.tag();
+    let params = listing.bind(&tag, &[(":limit", &limit)]);
+    stmt.query_map(params.as_slice(), |r| {
+        let published = parse_time(Some(r.get(1)?)).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        Ok((r.get(0)?, parse_time(r.get(2)?).unwrap_or(published)))
+    })?
+    .collect()
+}
+
 /// How many posts a listing holds. Remembered per database file until posts or tags change
 /// (migration 07's generation number), outside transactions only: what a transaction sees
 /// before it commits must never be remembered.

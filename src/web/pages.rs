@@ -177,11 +177,11 @@ async fn render_post(req: &HttpRequest, state: &AppState, slug: String, json: bo
     }
     let view = PostView::new(&post, &state.urls);
     let conversation = load_conversation(state, post.clone()).await?;
-    let description = views::excerpt(&post.content_html, 200);
-    let page_title = post
-        .title
-        .clone()
-        .unwrap_or_else(|| views::excerpt(&post.content_html, 60));
+    // The description and, for an untitled post, the title: one parse of its HTML for both.
+    let (description, page_title) = match &post.title {
+        Some(title) => (views::excerpt(&post.content_html, 200), title.clone()),
+        None => views::excerpts(&post.content_html, 200, 60),
+    };
     let body = PostPage {
         l: &state.layout(),
         post: view,

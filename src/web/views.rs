@@ -115,6 +115,11 @@ pub fn excerpt(html: &str, max_chars: usize) -> String {
     crate::text::text_of(html, max_chars)
 }
 
+/// [`excerpt`] at two lengths from one parse of the post's HTML.
+pub fn excerpts(html: &str, long: usize, short: usize) -> (String, String) {
+    crate::text::text_of_two(html, long, short)
+}
+
 impl PostView {
     /// The feed entry's title: the post's, or the start of its text. Computed only by the feed
     /// (it parses the post's HTML; the home page has no use for it).

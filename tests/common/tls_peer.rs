@@ -275,18 +275,20 @@ impl Alice {
             let roots = ca.certificate();
             let names: Vec<(String, SocketAddr)> =
                 peers.iter().map(|p| (p.host.clone(), p.addr)).collect();
-            s.http = hortus::federation::http_client_with(
-                &s.config.federation,
-                s.policy.clone(),
-                "Hortus test",
-                move |mut b| {
-                    for (host, addr) in &names {
-                        b = b.resolve(host, *addr);
-                    }
-                    b.add_root_certificate(roots)
-                },
-            )
-            .expect("client");
+            s.http.set(
+                hortus::federation::http_client_with(
+                    &s.config.federation,
+                    s.policy.clone(),
+                    "Hortus test",
+                    move |mut b| {
+                        for (host, addr) in &names {
+                            b = b.resolve(host, *addr);
+                        }
+                        b.add_root_certificate(roots)
+                    },
+                )
+                .expect("client"),
+            );
             let c = clock.clone();
             s.clock = Arc::new(move || *c.lock().unwrap());
         }

@@ -255,6 +255,13 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         .map(|(d, _)| d.clone())
         .collect();
     let documents = todo.len();
+    let media: Vec<String> = plan.media.iter().map(|m| format!("media/{m}")).collect();
+    tree.begin(
+        plan.docs
+            .iter()
+            .map(|d| d.file.as_str())
+            .chain(media.iter().map(String::as_str)),
+    )?;
     phase("kept");
     let mut fresh = render::render_all(&state, &todo, &tree, &|| progress.inc(1))?.into_iter();
     // Nothing an export renders connects anywhere: the client (and the CA bundle it loads) is

@@ -11,6 +11,12 @@
 //!
 //! An incremental write goes to a temporary file renamed into place, so a web server reading
 //! the directory during an export never sees half a file.
+//!
+//! An export that is interrupted (killed, a full disk) has written some files the manifest does
+//! not describe. So before its first write it leaves `.hortus/export-running`, naming the files it
+//! is about to create that the manifest does not list, and removes it after the manifest. The
+//! next export that finds it trusts nothing of the old manifest (every file is rendered and
+//! compared again) and removes the named files it does not produce.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
@@ -24,6 +30,8 @@ use super::fingerprint::Fingerprint;
 pub const STATE_DIR: &str = ".hortus";
 pub const MANIFEST: &str = ".hortus/manifest.json";
 const MANIFEST_VERSION: u32 = 2;
+/// Left by an export while it writes (see the module's comment).
+const RUNNING: &str = ".hortus/export-running";
 
 /// A file's bytes, as far as telling two versions apart goes: its length and the first 128 bits
 /// of its SHA-256.
@@ -71,10 +79,31 @@ struct Manifest {
     files: Vec<Row>,
 }
 
-/// Any earlier layout: only the paths matter (they are still ours to remove).
+/// Any other layout, earlier or later: only the paths matter (they are still ours to remove).
 #[derive(Deserialize)]
 struct OlderManifest {
-    files: BTreeMap<String, IgnoredAny>,
+    files: AnyFiles,
+}
+
+/// The files of a manifest whose layout is not this one's: an object keyed by path (version 1)
+/// or rows that start with the path (version 2 and, presumably, later ones).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AnyFiles {
+    Keyed(BTreeMap<String, IgnoredAny>),
+    Rows(Vec<Vec<serde_json::Value>>),
+}
+
+impl AnyFiles {
+    fn paths(self) -> Vec<String> {
+        match self {
+            AnyFiles::Keyed(map) => map.into_keys().collect(),
+            AnyFiles::Rows(rows) => rows
+                .into_iter()
+                .filter_map(|row| row.first().and_then(|p| p.as_str()).map(str::to_string))
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +164,13 @@ impl Tree {
         };
         let mut old_site = None;
         let mut fresh = false;
-        let old: HashMap<String, Old> = match std::fs::read(&manifest) {
+        // An export that did not finish: what it names is ours to remove, and nothing the
+        // manifest says about the files can be trusted.
+        let interrupted: Option<Vec<String>> = match std::fs::read(root.join(RUNNING)) {
+            Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap_or_default()),
+            Err(_) => None,
+        };
+        let mut old: HashMap<String, Old> = match std::fs::read(&manifest) {
             Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
                 Ok(m) if m.version == MANIFEST_VERSION && m.base_url == base_url => {
                     old_site = m.site;
@@ -168,14 +203,19 @@ impl Tree {
                     .into_iter()
                     .map(|row| (row.0, Old::unknown()))
                     .collect(),
-                // An earlier layout: the same.
+                // Another layout: the same.
                 Err(e) => serde_json::from_slice::<OlderManifest>(&bytes)
                     .map_err(|_| unreadable(e.to_string()))?
                     .files
-                    .into_keys()
+                    .paths()
+                    .into_iter()
                     .map(|path| (path, Old::unknown()))
                     .collect(),
             },
+            // A first export that was interrupted: the directory is ours.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && interrupted.is_some() => {
+                HashMap::new()
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let empty = std::fs::read_dir(root).map_err(io(root))?.next().is_none();
                 if !empty && !force {
@@ -186,6 +226,15 @@ impl Tree {
             }
             Err(e) => return Err(io(&manifest)(e)),
         };
+        if let Some(paths) = interrupted {
+            for o in old.values_mut() {
+                *o = Old::unknown();
+            }
+            for path in paths {
+                old.entry(path).or_insert_with(Old::unknown);
+            }
+            old_site = None;
+        }
         let present = present(root, old.keys());
         Ok(Tree {
             root: root.to_path_buf(),
@@ -205,6 +254,22 @@ impl Tree {
         }
         let all_there = self.old.keys().all(|rel| self.present.contains(rel));
         all_there.then(|| self.old.iter().map(|(k, o)| (k.clone(), o.entry)).collect())
+    }
+
+    /// Says, before the first write, which files this export may create: the marker an
+    /// interrupted export leaves (module comment). Only the paths the manifest does not list
+    /// are named (none when one post was edited), so it costs nothing on a small change.
+    pub fn begin<'p>(&self, planned: impl Iterator<Item = &'p str>) -> Result<(), TreeError> {
+        let new: Vec<&str> = planned.filter(|p| !self.old.contains_key(*p)).collect();
+        let path = self.root.join(RUNNING);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let bytes = serde_json::to_vec(&new).map_err(|e| TreeError::Manifest {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        write_atomically(&path, &bytes)
     }
 
     /// What the last export wrote at `rel`, if that file is still there.
@@ -308,6 +373,12 @@ impl Tree {
             reason: e.to_string(),
         })?;
         write_atomically(&self.root.join(MANIFEST), &bytes)?;
+        let running = self.root.join(RUNNING);
+        match std::fs::remove_file(&running) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&running)(e)),
+        }
         Ok(removed)
     }
 }
@@ -408,113 +479,5 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TreeError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn finish_with(tree: Tree, written: &[(&str, &[u8])]) -> Vec<String> {
-        let files = written
-            .iter()
-            .map(|(k, v)| (k.to_string(), Entry::of(v)))
-            .collect();
-        tree.finish(files, None, &HashMap::new()).unwrap()
-    }
-
-    #[test]
-    fn rewrites_only_changes_and_removes_what_is_gone() {
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("out");
-        let tree = Tree::open(&out, "https://a.example", false).unwrap();
-        assert_eq!(tree.put("a/b.html", b"one").unwrap().1, Outcome::Written);
-        assert_eq!(tree.put("c.json", b"two").unwrap().1, Outcome::Written);
-        assert!(finish_with(tree, &[("a/b.html", b"one"), ("c.json", b"two")]).is_empty());
-
-        let tree = Tree::open(&out, "https://a.example", false).unwrap();
-        assert_eq!(tree.put("c.json", b"two").unwrap().1, Outcome::Unchanged);
-        assert_eq!(tree.put("c.json", b"TWO").unwrap().1, Outcome::Written);
-        let removed = finish_with(tree, &[("c.json", b"TWO")]);
-        assert_eq!(removed, vec!["a/b.html"]);
-        assert!(!out.join("a").exists(), "emptied directory pruned");
-        assert_eq!(std::fs::read(out.join("c.json")).unwrap(), b"TWO");
-
-        // A file changed or deleted behind the exporter's back is written again.
-        std::fs::write(out.join("c.json"), b"tampered!").unwrap();
-        let tree = Tree::open(&out, "https://a.example", false).unwrap();
-        assert_eq!(tree.put("c.json", b"TWO").unwrap().1, Outcome::Written);
-    }
-
-    #[test]
-    fn keeps_keys_and_notices_deleted_files() {
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("out");
-        let tree = Tree::open(&out, "https://a.example", false).unwrap();
-        tree.put("posts/木.html", "木の投稿".as_bytes()).unwrap();
-        tree.put("posts/b.json", b"{}").unwrap();
-        let key = [7u8; 16];
-        let docs = HashMap::from([("posts/木.html", (key, Some("text/x-test")))]);
-        let files = [
-            ("posts/木.html", "木の投稿".as_bytes()),
-            ("posts/b.json", b"{}"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), Entry::of(v)))
-        .collect();
-        tree.finish(files, None, &docs).unwrap();
-
-        let tree = Tree::open(&out, "https://a.example", false).unwrap();
-        let old = tree.kept("posts/木.html").unwrap();
-        assert_eq!(old.key, Some(key));
-        assert_eq!(old.content_type.as_deref(), Some("text/x-test"));
-        assert_eq!(old.entry, Entry::of("木の投稿".as_bytes()));
-        assert_eq!(tree.kept("posts/b.json").unwrap().key, None);
-
-        // Deleted by hand (or replaced by a directory): not kept, so written again.
-        std::fs::remove_file(out.join("posts/b.json")).unwrap();
-        std::fs::create_dir(out.join("posts/b.json")).unwrap();
-        std::fs::remove_file(out.join("posts/木.html")).unwrap();
-        let tree = Tree::open(&out, "https://a.example", false).unwrap();
-        assert!(tree.kept("posts/木.html").is_none());
-        assert!(tree.kept("posts/b.json").is_none());
-    }
-
-    #[test]
-    fn an_earlier_layout_is_still_an_export_whose_files_are_ours() {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp.path().join(".hortus")).unwrap();
-        std::fs::write(tmp.path().join("old.html"), b"old").unwrap();
-        // Version 1: files as an object of {sha256, len}.
-        let v1 = r#"{"version":1,"base_url":"https://a.example","files":{"old.html":{"sha256":"ab","len":3}}}"#;
-        std::fs::write(tmp.path().join(MANIFEST), v1).unwrap();
-        let tree = Tree::open(tmp.path(), "https://a.example", false).unwrap();
-        assert!(tree.kept("old.html").is_some_and(|o| o.key.is_none()));
-        assert_eq!(tree.put("old.html", b"old").unwrap().1, Outcome::Written);
-        assert_eq!(finish_with(tree, &[]), vec!["old.html"]);
-        assert!(!tmp.path().join("old.html").exists());
-    }
-
-    #[test]
-    fn hashes_round_trip_through_hex() {
-        let e = Entry::of("ملف".as_bytes());
-        assert_eq!(unhex(&hex(&e.hash)), Some(e.hash));
-        assert_eq!(unhex("zz"), None);
-        assert_eq!(unhex(&"g".repeat(32)), None);
-    }
-
-    #[test]
-    fn refuses_a_foreign_directory_and_unsafe_paths() {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join("precious.txt"), b"x").unwrap();
-        assert!(matches!(
-            Tree::open(tmp.path(), "https://a.example", false),
-            Err(TreeError::NotAnExport(_))
-        ));
-        let tree = Tree::open(tmp.path(), "https://a.example", true).unwrap();
-        for bad in ["../x", "/etc/x", "a/../../x", "a//b", ""] {
-            assert!(
-                matches!(tree.put(bad, b"x"), Err(TreeError::Unsafe(_))),
-                "{bad}"
-            );
-        }
-        finish_with(tree, &[]);
-        assert!(tmp.path().join("precious.txt").exists(), "not ours: kept");
-    }
-}
+#[path = "tree_tests.rs"]
+mod tests;

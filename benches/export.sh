@@ -32,6 +32,7 @@ post_file=$(grep -l "^slug = \"$slug\"" "$site"/content/posts/*.md 2>/dev/null |
 [ -n "$post_file" ] || post_file="$site/content/posts/$slug.md"
 [ -f "$post_file" ] || { echo "cannot find the file of post $slug" >&2; exit 1; }
 echo "== hortus publish ($POSTS new posts)" >&2
+sync # the generator's 40 MB still being written back would be measured, not the publish
 timed publish_new "$hortus" --dir "$site" publish
 echo "== cp -r of content/ and the database it wrote (reference)" >&2
 sync

@@ -152,6 +152,21 @@ where
     }
 }
 
+/// The lines of `EXPLAIN QUERY PLAN` for `sql` (its `detail` column), every parameter bound to
+/// NULL (the plan does not depend on the values): for the tests that hold each hot statement to
+/// its index (`inbox::query_plans`, `delivery::claim`).
+#[cfg(test)]
+pub(crate) fn query_plan(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+    stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

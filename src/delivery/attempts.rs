@@ -236,6 +236,17 @@ fn record_delivered<'a>(
     Ok((Recorded::Done, circuit))
 }
 
+/// An answer from the server that was not a failure: it closes the circuit (`update_server`),
+/// and a batch records it for a server once (`server_after`). A request refused before it left
+/// (policy, signing) has no status and says nothing about the server.
+fn closes_circuit(result: &AttemptResult) -> bool {
+    result.status.is_some()
+        && !matches!(
+            result.verdict,
+            Verdict::Retry { .. } | Verdict::RateLimited { .. }
+        )
+}
+
 /// The attempt's row, for `hortus queue`.
 fn insert_attempt(
     tx: &Connection,
@@ -278,8 +289,7 @@ fn server_after<'a>(
         result.verdict,
         Verdict::Retry { .. } | Verdict::RateLimited { .. }
     );
-    // What `update_server` treats as an answer that closes the circuit.
-    let answered = result.status.is_some() && !failing;
+    let answered = closes_circuit(result);
     if answered && answering.contains(host) {
         tx.prepare_cached("UPDATE delivery_servers SET last_success_ms = ?2 WHERE host = ?1")?
             .execute(params![host, now_ms])?;
@@ -394,7 +404,7 @@ fn update_server(
             change = Some(Circuit::RateLimited { pause });
         }
         // Refused before any request (policy, signing): says nothing about the server.
-        _ if result.status.is_none() => {}
+        _ if !closes_circuit(result) => {}
         _ => {
             // Every success passes here: cached statements.
             let (was_failing, was_paused): (i64, bool) = tx

@@ -2,22 +2,11 @@
 //! grow with what is pending (counted in SQLite VM steps, which the machine's load cannot move).
 
 use super::*;
+use crate::db::query_plan as plan;
 use crate::delivery::queue::{AttemptResult, Recorded};
 use crate::delivery::queue::{enqueue_at, record_batch};
 use crate::delivery::schedule::{Backoff, Verdict};
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// The plan's lines, `detail` only (as `inbox::query_plans` reads them).
-fn plan(conn: &Connection, sql: &str) -> Vec<String> {
-    let mut stmt = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
-    stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
 
 /// Every statement a claim runs reads `deliveries` through an index (the due index for the
 /// time-ordered ones, without sorting them), and the other tables by key; the only scans are
@@ -233,12 +222,14 @@ fn a_free_server_behind_busy_ones_is_claimed_by_a_small_claim() {
         let a = serde_json::json!({"id": format!("https://me.example/p/{server}#create"),
                                    "type": "Create"});
         let at = t0 + Duration::from_millis(i as u64);
-        enqueue_at(&conn, &a, &[format!("https://{server}.example/inbox")], at).unwrap();
+        let inbox = format!("https://{server}.example/users/読者_قارئ_🌱/inbox");
+        enqueue_at(&conn, &a, &[inbox], at).unwrap();
         busy.insert(format!("{server}.example"), 4);
     }
     let later = t0 + Duration::from_millis(10);
     let a = serde_json::json!({"id": "https://me.example/p/e#create", "type": "Create"});
-    enqueue_at(&conn, &a, &["https://e.example/inbox".into()], later).unwrap();
+    let inbox = "https://e.example/users/e\u{301}crivain/inbox".to_string();
+    enqueue_at(&conn, &a, &[inbox], later).unwrap();
     let got = claim(&mut conn, "w", later, limits(1), &busy).unwrap();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].host, "e.example");

@@ -250,7 +250,7 @@ pub fn keys(conn: &Connection, plan: &Plan, per_page: u32, files: &str) -> rusql
                 h.finish()
             }
             Dep::Sitemap => {
-                let ids = public_listing(conn, &mut listings)?;
+                let ids = listing_ids(conn, &mut listings, &None)?;
                 let mut h = Hash::default();
                 h.field(files.as_bytes());
                 for id in ids {
@@ -308,13 +308,6 @@ fn listing_ids<'a>(
         listings.insert(tag.clone(), ids);
     }
     Ok(listings.get(tag).map_or(&[], Vec::as_slice))
-}
-
-fn public_listing<'a>(
-    conn: &Connection,
-    listings: &'a mut HashMap<Option<String>, Vec<i64>>,
-) -> rusqlite::Result<&'a [i64]> {
-    listing_ids(conn, listings, &None)
 }
 
 /// Page `page` (from 1) of `items`, `per_page` each.

@@ -3,7 +3,7 @@
 //! has one), planned with `EXPLAIN QUERY PLAN` on the full schema; a `SCAN` of a table (or a
 //! whole index) fails the test. `cargo test --lib query_plans -- --nocapture` prints the plans.
 
-use rusqlite::Connection;
+use crate::db::query_plan as plan;
 
 use crate::conversation::store;
 
@@ -89,19 +89,6 @@ fn inbox_path() -> Vec<(&'static str, &'static str)> {
              ON CONFLICT (host, actor, activity_type) DO UPDATE SET count = count + 1",
         ),
     ]
-}
-
-/// The plan's lines, `detail` only, as SQLite prints them.
-fn plan(conn: &Connection, sql: &str) -> Vec<String> {
-    let mut stmt = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    // The plan does not depend on the values: bind NULL to every parameter.
-    let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
-    stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
 }
 
 /// Whether a plan line reads more than the rows a key names.

@@ -154,25 +154,8 @@ Requests per second, and in brackets the server's CPU time per request (µs; rob
 $(printf '%s\n' "${rows[@]}")
 EOF
 
-# Each binary's code size, and how much of link/hot-functions.txt (the functions build.rs has the
-# linker place first) it still has: a list older than Cargo.lock or the toolchain matches little.
+# Each binary's code size, and how much of link/hot-functions.txt it still has.
 echo
 for i in "${!labels[@]}"; do
-    python3 - "${labels[$i]}" "${commands[$i]##* }" "$root/link/hot-functions.txt" <<'EOF'
-import subprocess, sys
-label, binary, listing = sys.argv[1:]
-text, names = 0, set()
-for line in subprocess.run(['size', '-A', binary], capture_output=True, text=True).stdout.splitlines():
-    if line.startswith('.text '): text = int(line.split()[1])
-for line in subprocess.run(['nm', binary], capture_output=True, text=True).stdout.splitlines():
-    f = line.split()
-    if len(f) == 3 and f[1] in 'tTwW': names.add(f[2])
-try:
-    hot = [l.strip() for l in open(listing) if l.strip() and not l.startswith('#')]
-except OSError:
-    hot = []
-found = sum(1 for n in hot if n in names)
-print(f'{label}: text {text / 2**20:.1f} MiB; of link/hot-functions.txt\'s {len(hot)} functions, '
-      f'{found} are in it')
-EOF
+    hot_list_coverage "${labels[$i]}" "${commands[$i]##* }"
 done

@@ -20,7 +20,7 @@ fn main() {
 }
 
 /// The functions `hortus serve` runs in its ordinary life first in the code, together: the
-/// kernel maps code in 64 kB blocks, and strewn over the whole text they made it all resident
+/// kernel maps code in 64-128 kB blocks, and strewn over the whole text they made it all resident
 /// (11 of 12.4 MiB; 3.9 MB of it ever ran). The list is benches/hot-functions.sh's (issue 15;
 /// benches/README.md). Only rust-lld, the linker rustc uses for this target since 1.90, reads
 /// it; a name the list has and the binary has not (another Cargo.lock) is skipped, quietly.

@@ -21,8 +21,9 @@ fn main() -> std::process::ExitCode {
 /// delivery signers): each arena keeps what its thread freed, in holes between what lives on.
 /// One arena (small blocks still come from each thread's cache, without the lock) cut the
 /// memory of `serve` after load by 1.7-2.5 MiB against two, its CPU per request within the
-/// noise of a loaded machine (issue 15; benches/README.md has the figures). Set before any thread starts;
-/// `MALLOC_ARENA_MAX` in the environment still wins (the benchmarks measure the others with it).
+/// noise of a loaded machine (issue 15; benches/README.md has the figures). Set before any
+/// thread starts; `MALLOC_ARENA_MAX` in the environment still wins (the benchmarks measure the
+/// others with it).
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {

@@ -17,7 +17,7 @@
 # costs memory, never correctness). benches/memory.sh prints how much of the list the binary
 # it measures still matches.
 #
-#   benches/hot-functions.sh              # the release build of this checkout, ~3 minutes
+#   benches/hot-functions.sh && cargo build --release   # ~2 minutes plus the two builds
 #   HORTUS_BIN=path benches/hot-functions.sh
 set -euo pipefail
 
@@ -116,3 +116,4 @@ with open(out, 'w') as f:
     f.write('\n'.join(names) + '\n')
 print(f'{len(names)} functions -> {out}', file=sys.stderr)
 EOF
+echo "== now build again (cargo build --release) for a binary laid out by the new list" >&2

@@ -48,3 +48,29 @@ make_site() {
     gen=$(python3 "$here/gen_posts.py" "$site" "$POSTS")
     slug=$(sed -n 's/^bench_slug=//p' <<<"$gen")
 }
+
+# hot_list_coverage LABEL BINARY: the binary's code size, and how many names of
+# link/hot-functions.txt (the functions build.rs has the linker place first, issue 15) it has: a
+# list older than Cargo.lock or the toolchain matches little, and serve's code is then about
+# 6 MiB larger in memory. Regenerate with benches/hot-functions.sh.
+hot_list_coverage() {
+    need nm binutils
+    python3 - "$1" "$2" "$root/link/hot-functions.txt" <<'EOF'
+import subprocess, sys
+label, binary, listing = sys.argv[1:]
+text, names = 0, set()
+for line in subprocess.run(['size', '-A', binary], capture_output=True, text=True).stdout.splitlines():
+    if line.startswith('.text '): text = int(line.split()[1])
+for line in subprocess.run(['nm', binary], capture_output=True, text=True).stdout.splitlines():
+    f = line.split()
+    if len(f) == 3 and f[1] in 'tTwW': names.add(f[2])
+try:
+    hot = [l.strip() for l in open(listing) if l.strip() and not l.startswith('#')]
+except OSError:
+    hot = []
+found = sum(1 for n in hot if n in names)
+print(f'{label}: text {text / 2**20:.1f} MiB; of link/hot-functions.txt\'s {len(hot)} functions, '
+      f'{found} are in it' + ('' if found >= 0.9 * len(hot) else
+                              ' (stale: run benches/hot-functions.sh, then build again)'))
+EOF
+}

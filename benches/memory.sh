@@ -4,7 +4,8 @@
 # read /proc just after start, run wrk over a post page, the home page and the actor JSON, read
 # /proc 1 s after (VmRSS and VmHWM, file-backed / anonymous RSS, what holds it: the binary, shared
 # libraries, [heap], other anonymous such as thread arenas and stacks; the thread count) and
-# VmRSS once more 6 s later, after the idle trim. Each URL's req/s too. Not a test;
+# VmRSS once more 6 s later, after the idle trim. Each URL's req/s and the server's CPU time per
+# request; each binary's code size and how much of link/hot-functions.txt it matches. Not a test;
 # benches/README.md ("Issue 15: memory, fourth session") has the figures.
 #
 #   benches/memory.sh LABEL=COMMAND ...     e.g.
@@ -97,6 +98,13 @@ EOF
 paths=("/posts/$slug" "/" "/users/$USER_NAME")
 accepts=("text/html" "text/html" "application/activity+json")
 rps() { awk '/^Requests\/sec:/{printf "%.0f", $2}' "$1"; }
+# cpu_ticks PID: user + system CPU time of the process so far, in clock ticks (/proc/PID/stat).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# us_per_request TICKS WRK_OUTPUT: the server's CPU time per request answered, in microseconds.
+us_per_request() {
+    awk -v t="$1" -v hz="$(getconf CLK_TCK)" \
+        '/ requests in /{printf "%.1f", t / hz * 1e6 / $1}' "$2"
+}
 
 rows=()
 for round in $(seq "$ROUNDS"); do
@@ -112,9 +120,11 @@ for round in $(seq "$ROUNDS"); do
         for j in 0 1 2; do
             wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -H "Accept: ${accepts[$j]}" \
                 "http://$ADDR:$port${paths[$j]}" >/dev/null
+            ticks=$(cpu_ticks "$pid")
             wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -H "Accept: ${accepts[$j]}" \
                 "http://$ADDR:$port${paths[$j]}" >"$work/wrk.txt"
-            reqs+=("$(rps "$work/wrk.txt")")
+            ticks=$(($(cpu_ticks "$pid") - ticks))
+            reqs+=("$(rps "$work/wrk.txt") ($(us_per_request "$ticks" "$work/wrk.txt"))")
         done
         sleep 1
         loaded=$(mem "$pid")
@@ -137,7 +147,15 @@ cat <<EOF
 hortus serve memory, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load before: $load_before
 $POSTS posts; per variant: start, /proc; wrk -t$THREADS -c$CONNS -d$DURATION per URL (post, home, actor); /proc. MiB.
 
-| variant | round | RSS started | RSS loaded | peak | file / anon | binary | libs | [heap] | other anon | threads | RSS 6 s later | post req/s | home req/s | actor req/s |
+Requests per second, and in brackets the server's CPU time per request (µs; robust to load).
+
+| variant | round | RSS started | RSS loaded | peak | file / anon | binary | libs | [heap] | other anon | threads | RSS 6 s later | post req/s (µs) | home req/s (µs) | actor req/s (µs) |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 $(printf '%s\n' "${rows[@]}")
 EOF
+
+# Each binary's code size, and how much of link/hot-functions.txt it still has.
+echo
+for i in "${!labels[@]}"; do
+    hot_list_coverage "${labels[$i]}" "${commands[$i]##* }"
+done

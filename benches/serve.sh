@@ -256,6 +256,8 @@ $(printf '| serve RSS after the load, now (peak) | %s (%s) MiB | %s (%s) MiB bef
 $(printf '| serve RSS 6 s after the load (quiet: freed memory given back) | %s MiB | | | <= 20 MiB |' \
     "$serve_quiet_mb")
 
+$(hot_list_coverage hortus "$hortus")
+
 Reproduce: benches/serve.sh (knobs POSTS DURATION WARMUP THREADS CONNS KEEP FANOUT);
 the fan-out row alone: cargo bench --bench delivery -- fast.
 EOF

@@ -18,16 +18,18 @@ fn main() -> std::process::ExitCode {
 
 /// glibc gives each thread that allocates an arena of its own, up to 8 per core, and `hortus
 /// serve` has many threads (actix's workers, the tokio runtime, one per SQLite connection, the
-/// delivery signers): each arena keeps what its thread freed. Two arenas
-/// keep contention low on a small server and cut the memory of `serve` after load (issue 15;
-/// benches/README.md has the figures). Set before any thread starts; `MALLOC_ARENA_MAX` in the
-/// environment still wins (the benchmark measures the old default with it).
+/// delivery signers): each arena keeps what its thread freed, in holes between what lives on.
+/// One arena (small blocks still come from each thread's cache, without the lock) cut the
+/// memory of `serve` after load by 1.7-2.5 MiB against two, its CPU per request within the
+/// noise of a loaded machine (issue 15; benches/README.md has the figures). Set before any
+/// thread starts; `MALLOC_ARENA_MAX` in the environment still wins (the benchmarks measure the
+/// others with it).
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         // SAFETY: mallopt only sets an allocator parameter; nothing else runs yet.
         unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
+            libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     }
 }

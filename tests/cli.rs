@@ -356,6 +356,24 @@ fn knocks_and_followers_from_the_command_line() {
     assert!(text(&hortus(&dir, &["followers"])).starts_with("accepted"));
 }
 
+/// OpenSSL is linked into `hortus` (.cargo/config.toml; issue 15: the shared libcrypto and
+/// libssl held 4.5 MiB of `serve`): a running `serve`, which builds its TLS client at start, maps
+/// neither. Unless the builder asked for the shared libraries (`…_OPENSSL_STATIC=0`).
+#[cfg(all(target_os = "linux", target_arch = "x86_64", target_env = "gnu"))]
+#[tokio::test]
+async fn serve_runs_with_openssl_linked_in() {
+    if option_env!("X86_64_UNKNOWN_LINUX_GNU_OPENSSL_STATIC") == Some("0") {
+        return;
+    }
+    let mut site = common::TestSite::new("127.0.0.44");
+    let serve = site.spawn_serve(1).await;
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", serve.child.id())).unwrap();
+    assert!(maps.contains("/hortus"), "not the binary's maps:\n{maps}");
+    for lib in ["libcrypto.so", "libssl.so"] {
+        assert!(!maps.contains(lib), "{lib} is mapped:\n{maps}");
+    }
+}
+
 /// A running `hortus serve` publishes what the owner saves, edits and removes in content/,
 /// and a file with a mistake changes nothing online.
 #[tokio::test]

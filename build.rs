@@ -22,26 +22,66 @@ fn main() {
 /// The functions `hortus serve` runs in its ordinary life first in the code, together: the
 /// kernel maps code in 64-128 kB blocks, and strewn over the whole text they made it all resident
 /// (11 of 12.4 MiB; 3.9 MB of it ever ran). The list is benches/hot-functions.sh's (issue 15;
-/// benches/README.md). Only rust-lld, the linker rustc uses for this target since 1.90, reads
-/// it; a name the list has and the binary has not (another Cargo.lock) is skipped, quietly.
+/// benches/README.md). Only lld reads it (rust-lld, the linker rustc uses for this target since
+/// 1.90): ld.bfd and gold refuse the option, so another linker asked for keeps the default order.
+/// Names carry a hash of the toolchain and the crate graph: a list made by another rustc or
+/// Cargo.lock mostly misses (the linker skips a missing name), which costs `serve` ~6 MiB, never
+/// correctness, so the build says so.
 fn order_hot_functions(native: bool) {
     const LIST: &str = "link/hot-functions.txt";
     println!("cargo:rerun-if-changed={LIST}");
+    println!("cargo:rerun-if-changed=Cargo.lock");
     println!("cargo:rerun-if-env-changed=RUSTFLAGS");
     let var = |name: &str| std::env::var(name).unwrap_or_default();
-    // Another linker asked for (RUSTFLAGS' `-C linker…`, `-Z linker-features`): it may not
-    // know the option, so the binary keeps the default order.
-    let other_linker = var("CARGO_ENCODED_RUSTFLAGS").contains("linker");
+    // `-C linker=…`, `-C link-arg=-fuse-ld=…`, `-Z linker-features`, or a linker from Cargo's
+    // configuration (`target.*.linker`, which Cargo hands build scripts as RUSTC_LINKER).
+    let flags = var("CARGO_ENCODED_RUSTFLAGS");
+    let other_linker = flags.contains("linker")
+        || flags.contains("fuse-ld")
+        || std::env::var_os("RUSTC_LINKER").is_some();
     if !native || var("TARGET") != "x86_64-unknown-linux-gnu" || other_linker {
         return;
     }
-    let list = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join(LIST);
-    if list.is_file() {
-        println!(
-            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-            list.display()
-        );
-        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    let dir = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).to_path_buf();
+    let list = dir.join(LIST);
+    let Ok(text) = std::fs::read_to_string(&list) else {
+        return;
+    };
+    println!(
+        "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+        list.display()
+    );
+    println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    let header = |key: &str| {
+        text.lines()
+            .map_while(|l| l.strip_prefix("# "))
+            .find_map(|l| l.strip_prefix(key))
+            .map(str::trim)
+            .map(str::to_owned)
+    };
+    let rustc = Command::new(var("RUSTC")).arg("-V").output().ok();
+    let rustc = rustc.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let lock = Command::new("sha256sum")
+        .arg(dir.join("Cargo.lock"))
+        .output()
+        .ok();
+    let lock = lock.and_then(|o| {
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        text.split_whitespace().next().map(str::to_owned)
+    });
+    for (key, now, what) in [
+        ("rustc:", rustc, "toolchain"),
+        ("Cargo.lock:", lock, "Cargo.lock"),
+    ] {
+        if let (Some(made), Some(now)) = (header(key), now)
+            && made != now
+        {
+            println!(
+                "cargo:warning={LIST} was made with another {what} ({made}, now {now}): \
+                 `hortus serve` keeps ~6 MiB more code resident until it is regenerated \
+                 (benches/hot-functions.sh, then build again)"
+            );
+        }
     }
 }
 

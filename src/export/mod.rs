@@ -14,6 +14,7 @@
 pub mod deps;
 pub mod fingerprint;
 pub mod hosts;
+mod manifest;
 pub mod plan;
 pub mod render;
 pub mod tree;
@@ -139,6 +140,7 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         |name: &str| tracing::debug!(ms = started.elapsed().as_millis() as u64, "export: {name}");
     let base = site.urls.base().to_string();
     let tree = Tree::open(&opts.out, &base, opts.force)?;
+    phase("read the manifest and listed the kept files");
     let out = std::fs::canonicalize(tree.root()).unwrap_or_else(|_| tree.root().to_path_buf());
     let mut warnings = Vec::new();
     if site.config.federation.signed_fetch {
@@ -175,7 +177,7 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
             warnings,
         });
     }
-    phase("opened the manifest and fingerprinted the site");
+    phase("fingerprinted the site");
     let plan = plan::plan(&conn, &site.config, &site.urls, &site.dir)?;
     phase("planned");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -263,7 +265,11 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
             .chain(media.iter().map(String::as_str)),
     )?;
     phase("kept");
+    // A post's blocks of text are asked for by its page, its Note and its outbox page: parsed
+    // once for all three while the export renders (`text::BlocksMemo`).
+    let memo = crate::text::BlocksMemo::start();
     let mut fresh = render::render_all(&state, &todo, &tree, &|| progress.inc(1))?.into_iter();
+    drop(memo);
     // Nothing an export renders connects anywhere: the client (and the CA bundle it loads) is
     // built on first use, so tests/export*.rs fail here if a page starts to need it.
     debug_assert!(

@@ -4,10 +4,10 @@
 //! keeps the documents whose key did not move, and removes the files it no longer produces.
 //! Files the export never wrote (a `CNAME`, a host's own config) are left alone.
 //!
-//! The manifest is one row per file (`[path, len, hash, key, type]`, hashes as 32 hex digits):
-//! a 10,000-post site's is 2.8 MB, read and written on every export, so it is kept small
-//! and flat (issue 15: the keyed-object layout before it was 4.8 MB and a third of a one-edit
-//! export's fixed cost).
+//! The manifest (`manifest`) is binary: a 10,000-post site has 21,000 rows, read and written on
+//! every export, and the JSON rows before it (2.8 MB) were a third of a one-edit export's fixed
+//! cost (issue 15). A JSON manifest of an earlier version still marks the directory as an export:
+//! its paths are ours to remove, and nothing else in it is trusted.
 //!
 //! An incremental write goes to a temporary file renamed into place, so a web server reading
 //! the directory during an export never sees half a file.
@@ -22,14 +22,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
 
 use super::fingerprint::Fingerprint;
+use super::manifest;
 
 pub const STATE_DIR: &str = ".hortus";
-pub const MANIFEST: &str = ".hortus/manifest.json";
-const MANIFEST_VERSION: u32 = 2;
+pub const MANIFEST: &str = ".hortus/manifest.bin";
+/// Where earlier versions kept their (JSON) manifest.
+pub const JSON_MANIFEST: &str = ".hortus/manifest.json";
 /// Left by an export while it writes (see the module's comment).
 const RUNNING: &str = ".hortus/export-running";
 
@@ -67,26 +69,15 @@ pub struct Old {
     pub content_type: Option<String>,
 }
 
-/// One file of the manifest: path, length, hash, key, content type.
-type Row = (String, u64, String, Option<String>, Option<String>);
-
-#[derive(Serialize, Deserialize)]
-struct Manifest {
-    version: u32,
-    base_url: String,
-    /// What the files were rendered from (`fingerprint`).
-    site: Option<Fingerprint>,
-    files: Vec<Row>,
-}
-
-/// Any other layout, earlier or later: only the paths matter (they are still ours to remove).
+/// A JSON manifest, of any earlier version: only the paths matter (they are still ours to
+/// remove).
 #[derive(Deserialize)]
-struct OlderManifest {
+struct JsonManifest {
     files: AnyFiles,
 }
 
-/// The files of a manifest whose layout is not this one's: an object keyed by path (version 1)
-/// or rows that start with the path (version 2 and, presumably, later ones).
+/// The files of a JSON manifest: an object keyed by path (version 1) or rows that start with the
+/// path (version 2).
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum AnyFiles {
@@ -170,62 +161,64 @@ impl Tree {
             Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap_or_default()),
             Err(_) => None,
         };
+        let mut is_export = true;
         let mut old: HashMap<String, Old> = match std::fs::read(&manifest) {
-            Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
-                Ok(m) if m.version == MANIFEST_VERSION && m.base_url == base_url => {
+            Ok(bytes) => {
+                let m = manifest::decode(&bytes).map_err(unreadable)?;
+                let trusted = m.version == manifest::VERSION && m.base_url == base_url;
+                if trusted {
                     old_site = m.site;
-                    let mut old = HashMap::with_capacity(m.files.len());
-                    for (path, len, hash, key, content_type) in m.files {
-                        let hash =
-                            unhex(&hash).ok_or_else(|| unreadable(format!("{path}: bad hash")))?;
-                        let key = match key {
-                            Some(k) => Some(
-                                unhex(&k).ok_or_else(|| unreadable(format!("{path}: bad key")))?,
-                            ),
-                            None => None,
-                        };
-                        let entry = Entry { hash, len };
-                        old.insert(
-                            path,
-                            Old {
-                                entry,
-                                key,
-                                content_type,
-                            },
-                        );
-                    }
-                    old
                 }
-                // Another site: every byte differs anyway, but the old paths are still ours
-                // to remove.
-                Ok(m) => m
-                    .files
-                    .into_iter()
-                    .map(|row| (row.0, Old::unknown()))
-                    .collect(),
-                // Another layout: the same.
-                Err(e) => serde_json::from_slice::<OlderManifest>(&bytes)
-                    .map_err(|_| unreadable(e.to_string()))?
-                    .files
-                    .paths()
-                    .into_iter()
-                    .map(|path| (path, Old::unknown()))
-                    .collect(),
-            },
-            // A first export that was interrupted: the directory is ours.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && interrupted.is_some() => {
-                HashMap::new()
+                let mut old = HashMap::with_capacity(m.files.len());
+                for (path, o) in m.files {
+                    // Another site or version: every byte differs anyway, but the old paths
+                    // are still ours to remove.
+                    old.insert(path, if trusted { o } else { Old::unknown() });
+                }
+                old
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                is_export = false;
+                HashMap::new()
+            }
+            Err(e) => return Err(io(&manifest)(e)),
+        };
+        // A JSON manifest is an earlier version's, or newer than ours (an earlier Hortus
+        // exported here since: it does not know the binary one, which we remove when we write
+        // ours). Its paths are ours; nothing the binary one says can be trusted.
+        let json = root.join(JSON_MANIFEST);
+        match std::fs::read(&json) {
+            Ok(bytes) => {
+                let paths = serde_json::from_slice::<JsonManifest>(&bytes)
+                    .map_err(|e| TreeError::Manifest {
+                        path: json.clone(),
+                        reason: e.to_string(),
+                    })?
+                    .files
+                    .paths();
+                for o in old.values_mut() {
+                    *o = Old::unknown();
+                }
+                old_site = None;
+                for path in paths {
+                    old.entry(path).or_insert_with(Old::unknown);
+                }
+                is_export = true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&json)(e)),
+        }
+        if !is_export {
+            if interrupted.is_none() {
+                // Not an export yet: empty (ours), or refused without `force`.
                 let empty = std::fs::read_dir(root).map_err(io(root))?.next().is_none();
                 if !empty && !force {
                     return Err(TreeError::NotAnExport(root.to_path_buf()));
                 }
                 fresh = empty;
-                HashMap::new()
             }
-            Err(e) => return Err(io(&manifest)(e)),
-        };
+            // else: a first export that was interrupted: the directory is ours.
+        }
         if let Some(paths) = interrupted {
             for o in old.values_mut() {
                 *o = Old::unknown();
@@ -353,26 +346,30 @@ impl Tree {
                 dir = d.parent();
             }
         }
-        let rows = files
-            .into_iter()
-            .map(|(path, entry)| {
-                let doc = documents.get(path.as_str());
-                let key = doc.map(|(k, _)| hex(k));
-                let content_type = doc.and_then(|(_, t)| t.map(str::to_string));
-                (path, entry.len, hex(&entry.hash), key, content_type)
-            })
-            .collect();
-        let manifest = Manifest {
-            version: MANIFEST_VERSION,
-            base_url: self.base_url.clone(),
-            site,
-            files: rows,
-        };
-        let bytes = serde_json::to_vec(&manifest).map_err(|e| TreeError::Manifest {
-            path: self.root.join(MANIFEST),
-            reason: e.to_string(),
+        let rows = files.iter().map(|(path, entry)| {
+            let doc = documents.get(path.as_str());
+            manifest::Row {
+                path,
+                entry: *entry,
+                key: doc.map(|(k, _)| k),
+                content_type: doc.and_then(|(_, t)| *t),
+            }
+        });
+        let path = self.root.join(MANIFEST);
+        let bytes = manifest::encode(&self.base_url, site.as_ref(), rows).map_err(|reason| {
+            TreeError::Manifest {
+                path: path.clone(),
+                reason,
+            }
         })?;
-        write_atomically(&self.root.join(MANIFEST), &bytes)?;
+        write_atomically(&path, &bytes)?;
+        // Ours is the manifest now (see `open`).
+        let json = self.root.join(JSON_MANIFEST);
+        match std::fs::remove_file(&json) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&json)(e)),
+        }
         let running = self.root.join(RUNNING);
         match std::fs::remove_file(&running) {
             Ok(()) => {}
@@ -385,7 +382,7 @@ impl Tree {
 
 impl Old {
     /// A path of an earlier layout or another site: nothing about it can be trusted.
-    fn unknown() -> Old {
+    pub(super) fn unknown() -> Old {
         Old {
             entry: Entry {
                 hash: [0; 16],
@@ -427,29 +424,6 @@ fn present<'a>(root: &Path, paths: impl Iterator<Item = &'a String>) -> HashSet<
         }
     }
     out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
-}
-
-fn unhex(s: &str) -> Option<[u8; 16]> {
-    let s = s.as_bytes();
-    if s.len() != 32 {
-        return None;
-    }
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = [0; 16];
-    for (i, pair) in s.chunks_exact(2).enumerate() {
-        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(out)
 }
 
 fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), TreeError> {

@@ -132,7 +132,10 @@ fn lock_memo() -> std::sync::MutexGuard<'static, Option<HashMap<[u8; 16], Arc<[S
 }
 
 fn memo_key(html: &str) -> [u8; 16] {
-    let full = openssl::sha::sha256(html.as_bytes());
+    // The context API: OpenSSL 3's one-shot `SHA256()` looks the algorithm up on every call.
+    let mut h = openssl::sha::Sha256::new();
+    h.update(html.as_bytes());
+    let full = h.finish();
     let mut key = [0; 16];
     key.copy_from_slice(&full[..16]);
     key

@@ -87,7 +87,10 @@ impl Hash {
         if self.0.is_empty() {
             [0; 32]
         } else {
-            openssl::sha::sha256(&self.0)
+            // The context API, not one-shot `sha256` (see `tree::Entry::of`).
+            let mut h = Sha256::new();
+            h.update(&self.0);
+            h.finish()
         }
     }
 }

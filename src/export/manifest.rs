@@ -161,6 +161,7 @@ fn row_v3(rest: &[u8]) -> Option<Old> {
         entry: Entry { hash, len },
         key,
         content_type,
+        present: false,
     })
 }
 

@@ -236,11 +236,10 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
             if old.key.as_ref() != Some(key) {
                 return None;
             }
-            let content_type = old
-                .content_type
-                .clone()
-                .unwrap_or_else(|| deps::guess_type(&doc.file).to_string());
-            progress.inc(1);
+            let content_type = match &old.content_type {
+                Some(t) => std::borrow::Cow::Owned(t.clone()),
+                None => std::borrow::Cow::Borrowed(deps::guess_type(&doc.file)),
+            };
             Some(Rendered {
                 file: doc.file.clone(),
                 content_type,
@@ -257,6 +256,8 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
         .map(|(d, _)| d.clone())
         .collect();
     let documents = todo.len();
+    // Once for all kept documents: a tick each (a lock and a clock read) added up over 21,000.
+    progress.inc((plan.docs.len() - documents) as u64);
     let media: Vec<String> = plan.media.iter().map(|m| format!("media/{m}")).collect();
     tree.begin(
         plan.docs
@@ -328,7 +329,7 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
                 .zip(&rendered)
                 .map(|((doc, key), r)| {
                     let t = (r.content_type != deps::guess_type(&r.file))
-                        .then_some(r.content_type.as_str());
+                        .then_some(r.content_type.as_ref());
                     (doc.file.as_str(), (*key, t))
                 })
                 .collect()
@@ -371,7 +372,7 @@ fn host_spec(
         })
         .map(|(d, r)| {
             let path = d.url.split('?').next().unwrap_or(&d.url).to_string();
-            (path, r.file.clone(), r.content_type.clone())
+            (path, r.file.clone(), r.content_type.to_string())
         })
         .collect();
     HostSpec {

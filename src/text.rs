@@ -124,9 +124,12 @@ pub fn html_blocks(html: &str) -> Vec<String> {
 /// How many [`BlocksMemo`]s are alive: [`html_blocks`] looks in the memo only when one is.
 static MEMO_USERS: AtomicUsize = AtomicUsize::new(0);
 /// [`html_blocks`]' answers by a hash of the HTML, while a [`BlocksMemo`] lives.
-static MEMO: Mutex<Option<HashMap<[u8; 16], Arc<[String]>>>> = Mutex::new(None);
+static MEMO: Mutex<Option<Memo>> = Mutex::new(None);
 
-fn lock_memo() -> std::sync::MutexGuard<'static, Option<HashMap<[u8; 16], Arc<[String]>>>> {
+/// Blocks by the first 128 bits of the SHA-256 of their HTML.
+type Memo = HashMap<[u8; 16], Arc<[String]>>;
+
+fn lock_memo() -> std::sync::MutexGuard<'static, Option<Memo>> {
     // A panic elsewhere while holding it leaves a map that is still whole.
     MEMO.lock().unwrap_or_else(|e| e.into_inner())
 }

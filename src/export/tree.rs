@@ -213,16 +213,14 @@ impl Tree {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(&json)(e)),
         }
-        if !is_export {
-            if interrupted.is_none() {
-                // Not an export yet: empty (ours), or refused without `force`.
-                let empty = std::fs::read_dir(root).map_err(io(root))?.next().is_none();
-                if !empty && !force {
-                    return Err(TreeError::NotAnExport(root.to_path_buf()));
-                }
-                fresh = empty;
+        // Not an export yet: empty (ours), or refused without `force`. (A first export that was
+        // interrupted left its marker: the directory is ours.)
+        if !is_export && interrupted.is_none() {
+            let empty = std::fs::read_dir(root).map_err(io(root))?.next().is_none();
+            if !empty && !force {
+                return Err(TreeError::NotAnExport(root.to_path_buf()));
             }
-            // else: a first export that was interrupted: the directory is ours.
+            fresh = empty;
         }
         if let Some(paths) = interrupted {
             for o in old.values_mut() {

@@ -21,7 +21,62 @@
 use serde::{Deserialize, Serialize};
 
 use super::fingerprint::Fingerprint;
-use super::tree::{Entry, Key, Old};
+
+/// A file's bytes, as far as telling two versions apart goes: its length and the first 128 bits
+/// of its SHA-256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub hash: [u8; 16],
+    pub len: u64,
+}
+
+impl Entry {
+    pub fn of(bytes: &[u8]) -> Entry {
+        // Not `openssl::sha::sha256`: OpenSSL 3's one-shot `SHA256()` looks the algorithm up
+        // on every call (`EVP_Q_digest`), several times the cost of hashing a small page; the
+        // context API does not (a third of the export's keys, issue 15).
+        let mut h = openssl::sha::Sha256::new();
+        h.update(bytes);
+        let full = h.finish();
+        let mut hash = [0; 16];
+        hash.copy_from_slice(&full[..16]);
+        Entry {
+            hash,
+            len: bytes.len() as u64,
+        }
+    }
+}
+
+/// A document's key (`deps`): 128 bits of a hash of what it is made of.
+pub type Key = [u8; 16];
+
+/// What the last export wrote at one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Old {
+    pub entry: Entry,
+    /// What the document was rendered from; `None` for media, host files, and documents
+    /// rendered when the keys could not be computed.
+    pub key: Option<Key>,
+    /// Its content type, when the file's name does not say it (`deps::guess_type`).
+    pub content_type: Option<String>,
+    /// The file is on disk now (`tree::mark_present`).
+    pub present: bool,
+}
+
+impl Old {
+    /// A path of an earlier layout or another site: nothing about it can be trusted.
+    pub fn unknown() -> Old {
+        Old {
+            entry: Entry {
+                hash: [0; 16],
+                len: u64::MAX,
+            },
+            key: None,
+            content_type: None,
+            present: false,
+        }
+    }
+}
 
 const MAGIC: &[u8] = b"HORTUS-EXPORT-MANIFEST\n";
 pub const VERSION: u32 = 3;

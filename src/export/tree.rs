@@ -27,6 +27,8 @@ use serde::de::IgnoredAny;
 
 use super::fingerprint::Fingerprint;
 use super::manifest;
+/// What the manifest keeps of each file (defined beside its bytes).
+pub use super::manifest::{Entry, Key, Old};
 
 pub const STATE_DIR: &str = ".hortus";
 pub const MANIFEST: &str = ".hortus/manifest.bin";
@@ -34,47 +36,6 @@ pub const MANIFEST: &str = ".hortus/manifest.bin";
 pub const JSON_MANIFEST: &str = ".hortus/manifest.json";
 /// Left by an export while it writes (see the module's comment).
 const RUNNING: &str = ".hortus/export-running";
-
-/// A file's bytes, as far as telling two versions apart goes: its length and the first 128 bits
-/// of its SHA-256.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
-    pub hash: [u8; 16],
-    pub len: u64,
-}
-
-impl Entry {
-    pub fn of(bytes: &[u8]) -> Entry {
-        // Not `openssl::sha::sha256`: OpenSSL 3's one-shot `SHA256()` looks the algorithm up
-        // on every call (`EVP_Q_digest`), several times the cost of hashing a small page; the
-        // context API does not (a third of the export's keys, issue 15).
-        let mut h = openssl::sha::Sha256::new();
-        h.update(bytes);
-        let full = h.finish();
-        let mut hash = [0; 16];
-        hash.copy_from_slice(&full[..16]);
-        Entry {
-            hash,
-            len: bytes.len() as u64,
-        }
-    }
-}
-
-/// A document's key (`deps`): 128 bits of a hash of what it is made of.
-pub type Key = [u8; 16];
-
-/// What the last export wrote at one path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Old {
-    pub entry: Entry,
-    /// What the document was rendered from; `None` for media, host files, and documents
-    /// rendered when the keys could not be computed.
-    pub key: Option<Key>,
-    /// Its content type, when the file's name does not say it (`deps::guess_type`).
-    pub content_type: Option<String>,
-    /// The file is on disk now (`present`).
-    pub present: bool,
-}
 
 /// A JSON manifest, of any earlier version: only the paths matter (they are still ours to
 /// remove).
@@ -385,21 +346,6 @@ impl Tree {
             Err(e) => return Err(io(&running)(e)),
         }
         Ok(removed)
-    }
-}
-
-impl Old {
-    /// A path of an earlier layout or another site: nothing about it can be trusted.
-    pub(super) fn unknown() -> Old {
-        Old {
-            entry: Entry {
-                hash: [0; 16],
-                len: u64::MAX,
-            },
-            key: None,
-            content_type: None,
-            present: false,
-        }
     }
 }
 

@@ -3,10 +3,13 @@
 # per second, peak memory — then an export with nothing changed and one after editing a single
 # post, beside `cp -r` of the same output tree measured in the same run. See benches/README.md.
 #
-# Knobs (environment): POSTS=10000 KEEP=1 (keep the temp site and the output).
+# Knobs (environment): POSTS=10000 KEEP=1 (keep the temp site and the output), EDITS=5 (one-edit
+# exports in a row: the row is noisy on a shared disk, so the minimum and median are printed too,
+# with the phases of the median run).
 set -euo pipefail
 
 POSTS=${POSTS:-10000}
+EDITS=${EDITS:-5}
 ADDR=127.0.0.2
 USER_NAME=bench
 
@@ -52,6 +55,39 @@ timed same "$hortus" --dir "$site" export "$out"
 echo "== hortus export (after editing one post)" >&2
 printf '\nOne more line, edited for the benchmark.\n' >>"$post_file"
 timed edit "$hortus" --dir "$site" export "$out"
+# More one-edit exports, each after one more edit, with the export's phases in its JSON log.
+for i in $(seq 2 "$EDITS"); do
+    printf '\nAnother line, edit %d for the benchmark (編集 %d, تعديل).\n' "$i" "$i" >>"$post_file"
+    HORTUS_LOG=hortus::export=debug HORTUS_LOG_FORMAT=json \
+        timed "edit$i" "$hortus" --dir "$site" export "$out"
+done
+edits_summary=$(python3 - "$work" "$EDITS" <<'PY'
+import json, statistics, sys
+work, n = sys.argv[1], int(sys.argv[2])
+runs = []
+for i in range(2, n + 1):
+    report = json.load(open(f"{work}/edit{i}.out"))
+    phases, last = [], 0
+    for line in open(f"{work}/edit{i}.err"):
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        msg = ev.get("message", "")
+        if msg.startswith("export: ") and "ms" in ev:
+            phases.append(f"{msg[8:]} {ev['ms'] - last}")
+            last = ev["ms"]
+    runs.append((report["seconds"], report["documents"], phases))
+if not runs:
+    print("(EDITS=1: no repeated one-edit exports)")
+    sys.exit()
+secs = sorted(r[0] for r in runs)
+median = sorted(runs, key=lambda r: r[0])[(len(runs) - 1) // 2]
+print(f"One edit, {len(runs)} more runs (export* seconds): min {secs[0]:.3f}, "
+      f"median {statistics.median(secs):.3f}, max {secs[-1]:.3f}; {median[1]} documents each.")
+print("Phases of the median run (ms each): " + "; ".join(median[2]) + ".")
+PY
+)
 
 files=$(field full files)
 docs=$(field full documents)
@@ -84,6 +120,7 @@ Full export: $(awk -v d="$docs" -v s="$(field full seconds)" 'BEGIN{printf "%.0f
 * export: the time the export itself reports (after publishing); wall time includes the no-op
   publish every export starts with and the process start.
 After one edit it wrote: $edited.
+$edits_summary
 
 Issue 15's export and publish rows, each beside a reference measured in this run:
 

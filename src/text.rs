@@ -7,8 +7,9 @@
 //! copy): that is how `東京&amp;大阪府` once panicked the teaser.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use ammonia::Builder;
 use html5ever::tendril::StrTendril;
@@ -105,6 +106,85 @@ static STRUCTURE: LazyLock<Builder<'static>> = LazyLock::new(|| {
 /// it, decoding character references as a browser does. The tokenizer streams, so no nesting
 /// depth reaches the call stack.
 pub fn html_blocks(html: &str) -> Vec<String> {
+    if MEMO_USERS.load(Ordering::Acquire) == 0 {
+        return parse_blocks(html);
+    }
+    let key = memo_key(html);
+    let known = lock_memo().as_ref().and_then(|m| m.get(&key).cloned());
+    if let Some(blocks) = known {
+        return blocks.to_vec();
+    }
+    let blocks = parse_blocks(html);
+    if let Some(memo) = lock_memo().as_mut() {
+        memo.insert(key, blocks.as_slice().into());
+    }
+    blocks
+}
+
+/// How many [`BlocksMemo`]s are alive: [`html_blocks`] looks in the memo only when one is.
+static MEMO_USERS: AtomicUsize = AtomicUsize::new(0);
+/// [`html_blocks`]' answers by a hash of the HTML, while a [`BlocksMemo`] lives.
+static MEMO: Mutex<Option<Memo>> = Mutex::new(None);
+
+/// Blocks by the first 128 bits of the SHA-256 of their HTML.
+type Memo = HashMap<[u8; 16], Arc<[String]>>;
+
+fn lock_memo() -> std::sync::MutexGuard<'static, Option<Memo>> {
+    // A panic elsewhere while holding it leaves a map that is still whole.
+    MEMO.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn memo_key(html: &str) -> [u8; 16] {
+    // The context API: OpenSSL 3's one-shot `SHA256()` looks the algorithm up on every call.
+    let mut h = openssl::sha::Sha256::new();
+    h.update(html.as_bytes());
+    let full = h.finish();
+    let mut key = [0; 16];
+    key.copy_from_slice(&full[..16]);
+    key
+}
+
+/// While one lives, [`html_blocks`] parses each distinct HTML once. An export asks for the same
+/// post's blocks for its page (description), its Note (teaser) and the Note again on its outbox
+/// page: that parsing was a quarter of a full export (issue 15). Only an export holds one, for
+/// the time it renders (entries are a few kB per post, dropped with the last memo); `serve`
+/// keeps rendered pages instead (`web::cache`).
+pub struct BlocksMemo(());
+
+impl BlocksMemo {
+    pub fn start() -> BlocksMemo {
+        let mut memo = lock_memo();
+        memo.get_or_insert_with(HashMap::new);
+        MEMO_USERS.fetch_add(1, Ordering::AcqRel);
+        BlocksMemo(())
+    }
+}
+
+impl Drop for BlocksMemo {
+    fn drop(&mut self) {
+        let mut memo = lock_memo();
+        if MEMO_USERS.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *memo = None;
+        }
+    }
+}
+
+/// The end of the prefix of a long `html` that the excerpts parse first: just before the first
+/// `<` at or after `at_least` bytes (a `<` byte never falls inside a character, and `content_html`
+/// is sanitised HTML, where it never falls inside a character reference), or `None` when `html`
+/// is not longer than that or has no tag after it. The teaser (`activitypub::teaser`) and a
+/// page's description ([`text_of_two`]) cut at the same place from [`PREFIX_BYTES`], so one parse
+/// serves both while a [`BlocksMemo`] lives.
+pub fn cut_before_tag(html: &str, at_least: usize) -> Option<usize> {
+    let rest = html.as_bytes().get(at_least..).filter(|r| !r.is_empty())?;
+    rest.iter().position(|&b| b == b'<').map(|i| at_least + i)
+}
+
+/// Where the excerpts of a long post start looking: about four times a 500-character teaser, as
+/// CJK text is three bytes a character and markup (links, emphasis) adds more.
+pub const PREFIX_BYTES: usize = 2000;
+
+fn parse_blocks(html: &str) -> Vec<String> {
     let normal = STRUCTURE.clean(html).to_string();
     let sink = BlockSink::default();
     let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
@@ -216,12 +296,20 @@ pub fn text_of_two(html: &str, long: usize, short: usize) -> (String, String) {
 fn text_for(html: &str, max_chars: usize) -> String {
     // Pages ask for 60–200 characters of posts that may be long: parse only a generous prefix
     // (markup included), and the whole only when that prefix held too little text.
-    let budget = max_chars.saturating_mul(8).saturating_add(256);
-    if html.len() > budget {
-        let mut cut = budget;
+    // From the same place as the teaser's (`cut_before_tag`), so an export parses it once.
+    let budget = max_chars
+        .saturating_mul(8)
+        .saturating_add(256)
+        .max(PREFIX_BYTES);
+    // A long run with no tag after the budget (one huge paragraph) is cut inside the text.
+    let cut = cut_before_tag(html, budget).or_else(|| {
+        let mut cut = (html.len() > budget).then_some(budget)?;
         while !html.is_char_boundary(cut) {
             cut -= 1;
         }
+        Some(cut)
+    });
+    if let Some(cut) = cut {
         let text = html_blocks(&html[..cut]).join(" ");
         if words_within(&text, max_chars).1 {
             return text;
@@ -348,5 +436,50 @@ mod tests {
                 (words_of(html, 200).0, words_of(html, 60).0)
             );
         }
+    }
+
+    /// With a memo alive, each distinct HTML gets its own blocks (the same as without), the
+    /// page's description and the teaser share one parse, and the memo is dropped with it.
+    #[test]
+    fn the_blocks_memo_answers_what_parsing_does_and_shares_the_prefix() {
+        let para = |s: &str| format!("<p>{}</p>", s.repeat(40));
+        let html = [
+            para("日本語の文章、もう少し。"),
+            para("نص عربي طويل "),
+            para("emoji 😀 and e\u{301} "),
+            "<p>short</p>".to_string(),
+        ]
+        .concat();
+        let alone: Vec<Vec<String>> = [&html, "<p>a</p><p>b</p>", "<ul><li>x</li></ul>"]
+            .iter()
+            .map(|h| html_blocks(h))
+            .collect();
+        let description = text_of_two(&html, 200, 60);
+        let memo = BlocksMemo::start();
+        for _ in 0..2 {
+            for (h, want) in [&html[..], "<p>a</p><p>b</p>", "<ul><li>x</li></ul>"]
+                .iter()
+                .zip(&alone)
+            {
+                assert_eq!(&html_blocks(h), want);
+            }
+        }
+        let entries = || lock_memo().as_ref().map_or(0, HashMap::len);
+        let cut = cut_before_tag(&html, PREFIX_BYTES).unwrap();
+        assert!(cut > PREFIX_BYTES && html[cut..].starts_with('<'));
+        let known = |h: &str| {
+            lock_memo()
+                .as_ref()
+                .is_some_and(|m| m.contains_key(&memo_key(h)))
+        };
+        assert!(!known(&html[..cut]));
+        assert_eq!(text_of_two(&html, 200, 60), description);
+        // The page's description parsed the teaser's prefix (`activitypub::teaser`).
+        assert!(known(&html[..cut]));
+        drop(memo);
+        assert_eq!(entries(), 0, "dropped with the last memo");
+        assert_eq!(cut_before_tag("<p>x</p>", PREFIX_BYTES), None);
+        assert_eq!(cut_before_tag("abc<", 3), Some(3));
+        assert_eq!(cut_before_tag("abc", 3), None);
     }
 }

@@ -43,7 +43,7 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
-    out.remove(".hortus/manifest.json");
+    out.remove(".hortus/manifest.bin");
     out
 }
 

@@ -13,7 +13,7 @@
 //! break as two, which is at least what Threads and Mastodon count.
 
 use crate::posts::markdown::escape;
-use crate::text::{html_blocks, truncate_chars};
+use crate::text::{PREFIX_BYTES, cut_before_tag, html_blocks, truncate_chars};
 
 /// What a Note's content may hold before it is cut.
 pub const TEASER_CHARS: usize = 500;
@@ -70,15 +70,10 @@ fn content_from_blocks(
 /// those of the whole because `content_html` is the sanitiser's output, well-formed HTML that
 /// parses back to itself (the unit test compares against parsing the whole).
 fn leading_blocks(html: &str) -> Vec<String> {
-    // About four times the teaser in bytes: CJK text is three bytes a character, and markup
-    // (links, emphasis) adds more; short posts are parsed whole at once.
-    let mut limit = TEASER_CHARS * 4;
-    while limit < html.len() {
-        // Bytes, not `str`: `limit` may fall inside a character; a `<` byte never does.
-        let Some(cut) = html.as_bytes()[limit..].iter().position(|&b| b == b'<') else {
-            break;
-        };
-        let cut = limit + cut;
+    // About four times the teaser in bytes (`text::PREFIX_BYTES`, where a page's description
+    // starts too); short posts are parsed whole at once.
+    let mut limit = PREFIX_BYTES.max(TEASER_CHARS * 4);
+    while let Some(cut) = cut_before_tag(html, limit) {
         let mut blocks = html_blocks(&html[..cut]);
         blocks.pop();
         if joined_len(&blocks) > TEASER_CHARS {

@@ -68,28 +68,40 @@ pub fn guess_type(file: &str) -> &'static str {
     }
 }
 
+/// A hash of fields and rows, gathered and hashed once at the end: most are a few bytes, and a
+/// SHA-256 update per field was most of the keys' time (issue 15). Nothing added hashes to zeros.
 #[derive(Default)]
-struct Hash(Option<Sha256>);
+struct Hash(Vec<u8>);
 
 impl Hash {
     fn field(&mut self, bytes: &[u8]) {
-        let h = self.0.get_or_insert_with(Sha256::new);
         // Length-prefixed, so two fields never run into each other.
-        h.update(&(bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
+        self.0
+            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(bytes);
     }
     fn row(&mut self, row: &rusqlite::Row, from: usize, to: usize) -> rusqlite::Result<()> {
-        crate::db::digest::row(self.0.get_or_insert_with(Sha256::new), row, from, to)
+        crate::db::digest::row_bytes(&mut self.0, row, from, to)
     }
     fn finish(self) -> [u8; 32] {
-        self.0.map_or([0; 32], Sha256::finish)
+        if self.0.is_empty() {
+            [0; 32]
+        } else {
+            // The context API, not one-shot `sha256` (see `tree::Entry::of`).
+            let mut h = Sha256::new();
+            h.update(&self.0);
+            h.finish()
+        }
     }
 }
 
+/// The same bytes as [`Hash::field`] of each part, hashed as they come: one is made per document,
+/// so no buffer.
 fn key_of(parts: &[&[u8]]) -> [u8; 32] {
-    let mut h = Hash::default();
+    let mut h = Sha256::new();
     for p in parts {
-        h.field(p);
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p);
     }
     h.finish()
 }
@@ -197,14 +209,13 @@ pub fn keys(conn: &Connection, plan: &Plan, per_page: u32, files: &str) -> rusql
         .into_iter()
         .filter(|t| !PER_POST.contains(&t.as_str()))
         .partition(|t| RELATIONS.contains(&t.as_str()));
-    let mut h = Hash::default();
-    h.field(files.as_bytes());
-    crate::db::digest::tables(conn, &site, h.0.get_or_insert_with(Sha256::new))?;
-    let site = h.finish();
-    let mut h = Hash::default();
-    h.field(&site);
-    crate::db::digest::tables(conn, &relations, h.0.get_or_insert_with(Sha256::new))?;
-    let profile = h.finish();
+    let tables = |names: &[String]| -> rusqlite::Result<[u8; 32]> {
+        let mut h = Sha256::new();
+        crate::db::digest::tables(conn, names, &mut h)?;
+        Ok(h.finish())
+    };
+    let site = key_of(&[files.as_bytes(), &tables(&site)?]);
+    let profile = key_of(&[&site, &tables(&relations)?]);
 
     let posts = post_hashes(conn)?;
     let interactions = interaction_hashes(conn)?;

@@ -21,7 +21,9 @@ use crate::web::AppState;
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub file: String,
-    pub content_type: String,
+    /// Borrowed for a kept document whose type its name says (most of them: no allocation
+    /// for each of 21,000 files).
+    pub content_type: std::borrow::Cow<'static, str>,
     pub entry: Entry,
     pub outcome: Outcome,
 }
@@ -135,7 +137,8 @@ fn worker(
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
-                .to_string();
+                .to_string()
+                .into();
             let body = actix_web::body::to_bytes(resp.into_body())
                 .await
                 .map_err(|e| failure(e.to_string()))?;

@@ -4,10 +4,10 @@
 //! keeps the documents whose key did not move, and removes the files it no longer produces.
 //! Files the export never wrote (a `CNAME`, a host's own config) are left alone.
 //!
-//! The manifest is one row per file (`[path, len, hash, key, type]`, hashes as 32 hex digits):
-//! a 10,000-post site's is 2.8 MB, read and written on every export, so it is kept small
-//! and flat (issue 15: the keyed-object layout before it was 4.8 MB and a third of a one-edit
-//! export's fixed cost).
+//! The manifest (`manifest`) is binary: a 10,000-post site has 21,000 rows, read and written on
+//! every export, and the JSON rows before it (2.8 MB) were a third of a one-edit export's fixed
+//! cost (issue 15). A JSON manifest of an earlier version still marks the directory as an export:
+//! its paths are ours to remove, and nothing else in it is trusted.
 //!
 //! An incremental write goes to a temporary file renamed into place, so a web server reading
 //! the directory during an export never sees half a file.
@@ -22,71 +22,30 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
 
 use super::fingerprint::Fingerprint;
+use super::manifest;
+/// What the manifest keeps of each file (defined beside its bytes).
+pub use super::manifest::{Entry, Key, Old};
 
 pub const STATE_DIR: &str = ".hortus";
-pub const MANIFEST: &str = ".hortus/manifest.json";
-const MANIFEST_VERSION: u32 = 2;
+pub const MANIFEST: &str = ".hortus/manifest.bin";
+/// Where earlier versions kept their (JSON) manifest.
+pub const JSON_MANIFEST: &str = ".hortus/manifest.json";
 /// Left by an export while it writes (see the module's comment).
 const RUNNING: &str = ".hortus/export-running";
 
-/// A file's bytes, as far as telling two versions apart goes: its length and the first 128 bits
-/// of its SHA-256.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
-    pub hash: [u8; 16],
-    pub len: u64,
-}
-
-impl Entry {
-    pub fn of(bytes: &[u8]) -> Entry {
-        let full = openssl::sha::sha256(bytes);
-        let mut hash = [0; 16];
-        hash.copy_from_slice(&full[..16]);
-        Entry {
-            hash,
-            len: bytes.len() as u64,
-        }
-    }
-}
-
-/// A document's key (`deps`): 128 bits of a hash of what it is made of.
-pub type Key = [u8; 16];
-
-/// What the last export wrote at one path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Old {
-    pub entry: Entry,
-    /// What the document was rendered from; `None` for media, host files, and documents
-    /// rendered when the keys could not be computed.
-    pub key: Option<Key>,
-    /// Its content type, when the file's name does not say it (`deps::guess_type`).
-    pub content_type: Option<String>,
-}
-
-/// One file of the manifest: path, length, hash, key, content type.
-type Row = (String, u64, String, Option<String>, Option<String>);
-
-#[derive(Serialize, Deserialize)]
-struct Manifest {
-    version: u32,
-    base_url: String,
-    /// What the files were rendered from (`fingerprint`).
-    site: Option<Fingerprint>,
-    files: Vec<Row>,
-}
-
-/// Any other layout, earlier or later: only the paths matter (they are still ours to remove).
+/// A JSON manifest, of any earlier version: only the paths matter (they are still ours to
+/// remove).
 #[derive(Deserialize)]
-struct OlderManifest {
+struct JsonManifest {
     files: AnyFiles,
 }
 
-/// The files of a manifest whose layout is not this one's: an object keyed by path (version 1)
-/// or rows that start with the path (version 2 and, presumably, later ones).
+/// The files of a JSON manifest: an object keyed by path (version 1) or rows that start with the
+/// path (version 2).
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum AnyFiles {
@@ -145,8 +104,6 @@ pub struct Tree {
     old: HashMap<String, Old>,
     /// What the last export was rendered from, when its manifest is this layout and this site's.
     old_site: Option<Fingerprint>,
-    /// Which of `old`'s paths are files on disk now (`present`).
-    present: HashSet<String>,
     /// The directory was empty: no web server serves it yet, so files are written in place
     /// rather than renamed into it (half the directory operations of a full export).
     fresh: bool,
@@ -170,62 +127,62 @@ impl Tree {
             Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap_or_default()),
             Err(_) => None,
         };
+        let mut is_export = true;
         let mut old: HashMap<String, Old> = match std::fs::read(&manifest) {
-            Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
-                Ok(m) if m.version == MANIFEST_VERSION && m.base_url == base_url => {
+            Ok(bytes) => {
+                let m = manifest::decode(&bytes).map_err(unreadable)?;
+                let trusted = m.version == manifest::VERSION && m.base_url == base_url;
+                if trusted {
                     old_site = m.site;
-                    let mut old = HashMap::with_capacity(m.files.len());
-                    for (path, len, hash, key, content_type) in m.files {
-                        let hash =
-                            unhex(&hash).ok_or_else(|| unreadable(format!("{path}: bad hash")))?;
-                        let key = match key {
-                            Some(k) => Some(
-                                unhex(&k).ok_or_else(|| unreadable(format!("{path}: bad key")))?,
-                            ),
-                            None => None,
-                        };
-                        let entry = Entry { hash, len };
-                        old.insert(
-                            path,
-                            Old {
-                                entry,
-                                key,
-                                content_type,
-                            },
-                        );
-                    }
-                    old
                 }
-                // Another site: every byte differs anyway, but the old paths are still ours
-                // to remove.
-                Ok(m) => m
-                    .files
-                    .into_iter()
-                    .map(|row| (row.0, Old::unknown()))
-                    .collect(),
-                // Another layout: the same.
-                Err(e) => serde_json::from_slice::<OlderManifest>(&bytes)
-                    .map_err(|_| unreadable(e.to_string()))?
-                    .files
-                    .paths()
-                    .into_iter()
-                    .map(|path| (path, Old::unknown()))
-                    .collect(),
-            },
-            // A first export that was interrupted: the directory is ours.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && interrupted.is_some() => {
-                HashMap::new()
+                let mut old = HashMap::with_capacity(m.files.len());
+                for (path, o) in m.files {
+                    // Another site or version: every byte differs anyway, but the old paths
+                    // are still ours to remove.
+                    old.insert(path, if trusted { o } else { Old::unknown() });
+                }
+                old
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let empty = std::fs::read_dir(root).map_err(io(root))?.next().is_none();
-                if !empty && !force {
-                    return Err(TreeError::NotAnExport(root.to_path_buf()));
-                }
-                fresh = empty;
+                is_export = false;
                 HashMap::new()
             }
             Err(e) => return Err(io(&manifest)(e)),
         };
+        // A JSON manifest is an earlier version's, or newer than ours (an earlier Hortus
+        // exported here since: it does not know the binary one, which we remove when we write
+        // ours). Its paths are ours; nothing the binary one says can be trusted.
+        let json = root.join(JSON_MANIFEST);
+        match std::fs::read(&json) {
+            Ok(bytes) => {
+                let paths = serde_json::from_slice::<JsonManifest>(&bytes)
+                    .map_err(|e| TreeError::Manifest {
+                        path: json.clone(),
+                        reason: e.to_string(),
+                    })?
+                    .files
+                    .paths();
+                for o in old.values_mut() {
+                    *o = Old::unknown();
+                }
+                old_site = None;
+                for path in paths {
+                    old.entry(path).or_insert_with(Old::unknown);
+                }
+                is_export = true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&json)(e)),
+        }
+        // Not an export yet: empty (ours), or refused without `force`. (A first export that was
+        // interrupted left its marker: the directory is ours.)
+        if !is_export && interrupted.is_none() {
+            let empty = std::fs::read_dir(root).map_err(io(root))?.next().is_none();
+            if !empty && !force {
+                return Err(TreeError::NotAnExport(root.to_path_buf()));
+            }
+            fresh = empty;
+        }
         if let Some(paths) = interrupted {
             for o in old.values_mut() {
                 *o = Old::unknown();
@@ -235,13 +192,12 @@ impl Tree {
             }
             old_site = None;
         }
-        let present = present(root, old.keys());
+        mark_present(root, &mut old);
         Ok(Tree {
             root: root.to_path_buf(),
             base_url: base_url.to_string(),
             old,
             old_site,
-            present,
             fresh,
         })
     }
@@ -252,7 +208,7 @@ impl Tree {
         if self.old_site.as_ref() != Some(site) || self.old.is_empty() {
             return None;
         }
-        let all_there = self.old.keys().all(|rel| self.present.contains(rel));
+        let all_there = self.old.values().all(|o| o.present);
         all_there.then(|| self.old.iter().map(|(k, o)| (k.clone(), o.entry)).collect())
     }
 
@@ -274,7 +230,7 @@ impl Tree {
 
     /// What the last export wrote at `rel`, if that file is still there.
     pub fn kept(&self, rel: &str) -> Option<&Old> {
-        self.old.get(rel).filter(|_| self.present.contains(rel))
+        self.old.get(rel).filter(|o| o.present)
     }
 
     pub fn root(&self) -> &Path {
@@ -330,12 +286,18 @@ impl Tree {
         site: Option<Fingerprint>,
         documents: &HashMap<&str, (Key, Option<&str>)>,
     ) -> Result<Vec<String>, TreeError> {
-        let mut removed: Vec<String> = self
-            .old
-            .keys()
-            .filter(|k| !files.contains_key(*k))
-            .cloned()
-            .collect();
+        // Usually every old file is still produced: counted by hash lookups, that needs no pass
+        // of 21,000 ordered-map lookups (issue 15).
+        let kept = files.keys().filter(|f| self.old.contains_key(*f)).count();
+        let mut removed: Vec<String> = if kept == self.old.len() {
+            Vec::new()
+        } else {
+            self.old
+                .keys()
+                .filter(|k| !files.contains_key(*k))
+                .cloned()
+                .collect()
+        };
         removed.sort();
         for rel in &removed {
             let path = self.target(rel)?;
@@ -353,26 +315,30 @@ impl Tree {
                 dir = d.parent();
             }
         }
-        let rows = files
-            .into_iter()
-            .map(|(path, entry)| {
-                let doc = documents.get(path.as_str());
-                let key = doc.map(|(k, _)| hex(k));
-                let content_type = doc.and_then(|(_, t)| t.map(str::to_string));
-                (path, entry.len, hex(&entry.hash), key, content_type)
-            })
-            .collect();
-        let manifest = Manifest {
-            version: MANIFEST_VERSION,
-            base_url: self.base_url.clone(),
-            site,
-            files: rows,
-        };
-        let bytes = serde_json::to_vec(&manifest).map_err(|e| TreeError::Manifest {
-            path: self.root.join(MANIFEST),
-            reason: e.to_string(),
+        let rows = files.iter().map(|(path, entry)| {
+            let doc = documents.get(path.as_str());
+            manifest::Row {
+                path,
+                entry: *entry,
+                key: doc.map(|(k, _)| k),
+                content_type: doc.and_then(|(_, t)| *t),
+            }
+        });
+        let path = self.root.join(MANIFEST);
+        let bytes = manifest::encode(&self.base_url, site.as_ref(), rows).map_err(|reason| {
+            TreeError::Manifest {
+                path: path.clone(),
+                reason,
+            }
         })?;
-        write_atomically(&self.root.join(MANIFEST), &bytes)?;
+        write_atomically(&path, &bytes)?;
+        // Ours is the manifest now (see `open`).
+        let json = self.root.join(JSON_MANIFEST);
+        match std::fs::remove_file(&json) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&json)(e)),
+        }
         let running = self.root.join(RUNNING);
         match std::fs::remove_file(&running) {
             Ok(()) => {}
@@ -383,73 +349,40 @@ impl Tree {
     }
 }
 
-impl Old {
-    /// A path of an earlier layout or another site: nothing about it can be trusted.
-    fn unknown() -> Old {
-        Old {
-            entry: Entry {
-                hash: [0; 16],
-                len: u64::MAX,
-            },
-            key: None,
-            content_type: None,
-        }
-    }
-}
-
-/// Which of `paths` (relative to `root`) are files on disk: one listing per directory instead of
-/// a `stat` per file (a 10,000-post site keeps 20,000 files in `posts/`). A file the owner
-/// deleted from the output is therefore written again by the next export; one edited in place
-/// is not noticed (its entry is trusted), as with any static-site generator's cache.
-fn present<'a>(root: &Path, paths: impl Iterator<Item = &'a String>) -> HashSet<String> {
-    let mut by_dir: HashMap<&str, Vec<&'a String>> = HashMap::new();
-    for p in paths {
-        let dir = p.rsplit_once('/').map_or("", |(d, _)| d);
-        by_dir.entry(dir).or_default().push(p);
-    }
-    let mut out = HashSet::new();
-    for (dir, wanted) in by_dir {
-        let Ok(listing) = std::fs::read_dir(root.join(dir)) else {
+/// Marks which of `old`'s paths are files on disk: one listing per directory instead of a `stat`
+/// per file (a 10,000-post site keeps 20,000 files in `posts/`), each name looked up once in
+/// `old` (issue 15: a set of names per directory, then one of paths, was most of opening the
+/// tree). A file the owner deleted from the output is therefore written again by the next
+/// export; one edited in place is not noticed (its entry is trusted), as with any static-site
+/// generator's cache.
+fn mark_present(root: &Path, old: &mut HashMap<String, Old>) {
+    let dirs: HashSet<String> = old
+        .keys()
+        .map(|p| p.rsplit_once('/').map_or("", |(d, _)| d).to_string())
+        .collect();
+    let mut path = String::new();
+    for dir in dirs {
+        let Ok(listing) = std::fs::read_dir(root.join(&dir)) else {
             continue;
         };
-        let mut files = HashSet::new();
         for entry in listing.flatten() {
             // The type comes with the listing on every common file system (no extra call).
-            if entry.file_type().is_ok_and(|t| t.is_file()) {
-                files.insert(entry.file_name());
+            if !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            path.clear();
+            if !dir.is_empty() {
+                path.push_str(&dir);
+                path.push('/');
+            }
+            path.push_str(name);
+            if let Some(o) = old.get_mut(path.as_str()) {
+                o.present = true;
             }
         }
-        for p in wanted {
-            let name = p.rsplit_once('/').map_or(p.as_str(), |(_, n)| n);
-            if files.contains(std::ffi::OsStr::new(name)) {
-                out.insert(p.clone());
-            }
-        }
     }
-    out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
-}
-
-fn unhex(s: &str) -> Option<[u8; 16]> {
-    let s = s.as_bytes();
-    if s.len() != 32 {
-        return None;
-    }
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = [0; 16];
-    for (i, pair) in s.chunks_exact(2).enumerate() {
-        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(out)
 }
 
 fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), TreeError> {

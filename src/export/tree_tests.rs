@@ -74,7 +74,7 @@ fn an_earlier_layout_is_still_an_export_whose_files_are_ours() {
     std::fs::write(tmp.path().join("old.html"), b"old").unwrap();
     // Version 1: files as an object of {sha256, len}.
     let v1 = r#"{"version":1,"base_url":"https://a.example","files":{"old.html":{"sha256":"ab","len":3}}}"#;
-    std::fs::write(tmp.path().join(MANIFEST), v1).unwrap();
+    std::fs::write(tmp.path().join(JSON_MANIFEST), v1).unwrap();
     let tree = Tree::open(tmp.path(), "https://a.example", false).unwrap();
     assert!(tree.kept("old.html").is_some_and(|o| o.key.is_none()));
     assert_eq!(tree.put("old.html", b"old").unwrap().1, Outcome::Written);
@@ -141,24 +141,70 @@ fn an_interrupted_export_is_repaired_by_the_next() {
     assert_eq!(finish_with(tree, &[]), vec!["x.html"]);
 }
 
-/// A manifest of a later layout (rows with more columns) is still read for its paths.
+/// The JSON manifest of version 2 (rows) is still read for its paths.
 #[test]
-fn a_later_layout_is_still_an_export_whose_files_are_ours() {
+fn a_json_row_layout_is_still_an_export_whose_files_are_ours() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tmp.path().join(".hortus")).unwrap();
     std::fs::write(tmp.path().join("p.html"), b"p").unwrap();
-    let v9 = r#"{"version":9,"base_url":"https://a.example","site":{"new":1},"files":[["p.html",1,"00",null,null,"extra"]]}"#;
-    std::fs::write(tmp.path().join(MANIFEST), v9).unwrap();
+    let v2 = r#"{"version":2,"base_url":"https://a.example","site":{"files":"ab","page_generation":1,"posts_generation":1},"files":[["p.html",1,"00",null,null]]}"#;
+    std::fs::write(tmp.path().join(JSON_MANIFEST), v2).unwrap();
     let tree = Tree::open(tmp.path(), "https://a.example", false).unwrap();
     assert_eq!(finish_with(tree, &[]), vec!["p.html"]);
 }
 
+/// An earlier Hortus exported into the directory after this one (it writes JSON and does not
+/// know the binary manifest): nothing either says is trusted, and every path of both is ours.
 #[test]
-fn hashes_round_trip_through_hex() {
-    let e = Entry::of("ملف".as_bytes());
-    assert_eq!(unhex(&hex(&e.hash)), Some(e.hash));
-    assert_eq!(unhex("zz"), None);
-    assert_eq!(unhex(&"g".repeat(32)), None);
+fn a_json_manifest_beside_ours_is_trusted_for_paths_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let tree = Tree::open(out, "https://a.example", false).unwrap();
+    tree.put("posts/ours.html", "ours 🌱".as_bytes()).unwrap();
+    let key = [3u8; 16];
+    let docs = HashMap::from([("posts/ours.html", (key, None))]);
+    let files = [(
+        "posts/ours.html".to_string(),
+        Entry::of("ours 🌱".as_bytes()),
+    )]
+    .into();
+    tree.finish(files, None, &docs).unwrap();
+    assert!(out.join(MANIFEST).exists());
+
+    std::fs::write(out.join("theirs.html"), b"x").unwrap();
+    let v2 = r#"{"version":2,"base_url":"https://a.example","site":null,"files":[["theirs.html",1,"00",null,null]]}"#;
+    std::fs::write(out.join(JSON_MANIFEST), v2).unwrap();
+    let tree = Tree::open(out, "https://a.example", false).unwrap();
+    assert!(
+        tree.kept("posts/ours.html")
+            .is_some_and(|o| o.key.is_none())
+    );
+    assert_eq!(
+        finish_with(tree, &[("posts/ours.html", "ours 🌱".as_bytes())]),
+        vec!["theirs.html"]
+    );
+    assert!(!out.join(JSON_MANIFEST).exists(), "ours replaces it");
+    let tree = Tree::open(out, "https://a.example", false).unwrap();
+    assert!(tree.kept("posts/ours.html").is_some());
+}
+
+/// A damaged manifest stops the export with the file and the fix; nothing is removed.
+#[test]
+fn a_damaged_manifest_is_an_error_naming_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let tree = Tree::open(out, "https://a.example", false).unwrap();
+    tree.put("a.html", b"a").unwrap();
+    finish_with(tree, &[("a.html", b"a")]);
+    let bytes = std::fs::read(out.join(MANIFEST)).unwrap();
+    std::fs::write(out.join(MANIFEST), &bytes[..bytes.len() - 3]).unwrap();
+    let err = Tree::open(out, "https://a.example", false).err().unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains("manifest.bin") && text.contains("fix:"),
+        "{text}"
+    );
+    assert!(out.join("a.html").exists());
 }
 
 #[test]

@@ -18,25 +18,11 @@ use crate::owner;
 use crate::scaffold;
 use report::show;
 
-/// `hortus --version`: the OpenSSL too, since it is linked into the binary (.cargo/config.toml,
-/// issue 15): an OpenSSL security update reaches Hortus only by rebuilding it, and this tells
-/// the owner which one a binary carries (compare with `openssl version`).
-fn long_version() -> &'static str {
-    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TEXT.get_or_init(|| {
-        format!(
-            "{}\nTLS and signatures: {}",
-            env!("CARGO_PKG_VERSION"),
-            openssl::version::version()
-        )
-    })
-}
-
 #[derive(Parser, Debug)]
 #[command(
     name = "hortus",
     version,
-    long_version = long_version(),
+    long_version = report::long_version(),
     about = "A single-user ActivityPub microblog: your domain, your posts, a gate that opens only for the servers you choose."
 )]
 pub struct Cli {

@@ -239,3 +239,17 @@ pub fn apps(apps: &[crate::api::store::AppSummary]) -> String {
     out.push_str("End an app's access at once: hortus apps revoke ID\n");
     out
 }
+
+/// `hortus --version`: the OpenSSL too, since it is linked into the binary (.cargo/config.toml,
+/// issue 15): an OpenSSL security update reaches Hortus only by rebuilding it, and this tells
+/// the owner which one a binary carries (compare with `openssl version`).
+pub(super) fn long_version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{}\nTLS and signatures: {}",
+            env!("CARGO_PKG_VERSION"),
+            openssl::version::version()
+        )
+    })
+}

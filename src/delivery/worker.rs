@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
@@ -236,11 +237,28 @@ impl Deliverer {
                         tracing::warn!(error = %e, "cannot read the followers for FEP-8fcf");
                         vec![None; batch.len()]
                     });
+                // One `Bytes` per activity: its requests share it (no copy per request).
+                let mut bodies: Vec<(Arc<str>, Bytes)> = Vec::new();
+                let mut body_of = |text: &Arc<str>| match bodies
+                    .iter()
+                    .find(|(shared, _)| Arc::ptr_eq(shared, text))
+                {
+                    Some((_, bytes)) => bytes.clone(),
+                    None => {
+                        let bytes = Bytes::copy_from_slice(text.as_bytes());
+                        bodies.push((text.clone(), bytes.clone()));
+                        bytes
+                    }
+                };
                 Ok::<_, DeliveryError>(
                     claimed
                         .into_iter()
                         .zip(headers)
-                        .map(|(claimed, sync)| Job { claimed, sync })
+                        .map(|(claimed, sync)| Job {
+                            body: body_of(&claimed.body),
+                            claimed,
+                            sync,
+                        })
                         .collect::<Vec<_>>(),
                 )
             })
@@ -265,14 +283,20 @@ impl Deliverer {
 impl Inner {
     /// One attempt and its record. The in-flight count is given back however this ends.
     async fn deliver(self: Arc<Self>, job: Job) -> Result<Step, DeliveryError> {
-        let Job { claimed, sync } = job;
+        let Job {
+            claimed,
+            body,
+            sync,
+        } = job;
         let _slot = InFlight {
             inner: self.clone(),
             host: claimed.host.clone(),
         };
         let started = self.clock.now();
         let t0 = Instant::now();
-        let (verdict, status, error) = self.send(&claimed, sync.as_deref(), started).await;
+        let (verdict, status, error) = self
+            .send(&claimed, &body, sync.as_deref(), started)
+            .await;
         let result = AttemptResult {
             verdict,
             status,
@@ -319,6 +343,7 @@ impl Inner {
     async fn send(
         &self,
         c: &Claimed,
+        body: &Bytes,
         sync: Option<&str>,
         now: SystemTime,
     ) -> (Verdict, Option<u16>, Option<String>) {
@@ -333,7 +358,7 @@ impl Inner {
             return (Verdict::Rejected, None, Some(refused.to_string()));
         }
         let form = self.forms.get(&c.host);
-        let first = self.sender.post(&c.body, &url, form, sync, now).await;
+        let first = self.sender.post(body, &url, form, sync, now).await;
         if first.1 != Some(401) {
             return first;
         }
@@ -341,7 +366,7 @@ impl Inner {
         // once, in this same attempt, and only its answer is recorded. Accepted, it is
         // remembered for the server, in the database.
         let other = super::signing::other(form);
-        let second = self.sender.post(&c.body, &url, other, sync, now).await;
+        let second = self.sender.post(body, &url, other, sync, now).await;
         if second.0 == Verdict::Delivered {
             self.forms.learn(&self.db, &c.host, other).await;
         }
@@ -349,9 +374,11 @@ impl Inner {
     }
 }
 
-/// A claimed delivery and its `Collection-Synchronization` header (FEP-8fcf), read at the claim.
+/// A claimed delivery, its activity's body as sent, and its `Collection-Synchronization` header
+/// (FEP-8fcf), read at the claim.
 struct Job {
     claimed: Claimed,
+    body: Bytes,
     sync: Option<String>,
 }
 
@@ -366,6 +393,12 @@ type ToRecord = (
 /// At most this many attempts in one recording transaction.
 const RECORD_BATCH: usize = 256;
 
+/// How long the recorder waits for more attempts to join a small batch. A fan-out's answers come
+/// back one by one; a transaction per handful wrote the same pages (the deliveries' leaf and
+/// index pages, the attempts' page) to the WAL again at every commit: gathered for a few
+/// milliseconds, a commit carries tens of attempts. A delivery keeps its lease meanwhile.
+const RECORD_GATHER: Duration = Duration::from_millis(4);
+
 /// Records attempts as they finish: whatever has queued up while the last transaction ran goes
 /// into the next one (group commit), so a busy fan-out commits once per batch and an idle one
 /// records each attempt at once. Until its batch commits a delivery keeps its lease, so a crash
@@ -378,6 +411,15 @@ async fn record_batches(
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while to_record.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let until = tokio::time::Instant::now() + RECORD_GATHER;
+        while batch.len() < RECORD_BATCH {
+            let room = RECORD_BATCH - batch.len();
+            match tokio::time::timeout_at(until, to_record.recv_many(&mut batch, room)).await {
+                Ok(n) if n > 0 => {}
+                // The time is up, or the pool is gone: record what there is.
+                _ => break,
+            }
+        }
         let (items, waiting): (Vec<_>, Vec<_>) = batch
             .drain(..)
             .map(|(claimed, result, now, done)| ((claimed, result, now), done))

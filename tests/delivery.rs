@@ -801,8 +801,27 @@ async fn a_peer_that_offers_http2_gets_the_fan_out_over_http2() {
         "{:?}",
         posts(&peer).len()
     );
+    // Every request carries the activity as stored, byte for byte (one shared buffer for the
+    // whole fan-out), and the Digest of exactly those bytes.
+    let stored: String = alice
+        .db()
+        .query_row(
+            "SELECT body FROM outgoing_activities WHERE activity_type = 'Create'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let digest = hortus::httpsig::digest_header(stored.as_bytes());
     for r in posts(&peer) {
         assert!(r.headers.iter().any(|(n, _)| n == "signature"));
+        assert_eq!(r.body, stored.as_bytes());
+        assert!(
+            r.headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case("digest") && *v == digest),
+            "{:?}",
+            r.headers
+        );
         let activity: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(activity["type"], "Create");
     }

@@ -22,6 +22,7 @@ mod claim;
 mod error;
 pub mod fanout;
 pub mod queue;
+mod recorder;
 pub mod schedule;
 mod send;
 mod signer;

@@ -2,9 +2,9 @@
 //! the one HTTP client every delivery shares (connections kept alive and pooled per server,
 //! HTTP/2 where the server offers it by ALPN), and its answer turned into a verdict.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use openssl::pkey::{PKey, Private};
 
 use super::schedule::{Verdict, parse_retry_after, verdict};
@@ -32,9 +32,10 @@ impl Sender {
     }
 
     /// One signed POST in `form`, with FEP-8fcf's header when there is one.
+    /// `body` is shared by every request of the fan-out (a reference count, not a copy).
     pub async fn post(
         &self,
-        body: &Arc<str>,
+        body: &Bytes,
         url: &url::Url,
         form: SignatureForm,
         sync: Option<&str>,
@@ -56,7 +57,7 @@ impl Sender {
             .http
             .post(url.clone())
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-            .body(body.to_string());
+            .body(body.clone());
         for (name, value) in signed {
             request = request.header(name, value);
         }

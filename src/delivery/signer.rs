@@ -8,11 +8,18 @@
 //! wakes takes its share of everything queued (so both cores work on a burst) and signs it
 //! without going back to the scheduler. Jobs are signed in arrival order, each at the moment
 //! its thread reaches it (the `Date` is as fresh as before).
+//!
+//! A thread hands its batch's signatures back together, after the last one: each hand-off
+//! wakes a sleeping runtime thread (a futex and two context switches on a machine whose cores
+//! are busy signing), and one wake-up then sends the whole batch. The first signature of a
+//! batch waits for the rest (at most [`BATCH`] signatures, about 4 ms): far inside any clock
+//! window a peer allows.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use openssl::pkey::{PKey, Private};
 use tokio::sync::oneshot;
 
@@ -28,7 +35,7 @@ const BATCH: usize = 16;
 struct Job {
     form: SignatureForm,
     url: url::Url,
-    body: Arc<str>,
+    body: Bytes,
     done: oneshot::Sender<Result<Signed, SignError>>,
 }
 
@@ -80,7 +87,7 @@ impl Signer {
         &self,
         form: SignatureForm,
         url: &url::Url,
-        body: &Arc<str>,
+        body: &Bytes,
     ) -> Result<Signed, SignFailure> {
         let (done, signed) = oneshot::channel();
         {
@@ -139,6 +146,7 @@ impl Drop for Signer {
 impl Shared {
     fn work(&self) {
         let mut batch = Vec::with_capacity(BATCH);
+        let mut signed_batch = Vec::with_capacity(BATCH);
         loop {
             {
                 let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -169,15 +177,19 @@ impl Shared {
                     super::signing::sign_post(
                         job.form,
                         &job.url,
-                        job.body.as_bytes(),
+                        &job.body,
                         &self.key_id,
                         &self.key,
                         SystemTime::now(),
                     )
                 }));
                 if let Ok(signed) = signed {
-                    let _ = job.done.send(signed);
+                    signed_batch.push((job.done, signed));
                 }
+            }
+            // Handed back together: one wake-up of the runtime for the batch.
+            for (done, signed) in signed_batch.drain(..) {
+                let _ = done.send(signed);
             }
         }
     }
@@ -202,7 +214,7 @@ mod tests {
                 let url =
                     url::Url::parse(&format!("https://s{}.example/users/読者{i}/inbox", i % 3))
                         .unwrap();
-                let body: Arc<str> = format!("{{\"content\":\"حديقة 🌱 {i}\"}}").into();
+                let body = Bytes::from(format!("{{\"content\":\"حديقة 🌱 {i}\"}}"));
                 let form = if i % 2 == 0 {
                     SignatureForm::Cavage
                 } else {
@@ -237,7 +249,7 @@ mod tests {
                 method: "POST",
                 path_and_query: url.path(),
                 headers: &all,
-                body: Some(body.as_bytes()),
+                body: Some(&body),
             };
             let pending = crate::httpsig::signature_key_id(&parts).unwrap();
             crate::httpsig::verify(&parts, &pending, &public, SystemTime::now())

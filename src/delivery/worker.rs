@@ -15,10 +15,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::queue::{self, AttemptResult, ClaimLimits, Claimed, Recorded};
+use super::recorder::{ToRecord, record_batches};
 use super::schedule::{Backoff, Clock, Verdict};
 use super::{DeliveryError, WAKE};
 use crate::activitypub::follower_sync;
@@ -236,11 +238,28 @@ impl Deliverer {
                         tracing::warn!(error = %e, "cannot read the followers for FEP-8fcf");
                         vec![None; batch.len()]
                     });
+                // One `Bytes` per activity: its requests share it (no copy per request).
+                let mut bodies: Vec<(Arc<str>, Bytes)> = Vec::new();
+                let mut body_of = |text: &Arc<str>| match bodies
+                    .iter()
+                    .find(|(shared, _)| Arc::ptr_eq(shared, text))
+                {
+                    Some((_, bytes)) => bytes.clone(),
+                    None => {
+                        let bytes = Bytes::copy_from_slice(text.as_bytes());
+                        bodies.push((text.clone(), bytes.clone()));
+                        bytes
+                    }
+                };
                 Ok::<_, DeliveryError>(
                     claimed
                         .into_iter()
                         .zip(headers)
-                        .map(|(claimed, sync)| Job { claimed, sync })
+                        .map(|(claimed, sync)| Job {
+                            body: body_of(&claimed.body),
+                            claimed,
+                            sync,
+                        })
                         .collect::<Vec<_>>(),
                 )
             })
@@ -265,14 +284,18 @@ impl Deliverer {
 impl Inner {
     /// One attempt and its record. The in-flight count is given back however this ends.
     async fn deliver(self: Arc<Self>, job: Job) -> Result<Step, DeliveryError> {
-        let Job { claimed, sync } = job;
+        let Job {
+            claimed,
+            body,
+            sync,
+        } = job;
         let _slot = InFlight {
             inner: self.clone(),
             host: claimed.host.clone(),
         };
         let started = self.clock.now();
         let t0 = Instant::now();
-        let (verdict, status, error) = self.send(&claimed, sync.as_deref(), started).await;
+        let (verdict, status, error) = self.send(&claimed, &body, sync.as_deref(), started).await;
         let result = AttemptResult {
             verdict,
             status,
@@ -319,6 +342,7 @@ impl Inner {
     async fn send(
         &self,
         c: &Claimed,
+        body: &Bytes,
         sync: Option<&str>,
         now: SystemTime,
     ) -> (Verdict, Option<u16>, Option<String>) {
@@ -333,7 +357,7 @@ impl Inner {
             return (Verdict::Rejected, None, Some(refused.to_string()));
         }
         let form = self.forms.get(&c.host);
-        let first = self.sender.post(&c.body, &url, form, sync, now).await;
+        let first = self.sender.post(body, &url, form, sync, now).await;
         if first.1 != Some(401) {
             return first;
         }
@@ -341,7 +365,7 @@ impl Inner {
         // once, in this same attempt, and only its answer is recorded. Accepted, it is
         // remembered for the server, in the database.
         let other = super::signing::other(form);
-        let second = self.sender.post(&c.body, &url, other, sync, now).await;
+        let second = self.sender.post(body, &url, other, sync, now).await;
         if second.0 == Verdict::Delivered {
             self.forms.learn(&self.db, &c.host, other).await;
         }
@@ -349,72 +373,12 @@ impl Inner {
     }
 }
 
-/// A claimed delivery and its `Collection-Synchronization` header (FEP-8fcf), read at the claim.
+/// A claimed delivery, its activity's body as sent, and its `Collection-Synchronization` header
+/// (FEP-8fcf), read at the claim.
 struct Job {
     claimed: Claimed,
+    body: Bytes,
     sync: Option<String>,
-}
-
-/// An attempt to record, the time it finished, and who waits for the outcome.
-type ToRecord = (
-    Claimed,
-    AttemptResult,
-    SystemTime,
-    oneshot::Sender<Result<Recorded, DeliveryError>>,
-);
-
-/// At most this many attempts in one recording transaction.
-const RECORD_BATCH: usize = 256;
-
-/// Records attempts as they finish: whatever has queued up while the last transaction ran goes
-/// into the next one (group commit), so a busy fan-out commits once per batch and an idle one
-/// records each attempt at once. Until its batch commits a delivery keeps its lease, so a crash
-/// loses nothing (the lease expires or is recovered, and it is sent again) and a delivery is
-/// marked done only once (`record` skips a row no longer pending). Ends when the pool is dropped.
-async fn record_batches(
-    db: Db,
-    backoff: Backoff,
-    mut to_record: mpsc::UnboundedReceiver<ToRecord>,
-) {
-    let mut batch = Vec::with_capacity(RECORD_BATCH);
-    while to_record.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let (items, waiting): (Vec<_>, Vec<_>) = batch
-            .drain(..)
-            .map(|(claimed, result, now, done)| ((claimed, result, now), done))
-            .unzip();
-        let backoff = backoff.clone();
-        let outcome = db
-            .call(move |c| {
-                let refs: Vec<_> = items.iter().map(|(c, r, now)| (c, r, *now)).collect();
-                match queue::record_batch(c, &refs, &backoff) {
-                    Ok(all) => Ok(all.into_iter().map(Ok).collect::<Vec<_>>()),
-                    // One row that cannot be recorded must not hold back (and have sent again)
-                    // all that finished with it: each goes on its own then.
-                    Err(_) if refs.len() > 1 => Ok(refs
-                        .iter()
-                        .map(|one| {
-                            queue::record_batch(c, std::slice::from_ref(one), &backoff)
-                                .map(|v| v.into_iter().next().unwrap_or(queue::Recorded::Stale))
-                        })
-                        .collect()),
-                    Err(e) => Err(e),
-                }
-            })
-            .await;
-        match outcome {
-            Ok(outcomes) => {
-                for (done, recorded) in waiting.into_iter().zip(outcomes) {
-                    let _ = done.send(recorded);
-                }
-            }
-            Err(e) => {
-                let message = e.to_string();
-                for done in waiting {
-                    let _ = done.send(Err(DeliveryError::Worker(message.clone())));
-                }
-            }
-        }
-    }
 }
 
 /// One request in flight to a server; counted down on drop, even when the task is aborted.

@@ -135,13 +135,7 @@ fn lock_memo() -> std::sync::MutexGuard<'static, Option<Memo>> {
 }
 
 fn memo_key(html: &str) -> [u8; 16] {
-    // The context API: OpenSSL 3's one-shot `SHA256()` looks the algorithm up on every call.
-    let mut h = openssl::sha::Sha256::new();
-    h.update(html.as_bytes());
-    let full = h.finish();
-    let mut key = [0; 16];
-    key.copy_from_slice(&full[..16]);
-    key
+    crate::db::digest::short_sha256(html.as_bytes())
 }
 
 /// While one lives, [`html_blocks`] parses each distinct HTML once. An export asks for the same

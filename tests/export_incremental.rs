@@ -359,3 +359,104 @@ fn each_change_renders_only_the_documents_that_show_it() {
     // Nothing changed.
     assert_eq!(export_to(&site, &out).documents, 0);
 }
+
+/// A site of a few posts in several scripts, exported once into `out`.
+fn small_site_exported(out: &Path) -> TestSite {
+    let site = TestSite::federating("127.0.0.2");
+    site.write_post(
+        "one.md",
+        "+++\ntags = [\"garten\"]\n+++\nErster Beitrag über den Garten 🌱",
+    );
+    site.write_post(
+        "two.md",
+        "+++\ntags = [\"花\"]\n+++\n二番目の投稿、花について。",
+    );
+    site.write_post("three.md", "منشور ثالث عن الحديقة e\u{301}");
+    export_to(&site, out);
+    site
+}
+
+/// The owner's file beside the export is kept; then it is set aside so the rest compares.
+fn owners_file_kept(out: &Path) {
+    assert_eq!(std::fs::read(out.join("CNAME")).unwrap(), b"blog.example");
+    std::fs::remove_file(out.join("CNAME")).unwrap();
+}
+
+/// A manifest cut short (a full disk, a copy interrupted) is not a refusal: the paths of its
+/// complete rows are still ours, so a post removed since has its files removed; the export
+/// equals a full one, and a file the manifest never named stays.
+#[test]
+fn a_truncated_manifest_is_repaired_by_a_full_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let site = small_site_exported(&out);
+    let was: Vec<String> = files(&out)
+        .into_keys()
+        .filter(|f| f.starts_with("posts/two"))
+        .collect();
+    assert!(!was.is_empty());
+    std::fs::write(out.join("CNAME"), b"blog.example").unwrap();
+    site.remove_post("two.md");
+    let manifest = out.join(".hortus/manifest.bin");
+    let bytes = std::fs::read(&manifest).unwrap();
+    std::fs::write(&manifest, &bytes[..bytes.len() - 5]).unwrap();
+
+    let report = export_to(&site, &out);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("manifest.bin") && w.contains("damaged")),
+        "{:?}",
+        report.warnings
+    );
+    for f in &was {
+        assert!(report.removed.contains(f), "{f} in {:?}", report.removed);
+        assert!(!out.join(f).exists());
+    }
+    owners_file_kept(&out);
+    assert_same_as_full(&site, &out, "full-truncated");
+    assert_eq!(
+        export_to(&site, &out).documents,
+        0,
+        "the manifest is whole again"
+    );
+}
+
+/// A directory exported by the version before the binary manifest (JSON rows, version 2): the
+/// next export removes what it no longer produces and leaves exactly a full export's files.
+#[test]
+fn an_export_with_the_json_manifest_is_upgraded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let site = small_site_exported(&out);
+    std::fs::write(out.join("posts/孤児 🌱.html"), "orphan".as_bytes()).unwrap();
+    // The rows as that version wrote them: [path, len, 128 bits of SHA-256 as hex, key, type].
+    let rows: Vec<serde_json::Value> = files(&out)
+        .iter()
+        .map(|(path, bytes)| {
+            let hash: String = openssl::sha::sha256(bytes)[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let key = path.ends_with(".html").then(|| "ab".repeat(16));
+            serde_json::json!([path, bytes.len(), hash, key, null])
+        })
+        .collect();
+    let v2 = serde_json::json!({
+        "version": 2,
+        "base_url": site.url(""),
+        "site": {"files": "0f", "page_generation": 1, "posts_generation": 1},
+        "files": rows,
+    });
+    std::fs::remove_file(out.join(".hortus/manifest.bin")).unwrap();
+    std::fs::write(out.join(".hortus/manifest.json"), v2.to_string()).unwrap();
+    std::fs::write(out.join("CNAME"), b"blog.example").unwrap();
+
+    let report = export_to(&site, &out);
+    assert_eq!(report.removed, vec!["posts/孤児 🌱.html".to_string()]);
+    assert!(!out.join(".hortus/manifest.json").exists());
+    assert!(out.join(".hortus/manifest.bin").exists());
+    owners_file_kept(&out);
+    assert_same_as_full(&site, &out, "full-upgraded");
+}

@@ -6,17 +6,26 @@ use openssl::sha::Sha256;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
-/// Adds columns `from..to` of `row` to `h`, each with its type and length, so two rows hash
-/// alike only when they hold the same values.
-pub fn row(h: &mut Sha256, row: &rusqlite::Row, from: usize, to: usize) -> rusqlite::Result<()> {
-    let mut bytes = Vec::new();
-    row_bytes(&mut bytes, row, from, to)?;
-    h.update(&bytes);
-    Ok(())
+/// The first 128 bits of a SHA-256: plenty to tell two states of one thing apart (a file, a
+/// document's inputs, a post's HTML), and half the bytes to keep.
+pub fn short(full: [u8; 32]) -> [u8; 16] {
+    let mut out = [0; 16];
+    out.copy_from_slice(&full[..16]);
+    out
 }
 
-/// The bytes [`row`] hashes, appended to `out`: a caller hashing many small rows gathers them
-/// and hashes once (a SHA-256 update per column was most of the export's keys, issue 15).
+/// [`short`] of the SHA-256 of `bytes`. The context API, not `openssl::sha::sha256`: OpenSSL
+/// 3's one-shot `SHA256()` looks the algorithm up on every call (`EVP_Q_digest`), several times
+/// the cost of hashing a small page (issue 15).
+pub fn short_sha256(bytes: &[u8]) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(bytes);
+    short(h.finish())
+}
+
+/// Columns `from..to` of `row` as bytes to hash, appended to `out`: each with its type and
+/// length, so two rows hash alike only when they hold the same values. Gathered, not hashed
+/// here: a SHA-256 update per column was most of the export's keys (issue 15).
 pub fn row_bytes(
     out: &mut Vec<u8>,
     row: &rusqlite::Row,

@@ -87,7 +87,7 @@ impl Hash {
         if self.0.is_empty() {
             [0; 32]
         } else {
-            // The context API, not one-shot `sha256` (see `tree::Entry::of`).
+            // The context API, not one-shot `sha256` (see `db::digest::short_sha256`).
             let mut h = Sha256::new();
             h.update(&self.0);
             h.finish()
@@ -157,18 +157,28 @@ fn post_hashes(conn: &Connection) -> rusqlite::Result<HashMap<i64, ([u8; 32], bo
 }
 
 /// What others did with each post, as its page shows it (`conversation::view`).
+///
+/// One SHA-256 state per post, fed row by row: remote replies and quotes carry `content_html`
+/// and `raw` sized by remote servers, so the rows are never gathered whole. Each state is fed
+/// exactly the bytes a [`Hash`] of the same rows would gather, so the keys are the same.
 fn interaction_hashes(conn: &Connection) -> rusqlite::Result<HashMap<i64, [u8; 32]>> {
-    let mut by_post: HashMap<i64, Hash> = HashMap::new();
+    let mut by_post: HashMap<i64, Sha256> = HashMap::new();
+    // One row's bytes at a time, reused.
+    let mut bytes = Vec::new();
     let mut add = |sql: &str, keys: usize| -> rusqlite::Result<()> {
         let mut stmt = conn.prepare(sql)?;
         let n = stmt.column_count();
+        let tag = sql.as_bytes().get(..8).unwrap_or_default();
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
+            bytes.clear();
+            // As `Hash::field` of the query's first bytes, then `Hash::row`.
+            bytes.extend_from_slice(&(tag.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(tag);
+            crate::db::digest::row_bytes(&mut bytes, row, keys, n)?;
             for k in 0..keys {
                 if let Some(post) = row.get::<_, Option<i64>>(k)? {
-                    let h = by_post.entry(post).or_default();
-                    h.field(sql.as_bytes().get(..8).unwrap_or_default());
-                    h.row(row, keys, n)?;
+                    by_post.entry(post).or_default().update(&bytes);
                 }
             }
         }
@@ -339,9 +349,7 @@ fn key_for(doc: &Doc, class: &[u8; 32]) -> Key {
         class,
     ]);
     // 128 bits are plenty to tell two states of one file apart, and keep the manifest small.
-    let mut key = [0; 16];
-    key.copy_from_slice(&k[..16]);
-    key
+    crate::db::digest::short(k)
 }
 
 #[cfg(test)]
@@ -354,5 +362,88 @@ mod tests {
         assert_eq!(slice(&items, 1, 20), &items[..20]);
         assert_eq!(slice(&items, 3, 20), &items[40..]);
         assert!(slice(&items, 4, 20).is_empty());
+    }
+
+    /// The keys before the streaming states: every row gathered per post, then hashed.
+    fn gathered(conn: &Connection) -> HashMap<i64, [u8; 32]> {
+        let mut by_post: HashMap<i64, Hash> = HashMap::new();
+        let queries = [
+            ("SELECT post_id, * FROM reactions", 1),
+            ("SELECT post_id, * FROM reply_settings_post", 1),
+            (
+                "SELECT n.thread_post_id, n.quote_post_id, n.*, a.name, a.handle, a.url
+         FROM remote_notes n LEFT JOIN remote_actors a ON a.id = n.actor_id
+         WHERE n.thread_post_id IS NOT NULL OR n.quote_post_id IS NOT NULL",
+                2,
+            ),
+        ];
+        for (sql, keys) in queries {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            let mut rows = stmt.query([]).unwrap();
+            while let Some(row) = rows.next().unwrap() {
+                for k in 0..keys {
+                    if let Some(post) = row.get::<_, Option<i64>>(k).unwrap() {
+                        let h = by_post.entry(post).or_default();
+                        h.field(sql.as_bytes().get(..8).unwrap_or_default());
+                        h.row(row, keys, n).unwrap();
+                    }
+                }
+            }
+        }
+        by_post.into_iter().map(|(k, h)| (k, h.finish())).collect()
+    }
+
+    /// Streaming the rows into one state per post gives the keys gathering them did, so the
+    /// manifests of earlier exports stay valid; a change of any row changes its post's key.
+    #[test]
+    fn interaction_keys_stream_to_what_gathering_gave() {
+        let conn = crate::db::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        let big = "長い返信 ".repeat(20_000);
+        let note = |id: &str, thread: Option<i64>, quote: Option<i64>, html: &str| {
+            conn.execute(
+                "INSERT INTO remote_notes (id, actor_id, host, object_type, thread_post_id,
+                     quote_post_id, visibility, content_html, published, raw, received_at)
+                 VALUES (?1, 'https://b.example/u/مريم', 'b.example', 'Note', ?2, ?3,
+                     'public', ?4, '2026-01-01', ?4, '2026-01-01')",
+                rusqlite::params![id, thread, quote, html],
+            )
+            .unwrap();
+        };
+        note("https://b.example/n/1", Some(1), None, &big);
+        note(
+            "https://b.example/n/2",
+            Some(1),
+            Some(2),
+            "<p>引用 👍🏽 é</p>",
+        );
+        note("https://b.example/n/3", None, Some(3), "<p>مرحبا</p>");
+        for (kind, actor, post) in [("like", "a", 1), ("boost", "a", 1), ("like", "ß", 2)] {
+            conn.execute(
+                "INSERT INTO reactions (kind, actor_id, post_id, activity_id, raw, created_at)
+                 VALUES (?1, ?2, ?3, ?2 || ?1, '{\"type\":\"Like\"}', '2026-01-02')",
+                rusqlite::params![kind, actor, post],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO reply_settings_post (post_id, replies_off) VALUES (2, 1)",
+            [],
+        )
+        .unwrap();
+        let streamed = interaction_hashes(&conn).unwrap();
+        assert_eq!(streamed, gathered(&conn));
+        assert_eq!(streamed.len(), 3);
+        conn.execute(
+            "UPDATE remote_notes SET content_html = '<p>編集</p>' WHERE id LIKE '%/2'",
+            [],
+        )
+        .unwrap();
+        let after = interaction_hashes(&conn).unwrap();
+        assert_eq!(after, gathered(&conn));
+        assert_ne!(after[&1], streamed[&1]);
+        assert_ne!(after[&2], streamed[&2]);
+        assert_eq!(after[&3], streamed[&3]);
     }
 }

@@ -15,8 +15,10 @@
 //!
 //! Integers are little-endian. A row says its own length, so a later version can add fields to
 //! `rest` and this one still finds every path (they stay ours to remove, as with the JSON
-//! layouts before). Every read is bounds-checked: a damaged manifest is an error naming the file
-//! and the fix, never a panic.
+//! layouts before). Every read is bounds-checked: a damaged manifest (a full disk, a copy cut
+//! short) is never a panic and never a refusal: the paths of its complete rows stay ours, nothing
+//! else in it is trusted, and the export renders everything again. A path that could leave the
+//! output directory is dropped here, before anything could follow it.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,16 +34,8 @@ pub struct Entry {
 
 impl Entry {
     pub fn of(bytes: &[u8]) -> Entry {
-        // Not `openssl::sha::sha256`: OpenSSL 3's one-shot `SHA256()` looks the algorithm up
-        // on every call (`EVP_Q_digest`), several times the cost of hashing a small page; the
-        // context API does not (a third of the export's keys, issue 15).
-        let mut h = openssl::sha::Sha256::new();
-        h.update(bytes);
-        let full = h.finish();
-        let mut hash = [0; 16];
-        hash.copy_from_slice(&full[..16]);
         Entry {
-            hash,
+            hash: crate::db::digest::short_sha256(bytes),
             len: bytes.len() as u64,
         }
     }
@@ -96,9 +90,13 @@ pub struct Read {
     pub version: u32,
     pub base_url: String,
     pub site: Option<Fingerprint>,
-    /// Every file with what is known of it: for another version, only the path
-    /// (`Old::unknown`).
+    /// Every file with what is known of it: for another version or a damaged manifest, only
+    /// the path (`Old::unknown`).
     pub files: Vec<(String, Old)>,
+    /// What was wrong with it, if anything: then nothing but the paths in `files` is trusted.
+    pub damage: Option<String>,
+    /// The rows dropped because their path could leave the output directory, with why.
+    pub dropped: Vec<String>,
 }
 
 /// One row to write.
@@ -155,43 +153,86 @@ fn u32_len(n: usize, what: &str) -> Result<u32, String> {
     u32::try_from(n).map_err(|_| format!("{what}: {n} is too large"))
 }
 
-/// Reads a manifest; the error says what is wrong with it.
-pub fn decode(bytes: &[u8]) -> Result<Read, String> {
+/// Whether `rel` is a path inside the output directory: no empty, `.` or `..` component, no
+/// leading `/`, no backslash. The writer (`tree`) refuses any other, and a manifest's rows are held
+/// to the same rule when read, so a crafted manifest never names a file to remove outside it.
+pub fn is_safe_path(rel: &str) -> bool {
+    !rel.is_empty()
+        && !rel.starts_with('/')
+        && !rel.contains('\\')
+        && rel
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// Reads a manifest. Never fails: damage is reported in `damage`, with the paths of every row
+/// read whole before it.
+pub fn decode(bytes: &[u8]) -> Read {
+    let mut read = Read {
+        version: 0,
+        base_url: String::new(),
+        site: None,
+        files: Vec::new(),
+        damage: None,
+        dropped: Vec::new(),
+    };
+    if let Err(e) = decode_into(bytes, &mut read) {
+        read.damage = Some(e);
+        for (_, old) in &mut read.files {
+            *old = Old::unknown();
+        }
+        read.site = None;
+    }
+    read
+}
+
+fn decode_into(bytes: &[u8], read: &mut Read) -> Result<(), String> {
     let mut r = Reader { bytes, at: 0 };
     if r.take(MAGIC.len())? != MAGIC {
         return Err("not a Hortus export manifest".into());
     }
     let version = r.u32()?;
     let header_len = r.u32()? as usize;
-    let header: Header =
-        serde_json::from_slice(r.take(header_len)?).map_err(|e| format!("header: {e}"))?;
+    let header = r.take(header_len)?;
+    if version == VERSION {
+        let header: Header = serde_json::from_slice(header).map_err(|e| format!("header: {e}"))?;
+        read.base_url = header.base_url;
+        read.site = header.site;
+    }
+    // A later version's header may differ: its rows are still ours, its fields not read.
+    read.version = version;
     let rows = r.u32()? as usize;
     // Each row is at least 4 bytes: a count beyond what the file holds is damage, not a
     // reason to reserve memory.
-    let mut files = Vec::with_capacity(rows.min(bytes.len() / 4));
-    for _ in 0..rows {
+    read.files.reserve(rows.min(bytes.len() / 4));
+    let mut bad_row = None;
+    for at in 0..rows {
         let path_len = usize::from(r.u16()?);
         let path = std::str::from_utf8(r.take(path_len)?)
-            .map_err(|_| format!("row {}: the path is not UTF-8", files.len()))?
+            .map_err(|_| format!("row {at}: the path is not UTF-8"))?
             .to_string();
         let rest_len = usize::from(r.u16()?);
         let rest = r.take(rest_len)?;
+        if !is_safe_path(&path) {
+            read.dropped.push(format!(
+                "row {at}: {path:?} is not a path inside the output"
+            ));
+            continue;
+        }
         let old = if version == VERSION {
-            row_v3(rest).ok_or_else(|| format!("{path}: a damaged row"))?
+            row_v3(rest).unwrap_or_else(|| {
+                bad_row.get_or_insert_with(|| format!("{path}: a damaged row"));
+                Old::unknown()
+            })
         } else {
             Old::unknown()
         };
-        files.push((path, old));
+        read.files.push((path, old));
     }
     if r.at != bytes.len() {
         return Err(format!("{} bytes after the last row", bytes.len() - r.at));
     }
-    Ok(Read {
-        version,
-        base_url: header.base_url,
-        site: header.site,
-        files,
-    })
+    bad_row.map_or(Ok(()), Err)
 }
 
 fn row_v3(rest: &[u8]) -> Option<Old> {
@@ -206,7 +247,10 @@ fn row_v3(rest: &[u8]) -> Option<Old> {
     };
     let tail = &rest[r.at..];
     let content_type = if flags & HAS_TYPE != 0 {
-        Some(std::str::from_utf8(tail).ok()?.to_string())
+        // Served as a header by the configs the export writes: only what a header can hold.
+        let text = std::str::from_utf8(tail).ok()?;
+        actix_web::http::header::HeaderValue::from_str(text).ok()?;
+        Some(text.to_string())
     } else if tail.is_empty() {
         None
     } else {
@@ -281,7 +325,8 @@ mod tests {
 
     #[test]
     fn rows_round_trip() {
-        let read = decode(&sample()).unwrap();
+        let read = decode(&sample());
+        assert_eq!(read.damage, None);
         assert_eq!(read.version, VERSION);
         assert_eq!(read.base_url, "https://例え.example");
         assert_eq!(read.site.unwrap().posts_generation, -4);
@@ -300,17 +345,30 @@ mod tests {
         assert_eq!(read.files[2].1.entry, Entry::of(b"png"));
     }
 
-    /// Every truncation and every flipped length is an error or a different reading, never a
-    /// panic or a huge allocation.
+    /// Every truncation and every flipped length is damage or a different reading, never a
+    /// panic or a huge allocation; a truncated manifest still names its complete rows, and
+    /// trusts none of them.
     #[test]
-    fn damage_is_an_error_not_a_panic() {
+    fn damage_is_reported_not_a_panic() {
         let bytes = sample();
+        let whole = decode(&bytes);
         for cut in 0..bytes.len() {
-            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            let read = decode(&bytes[..cut]);
+            assert!(read.damage.is_some(), "cut at {cut}");
+            assert!(read.site.is_none());
+            for (i, (path, old)) in read.files.iter().enumerate() {
+                assert_eq!(path, &whole.files[i].0);
+                assert_eq!(old, &Old::unknown());
+            }
         }
+        // Cut in the third row: the first two are still named.
+        let read = decode(&bytes[..bytes.len() - 3]);
+        let paths: Vec<&str> = read.files.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["posts/木.html", "tags/عربي.html"]);
+        assert!(read.damage.unwrap().contains("cut short"));
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(decode(&longer).is_err());
+        assert!(decode(&longer).damage.is_some());
         for at in 0..bytes.len() {
             for v in [0x00, 0xff, 0x7f] {
                 let mut b = bytes.clone();
@@ -320,13 +378,67 @@ mod tests {
         }
     }
 
+    /// A row whose path could leave the output is dropped, whatever else the manifest says.
+    #[test]
+    fn unsafe_paths_are_dropped_when_read() {
+        let entry = Entry::of(b"x");
+        let bad = [
+            "../victim",
+            "/tmp/abs",
+            "a/../../b",
+            "a//b",
+            "./a",
+            "a\\..\\b",
+            "",
+        ];
+        let mut paths = vec!["posts/良い.html"];
+        paths.extend(bad);
+        let rows = paths.iter().map(|p| Row {
+            path: p,
+            entry,
+            key: None,
+            content_type: None,
+        });
+        let read = decode(&encode("https://a.example", None, rows).unwrap());
+        assert_eq!(read.damage, None);
+        let kept: Vec<&str> = read.files.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(kept, ["posts/良い.html"]);
+        assert_eq!(read.dropped.len(), bad.len());
+        assert!(read.dropped[0].contains("../victim"), "{:?}", read.dropped);
+    }
+
+    /// A content type no header can hold (a line break) makes the row, and so the manifest,
+    /// untrusted.
+    #[test]
+    fn a_content_type_that_is_no_header_is_damage() {
+        let key = [1u8; 16];
+        let row = |content_type| Row {
+            path: "a.json",
+            entry: Entry::of(b"{}"),
+            key: Some(&key),
+            content_type: Some(content_type),
+        };
+        let good =
+            decode(&encode("https://a.example", None, [row("text/x; q=é")].into_iter()).unwrap());
+        assert_eq!(good.damage, None);
+        let bad = encode(
+            "https://a.example",
+            None,
+            [row("text/x\r\nSet-Cookie: a")].into_iter(),
+        );
+        let read = decode(&bad.unwrap());
+        assert!(read.damage.is_some());
+        assert_eq!(read.files[0].1, Old::unknown());
+    }
+
     /// A later version's rows may carry more fields: their paths are still read.
     #[test]
     fn a_later_version_still_names_its_paths() {
         let mut bytes = sample();
         let at = MAGIC.len();
         bytes[at..at + 4].copy_from_slice(&(VERSION + 1).to_le_bytes());
-        let read = decode(&bytes).unwrap();
+        let read = decode(&bytes);
+        assert_eq!(read.damage, None);
         assert_eq!(read.files.len(), 3);
         assert!(read.files.iter().all(|(_, o)| o.key.is_none()));
         assert_eq!(read.files[1].0, "tags/عربي.html");

@@ -142,7 +142,7 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
     let tree = Tree::open(&opts.out, &base, opts.force)?;
     phase("read the manifest and listed the kept files");
     let out = std::fs::canonicalize(tree.root()).unwrap_or_else(|_| tree.root().to_path_buf());
-    let mut warnings = Vec::new();
+    let mut warnings = tree.warnings().to_vec();
     if site.config.federation.signed_fetch {
         warnings.push(
             "signed_fetch = true, but files on a static host are public to anyone: the exported \

@@ -1,4 +1,4 @@
-//! The output directory, written incrementally. A manifest (`.hortus/manifest.json`) remembers
+//! The output directory, written incrementally. A manifest (`.hortus/manifest.bin`) remembers
 //! what the last export wrote — each file's length, a hash of its bytes, and the key of what it
 //! was rendered from (`deps`) — so the next one rewrites only the files whose bytes changed,
 //! keeps the documents whose key did not move, and removes the files it no longer produces.
@@ -107,6 +107,8 @@ pub struct Tree {
     /// The directory was empty: no web server serves it yet, so files are written in place
     /// rather than renamed into it (half the directory operations of a full export).
     fresh: bool,
+    /// For the owner: what was wrong with the manifest and what was done about it.
+    warnings: Vec<String>,
 }
 
 impl Tree {
@@ -115,23 +117,40 @@ impl Tree {
     pub fn open(root: &Path, base_url: &str, force: bool) -> Result<Tree, TreeError> {
         std::fs::create_dir_all(root).map_err(io(root))?;
         let manifest = root.join(MANIFEST);
-        let unreadable = |reason: String| TreeError::Manifest {
-            path: manifest.clone(),
-            reason,
-        };
+        let mut warnings = Vec::new();
         let mut old_site = None;
         let mut fresh = false;
         // An export that did not finish: what it names is ours to remove, and nothing the
         // manifest says about the files can be trusted.
         let interrupted: Option<Vec<String>> = match std::fs::read(root.join(RUNNING)) {
-            Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap_or_default()),
+            Ok(bytes) => {
+                let paths: Vec<String> = serde_json::from_slice(&bytes).unwrap_or_default();
+                Some(safe_paths(paths, &root.join(RUNNING), &mut warnings))
+            }
             Err(_) => None,
         };
         let mut is_export = true;
         let mut old: HashMap<String, Old> = match std::fs::read(&manifest) {
             Ok(bytes) => {
-                let m = manifest::decode(&bytes).map_err(unreadable)?;
-                let trusted = m.version == manifest::VERSION && m.base_url == base_url;
+                let m = manifest::decode(&bytes);
+                for row in &m.dropped {
+                    warnings.push(format!(
+                        "{}: {row}: dropped, nothing is removed by it",
+                        manifest.display()
+                    ));
+                }
+                if let Some(damage) = &m.damage {
+                    // Not a refusal: the directory is still ours, and the next export after a
+                    // refusal would have orphaned every file the manifest named.
+                    warnings.push(format!(
+                        "{}: damaged ({damage}); the paths of its {} complete rows are kept as \
+                         ours and everything is exported again",
+                        manifest.display(),
+                        m.files.len()
+                    ));
+                }
+                let trusted =
+                    m.damage.is_none() && m.version == manifest::VERSION && m.base_url == base_url;
                 if trusted {
                     old_site = m.site;
                 }
@@ -155,13 +174,18 @@ impl Tree {
         let json = root.join(JSON_MANIFEST);
         match std::fs::read(&json) {
             Ok(bytes) => {
-                let paths = serde_json::from_slice::<JsonManifest>(&bytes)
-                    .map_err(|e| TreeError::Manifest {
-                        path: json.clone(),
-                        reason: e.to_string(),
-                    })?
-                    .files
-                    .paths();
+                // Damaged, it still marks the directory as ours (as a damaged binary one).
+                let paths = match serde_json::from_slice::<JsonManifest>(&bytes) {
+                    Ok(m) => m.files.paths(),
+                    Err(e) => {
+                        warnings.push(format!(
+                            "{}: damaged ({e}); everything is exported again",
+                            json.display()
+                        ));
+                        Vec::new()
+                    }
+                };
+                let paths = safe_paths(paths, &json, &mut warnings);
                 for o in old.values_mut() {
                     *o = Old::unknown();
                 }
@@ -199,7 +223,13 @@ impl Tree {
             old,
             old_site,
             fresh,
+            warnings,
         })
+    }
+
+    /// What the owner should know about the manifest read (damage, dropped rows).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The files of the last export, if it was rendered from `site` and every one of them is
@@ -225,7 +255,7 @@ impl Tree {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        write_atomically(&path, &bytes)
+        write_durably(&path, &bytes)
     }
 
     /// What the last export wrote at `rel`, if that file is still there.
@@ -238,13 +268,7 @@ impl Tree {
     }
 
     fn target(&self, rel: &str) -> Result<PathBuf, TreeError> {
-        let safe = !rel.is_empty()
-            && !rel.starts_with('/')
-            && rel
-                .split('/')
-                .all(|c| !c.is_empty() && c != "." && c != "..")
-            && !rel.contains('\\');
-        if !safe {
+        if !manifest::is_safe_path(rel) {
             return Err(TreeError::Unsafe(rel.to_string()));
         }
         Ok(self.root.join(rel))
@@ -331,7 +355,7 @@ impl Tree {
                 reason,
             }
         })?;
-        write_atomically(&path, &bytes)?;
+        write_durably(&path, &bytes)?;
         // Ours is the manifest now (see `open`).
         let json = self.root.join(JSON_MANIFEST);
         match std::fs::remove_file(&json) {
@@ -347,6 +371,20 @@ impl Tree {
         }
         Ok(removed)
     }
+}
+
+/// The paths of `paths` (read from `file`) inside the output directory; each other one is
+/// dropped with a warning, so nothing outside is ever removed on a file's word.
+fn safe_paths(paths: Vec<String>, file: &Path, warnings: &mut Vec<String>) -> Vec<String> {
+    let (safe, bad): (Vec<String>, Vec<String>) =
+        paths.into_iter().partition(|p| manifest::is_safe_path(p));
+    for p in bad {
+        warnings.push(format!(
+            "{}: {p:?} is not a path inside the output: dropped, nothing is removed by it",
+            file.display()
+        ));
+    }
+    safe
 }
 
 /// Marks which of `old`'s paths are files on disk: one listing per directory instead of a `stat`
@@ -398,6 +436,10 @@ fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), TreeError> {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TreeError> {
+    write_atomically_with(path, bytes, false)
+}
+
+fn write_atomically_with(path: &Path, bytes: &[u8], durable: bool) -> Result<(), TreeError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = path
@@ -407,8 +449,24 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TreeError> {
     let tmp = dir.join(format!(".{name}.hortus-tmp"));
     let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
     f.write_all(bytes).map_err(io(&tmp))?;
+    if durable {
+        f.sync_all().map_err(io(&tmp))?;
+    }
     drop(f);
-    std::fs::rename(&tmp, path).map_err(io(path))
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    if durable {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
+    }
+    Ok(())
+}
+
+/// As [`write_atomically`], for the manifest and the marker: their bytes reach the disk before
+/// the rename, and the rename before anything that relies on it (a crash could otherwise leave
+/// an empty manifest or marker in place of the last good one).
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), TreeError> {
+    write_atomically_with(path, bytes, true)
 }
 
 #[cfg(test)]

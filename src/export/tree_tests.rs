@@ -188,23 +188,85 @@ fn a_json_manifest_beside_ours_is_trusted_for_paths_only() {
     assert!(tree.kept("posts/ours.html").is_some());
 }
 
-/// A damaged manifest stops the export with the file and the fix; nothing is removed.
+/// A truncated manifest is not a refusal: the paths of its complete rows stay ours (removed if
+/// this export does not produce them), nothing in it is trusted, and the owner is told.
 #[test]
-fn a_damaged_manifest_is_an_error_naming_the_fix() {
+fn a_damaged_manifest_keeps_its_paths_and_trusts_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path();
     let tree = Tree::open(out, "https://a.example", false).unwrap();
-    tree.put("a.html", b"a").unwrap();
-    finish_with(tree, &[("a.html", b"a")]);
+    let written: [(&str, &[u8]); 3] = [
+        ("a.html", b"a"),
+        ("posts/孤児.html", "孤児".as_bytes()),
+        ("z.html", b"z"),
+    ];
+    for (p, b) in written {
+        tree.put(p, b).unwrap();
+    }
+    finish_with(tree, &written);
+    std::fs::write(out.join("CNAME"), b"blog.example").unwrap();
     let bytes = std::fs::read(out.join(MANIFEST)).unwrap();
+    // Cut inside the last row ("z.html"): the first two are whole.
     std::fs::write(out.join(MANIFEST), &bytes[..bytes.len() - 3]).unwrap();
-    let err = Tree::open(out, "https://a.example", false).err().unwrap();
-    let text = err.to_string();
+    let tree = Tree::open(out, "https://a.example", false).unwrap();
+    let warning = tree.warnings().join("\n");
     assert!(
-        text.contains("manifest.bin") && text.contains("fix:"),
-        "{text}"
+        warning.contains("manifest.bin") && warning.contains("damaged"),
+        "{warning}"
     );
-    assert!(out.join("a.html").exists());
+    assert_eq!(
+        tree.kept("a.html"),
+        Some(&Old {
+            present: true,
+            ..Old::unknown()
+        })
+    );
+    assert_eq!(tree.put("a.html", b"a").unwrap().1, Outcome::Written);
+    let removed = finish_with(tree, &[("a.html", b"a")]);
+    assert_eq!(removed, vec!["posts/孤児.html"]);
+    assert!(!out.join("posts").exists());
+    assert!(out.join("CNAME").exists(), "never ours: kept");
+    let tree = Tree::open(out, "https://a.example", false).unwrap();
+    assert!(tree.warnings().is_empty());
+    assert!(
+        tree.kept("a.html")
+            .is_some_and(|o| o.entry == Entry::of(b"a"))
+    );
+}
+
+/// Rows naming paths outside the output (`..`, absolute) are dropped when the manifest is
+/// read, with a warning: the files they name are never removed.
+#[test]
+fn a_manifest_naming_paths_outside_is_never_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, "まだここ".as_bytes()).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let abs = outside.path().join("abs 🌱");
+    std::fs::write(&abs, b"keep").unwrap();
+    let abs_text = abs.to_str().unwrap().to_string();
+    let entry = Entry::of(b"x");
+    let rows = ["../victim", abs_text.as_str(), "ok.html"].map(|path| manifest::Row {
+        path,
+        entry,
+        key: None,
+        content_type: None,
+    });
+    std::fs::create_dir_all(out.join(STATE_DIR)).unwrap();
+    std::fs::write(out.join("ok.html"), b"x").unwrap();
+    let bytes = manifest::encode("https://a.example", None, rows.into_iter()).unwrap();
+    std::fs::write(out.join(MANIFEST), bytes).unwrap();
+    let tree = Tree::open(&out, "https://a.example", false).unwrap();
+    let warning = tree.warnings().join("\n");
+    assert!(
+        warning.contains("manifest.bin") && warning.contains("../victim"),
+        "{warning}"
+    );
+    assert_eq!(tree.warnings().len(), 2);
+    assert_eq!(finish_with(tree, &[]), vec!["ok.html"]);
+    assert_eq!(std::fs::read(&victim).unwrap(), "まだここ".as_bytes());
+    assert_eq!(std::fs::read(&abs).unwrap(), b"keep");
 }
 
 #[test]

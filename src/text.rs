@@ -134,8 +134,14 @@ fn lock_memo() -> std::sync::MutexGuard<'static, Option<Memo>> {
     MEMO.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// `db::digest::short_sha256`'s bytes, written here because the fuzz crate compiles this file
+/// without the database layer (fuzz/src/lib.rs).
 fn memo_key(html: &str) -> [u8; 16] {
-    crate::db::digest::short_sha256(html.as_bytes())
+    let mut h = openssl::sha::Sha256::new();
+    h.update(html.as_bytes());
+    let mut key = [0; 16];
+    key.copy_from_slice(&h.finish()[..16]);
+    key
 }
 
 /// While one lives, [`html_blocks`] parses each distinct HTML once. An export asks for the same

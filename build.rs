@@ -4,7 +4,6 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
     let native = var("HOST") == var("TARGET");
     if native && var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
         // Packed relative relocations (DT_RELR): the 36,000 relocations of the position-
@@ -32,7 +31,6 @@ fn order_hot_functions(native: bool) {
     println!("cargo:rerun-if-changed={LIST}");
     println!("cargo:rerun-if-changed=Cargo.lock");
     println!("cargo:rerun-if-env-changed=RUSTFLAGS");
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
     // `-C linker=…`, `-C link-arg=-fuse-ld=…`, `-Z linker-features`, or a linker from Cargo's
     // configuration (`target.*.linker`, which Cargo hands build scripts as RUSTC_LINKER).
     let flags = var("CARGO_ENCODED_RUSTFLAGS");
@@ -83,6 +81,11 @@ fn order_hot_functions(native: bool) {
             );
         }
     }
+}
+
+/// A variable Cargo gives build scripts, empty when unset.
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_default()
 }
 
 /// The glibc this machine links against, from `ldd --version` ("ldd (Debian GLIBC 2.36-9) 2.36").

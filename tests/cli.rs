@@ -397,6 +397,33 @@ fn version_names_the_openssl_linked_in() {
     );
 }
 
+/// The hot-function list the linker orders `hortus` by (`link/hot-functions.txt`, build.rs)
+/// names symbols whose hashes come from the crate graph: after a Cargo.lock change it mostly
+/// misses, and `serve` keeps ~6 MiB more resident (issue 15's memory row) without any other
+/// sign. The build only warns; this fails, so a dependency change cannot land without it.
+#[test]
+fn hot_function_list_was_made_for_this_cargo_lock() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let list = std::fs::read_to_string(root.join("link/hot-functions.txt")).unwrap();
+    let lock = std::fs::read(root.join("Cargo.lock")).unwrap();
+    let mut sha = openssl::sha::Sha256::new();
+    sha.update(&lock);
+    let hex: String = sha.finish().iter().map(|b| format!("{b:02x}")).collect();
+    let recorded = list
+        .lines()
+        .find_map(|l| l.strip_prefix("# Cargo.lock:"))
+        .map(str::trim);
+    assert_eq!(
+        recorded,
+        Some(hex.as_str()),
+        "link/hot-functions.txt was made for another Cargo.lock; regenerate it: \
+         cargo build --release && benches/hot-functions.sh && cargo build --release"
+    );
+    // The list must be non-trivial: an empty one orders nothing.
+    let names = list.lines().filter(|l| !l.starts_with('#')).count();
+    assert!(names > 1000, "only {names} names in link/hot-functions.txt");
+}
+
 /// A running `hortus serve` publishes what the owner saves, edits and removes in content/,
 /// and a file with a mistake changes nothing online.
 #[tokio::test]

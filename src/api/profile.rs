@@ -1,5 +1,6 @@
 //! `PATCH /api/v1/accounts/update_credentials`: the owner's name, bio, fields, avatar and
-//! header, changed from an app. hortus.toml stays the source: the change is written into it
+//! header, and whether follows wait for approval (`locked`) and the follower lists are hidden
+//! (`hide_collections`), changed from an app. hortus.toml stays the source: the change is written into it
 //! (`config::profile`, comments and layout kept), read again by the running server
 //! (`Context::live`), every cached page is dropped (`web::cache::invalidate_all`), and
 //! followers get an `Update` of the actor, as Mastodon sends one
@@ -144,6 +145,11 @@ fn edit_of(p: &Params) -> Result<ProfileEdit, String> {
             .then(|| p.bool("discoverable"))
             .flatten(),
         indexable: p.has("indexable").then(|| p.bool("indexable")).flatten(),
+        locked: p.has("locked").then(|| p.bool("locked")).flatten(),
+        hide_collections: p
+            .has("hide_collections")
+            .then(|| p.bool("hide_collections"))
+            .flatten(),
     };
     edit.check()?;
     Ok(edit)
@@ -222,7 +228,17 @@ static CHANGING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn apply_locked(state: &AppState, config: crate::config::Config) -> Result<usize, ApiError> {
     let before = current_actor(state).await?;
+    let was_locked = state
+        .ctx
+        .live
+        .current()
+        .federation
+        .manually_approves_followers;
+    let unlocked = was_locked && !config.federation.manually_approves_followers;
     state.ctx.live.replace(config);
+    if unlocked {
+        approve_waiting(state).await?;
+    }
     // The pages are stale now, whatever happens to the Update below.
     state
         .db
@@ -253,6 +269,39 @@ async fn apply_locked(state: &AppState, config: crate::config::Config) -> Result
         "profile changed; Update of the actor queued"
     );
     Ok(queued)
+}
+
+/// Approves every follow request still waiting: an unlocked account has nobody to ask, as
+/// Mastodon does when `locked` is turned off (UpdateAccountService#authorize_all_follow_requests).
+/// Each gets its `Accept`; a follower whose server is no longer allowed stays as it was.
+async fn approve_waiting(state: &AppState) -> Result<(), ApiError> {
+    let ctx = state.ctx.clone();
+    let approved = state
+        .db
+        .call(move |conn| -> Result<_, ApiError> {
+            let waiting = crate::graph::followers::list(conn, Some("pending"))?;
+            let mut approved = 0;
+            for follower in waiting {
+                match crate::owner::answer_follower(conn, &ctx, &follower.actor_id, true) {
+                    Ok(_) => approved += 1,
+                    Err(e) => tracing::warn!(
+                        actor = %follower.actor_id,
+                        error = %e,
+                        "follow request left waiting after unlocking"
+                    ),
+                }
+            }
+            Ok(approved)
+        })
+        .await?;
+    if approved > 0 {
+        tracing::info!(
+            approved,
+            "account unlocked: waiting follow requests approved"
+        );
+        crate::delivery::wake_workers();
+    }
+    Ok(())
 }
 
 /// The actor as followers' servers see it, `movedTo` included.

@@ -30,6 +30,10 @@ pub struct ProfileEdit {
     pub header: Option<String>,
     pub discoverable: Option<bool>,
     pub indexable: Option<bool>,
+    /// Mastodon's `locked`: `[federation] manually_approves_followers`.
+    pub locked: Option<bool>,
+    /// Mastodon's `hide_collections`: `[federation] hide_social_graph`.
+    pub hide_collections: Option<bool>,
 }
 
 impl ProfileEdit {
@@ -92,16 +96,10 @@ impl ProfileEdit {
     }
 }
 
-/// `text` (a whole hortus.toml) with the edit made; everything else as it was.
-pub fn edit_text(text: &str, edit: &ProfileEdit) -> Result<String, String> {
-    let mut doc: DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
-    let user = doc
-        .get_mut("user")
-        .and_then(Item::as_table_like_mut)
-        .ok_or("there is no [user] table")?;
-    let mut set = |key: &str, mut new: Value| match user.get_mut(key) {
-        // Replaced in place: the comment above the key stays with the key, the one after the
-        // old value goes after the new one.
+/// Sets `key` in `table` to `new`. An existing value is replaced in place: the comment above
+/// the key stays with the key, the one after the old value goes after the new one.
+fn set(table: &mut dyn toml_edit::TableLike, key: &str, mut new: Value) {
+    match table.get_mut(key) {
         Some(item) => {
             if let Some(old) = item.as_value() {
                 *new.decor_mut() = old.decor().clone();
@@ -109,9 +107,36 @@ pub fn edit_text(text: &str, edit: &ProfileEdit) -> Result<String, String> {
             *item = Item::Value(new);
         }
         None => {
-            user.insert(key, Item::Value(new));
+            table.insert(key, Item::Value(new));
         }
-    };
+    }
+}
+
+/// `text` (a whole hortus.toml) with the edit made; everything else as it was.
+pub fn edit_text(text: &str, edit: &ProfileEdit) -> Result<String, String> {
+    let mut doc: DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+    let federation = [
+        ("manually_approves_followers", edit.locked),
+        ("hide_social_graph", edit.hide_collections),
+    ];
+    if federation.iter().any(|(_, on)| on.is_some()) {
+        // A file without `[federation]` gets one at its end, as `hortus init` writes it.
+        let table = doc
+            .entry("federation")
+            .or_insert_with(toml_edit::table)
+            .as_table_like_mut()
+            .ok_or("`federation` is not a table")?;
+        for (key, on) in federation {
+            if let Some(on) = on {
+                set(table, key, Value::from(on));
+            }
+        }
+    }
+    let user = doc
+        .get_mut("user")
+        .and_then(Item::as_table_like_mut)
+        .ok_or("there is no [user] table")?;
+    let mut set = |key: &str, new: Value| set(user, key, new);
     if let Some(name) = &edit.display_name {
         set("display_name", Value::from(name.as_str()));
     }
@@ -260,6 +285,50 @@ language = "en"
                 .filter(|l| !l.starts_with("fields"))
                 .collect::<String>()
         );
+    }
+
+    /// `locked` and `hide_collections` live in `[federation]`: created at the end when the
+    /// file has none, edited in place (comment kept, the rest untouched) when it has one.
+    #[test]
+    fn locked_and_hidden_collections_go_into_the_federation_table() {
+        let lock = ProfileEdit {
+            locked: Some(true),
+            hide_collections: Some(true),
+            ..ProfileEdit::default()
+        };
+        let out = edit_text(FILE, &lock).unwrap();
+        let c = Config::parse(&out, Path::new("hortus.toml")).unwrap();
+        assert!(c.federation.manually_approves_followers);
+        assert!(c.federation.hide_social_graph);
+        assert!(
+            out.starts_with(FILE.trim_end()),
+            "the file's text moved:\n{out}"
+        );
+        let with_table = format!(
+            "{FILE}\n[federation]\nmode = \"allowlist\"\nmanually_approves_followers = true # ask me\n"
+        );
+        let unlock = ProfileEdit {
+            locked: Some(false),
+            ..ProfileEdit::default()
+        };
+        let out = edit_text(&with_table, &unlock).unwrap();
+        assert!(
+            out.contains("manually_approves_followers = false # ask me"),
+            "{out}"
+        );
+        assert!(out.contains("mode = \"allowlist\""), "{out}");
+        assert!(
+            !out.contains("hide_social_graph"),
+            "an absent key was written:\n{out}"
+        );
+        let c = Config::parse(&out, Path::new("hortus.toml")).unwrap();
+        assert!(!c.federation.manually_approves_followers);
+        // Nothing asked of [federation]: no table is added.
+        let name = ProfileEdit {
+            display_name: Some("名".into()),
+            ..ProfileEdit::default()
+        };
+        assert!(!edit_text(FILE, &name).unwrap().contains("[federation]"));
     }
 
     #[test]

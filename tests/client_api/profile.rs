@@ -346,3 +346,113 @@ async fn update_credentials_by_hand_json_and_forms_refuses_bad_input_writing_not
     let (_, actor) = common::get_json(&format!("{base}/users/alice")).await;
     assert_eq!(actor["name"], "Ωmega 庭");
 }
+
+/// `locked` and `hide_collections` from an app (Ivory's and Elk's "require follow requests" and
+/// "hide followers" switches): written into hortus.toml's `[federation]`, shown at once in the
+/// actor and the account, sent to followers as an `Update`; turning `locked` off approves the
+/// requests that were waiting, each with its `Accept`, as Mastodon does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locking_from_an_app_writes_federation_and_unlocking_approves_waiting_requests() {
+    let mut site = TestSite::federating("127.0.13.24");
+    let peer = MockInbox::start("127.0.13.25").await;
+    site.allow(&peer.host());
+    let db = site.db();
+    add_follower(&db, &peer.actor("bob"), &peer.actor_inbox("bob"), None);
+    let carol = peer.actor("كارول");
+    db.execute(
+        "INSERT INTO remote_actors (id, host, inbox, shared_inbox, raw, fetched_at)
+         VALUES (?1, ?2, ?3, NULL, '{}', '2026-01-01T00:00:00Z')",
+        rusqlite::params![carol, peer.host(), peer.actor_inbox("كارول")],
+    )
+    .expect("actor");
+    db.execute(
+        "INSERT INTO followers (actor_id, follow_id, state, created_at)
+         VALUES (?1, ?1 || '#follow-庭', 'pending', '2026-01-01T00:00:00Z')",
+        [&carol],
+    )
+    .expect("pending follower");
+    drop(db);
+    set_password(&site);
+    let serve = site.spawn_serve(1).await;
+    let http = common::client();
+    let app = register(&http, &site.base, "read write").await;
+    let token = sign_in(&http, &site.base, &app, "read write").await;
+    let url = site.url("/api/v1/accounts/update_credentials");
+    let toml_path = site.dir.join("hortus.toml");
+
+    let resp = http
+        .patch(&url)
+        .bearer_auth(&token)
+        .json(&json!({"locked": true, "hide_collections": true, "display_name": "庭 🌿"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(resp.status(), 200);
+    let me: Value = resp.json().await.expect("json");
+    assert_eq!(me["locked"], true, "{me:#}");
+    assert_eq!(me["hide_collections"], true, "{me:#}");
+    let config = hortus::config::Config::parse(
+        &std::fs::read_to_string(&toml_path).expect("toml"),
+        &toml_path,
+    )
+    .expect("hortus.toml still loads");
+    assert!(config.federation.manually_approves_followers);
+    assert!(config.federation.hide_social_graph);
+    let (_, actor) = common::get_json(&site.url("/users/alice")).await;
+    assert_eq!(actor["manuallyApprovesFollowers"], true);
+    let got = peer
+        .wait_for(Duration::from_secs(30), |acts| {
+            acts.iter().any(|a| {
+                a.verified.is_ok()
+                    && a.activity["type"] == "Update"
+                    && a.activity["object"]["manuallyApprovesFollowers"] == true
+            })
+        })
+        .await;
+    assert!(got, "no Update with the lock: {}", serve.log());
+    // Still waiting while locked.
+    let state = |site: &TestSite| -> String {
+        site.db()
+            .query_row(
+                "SELECT state FROM followers WHERE actor_id = ?1",
+                [&carol],
+                |r| r.get(0),
+            )
+            .expect("carol")
+    };
+    assert_eq!(state(&site), "pending");
+
+    // Unlocked with a form, as masto sends it: the request waiting is approved.
+    let resp = http
+        .patch(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("locked=false")
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(resp.status(), 200);
+    let me: Value = resp.json().await.expect("json");
+    assert_eq!(me["locked"], false, "{me:#}");
+    assert_eq!(me["hide_collections"], true, "untouched keys stay: {me:#}");
+    assert_eq!(me["display_name"], "庭 🌿");
+    assert_eq!(state(&site), "accepted");
+    let follow_id = format!("{carol}#follow-庭");
+    let got = peer
+        .wait_for(Duration::from_secs(30), |acts| {
+            acts.iter().any(|a| {
+                a.verified.is_ok()
+                    && a.activity["type"] == "Accept"
+                    && a.activity["object"]["id"] == follow_id.as_str()
+            })
+        })
+        .await;
+    let received: Vec<Value> = peer.received().into_iter().map(|r| r.activity).collect();
+    assert!(
+        got,
+        "no Accept for the waiting request: {received:#?}\n{}",
+        serve.log()
+    );
+    let (_, actor) = common::get_json(&site.url("/users/alice")).await;
+    assert_eq!(actor["manuallyApprovesFollowers"], false);
+}

@@ -200,7 +200,24 @@ async fn update_credentials(req: HttpRequest, payload: web::Payload, state: Stat
             return Err(e);
         }
     };
+    let before = state.ctx.live.current();
+    let still_used = [config.user.avatar.clone(), config.user.header.clone()];
     apply_locked(&state, config).await?;
+    // A replaced image that an app uploaded goes (Mastodon keeps no old avatars either); one the
+    // owner placed elsewhere in the site is theirs and stays.
+    for old in [&before.user.avatar, &before.user.header]
+        .into_iter()
+        .flatten()
+    {
+        let uploaded = old
+            .strip_prefix("media/api/")
+            .is_some_and(|name| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'));
+        if uploaded && !still_used.iter().flatten().any(|p| p == old) {
+            if let Err(e) = std::fs::remove_file(site_dir.join(old)) {
+                tracing::warn!(path = %old, error = %e, "the replaced image was not removed");
+            }
+        }
+    }
     drop(_one_at_a_time);
     let s = state.clone().into_inner();
     let account = state

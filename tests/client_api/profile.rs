@@ -456,3 +456,100 @@ async fn locking_from_an_app_writes_federation_and_unlocking_approves_waiting_re
     let (_, actor) = common::get_json(&site.url("/users/alice")).await;
     assert_eq!(actor["manuallyApprovesFollowers"], false);
 }
+
+/// An avatar replaced from an app is removed from `media/api/` (uploads would otherwise pile
+/// up forever); the new one and the header stay; an image the owner placed elsewhere is never
+/// removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_uploaded_avatar_is_removed_and_the_owners_own_image_stays() {
+    let mut site = TestSite::new("127.0.13.26");
+    set_password(&site);
+    // A real `hortus serve`: the owner's hand edit below is read by its watcher.
+    let serve = site.spawn_serve(1).await;
+    let base = site.base.clone();
+    let http = common::client();
+    let app = register(&http, &base, "read write").await;
+    let token = sign_in(&http, &base, &app, "read write").await;
+    let url = format!("{base}/api/v1/accounts/update_credentials");
+    let png = include_bytes!("../../static/avatar.png").to_vec();
+    let upload = |field: &'static str| {
+        let form = reqwest::multipart::Form::new()
+            .text("display_name", "写真 📷")
+            .part(
+                field,
+                reqwest::multipart::Part::bytes(png.clone())
+                    .file_name("ä.png")
+                    .mime_str("image/png")
+                    .expect("mime"),
+            );
+        http.patch(&url).bearer_auth(&token).multipart(form).send()
+    };
+    let path_of = |site: &TestSite, key: &str| -> Option<String> {
+        let toml = std::fs::read_to_string(site.dir.join("hortus.toml")).expect("toml");
+        let c = hortus::config::Config::parse(&toml, std::path::Path::new("hortus.toml"))
+            .expect("config");
+        if key == "avatar" {
+            c.user.avatar
+        } else {
+            c.user.header
+        }
+    };
+
+    assert_eq!(upload("avatar").await.expect("patch").status(), 200);
+    let first = path_of(&site, "avatar").expect("avatar");
+    assert_eq!(upload("header").await.expect("patch").status(), 200);
+    let header = path_of(&site, "header").expect("header");
+    assert_eq!(upload("avatar").await.expect("patch").status(), 200);
+    let second = path_of(&site, "avatar").expect("avatar");
+    assert_ne!(first, second);
+    assert!(!site.dir.join(&first).exists(), "{first} was kept");
+    assert!(site.dir.join(&second).is_file());
+    assert!(
+        site.dir.join(&header).is_file(),
+        "the header went with the avatar"
+    );
+    assert_eq!(
+        media_api_files(&site).len(),
+        2,
+        "{:?}",
+        media_api_files(&site)
+    );
+
+    // The owner's own avatar, placed by hand: replaced from an app, it stays on disk.
+    let own = "media/mine.png";
+    std::fs::create_dir_all(site.dir.join("media")).expect("media");
+    std::fs::write(site.dir.join(own), &png).expect("own image");
+    let resp = http
+        .patch(&url)
+        .bearer_auth(&token)
+        .json(&json!({"display_name": "手"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(resp.status(), 200);
+    let toml_path = site.dir.join("hortus.toml");
+    let toml = std::fs::read_to_string(&toml_path).expect("toml");
+    // Saved as editors do: a new file renamed over the old one.
+    let tmp = site.dir.join(".hortus.toml.swp");
+    std::fs::write(&tmp, toml.replace(&second, own)).expect("hand edit");
+    std::fs::rename(&tmp, &toml_path).expect("rename");
+    // The running server reads the hand edit (the reload the owner's save triggers).
+    let mut seen = false;
+    for _ in 0..100 {
+        let (_, actor) = common::get_json(&format!("{base}/users/alice")).await;
+        if actor["icon"]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(own))
+        {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the hand edit was not read: {}", serve.log());
+    assert_eq!(upload("avatar").await.expect("patch").status(), 200);
+    assert!(
+        site.dir.join(own).is_file(),
+        "the owner's own image was removed"
+    );
+}

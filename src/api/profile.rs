@@ -212,10 +212,11 @@ async fn update_credentials(req: HttpRequest, payload: web::Payload, state: Stat
         let uploaded = old
             .strip_prefix("media/api/")
             .is_some_and(|name| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'));
-        if uploaded && !still_used.iter().flatten().any(|p| p == old) {
-            if let Err(e) = std::fs::remove_file(site_dir.join(old)) {
-                tracing::warn!(path = %old, error = %e, "the replaced image was not removed");
-            }
+        if uploaded
+            && !still_used.iter().flatten().any(|p| p == old)
+            && let Err(e) = std::fs::remove_file(site_dir.join(old))
+        {
+            tracing::warn!(path = %old, error = %e, "the replaced image was not removed");
         }
     }
     drop(_one_at_a_time);

@@ -1,6 +1,8 @@
 //! Render once, serve bytes (issue 15): public pages and documents are kept as rendered bytes,
 //! with gzip and brotli copies and a strong `ETag` per coding, until something they show
-//! changes.
+//! changes. A copy is made the first time a client asks for that coding, not with the page: a
+//! miss then costs the render and at most one compression, none for a client that asks for
+//! none, and a page nobody asks compressed holds no copy.
 //!
 //! What "changes" means is migration 18's `page_generation`: triggers move it in the same
 //! transaction as any write to a table a cached page reads, whichever process writes (`hortus
@@ -18,7 +20,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::http::StatusCode;
@@ -33,6 +35,10 @@ use encoding::Coding;
 
 /// Bodies smaller than this are not worth a compressed copy (headers cost more than the saving).
 const COMPRESS_FROM: usize = 860;
+/// Bodies from this size are compressed on the blocking pool, not on the worker thread that
+/// serves other requests meanwhile (gzip at its best and brotli take milliseconds for a large
+/// page; a post's few kilobytes take less than the hand-off's wake-ups).
+const COMPRESS_ASIDE_FROM: usize = 16 * 1024;
 
 /// The form one URL answers in; part of the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,7 +69,7 @@ struct Inner {
     /// SQLite's `data_version` at the last check, and the generation read then.
     data_version: i64,
     generation: i64,
-    entries: HashMap<Key, std::sync::Arc<Entry>>,
+    entries: HashMap<Key, Arc<Entry>>,
     /// Insertion order, for eviction past the byte limit.
     order: VecDeque<Key>,
     bytes: usize,
@@ -72,8 +78,11 @@ struct Inner {
 struct Entry {
     headers: HeaderMap,
     body: Bytes,
-    gzip: Option<Bytes>,
-    br: Option<Bytes>,
+    /// Large enough for compressed copies ([`COMPRESS_FROM`]).
+    compressible: bool,
+    /// Made when first asked for; `None` inside when the copy was no smaller than the body.
+    gzip: OnceLock<Option<Bytes>>,
+    br: OnceLock<Option<Bytes>>,
     /// Strong validators differ per coding: the bytes differ (RFC 9110 §8.8.3).
     etag: HeaderValue,
     etag_gzip: HeaderValue,
@@ -83,9 +92,17 @@ struct Entry {
 impl Entry {
     /// What the entry holds, for the byte limit.
     fn size(&self) -> usize {
-        self.body.len()
-            + self.gzip.as_ref().map_or(0, Bytes::len)
-            + self.br.as_ref().map_or(0, Bytes::len)
+        let copy =
+            |c: &OnceLock<Option<Bytes>>| c.get().and_then(Option::as_ref).map_or(0, Bytes::len);
+        self.body.len() + copy(&self.gzip) + copy(&self.br)
+    }
+
+    fn copy(&self, coding: Coding) -> Option<&OnceLock<Option<Bytes>>> {
+        match coding {
+            Coding::Gzip => Some(&self.gzip),
+            Coding::Brotli => Some(&self.br),
+            Coding::Identity => None,
+        }
     }
 }
 
@@ -155,11 +172,11 @@ impl PageCache {
         Some(generation)
     }
 
-    fn get(&self, key: &Key) -> Option<std::sync::Arc<Entry>> {
+    fn get(&self, key: &Key) -> Option<Arc<Entry>> {
         self.inner.lock().ok()?.entries.get(key).cloned()
     }
 
-    fn put(&self, key: Key, generation: i64, entry: std::sync::Arc<Entry>) {
+    fn put(&self, key: Key, generation: i64, entry: Arc<Entry>) {
         let size = entry.size();
         if size > self.limit / 4 {
             return;
@@ -178,6 +195,11 @@ impl PageCache {
             inner.order.push_back(key);
         }
         inner.bytes += size;
+        self.evict(&mut inner);
+    }
+
+    /// Drops the oldest entries until the bytes held are within the limit.
+    fn evict(&self, inner: &mut Inner) {
         while inner.bytes > self.limit {
             let Some(oldest) = inner.order.pop_front() else {
                 break;
@@ -186,6 +208,56 @@ impl PageCache {
                 inner.bytes -= old.size();
             }
         }
+    }
+
+    /// Makes `entry`'s copy in `coding` if it has none yet. The copy is counted in the bytes
+    /// held when `entry` is still the one kept under `key`; it is set under the same lock that
+    /// eviction subtracts sizes under, so the count stays exact.
+    async fn compress(&self, key: &Key, entry: &Arc<Entry>, coding: Coding) {
+        let Some(cell) = entry.copy(coding) else {
+            return;
+        };
+        if cell.get().is_some() || !entry.compressible {
+            return;
+        }
+        let body = entry.body.clone();
+        let encode = move || {
+            let copy = match coding {
+                Coding::Gzip => encoding::gzip(&body),
+                Coding::Brotli => encoding::brotli(&body),
+                Coding::Identity => None,
+            };
+            copy.filter(|c| c.len() < body.len())
+        };
+        let copy = if entry.body.len() >= COMPRESS_ASIDE_FROM {
+            actix_web::web::block(encode).await.ok().flatten()
+        } else {
+            encode()
+        };
+        let added = copy.as_ref().map_or(0, Bytes::len);
+        let Ok(mut inner) = self.inner.lock() else {
+            let _ = cell.set(copy);
+            return;
+        };
+        let kept = inner
+            .entries
+            .get(key)
+            .is_some_and(|e| Arc::ptr_eq(e, entry));
+        // Another request may have made the same copy meanwhile: only the first is counted.
+        if cell.set(copy).is_ok() && kept {
+            inner.bytes += added;
+            self.evict(&mut inner);
+        }
+    }
+
+    /// `entry`'s answer to `req`, making the copy in the coding it prefers first.
+    async fn answer(&self, req: &HttpRequest, key: &Key, entry: &Arc<Entry>) -> HttpResponse {
+        let c = entry.compressible;
+        let coding = encoding::preferred(req, c, c);
+        if !entry.not_modified(req) {
+            self.compress(key, entry, coding).await;
+        }
+        entry.answer(req, coding)
     }
 
     /// Bytes held (bodies and compressed copies), for tests and the memory report.
@@ -208,7 +280,7 @@ impl PageCache {
         };
         let key = (repr, req.path().to_string());
         if let Some(entry) = self.get(&key) {
-            return Ok(entry.answer(req));
+            return Ok(self.answer(req, &key, &entry).await);
         }
         let response = render.await?;
         if response.status() != StatusCode::OK {
@@ -231,26 +303,16 @@ impl PageCache {
             header::VARY,
             HeaderValue::from_static("Accept, Accept-Encoding"),
         );
-        // gzip at its best and brotli take milliseconds for a large page: on the blocking pool,
-        // not on the worker thread that serves other requests meanwhile.
-        let (kept_headers, kept_body) = (headers.clone(), body.clone());
-        let entry = match actix_web::web::block(move || Entry::new(headers, body)).await {
-            Ok(entry) => entry,
-            Err(_) => Entry::new(kept_headers, kept_body),
-        };
-        let entry = std::sync::Arc::new(entry);
-        self.put(key, generation, entry.clone());
-        Ok(entry.answer(req))
+        let entry = Arc::new(Entry::new(headers, body));
+        self.put(key.clone(), generation, entry.clone());
+        Ok(self.answer(req, &key, &entry).await)
     }
 }
 
 impl Entry {
     fn new(headers: HeaderMap, body: Bytes) -> Entry {
-        let digest = openssl::sha::sha256(&body);
+        let digest = crate::db::digest::short_sha256(&body);
         let tag: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-        let worth = body.len() >= COMPRESS_FROM;
-        let gzip = worth.then(|| encoding::gzip(&body)).flatten();
-        let br = worth.then(|| encoding::brotli(&body)).flatten();
         let etag = |suffix: &str| {
             HeaderValue::from_str(&format!("\"{tag}{suffix}\""))
                 .unwrap_or_else(|_| HeaderValue::from_static("\"x\""))
@@ -259,25 +321,39 @@ impl Entry {
             etag: etag(""),
             etag_gzip: etag("-gz"),
             etag_br: etag("-br"),
+            compressible: body.len() >= COMPRESS_FROM,
             headers,
             body,
-            gzip,
-            br,
+            gzip: OnceLock::new(),
+            br: OnceLock::new(),
         }
     }
 
-    fn answer(&self, req: &HttpRequest) -> HttpResponse {
-        let coding = encoding::preferred(req, self.gzip.is_some(), self.br.is_some());
-        let (body, etag, name) = match (coding, &self.gzip, &self.br) {
-            (Coding::Brotli, _, Some(br)) => (br, &self.etag_br, Some("br")),
-            (Coding::Gzip, Some(gzip), _) => (gzip, &self.etag_gzip, Some("gzip")),
-            _ => (&self.body, &self.etag, None),
+    /// Does `req` hold a validator of this entry, in any coding?
+    fn not_modified(&self, req: &HttpRequest) -> bool {
+        if_none_match(req, &[&self.etag, &self.etag_gzip, &self.etag_br])
+    }
+
+    /// The answer in `coding`: its copy, made before a 200 (identity when the copy came out no
+    /// smaller). A 304 names the validator a 200 would carry, made or not.
+    fn answer(&self, req: &HttpRequest, coding: Coding) -> HttpResponse {
+        let not_modified = self.not_modified(req);
+        let copy = |cell: &OnceLock<Option<Bytes>>| match cell.get() {
+            Some(Some(bytes)) => Some(bytes.clone()),
+            Some(None) => None,
+            None if not_modified && self.compressible => Some(Bytes::new()),
+            None => None,
         };
-        let not_modified = if_none_match(req, &[&self.etag, &self.etag_gzip, &self.etag_br]);
+        let (body, etag, name) = match coding {
+            Coding::Brotli => copy(&self.br).map(|b| (b, &self.etag_br, Some("br"))),
+            Coding::Gzip => copy(&self.gzip).map(|b| (b, &self.etag_gzip, Some("gzip"))),
+            Coding::Identity => None,
+        }
+        .unwrap_or_else(|| (self.body.clone(), &self.etag, None));
         let mut response = if not_modified {
             HttpResponse::with_body(StatusCode::NOT_MODIFIED, BoxBody::new(()))
         } else {
-            HttpResponse::with_body(StatusCode::OK, BoxBody::new(body.clone()))
+            HttpResponse::with_body(StatusCode::OK, BoxBody::new(body))
         };
         let headers = response.headers_mut();
         for (name, value) in &self.headers {

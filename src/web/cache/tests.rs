@@ -193,30 +193,152 @@ fn negotiation_helpers() {
     assert!(!if_none_match(&req("if-none-match", "\"abcd\""), &[&tag]));
 }
 
+fn accepting(coding: &str) -> HttpRequest {
+    let req = actix_web::test::TestRequest::default();
+    if coding.is_empty() {
+        req.to_http_request()
+    } else {
+        req.insert_header(("accept-encoding", coding))
+            .to_http_request()
+    }
+}
+
+async fn body_of(resp: HttpResponse) -> (Option<String>, Bytes) {
+    let coding = resp
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap().to_string());
+    let body = actix_web::body::to_bytes(resp.into_body()).await.unwrap();
+    (coding, body)
+}
+
 /// Every coding decompresses to the very bytes, under an ETag of its own.
-#[test]
-fn compressed_copies_inflate_to_the_body() {
+#[actix_web::test]
+async fn compressed_copies_inflate_to_the_body() {
     use std::io::Read;
+    let (_dir, path) = file_db();
+    let cache = PageCache::open(&path, 1 << 20, false);
+    let g = cache.generation().unwrap();
     let text = "庭の手入れ — حديقة 🌱 e\u{301}\u{301} <p>Rust</p>\n".repeat(200);
+    let key = (Repr::Html, "/posts/庭".to_string());
     let e = entry(&text);
-    let mut gz = Vec::new();
-    flate2::read::GzDecoder::new(&e.gzip.as_ref().unwrap()[..])
-        .read_to_end(&mut gz)
+    cache.put(key.clone(), g, e.clone());
+    let (coding, gz) = body_of(cache.answer(&accepting("gzip"), &key, &e).await).await;
+    assert_eq!(coding.as_deref(), Some("gzip"));
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut plain)
         .unwrap();
-    assert_eq!(gz, text.as_bytes());
-    let mut br = Vec::new();
-    brotli::Decompressor::new(&e.br.as_ref().unwrap()[..], 4096)
-        .read_to_end(&mut br)
+    assert_eq!(plain, text.as_bytes());
+    let (coding, br) = body_of(cache.answer(&accepting("br, gzip"), &key, &e).await).await;
+    assert_eq!(coding.as_deref(), Some("br"));
+    let mut plain = Vec::new();
+    brotli::Decompressor::new(&br[..], 4096)
+        .read_to_end(&mut plain)
         .unwrap();
-    assert_eq!(br, text.as_bytes());
-    assert!(e.br.as_ref().unwrap().len() < e.gzip.as_ref().unwrap().len());
+    assert_eq!(plain, text.as_bytes());
+    assert!(br.len() < gz.len());
     let tags = [&e.etag, &e.etag_gzip, &e.etag_br];
     for (i, a) in tags.iter().enumerate() {
         for b in &tags[i + 1..] {
             assert_ne!(a, b);
         }
     }
-    // Too small to be worth it: identity only.
+    // Too small to be worth it: identity only, whatever is asked.
     let small = entry("短い");
-    assert!(small.gzip.is_none() && small.br.is_none());
+    let key = (Repr::Html, "/small".to_string());
+    cache.put(key.clone(), g, small.clone());
+    let (coding, body) = body_of(cache.answer(&accepting("br, gzip"), &key, &small).await).await;
+    assert_eq!(coding.as_deref(), Some("identity"));
+    assert_eq!(body, "短い".as_bytes());
+    assert!(small.gzip.get().is_none() && small.br.get().is_none());
+}
+
+/// A copy is made when a client first asks for its coding, once, and counted once in the
+/// bytes held; a client that asks for no coding costs no compression; a 304 makes none.
+#[actix_web::test]
+async fn copies_are_made_when_first_asked_and_counted_once() {
+    let (_dir, path) = file_db();
+    let cache = PageCache::open(&path, 1 << 20, false);
+    let g = cache.generation().unwrap();
+    let text = "Ωmega 写真 🌿 مرحبا ".repeat(300);
+    let key = (Repr::Html, "/posts/lazy".to_string());
+    let e = entry(&text);
+    cache.put(key.clone(), g, e.clone());
+    let plain = text.len();
+    assert_eq!(cache.held_bytes(), plain);
+
+    let (coding, body) = body_of(cache.answer(&accepting(""), &key, &e).await).await;
+    assert_eq!((coding, body.len()), (None, plain));
+    let if_none_match = actix_web::test::TestRequest::default()
+        .insert_header(("accept-encoding", "gzip"))
+        .insert_header(("if-none-match", e.etag_gzip.to_str().unwrap()))
+        .to_http_request();
+    let resp = cache.answer(&if_none_match, &key, &e).await;
+    assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(resp.headers().get(header::ETAG), Some(&e.etag_gzip));
+    assert!(e.gzip.get().is_none() && e.br.get().is_none());
+    assert_eq!(cache.held_bytes(), plain, "no copy was asked for");
+
+    // Two clients ask for gzip at once: one copy, counted once.
+    let (ra, rb) = (accepting("gzip"), accepting("gzip;q=1, br;q=0.5"));
+    let (a, b) = tokio::join!(cache.answer(&ra, &key, &e), cache.answer(&rb, &key, &e));
+    let ((ca, ba), (cb, bb)) = (body_of(a).await, body_of(b).await);
+    assert_eq!((ca.as_deref(), cb.as_deref()), (Some("gzip"), Some("gzip")));
+    assert_eq!(ba, bb);
+    let gz = e.gzip.get().unwrap().as_ref().unwrap().len();
+    assert_eq!(gz, ba.len());
+    assert!(e.br.get().is_none());
+    assert_eq!(cache.held_bytes(), plain + gz);
+    let (_, br) = body_of(cache.answer(&accepting("br"), &key, &e).await).await;
+    assert_eq!(cache.held_bytes(), plain + gz + br.len());
+    // Asked again: nothing more.
+    let _ = cache.answer(&accepting("br"), &key, &e).await;
+    assert_eq!(cache.held_bytes(), plain + gz + br.len());
+
+    // An entry no longer kept (evicted, or replaced) still answers, and counts nothing.
+    let gone = entry(&text.repeat(2));
+    let (coding, _) = body_of(cache.answer(&accepting("gzip"), &key, &gone).await).await;
+    assert_eq!(coding.as_deref(), Some("gzip"));
+    assert_eq!(cache.held_bytes(), plain + gz + br.len());
+}
+
+/// Copies made after an entry was kept count towards the limit: they evict the oldest.
+#[actix_web::test]
+async fn copies_count_towards_the_byte_limit() {
+    let (_dir, path) = file_db();
+    let cache = PageCache::open(&path, 8000, false);
+    let g = cache.generation().unwrap();
+    let text: String = (0..1900u32)
+        .map(|i| char::from_u32(0x4e00 + (i * 7919) % 20000).unwrap())
+        .collect::<String>()
+        .chars()
+        .take(600)
+        .collect();
+    assert!(text.len() > 1000 && text.len() < 2000);
+    let keys: Vec<Key> = (0..3).map(|i| (Repr::Html, format!("/p/{i}"))).collect();
+    let entries: Vec<_> = keys.iter().map(|_| entry(&text)).collect();
+    for (k, e) in keys.iter().zip(&entries) {
+        cache.put(k.clone(), g, e.clone());
+    }
+    assert!(cache.get(&keys[0]).is_some());
+    for (k, e) in keys.iter().zip(&entries).rev() {
+        let _ = cache.answer(&accepting("gzip"), k, e).await;
+        let _ = cache.answer(&accepting("br"), k, e).await;
+        assert!(cache.held_bytes() <= 8000, "{}", cache.held_bytes());
+    }
+    let copies = entries[2].size() - text.len();
+    assert!(
+        copies > 0,
+        "CJK text without repeats still compresses a little"
+    );
+    if 3 * (text.len() + copies) > 8000 {
+        assert!(cache.get(&keys[0]).is_none(), "the oldest was not evicted");
+    }
+    let held: usize = keys
+        .iter()
+        .filter_map(|k| cache.get(k))
+        .map(|e| e.size())
+        .sum();
+    assert_eq!(cache.held_bytes(), held);
 }

@@ -486,7 +486,13 @@ async fn run(d: Deliverer, mut stop: watch::Receiver<bool>) {
             }
         }
         tokio::select! {
-            _ = stop.changed() => {}
+            // Closed: the handle was dropped without `shutdown`. Stopping is the only answer;
+            // `changed` would return at once on every turn and the loop would spin.
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
             Some(joined) = set.join_next(), if !set.is_empty() => {
                 log_task(joined);
                 finished += 1;

@@ -762,6 +762,81 @@ async fn a_fan_out_reuses_connections_per_server() {
     );
 }
 
+/// The background pool keeps the per-server limit while its claims refill freed slots in
+/// batches and the recorder commits answers together: 24 deliveries to one server that takes
+/// 80 ms per answer, 2 at a time. Of any three requests in arrival order, the third came at
+/// least an answer's time after the first; each delivery arrives once, signed, and is recorded
+/// done once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_never_gets_more_than_its_limit_at_once() {
+    let mut site = test_site();
+    let slow = MockInbox::start("127.0.0.3").await;
+    let answer = Duration::from_millis(80);
+    slow.set_default(Reply::status(202).delayed(answer));
+    for i in 0..24 {
+        let name = format!("読者{i}");
+        add_follower(
+            &site.db(),
+            &slow.actor(&name),
+            &slow.actor_inbox(&name),
+            None,
+        );
+    }
+    allow(&site, &slow);
+    let state = site.start().await;
+    if let Some(background) = site.workers.take() {
+        background.shutdown().await;
+    }
+    let settings = Settings {
+        per_server: 2,
+        concurrency: 8,
+        ..Settings::default()
+    };
+    let workers = hortus::delivery::Workers::start(
+        Deliverer::new(&state, settings, Arc::new(hortus::delivery::SystemClock))
+            .await
+            .expect("deliverer"),
+    );
+    site.write_post("slow.md", "Pas à pas — 一歩ずつ 🐢 خطوة");
+    assert_eq!(publish(&site).deliveries, 24);
+    hortus::delivery::wake_workers();
+    assert!(
+        slow.wait_for(30 * SECOND, |r| r.len() >= 24).await,
+        "{} of 24 arrived",
+        slow.count()
+    );
+    let done = || {
+        site.db()
+            .query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE state = 'done' AND attempts = 1",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+    };
+    assert!(
+        wait_until(|| done() == 24).await,
+        "{:?}",
+        delivery_states(&site)
+    );
+    workers.shutdown().await;
+    let received = slow.received();
+    assert_eq!(received.len(), 24, "each delivery arrives once");
+    let inboxes: std::collections::HashSet<&str> =
+        received.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(inboxes.len(), 24);
+    assert!(received.iter().all(|r| r.verified.is_ok()), "{received:#?}");
+    let mut at: Vec<std::time::Instant> = received.iter().map(|r| r.at).collect();
+    at.sort();
+    for three in at.windows(3) {
+        assert!(
+            three[2] - three[0] >= answer - Duration::from_millis(5),
+            "three requests on the wire at once: {:?} apart",
+            three[2] - three[0]
+        );
+    }
+}
+
 /// A peer that offers HTTP/2 (by ALPN, over TLS, as most servers behind nginx or Caddy do) gets
 /// the whole fan-out over HTTP/2, every delivery signed as usual.
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,7 @@
 //! Recording one attempt, in one transaction with what it changes: the delivery moves on (done,
 //! retry later, failed), and the per-server circuit breaker counts the failure or closes.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -75,12 +75,17 @@ pub fn record_batch(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut changes = Vec::new();
-    let mut answering = HashSet::new();
+    let mut answering = Answering::new();
     for (delivery, result, now) in batch {
         let (outcome, circuit) = record_one(&tx, delivery, result, *now, backoff, &mut answering)?;
         outcomes.push(outcome);
         if let Some(change) = circuit {
             changes.push((change, delivery, result));
+        }
+    }
+    for (host, last_success_ms) in &answering {
+        if let Some(ms) = last_success_ms {
+            write_last_success(&tx, host, *ms)?;
         }
     }
     tx.commit()?;
@@ -100,7 +105,7 @@ fn record_one<'a>(
     result: &AttemptResult,
     now: SystemTime,
     backoff: &Backoff,
-    answering: &mut HashSet<&'a str>,
+    answering: &mut Answering<'a>,
 ) -> Result<(Recorded, Option<Circuit>), DeliveryError> {
     let now_ms = unix_ms(now);
     if result.verdict == Verdict::Delivered {
@@ -206,7 +211,7 @@ fn record_delivered<'a>(
     result: &AttemptResult,
     now_ms: i64,
     backoff: &Backoff,
-    answering: &mut HashSet<&'a str>,
+    answering: &mut Answering<'a>,
 ) -> Result<(Recorded, Option<Circuit>), DeliveryError> {
     let error = result.error.as_deref().map(|e| truncate(e, 500));
     let attempt: Option<i64> = tx
@@ -274,7 +279,7 @@ fn insert_attempt(
 /// [`update_server`], except for a server that already answered in this transaction with
 /// nothing counted against it since: its circuit is closed, nothing of its waits, so only the
 /// time of its last success moves (one statement instead of three for every 2xx after the first
-/// to one server in a batch).
+/// to one server in a batch; that one written once, at the end).
 fn server_after<'a>(
     tx: &Connection,
     delivery: &'a Claimed,
@@ -282,7 +287,7 @@ fn server_after<'a>(
     error: Option<&str>,
     now_ms: i64,
     backoff: &Backoff,
-    answering: &mut HashSet<&'a str>,
+    answering: &mut Answering<'a>,
 ) -> rusqlite::Result<Option<Circuit>> {
     let host = delivery.host.as_str();
     let failing = matches!(
@@ -290,18 +295,35 @@ fn server_after<'a>(
         Verdict::Retry { .. } | Verdict::RateLimited { .. }
     );
     let answered = closes_circuit(result);
-    if answered && answering.contains(host) {
-        tx.prepare_cached("UPDATE delivery_servers SET last_success_ms = ?2 WHERE host = ?1")?
-            .execute(params![host, now_ms])?;
+    if answered && let Some(last_success_ms) = answering.get_mut(host) {
+        // Written once per server at the end of the batch (or before its next change).
+        *last_success_ms = Some(now_ms);
         return Ok(None);
+    }
+    if let Some(pending) = answering.get_mut(host)
+        && let Some(ms) = pending.take()
+    {
+        write_last_success(tx, host, ms)?;
     }
     let circuit = update_server(tx, host, result, error, now_ms, backoff)?;
     if answered {
-        answering.insert(host);
+        answering.insert(host, None);
     } else if failing {
         answering.remove(host);
     }
     Ok(circuit)
+}
+
+/// The servers whose answer a batch has recorded last (circuit closed, nothing counted against
+/// them since), each with the time of its latest answer when that is not written yet: a batch
+/// of a fan-out holds tens of answers per server, and moving that one column at each wrote the
+/// same row again and again.
+type Answering<'a> = HashMap<&'a str, Option<i64>>;
+
+fn write_last_success(tx: &Connection, host: &str, now_ms: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE delivery_servers SET last_success_ms = ?2 WHERE host = ?1")?
+        .execute(params![host, now_ms])?;
+    Ok(())
 }
 
 /// A change of a server's circuit breaker, logged once, after the attempt that caused it is

@@ -246,8 +246,9 @@ fn circuit_changes_are_reported_once() {
 }
 
 /// A batch records exactly what the same attempts recorded one transaction each record: the
-/// shortcut for a server that already answered in the batch (only `last_success_ms` moves)
-/// gives the same rows, through failures, a pause, its closing and the backlog brought forward.
+/// shortcut for a server that already answered in the batch (only `last_success_ms` moves,
+/// written once, before the server's next change or at the end of the batch) gives the same
+/// rows, through failures, a pause, its closing and the backlog brought forward.
 #[test]
 fn a_batch_records_what_one_attempt_at_a_time_records() {
     use crate::delivery::queue::{claim, enqueue_at};
@@ -265,7 +266,7 @@ fn a_batch_records_what_one_attempt_at_a_time_records() {
     let gone = attempt(Verdict::Gone, Some(410));
     let plan: Vec<(&AttemptResult, u64)> = [
         &ok, &ok, &down, &down, &down, &down, &down, &ok, &ok, &refused, &ok, &slow, &ok, &gone,
-        &ok, &down, &ok,
+        &ok, &down, &ok, &ok,
     ]
     .into_iter()
     .zip(0..)

@@ -234,3 +234,69 @@ fn a_free_server_behind_busy_ones_is_claimed_by_a_small_claim() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].host, "e.example");
 }
+
+/// Claims of every size, one after another while what earlier ones took is still in flight (or
+/// answered and waiting for the recorder), take every due row exactly once, never more than a
+/// server's limit at once: the claim's small window (`2 × want`) hides no row and hands none out
+/// twice.
+#[test]
+fn successive_claims_take_every_due_row_exactly_once() {
+    let mut conn = crate::db::open_in_memory().unwrap();
+    let now = SystemTime::now();
+    fan_out(&conn, 700, now);
+    let ok = AttemptResult {
+        verdict: Verdict::Delivered,
+        status: Some(202),
+        error: None,
+        started: now,
+        duration: Duration::ZERO,
+    };
+    let mut taken: HashSet<i64> = HashSet::new();
+    // On the wire (counted against each server), then answered and waiting for the recorder.
+    let mut sending: Vec<Claimed> = Vec::new();
+    let mut answered: Vec<Claimed> = Vec::new();
+    let sizes = [1, 7, 32, 3, 64, 128, 2];
+    for round in 0.. {
+        assert!(round < 10_000, "the claims never ended");
+        let mut in_flight: HashMap<String, usize> = HashMap::new();
+        for c in &sending {
+            *in_flight.entry(c.host.clone()).or_default() += 1;
+        }
+        let want = sizes[round % sizes.len()];
+        let got = claim(&mut conn, "pool", now, limits(want), &in_flight).unwrap();
+        assert!(got.len() <= want);
+        for c in &got {
+            assert!(taken.insert(c.id), "row {} claimed twice", c.id);
+            *in_flight.entry(c.host.clone()).or_default() += 1;
+        }
+        assert!(in_flight.values().all(|n| *n <= 4), "{in_flight:?}");
+        sending.extend(got);
+        if sending.is_empty() && answered.is_empty() {
+            break;
+        }
+        // Every other round, the older half on the wire is answered; every third, what was
+        // answered is recorded (one batch, as the recorder does).
+        if round % 2 == 0 {
+            let half = sending.len().div_ceil(2);
+            answered.extend(sending.drain(..half));
+        }
+        if round % 3 == 0 || sending.is_empty() {
+            let batch: Vec<_> = answered.iter().map(|c| (c, &ok, now)).collect();
+            let recorded = record_batch(&mut conn, &batch, &Backoff::default()).unwrap();
+            assert!(
+                recorded.iter().all(|r| *r == Recorded::Done),
+                "{recorded:?}"
+            );
+            answered.clear();
+        }
+    }
+    assert_eq!(taken.len(), 700);
+    let pending: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE state != 'done'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(pending, 0);
+}

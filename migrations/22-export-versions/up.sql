@@ -153,3 +153,8 @@ CREATE TRIGGER export_versions_reply_settings_delete AFTER DELETE ON reply_setti
 BEGIN
     UPDATE post_versions SET talk_v = random() WHERE post_id = OLD.post_id;
 END;
+
+-- What an export's plan reads of every post (`export::plan`), without walking the posts'
+-- rows: their HTML comes before `visibility` and spills into overflow pages, so the scan read
+-- the whole table (36 MB for 10,000 posts) where this index is a few hundred kB.
+CREATE INDEX posts_export_plan ON posts (id, slug, visibility, deleted_at, attachments);

@@ -306,19 +306,23 @@ impl Tree {
     /// content type they were rendered with. Returns the removed paths, sorted.
     pub fn finish(
         self,
-        files: BTreeMap<String, Entry>,
+        files: Vec<(String, Entry)>,
         site: Option<Fingerprint>,
         documents: &HashMap<&str, (Key, Option<&str>)>,
     ) -> Result<Vec<String>, TreeError> {
         // Usually every old file is still produced: counted by hash lookups, that needs no pass
-        // of 21,000 ordered-map lookups (issue 15).
-        let kept = files.keys().filter(|f| self.old.contains_key(*f)).count();
+        // over the old paths (issue 15). A path given twice (none is) counts once.
+        let produced: HashSet<&str> = files.iter().map(|(f, _)| f.as_str()).collect();
+        let kept = produced
+            .iter()
+            .filter(|f| self.old.contains_key(**f))
+            .count();
         let mut removed: Vec<String> = if kept == self.old.len() {
             Vec::new()
         } else {
             self.old
                 .keys()
-                .filter(|k| !files.contains_key(*k))
+                .filter(|k| !produced.contains(k.as_str()))
                 .cloned()
                 .collect()
         };

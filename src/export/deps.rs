@@ -266,11 +266,7 @@ fn listing_ids<'a>(
 ) -> rusqlite::Result<&'a [i64]> {
     if !listings.contains_key(tag) {
         let listing = tag.as_deref().map_or(Listing::Public, Listing::Tag);
-        let ids = posts::list_keys(conn, listing, 0, u32::MAX)?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        listings.insert(tag.clone(), ids);
+        listings.insert(tag.clone(), posts::list_ids(conn, listing)?);
     }
     Ok(listings.get(tag).map_or(&[], Vec::as_slice))
 }

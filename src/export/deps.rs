@@ -26,14 +26,15 @@
 //!   `talk_v`, moved by triggers on those tables.
 //! - "the linked posts": the versions of every post of the owner that answers or quotes
 //!   another: such a post and the replies to it show on the page of what it answers.
+//! - "the site tables": every other table migration 18's triggers watch (blocks, the federation
+//!   policy, account moves, keys, quote consent, the owner's boosts…), whole. They are read from
+//!   the triggers themselves, so a table added to those triggers is covered without a change here.
 //!
 //! The versions are random numbers, not hashes of the rows: an export reads one narrow row per
 //! post (issue 15: reading and hashing every post's row and interaction was half of a one-edit
 //! export's CPU). A trigger a migration forgets would keep a stale file:
-//! `tests/export_versions.rs` moves each input and checks against a full export.
-//! - "the site tables": every other table migration 18's triggers watch (blocks, the federation
-//!   policy, account moves, keys, quote consent, the owner's boosts…), whole. They are read from
-//!   the triggers themselves, so a table added to those triggers is covered without a change here.
+//! `tests/export_incremental.rs` (`each_input_a_trigger_versions_renders_what_shows_it`) moves
+//! each input and checks against a full export.
 //!
 //! A wrong key can only make a document render when it need not; a missing dependency would keep
 //! a stale file, which `tests/export_incremental.rs` checks against a full export for each kind

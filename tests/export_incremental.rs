@@ -460,3 +460,158 @@ fn an_export_with_the_json_manifest_is_upgraded() {
     owners_file_kept(&out);
     assert_same_as_full(&site, &out, "full-upgraded");
 }
+
+/// Issue 15, migration 22: the keys read each post's versions, which triggers move in the
+/// writer's transaction. Each input routed through a trigger is moved here, one at a time, and
+/// the export must render what shows it (the file is written: its bytes changed) and still
+/// equal a full export; a trigger missing would keep the stale file and fail the comparison.
+/// The inputs the keys read whole (followers, hortus.toml) are checked the same way.
+#[test]
+fn each_input_a_trigger_versions_renders_what_shows_it() {
+    use hortus::actors::{RemoteActor, store_actor};
+    use hortus::conversation::{note::RemoteNote, store};
+    let site = TestSite::federating("127.0.0.5");
+    site.allow("m.example");
+    site.write_post(
+        "target.md",
+        "+++\ntitle = \"Ziel — 目標\"\ntags = [\"garten\"]\n+++\nWorauf geantwortet wird: 庭 🌱",
+    );
+    site.write_post(
+        "mention.md",
+        "+++\ntags = [\"花\"]\n+++\nHallo @fern@m.example — مرحبا 👋 e\u{301}",
+    );
+    site.write_post("quiet.md", "Ein ruhiger Beitrag, нетронутый.");
+    let out = site.tmp.path().join("out");
+    export_to(&site, &out);
+    let db = site.db();
+    let id_of = |name: &str| -> (i64, String) {
+        db.query_row(
+            "SELECT id, slug FROM posts WHERE source_path LIKE '%' || ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let (target, target_slug) = id_of("target.md");
+    let (_, mention_slug) = id_of("mention.md");
+    let (_, quiet_slug) = id_of("quiet.md");
+    let urls = Site::open(&site.dir).unwrap().urls;
+    let page = format!("posts/{target_slug}.html");
+    let mut round = 0;
+    // Exports, compares with a full export, and checks that `shows` was written (and the quiet
+    // post's page was not rendered at all, for a change that is not everywhere).
+    let mut check = |what: &str, shows: &str, everywhere: bool| -> String {
+        let report = export_to(&site, &out);
+        round += 1;
+        let full = assert_same_as_full(&site, &out, &format!("full-v{round}"));
+        assert!(
+            report.written.iter().any(|f| f == shows),
+            "{what}: {shows} not written: {:?}",
+            report.written
+        );
+        if !everywhere {
+            assert!(
+                report.documents < full / 2,
+                "{what}: rendered {} of {full}",
+                report.documents
+            );
+            assert!(
+                !report.written.iter().any(|f| f.contains(&quiet_slug)),
+                "{what}: {:?}",
+                report.written
+            );
+        }
+        std::fs::read_to_string(out.join(shows)).unwrap()
+    };
+    let actor = |id: &str, handle: &str, name: &str| {
+        let a = RemoteActor {
+            id: id.into(),
+            host: "m.example".into(),
+            inbox: format!("{id}/inbox"),
+            shared_inbox: None,
+            handle: Some(handle.into()),
+            name: Some(name.into()),
+            url: Some(format!(
+                "https://m.example/@{}",
+                handle.split('@').next().unwrap()
+            )),
+            public_key_id: None,
+            public_key_pem: None,
+        };
+        let raw = serde_json::json!({"id": id, "type": "Person", "name": name});
+        store_actor(&db, &a, &raw).unwrap();
+    };
+    let now = "2026-03-01T00:00:00Z";
+
+    // A reply in the post's thread, by a known author.
+    actor("https://m.example/users/bob", "bob@m.example", "Bob ボブ");
+    let raw = serde_json::json!({
+        "id": "https://m.example/notes/7", "type": "Note",
+        "attributedTo": "https://m.example/users/bob",
+        "inReplyTo": urls.post_object(&target_slug),
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "content": "<p>Eine Antwort — 返信 — ردّ</p>", "published": "2026-03-01T00:00:00Z",
+    });
+    let note = RemoteNote::parse(&raw).unwrap();
+    store::receive_note(&db, &urls, &note, &raw, "m.example", now).unwrap();
+    assert!(check("a reply", &page, false).contains("返信"));
+    // Its author renamed: only `remote_actors` moves.
+    actor(
+        "https://m.example/users/bob",
+        "bob@m.example",
+        "Robert ロベルト",
+    );
+    assert!(check("the reply's author renamed", &page, false).contains("ロベルト"));
+    // The owner hides it, then shows it again.
+    store::set_hidden(&db, "https://m.example/notes/7", true).unwrap();
+    assert!(!check("the reply hidden", &page, false).contains("返信"));
+    store::set_hidden(&db, "https://m.example/notes/7", false).unwrap();
+    assert!(check("the reply shown", &page, false).contains("返信"));
+    // Its own reply setting.
+    store::set_post_replies(&db, target, true).unwrap();
+    check("replies off for the post", &page, false);
+    // A like, then its Undo.
+    let like = serde_json::json!({"id": "https://m.example/likes/7", "type": "Like"});
+    let liker = "https://m.example/users/bob";
+    store::add_reaction(
+        &db,
+        store::ReactionKind::Like,
+        liker,
+        target,
+        "https://m.example/likes/7",
+        &like,
+        now,
+    )
+    .unwrap();
+    check("a like", &page, false);
+    store::remove_reaction(&db, liker, Some("https://m.example/likes/7"), None).unwrap();
+    check("a like undone", &page, false);
+    // The mentioned account becomes known: the mention now names its actor.
+    actor("https://m.example/users/fern", "fern@m.example", "Fern 蕨");
+    let note = check(
+        "a mentioned account known",
+        &format!("posts/{mention_slug}.json"),
+        false,
+    );
+    assert!(note.contains("https://m.example/users/fern"), "{note}");
+    // Read whole by the keys, not versioned: a follower (the counts), the configuration.
+    hortus::graph::followers::upsert(
+        &db,
+        "https://m.example/users/bob",
+        "https://m.example/f/1",
+        "accepted",
+        now,
+    )
+    .unwrap();
+    check("a new follower", "users/alice/followers.json", true);
+    let cfg = site.dir.join("hortus.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let bio = "bio = \"Ein kleiner Garten — 小さな庭 — حديقة صغيرة\"";
+    std::fs::write(
+        &cfg,
+        text.replacen("bio = \"A small garden on the fediverse.\"", bio, 1),
+    )
+    .unwrap();
+    assert!(check("the owner's bio", "index.html", true).contains("小さな庭"));
+    assert_eq!(export_to(&site, &out).documents, 0);
+}

@@ -19,7 +19,7 @@ pub mod plan;
 pub mod render;
 pub mod tree;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -283,7 +283,10 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
     }
     let rendered: Vec<Rendered> = rendered.into_iter().flatten().collect();
 
-    let mut files: BTreeMap<String, tree::Entry> = BTreeMap::new();
+    // In the plan's order: nothing reads them by path here (an ordered map of 21,000 paths was
+    // a tenth of a one-edit export, issue 15).
+    let mut files: Vec<(String, tree::Entry)> =
+        Vec::with_capacity(rendered.len() + plan.media.len() + HOST_FILES.len());
     let mut written = Vec::new();
     let mut unchanged = 0;
     let mut record = |file: String, entry: tree::Entry, outcome: Outcome| {
@@ -291,7 +294,7 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
             Outcome::Written => written.push(file.clone()),
             Outcome::Unchanged => unchanged += 1,
         }
-        files.insert(file, entry);
+        files.push((file, entry));
     };
     for r in &rendered {
         record(r.file.clone(), r.entry, r.outcome);
@@ -305,22 +308,42 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
     progress.finish_and_clear();
     phase("rendered");
 
-    let spec = host_spec(site, opts, &out, &plan, &rendered);
-    for (file, text) in [
-        (NGINX_CONF, hosts::nginx::render(&spec)),
-        (CADDYFILE, hosts::caddy::render(&spec)),
-        (HEADERS, hosts::netlify::headers(&spec)),
-        (REDIRECTS, hosts::netlify::redirects(&spec)),
-    ] {
-        let (entry, outcome) = tree.put(file, text.as_bytes())?;
-        record(file.to_string(), entry, outcome);
+    // The host files list every document (10,000 Notes): rendering and hashing them was a fifth
+    // of a one-edit export (issue 15). Keyed on what they are made of, they are kept while it
+    // holds, as documents are.
+    let host_key = print
+        .as_ref()
+        .filter(|_| keys.is_some())
+        .map(|p| hosts_key(&p.files, &out, &plan, &rendered));
+    let kept_hosts: Vec<Option<tree::Entry>> = HOST_FILES
+        .iter()
+        .map(|file| {
+            let old = tree.kept(file)?;
+            (host_key.is_some() && old.key == host_key).then_some(old.entry)
+        })
+        .collect();
+    if kept_hosts.iter().all(Option::is_some) {
+        for (file, entry) in HOST_FILES.iter().zip(kept_hosts.into_iter().flatten()) {
+            record(file.to_string(), entry, Outcome::Unchanged);
+        }
+    } else {
+        let spec = host_spec(site, opts, &out, &plan, &rendered);
+        for (file, text) in HOST_FILES.iter().zip([
+            hosts::nginx::render(&spec),
+            hosts::caddy::render(&spec),
+            hosts::netlify::headers(&spec),
+            hosts::netlify::redirects(&spec),
+        ]) {
+            let (entry, outcome) = tree.put(file, text.as_bytes())?;
+            record(file.to_string(), entry, outcome);
+        }
     }
     phase("wrote the host files");
 
-    let bytes = files.values().map(|e| e.len).sum();
+    let bytes = files.iter().map(|(_, e)| e.len).sum();
     let count = files.len();
     // Each document's key and content type (when its name does not say it), for the next one.
-    let doc_keys: HashMap<&str, (tree::Key, Option<&str>)> = keys
+    let mut doc_keys: HashMap<&str, (tree::Key, Option<&str>)> = keys
         .as_ref()
         .map(|keys| {
             plan.docs
@@ -335,6 +358,9 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
                 .collect()
         })
         .unwrap_or_default();
+    if let Some(key) = host_key {
+        doc_keys.extend(HOST_FILES.iter().map(|f| (*f, (key, None))));
+    }
     let site_print = print.filter(|_| keys.is_some());
     let removed = tree.finish(files, site_print, &doc_keys)?;
     phase("finished");
@@ -352,6 +378,50 @@ pub fn export(site: &Site, opts: &ExportOptions) -> Result<ExportReport, ExportE
     })
 }
 
+/// The generated configurations, in the order `export` writes them.
+const HOST_FILES: [&str; 4] = [NGINX_CONF, CADDYFILE, HEADERS, REDIRECTS];
+
+/// Whether a host must be told about `doc` (its content type is not the one its name implies).
+fn host_document(doc: &plan::Doc, r: &Rendered) -> bool {
+    doc.status == 200
+        && (r.file.ends_with(".json") || r.file.ends_with(".xml"))
+        && !r.file.starts_with("static/")
+}
+
+/// A key of everything the host files are made of but the site's files (`files`: hortus.toml,
+/// the binary, the options): the output directory, the Gone and WebFinger lists, each
+/// document a host is told about with its URL and content type (as `host_spec` reads them).
+fn hosts_key(files: &str, out: &std::path::Path, plan: &Plan, rendered: &[Rendered]) -> tree::Key {
+    let mut h = openssl::sha::Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        // Length-prefixed, so two fields never run into each other.
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(files.as_bytes());
+    field(out.as_os_str().as_encoded_bytes());
+    for g in &plan.gone {
+        field(g.path.as_bytes());
+        field(g.stem.as_bytes());
+        field(&[u8::from(g.page)]);
+    }
+    for w in &plan.webfinger {
+        field(w.account.as_bytes());
+        field(w.file.as_bytes());
+        for url in &w.urls {
+            field(url.as_bytes());
+        }
+    }
+    for (doc, r) in plan.docs.iter().zip(rendered) {
+        if host_document(doc, r) {
+            field(doc.url.as_bytes());
+            field(r.file.as_bytes());
+            field(r.content_type.as_bytes());
+        }
+    }
+    crate::db::digest::short(h.finish())
+}
+
 fn host_spec(
     site: &Site,
     opts: &ExportOptions,
@@ -365,11 +435,7 @@ fn host_spec(
         .docs
         .iter()
         .zip(rendered)
-        .filter(|(d, r)| {
-            d.status == 200
-                && (r.file.ends_with(".json") || r.file.ends_with(".xml"))
-                && !r.file.starts_with("static/")
-        })
+        .filter(|(d, r)| host_document(d, r))
         .map(|(d, r)| {
             let path = d.url.split('?').next().unwrap_or(&d.url).to_string();
             (path, r.file.clone(), r.content_type.to_string())

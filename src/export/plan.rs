@@ -160,13 +160,13 @@ pub struct Plan {
 pub fn page_file(url_path: &str) -> String {
     match url_path.trim_start_matches('/') {
         "" => "index.html".to_string(),
-        p => format!("{}.html", percent_decode(p)),
+        p => percent_decode(p) + ".html",
     }
 }
 
 /// `/a/b` → `a/b.json`.
 pub fn json_file(url_path: &str) -> String {
-    format!("{}.json", percent_decode(url_path.trim_start_matches('/')))
+    percent_decode(url_path.trim_start_matches('/')) + ".json"
 }
 
 pub fn webfinger_file(account: &str) -> String {
@@ -191,6 +191,10 @@ pub fn percent_encode(segment: &str) -> String {
 }
 
 fn percent_decode(s: &str) -> String {
+    // Most paths (every post's slug) have no escape: no byte-by-byte copy (issue 15).
+    if !s.contains('%') {
+        return s.to_string();
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -48,6 +48,11 @@ pub fn workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
 }
 
+/// Documents a worker renders before starting another pays: each builds the site's routes and a
+/// runtime, more than a few pages cost, so the handful of documents one edit touches render on
+/// one worker (issue 15) and a full export still gets every worker.
+const PER_WORKER: usize = 16;
+
 /// Fetches every document and stores it in `tree`; `tick` is called once per document.
 pub fn render_all(
     state: &Arc<AppState>,
@@ -60,7 +65,7 @@ pub fn render_all(
     let results: Mutex<Vec<(usize, Rendered)>> = Mutex::new(Vec::with_capacity(docs.len()));
     let first_error: Mutex<Option<RenderError>> = Mutex::new(None);
     std::thread::scope(|scope| {
-        for _ in 0..workers().min(docs.len().max(1)) {
+        for _ in 0..workers().min(docs.len().div_ceil(PER_WORKER).max(1)) {
             scope.spawn(|| {
                 let outcome = worker(state, docs, tree, &next, &failed, tick);
                 match outcome {

@@ -22,5 +22,5 @@ pub use post::{Attachment, Post, QuoteConsent, ReplyApproval, hex_sha256, slugif
 pub use source::{
     Draft, Loaded, content_files, load_drafts, map_on_all_cores, parse_file, source_hash,
 };
-pub use store::{Listing, by_id, by_slug, count, list, list_keys, list_lastmod};
+pub use store::{Listing, by_id, by_slug, count, list, list_ids, list_keys, list_lastmod};
 pub use sync::{MASTODON_MAX_MEDIA, SyncReport, live_hashes, publish, sync};

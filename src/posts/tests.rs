@@ -347,3 +347,46 @@ fn who_may_quote_is_read_and_a_bad_value_is_named_at_its_line() {
         .expect("a draft");
     assert_eq!(draft.quotes, Some(crate::config::QuotePolicy::Followers));
 }
+
+/// The export keys listing pages by `list_ids`: the same posts in the same order as
+/// `list_keys` (equal times included), for every listing.
+#[test]
+fn list_ids_are_list_keys_without_the_times() {
+    let dir = site();
+    let mut conn = db::open_in_memory().unwrap();
+    for (n, (vis, tag, date)) in [
+        ("public", "garten", "2026-01-02T00:00:00Z"),
+        ("unlisted", "花", "2026-01-02T00:00:00Z"),
+        ("public", "花", "2026-01-02T00:00:00Z"),
+        ("followers", "garten", "2026-01-03T00:00:00Z"),
+        ("public", "garten", "2026-01-01T00:00:00Z"),
+        ("public", "книги", "2026-01-04T00:00:00Z"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        write(
+            dir.path(),
+            &format!("p{n}.md"),
+            &format!(
+                "+++\nvisibility = \"{vis}\"\ndate = {date}\ntags = [\"{tag}\"]\n+++\nNr. {n} — 番号 {n}"
+            ),
+        );
+    }
+    publish(&mut conn, dir.path(), &urls()).unwrap();
+    for listing in [
+        Listing::Public,
+        Listing::Outbox,
+        Listing::Tag("garten"),
+        Listing::Tag("花"),
+        Listing::Tag("КНИГИ"),
+    ] {
+        let keys: Vec<i64> = list_keys(&conn, listing, 0, u32::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert!(!keys.is_empty());
+        assert_eq!(list_ids(&conn, listing).unwrap(), keys);
+    }
+}

@@ -38,6 +38,8 @@ const NOT_ON_PAGES: &[&str] = &[
     "posts_generation",     // listing counts (migration 07)
     "page_generation",      // this cache's own number
     "signature_forms",      // how deliveries are signed, per server
+    "post_versions",        // the export's keys (migration 22), moved by what pages read
+    "post_mentions",        // the export's keys (migration 22), derived from posts
     // The client API's own state (src/api): pages read the posts and files it writes, never
     // these tables.
     "api_password",

@@ -109,8 +109,6 @@ pub struct Tree {
     fresh: bool,
     /// For the owner: what was wrong with the manifest and what was done about it.
     warnings: Vec<String>,
-    /// An earlier export was interrupted (its marker was there).
-    interrupted: bool,
 }
 
 impl Tree {
@@ -209,7 +207,6 @@ impl Tree {
             }
             fresh = empty;
         }
-        let was_interrupted = interrupted.is_some();
         if let Some(paths) = interrupted {
             for o in old.values_mut() {
                 *o = Old::unknown();
@@ -227,7 +224,6 @@ impl Tree {
             old_site,
             fresh,
             warnings,
-            interrupted: was_interrupted,
         })
     }
 
@@ -259,11 +255,7 @@ impl Tree {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        // Synced when it names a file to remove, or replaces a marker that did. Naming nothing
-        // (one edit), losing it to a power cut costs nothing: every file this export rewrites
-        // has a key the old manifest does not hold, so the next export renders and compares it
-        // anyway. Its two syncs were a tenth of a one-edit export (issue 15).
-        write_atomically_with(&path, &bytes, !new.is_empty() || self.interrupted)
+        write_durably(&path, &bytes)
     }
 
     /// What the last export wrote at `rel`, if that file is still there.

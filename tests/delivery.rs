@@ -939,3 +939,49 @@ async fn a_pool_whose_handle_is_dropped_stops_and_frees_the_site() {
         }
     }
 }
+
+/// A server that answers 429 with `Retry-After` gets nothing more from the background pool
+/// until the pause ends: only the requests already on the wire when the first answer came
+/// (at most its per-server limit). A slot freed at the answer, before the pause is recorded,
+/// let 6–10 of 40 through in review; this holds that line.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_server_gets_nothing_more_from_the_pool() {
+    let mut site = test_site();
+    let busy = MockInbox::start("127.0.0.3").await;
+    busy.set_default(Reply::status(429).with_header("Retry-After", "300"));
+    for i in 0..40 {
+        let name = format!("متابع{i}");
+        add_follower(
+            &site.db(),
+            &busy.actor(&name),
+            &busy.actor_inbox(&name),
+            None,
+        );
+    }
+    allow(&site, &busy);
+    let state = site.start().await;
+    if let Some(background) = site.workers.take() {
+        background.shutdown().await;
+    }
+    let settings = Settings {
+        per_server: 2,
+        ..Settings::default()
+    };
+    let workers = hortus::delivery::Workers::start(
+        Deliverer::new(&state, settings, Arc::new(hortus::delivery::SystemClock))
+            .await
+            .expect("deliverer"),
+    );
+    site.write_post("busy.md", "Langsam — ゆっくり 🐌");
+    assert_eq!(publish(&site).deliveries, 40);
+    hortus::delivery::wake_workers();
+    assert!(busy.wait_for(10 * SECOND, |r| !r.is_empty()).await);
+    // Long enough for several claims and recorder batches.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        busy.count() <= 2,
+        "{} requests reached a server that asked for a 300 s pause",
+        busy.count()
+    );
+    workers.shutdown().await;
+}

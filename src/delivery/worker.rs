@@ -55,8 +55,13 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             // Requests wait on the network, not the CPU: slow servers must not hold every slot.
-            concurrency: 128,
-            per_server: 4,
+            // A slot is held until its attempt is recorded (the recorder gathers up to 12 ms),
+            // so one server passes at most `per_server` deliveries per (signing + round trip +
+            // record): at 4, ~250/s, which left the cores idle in a fan-out to fast inboxes;
+            // at 8 the fan-out keeps up with the signing threads (issue 15: wall ratio 0.57–0.70
+            // → 0.70–0.73, benches/README.md). Mastodon's own senders have no per-server limit.
+            concurrency: 256,
+            per_server: 8,
             lease: Duration::from_secs(120),
             idle_poll: Duration::from_millis(500),
             shutdown_grace: federation::guard::REQUEST_TIMEOUT + Duration::from_secs(1),

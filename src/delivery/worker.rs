@@ -59,7 +59,8 @@ impl Default for Settings {
             // so one server passes at most `per_server` deliveries per (signing + round trip +
             // record): at 4, ~250/s, which left the cores idle in a fan-out to fast inboxes;
             // at 8 the fan-out nearly keeps up with the signing threads (issue 15: 0.57–0.70
-            // → 0.66–0.73 of their rate, benches/README.md). Mastodon's senders have no such limit.
+            // → 0.66–0.73 of their rate, benches/README.md). Mastodon's senders have no
+            // per-server limit at all.
             concurrency: 256,
             per_server: 8,
             lease: Duration::from_secs(120),

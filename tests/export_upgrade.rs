@@ -5,63 +5,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::export::{assert_same_as_full, export_to, post_id};
 use common::*;
-use hortus::app::Site;
-use hortus::export::{self, ExportOptions};
-
-fn export_to(site: &TestSite, out: &Path) {
-    let opts = ExportOptions {
-        out: out.to_path_buf(),
-        root: Some(PathBuf::from("/srv/garden")),
-        upstream: Some("127.0.0.1:9".into()),
-        ..ExportOptions::default()
-    };
-    site.publish();
-    export::export(&Site::open(&site.dir).unwrap(), &opts).expect("export");
-}
-
-/// Every file under `dir` but the manifest (which names the output directory).
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out.remove(".hortus/manifest.bin");
-    out
-}
-
-fn assert_same_as_full(site: &TestSite, out: &Path, name: &str) {
-    let full = site.tmp.path().join(name);
-    export_to(site, &full);
-    let (a, b) = (files(out), files(&full));
-    assert_eq!(
-        a.keys().collect::<Vec<_>>(),
-        b.keys().collect::<Vec<_>>(),
-        "{name}: not the same files"
-    );
-    for (file, bytes) in &a {
-        assert!(
-            bytes == &b[file],
-            "{name}: {file} differs from a full export"
-        );
-    }
-}
 
 /// Takes the database back to before migration 22: every object it creates dropped (named from
 /// its own up.sql, so a later edit of the migration is followed), `user_version` 21. The next
@@ -125,14 +72,7 @@ fn an_upgraded_site_re_renders_what_a_like_or_a_known_mention_changes() {
     assert_eq!(mentioned, ["fern@m.example"]);
     assert_same_as_full(&site, &out, "full-upgraded");
 
-    let id_of = |name: &str| -> (i64, String) {
-        db.query_row(
-            "SELECT id, slug FROM posts WHERE source_path LIKE '%' || ?1",
-            [name],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap()
-    };
+    let id_of = |name: &str| post_id(&db, name);
     let (old, _) = id_of("old.md");
     let (_, mention_slug) = id_of("mention.md");
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod export;
 pub mod fedify;
 pub mod peer;
 pub mod tls_peer;

@@ -47,6 +47,20 @@ async fn start_stepped(site: &mut TestSite, clock: &ManualClock) -> (Arc<AppStat
     (state, d)
 }
 
+/// The site started with the real background pool, run with `settings` instead of the
+/// defaults.
+async fn start_pool(site: &mut TestSite, settings: Settings) -> hortus::delivery::Workers {
+    let state = site.start().await;
+    if let Some(background) = site.workers.take() {
+        background.shutdown().await;
+    }
+    hortus::delivery::Workers::start(
+        Deliverer::new(&state, settings, Arc::new(hortus::delivery::SystemClock))
+            .await
+            .expect("deliverer"),
+    )
+}
+
 fn publish(site: &TestSite) -> hortus::delivery::Federated {
     hortus::app::Site::open(&site.dir)
         .expect("open")
@@ -783,20 +797,12 @@ async fn a_server_never_gets_more_than_its_limit_at_once() {
         );
     }
     allow(&site, &slow);
-    let state = site.start().await;
-    if let Some(background) = site.workers.take() {
-        background.shutdown().await;
-    }
     let settings = Settings {
         per_server: 2,
         concurrency: 8,
         ..Settings::default()
     };
-    let workers = hortus::delivery::Workers::start(
-        Deliverer::new(&state, settings, Arc::new(hortus::delivery::SystemClock))
-            .await
-            .expect("deliverer"),
-    );
+    let workers = start_pool(&mut site, settings).await;
     site.write_post("slow.md", "Pas à pas — 一歩ずつ 🐢 خطوة");
     assert_eq!(publish(&site).deliveries, 24);
     hortus::delivery::wake_workers();
@@ -959,19 +965,11 @@ async fn a_rate_limited_server_gets_nothing_more_from_the_pool() {
         );
     }
     allow(&site, &busy);
-    let state = site.start().await;
-    if let Some(background) = site.workers.take() {
-        background.shutdown().await;
-    }
     let settings = Settings {
         per_server: 2,
         ..Settings::default()
     };
-    let workers = hortus::delivery::Workers::start(
-        Deliverer::new(&state, settings, Arc::new(hortus::delivery::SystemClock))
-            .await
-            .expect("deliverer"),
-    );
+    let workers = start_pool(&mut site, settings).await;
     site.write_post("busy.md", "Langsam — ゆっくり 🐌");
     assert_eq!(publish(&site).deliveries, 40);
     hortus::delivery::wake_workers();
